@@ -1,0 +1,57 @@
+/* elementwise.c — plain loops the compiler vectorises. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+void mtk_fill(float *x, int64_t n, float v) {
+  if (v == 0.0f) {
+    memset(x, 0, (size_t)n * sizeof(float));
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) x[i] = v;
+}
+
+void mtk_copy_beta(float *y, const float *x, int64_t n, float beta) {
+  if (beta == 0.0f) {
+    if (y != x) memmove(y, x, (size_t)n * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] + beta * y[i];
+  }
+}
+
+void mtk_axpy(float *y, float a, const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void mtk_scale(float *x, float a, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] *= a;
+}
+
+void mtk_add(float *out, const float *a, const float *b, int64_t n, float beta) {
+  if (beta == 0.0f)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+  else
+    for (int64_t i = 0; i < n; i++) out[i] += a[i] + b[i];
+}
+
+void mtk_add_row_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *yr = y + r * cols;
+    for (int64_t c = 0; c < cols; c++) yr[c] += bias[c];
+  }
+}
+
+void mtk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols, float beta) {
+  if (beta == 0.0f) memset(out, 0, (size_t)cols * sizeof(float));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * cols;
+    for (int64_t c = 0; c < cols; c++) out[c] += xr[c];
+  }
+}
+
+int mtk_all_finite(const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}

@@ -1,0 +1,29 @@
+/* check.h — one check macro per CUDA library: records the library's own
+ * error string with file:line through mt_error_set and returns. */
+#ifndef MT_KERNELS_CUDA_CHECK_H
+#define MT_KERNELS_CUDA_CHECK_H
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "modtrain.h"
+
+#define MT_CHECK_CUDA(call)                                                                        \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess)                                                                         \
+      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                  \
+                          cudaGetErrorString(e_));                                                 \
+  } while (0)
+
+#define MT_CHECK_CUBLAS(call)                                                                      \
+  do {                                                                                             \
+    cublasStatus_t s_ = (call);                                                                    \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                               \
+      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                  \
+                          cublasGetStatusString(s_));                                              \
+  } while (0)
+
+/* After a kernel launch. */
+#define MT_CHECK_LAUNCH() MT_CHECK_CUDA(cudaGetLastError())
+
+#endif

@@ -1,0 +1,63 @@
+// memory.cu — device memory, copies and fills for mt_ndarray on gpu(i).
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/cuda_kernels.h"
+
+extern "C" int mtk_cuda_device_count(void) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+extern "C" float *mtk_cuda_alloc(int dev, size_t bytes) {
+  void *p = NULL;
+  if (cudaSetDevice(dev) != cudaSuccess || cudaMalloc(&p, bytes) != cudaSuccess) {
+    cudaError_t e = cudaGetLastError();
+    mt_error_set(MT_E_CUDA, "gpu(%d): cudaMalloc(%zu): %s", dev, bytes, cudaGetErrorString(e));
+    return NULL;
+  }
+  return (float *)p;
+}
+
+extern "C" void mtk_cuda_free(int dev, float *p) {
+  if (!p) return;
+  cudaSetDevice(dev);
+  cudaFree(p);
+}
+
+extern "C" int mtk_cuda_memset0(int dev, float *p, size_t bytes) {
+  MT_CHECK_CUDA(cudaSetDevice(dev));
+  MT_CHECK_CUDA(cudaMemset(p, 0, bytes));
+  return 0;
+}
+
+__global__ void mtk_fill_kernel(float *p, int64_t n, float v) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    p[i] = v;
+}
+
+extern "C" int mtk_cuda_fill(int dev, float *p, int64_t n, float v) {
+  MT_CHECK_CUDA(cudaSetDevice(dev));
+  if (n <= 0) return 0;
+  int blocks = (int)((n + 255) / 256);
+  if (blocks > 65535) blocks = 65535;
+  mtk_fill_kernel<<<blocks, 256>>>(p, n, v);
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_copy(int dst_dev, float *dst, int src_dev, const float *src, size_t bytes) {
+  if (dst_dev >= 0) MT_CHECK_CUDA(cudaSetDevice(dst_dev));
+  else if (src_dev >= 0) MT_CHECK_CUDA(cudaSetDevice(src_dev));
+  MT_CHECK_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  return 0;
+}
+
+extern "C" int mtk_cuda_sync(int dev) {
+  MT_CHECK_CUDA(cudaSetDevice(dev));
+  MT_CHECK_CUDA(cudaDeviceSynchronize());
+  return 0;
+}

@@ -1,0 +1,20 @@
+/* kernels.h — the only way into the numeric kernels. They take raw pointers,
+ * element counts and shapes (row-major, float32); they never see symbols,
+ * executors or modules. CPU kernels (kernels/cpu/) use OpenBLAS and plain C
+ * loops; CUDA kernels (kernels/cuda/, built when MT_HAVE_CUDA) mirror them
+ * with an mtk_cuda_ prefix. Where a kernel writes a gradient, `beta` = 0
+ * overwrites and 1 accumulates (MXNet's kWriteTo / kAddTo). */
+#ifndef MT_KERNELS_H
+#define MT_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/cpu/blas.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/philox.h"
+#include "kernels/cpu/nn.h"
+#ifdef MT_HAVE_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#endif
+
+#endif

@@ -1,0 +1,34 @@
+/* ndarray.h — the mt_ndarray and mt_arena structures, shared inside src/.
+ * Outside src/ (kernels, kvstore, io) code works on raw pointers instead. */
+#ifndef MT_SRC_NDARRAY_H
+#define MT_SRC_NDARRAY_H
+#include "modtrain.h"
+
+#define MT_ND_OWNS 1u /* storage freed with the array */
+
+struct mt_ndarray {
+  float *data;      /* host or device pointer, per ctx */
+  mt_shape shape;
+  int64_t size;     /* elements */
+  mt_context ctx;
+  unsigned flags;
+};
+
+struct mt_arena {
+  mt_context ctx;
+  float *data;      /* one allocation */
+  int64_t size;     /* elements including padding */
+  int n;
+  char **names;
+  int64_t *offsets;
+  mt_ndarray *views; /* n views into data, not owning */
+};
+
+/* Initializes a non-owning view in place (no allocation). */
+void mt_ndarray_init_view(mt_ndarray *a, float *data, mt_shape shape, mt_context ctx);
+/* Device-aware allocation used by arrays, arenas and the executor's plan. */
+float *mt_device_alloc(mt_context ctx, int64_t nelem);
+void mt_device_free(mt_context ctx, float *p);
+int mt_device_memset0(mt_context ctx, float *p, int64_t nelem);
+
+#endif

@@ -1,0 +1,86 @@
+/* op.h — the operator interface and registry.
+ *
+ * An operator is one file in src/ops/ that defines one `const mt_op` and
+ * lists it in src/ops/op_list.h. The file holds the parameters (parsed from
+ * MXNet's string attributes), argument names, shape inference, and the
+ * forward/backward drivers that call the numeric kernels of kernels.h.
+ *
+ * Inputs of a node are its arguments followed by its auxiliary states, as in
+ * MXNet's JSON (BatchNorm: data, gamma, beta | moving_mean, moving_var).
+ * Outputs include hidden ones (BatchNorm's saved mean/var, Dropout's mask)
+ * after the visible ones; only visible outputs appear in list_outputs.
+ */
+#ifndef MT_SRC_OP_H
+#define MT_SRC_OP_H
+#include "attrs.h"
+#include "modtrain.h"
+#include "ndarray.h"
+
+/* Everything an op's compute needs besides its arrays. */
+typedef struct {
+  mt_context ctx;
+  int is_train;
+  /* Random ops key their stream by (seed, node_key, step, sample index):
+   * results do not depend on how the batch is split (DESIGN.md §5). */
+  uint64_t seed;
+  uint64_t node_key; /* hash of the node name */
+  uint64_t step;
+  int64_t sample_offset; /* global index of row 0 of this batch slice */
+} mt_op_ctx;
+
+typedef struct mt_op {
+  const char *name;    /* MXNet's op name: "FullyConnected" */
+  size_t param_size;   /* bytes of the op's parameter struct */
+  unsigned flags;      /* MT_OP_* */
+  /* Fills *param (param_size bytes, zeroed) from attrs; errors name the node,
+   * the key and the bad value. Unknown keys are errors. */
+  int (*parse)(const mt_attrs *attrs, const char *node_name, void *param);
+  /* Argument names in order ("data", "weight", "bias"): count and names. */
+  int (*num_args)(const void *param);
+  const char *(*arg_name)(const void *param, int i);
+  int (*num_aux)(const void *param); /* NULL = 0 */
+  const char *(*aux_name)(const void *param, int i);
+  int (*num_outputs)(const void *param);         /* NULL = 1, all visible */
+  int (*num_visible_outputs)(const void *param); /* NULL = num_outputs */
+  const char *(*output_name)(const void *param, int i); /* NULL = "output" */
+  /* in[num_args]: known shapes have ndim > 0; the op fills the shapes it can
+   * deduce (weights from data) and checks the others. Fills out[num_outputs]
+   * and aux[num_aux]. A mismatch returns MT_E_SHAPE naming both shapes. */
+  int (*infer_shape)(const void *param, const char *node_name, mt_shape *in, mt_shape *out,
+                     mt_shape *aux);
+  /* in: num_args arrays; out: num_outputs; aux: num_aux (may be updated in
+   * training, e.g. BatchNorm's moving averages). */
+  int (*forward)(const void *param, const mt_op_ctx *c, mt_ndarray *const *in,
+                 mt_ndarray *const *out, mt_ndarray *const *aux);
+  /* out_grad: num_outputs entries (hidden outputs' grads are NULL; for
+   * MT_OP_LOSS ops all are NULL). in_grad[i] is NULL where req[i] is
+   * MT_REQ_NULL; MT_REQ_ADD adds to what is there. */
+  int (*backward)(const void *param, const mt_op_ctx *c, mt_ndarray *const *out_grad,
+                  mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                  mt_ndarray *const *in_grad, mt_ndarray *const *aux);
+} mt_op;
+
+/* A loss head: backward needs no output gradient (SoftmaxOutput, *RegressionOutput). */
+#define MT_OP_LOSS 1u
+/* num_args depends on the attrs (Concat's num_args, ElementWiseSum). */
+#define MT_OP_VARIADIC 2u
+
+/* NULL if no op has that name (MXNet aliases included). */
+const mt_op *mt_op_find(const char *name);
+int mt_op_count(void);
+const mt_op *mt_op_at(int i);
+
+/* Helpers with the defaults above. */
+int mt_op_num_outputs(const mt_op *op, const void *param);
+int mt_op_num_visible_outputs(const mt_op *op, const void *param);
+int mt_op_num_aux(const mt_op *op, const void *param);
+const char *mt_op_output_name(const mt_op *op, const void *param, int i);
+
+/* Shape check helper: MT_E_SHAPE with "<op> '<node>': <what> expected (a, b), got (c, d)". */
+int mt_shape_mismatch(const char *op, const char *node, const char *what, const mt_shape *expected,
+                      const mt_shape *got);
+/* If *s is unknown set it to want; otherwise it must equal want. */
+int mt_shape_assign(mt_shape *s, const mt_shape *want, const char *op, const char *node,
+                    const char *what);
+
+#endif

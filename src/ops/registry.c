@@ -1,0 +1,69 @@
+/* registry.c — the operator table, built from op_list.h, plus MXNet aliases. */
+#include <string.h>
+
+#include "../error.h"
+#include "../op.h"
+
+#define MT_OP(var) extern const mt_op var;
+#include "op_list.h"
+#undef MT_OP
+
+static const mt_op *const mt_ops[] = {
+#define MT_OP(var) &var,
+#include "op_list.h"
+#undef MT_OP
+};
+
+/* Other names MXNet accepts for the same op. */
+static const struct {
+  const char *alias, *name;
+} mt_aliases[] = {
+    {"Softmax", "SoftmaxOutput"},
+    {"elemwise_add", "elemwise_add"},
+    {"_Plus", "elemwise_add"},
+    {"_plus", "elemwise_add"},
+    {"add_n", "ElementWiseSum"},
+    {"concat", "Concat"},
+    {"flatten", "Flatten"},
+};
+
+int mt_op_count(void) { return (int)(sizeof mt_ops / sizeof mt_ops[0]); }
+const mt_op *mt_op_at(int i) { return i >= 0 && i < mt_op_count() ? mt_ops[i] : NULL; }
+
+const mt_op *mt_op_find(const char *name) {
+  if (!name) return NULL;
+  for (int i = 0; i < mt_op_count(); i++)
+    if (!strcmp(mt_ops[i]->name, name)) return mt_ops[i];
+  for (size_t i = 0; i < sizeof mt_aliases / sizeof mt_aliases[0]; i++)
+    if (!strcmp(mt_aliases[i].alias, name) && strcmp(mt_aliases[i].name, name))
+      return mt_op_find(mt_aliases[i].name);
+  return NULL;
+}
+
+int mt_op_num_outputs(const mt_op *op, const void *param) {
+  return op->num_outputs ? op->num_outputs(param) : 1;
+}
+int mt_op_num_visible_outputs(const mt_op *op, const void *param) {
+  return op->num_visible_outputs ? op->num_visible_outputs(param) : mt_op_num_outputs(op, param);
+}
+int mt_op_num_aux(const mt_op *op, const void *param) { return op->num_aux ? op->num_aux(param) : 0; }
+const char *mt_op_output_name(const mt_op *op, const void *param, int i) {
+  return op->output_name ? op->output_name(param, i) : "output";
+}
+
+int mt_shape_mismatch(const char *op, const char *node, const char *what, const mt_shape *expected,
+                      const mt_shape *got) {
+  char a[128], b[128];
+  return MT_ERR(MT_E_SHAPE, "%s '%s': %s expected shape %s, got %s", op, node, what,
+                mt_shape_str(expected, a, sizeof a), mt_shape_str(got, b, sizeof b));
+}
+
+int mt_shape_assign(mt_shape *s, const mt_shape *want, const char *op, const char *node,
+                    const char *what) {
+  if (s->ndim == 0) {
+    *s = *want;
+    return MT_OK;
+  }
+  if (!mt_shape_equal(s, want)) return mt_shape_mismatch(op, node, what, want, s);
+  return MT_OK;
+}
