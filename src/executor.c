@@ -1,0 +1,513 @@
+/* executor.c — one symbol bound on one context: argument, gradient, aux and
+ * output arrays; forward and backward over the topological order; and a
+ * memory plan that lets intermediate buffers share storage where their
+ * lifetimes do not overlap.
+ *
+ * Time steps: forward of node i is step i, backward of node i is step
+ * 2n-1-i. A forward value of node p lives [p, 2n-1-p] when the executor
+ * computes gradients (backward needs inputs and outputs), or until its last
+ * consumer when it does not. The gradient of an entry lives from the
+ * backward of its last consumer to the backward of its producer. Buffers are
+ * then packed greedily into slots of one pool (MXNet's GraphPlan idea). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kernels/kernels.h"
+#include "symbol.h"
+
+struct mt_executor {
+  mt_symbol *sym;
+  mt_graph g;
+  mt_context ctx;
+  int nargs, naux;
+  const char *const *arg_names, *const *aux_names;
+  mt_ndarray **args, **grads, **aux; /* list order; grads[i] NULL if no gradient */
+  mt_grad_req *reqs;
+  mt_arena *arg_arena, *grad_arena, *aux_arena; /* simple_bind only */
+  mt_ndarray **ev;    /* value of each entry */
+  mt_ndarray **eg;    /* gradient of each entry (NULL: none) */
+  mt_ndarray *views;  /* storage for pool views: 2 * nentries */
+  float *pool;
+  int64_t pool_elems, unplanned_elems;
+  int *node_bwd;      /* node needs backward */
+  int *arg_of_entry;  /* entry -> arg index or -1 */
+  unsigned char *touched;
+  uint64_t seed, step;
+  int64_t sample_offset;
+  int forward_train_done;
+};
+
+/* ------------------------------------------------------------- memory plan */
+
+typedef struct {
+  int64_t size;
+  int start, end;
+  int slot;
+  mt_ndarray **target; /* where the view goes */
+  mt_shape shape;
+} plan_buf;
+
+static int cmp_start(const void *a, const void *b) {
+  const plan_buf *x = *(plan_buf *const *)a, *y = *(plan_buf *const *)b;
+  if (x->start != y->start) return x->start - y->start;
+  return (x->size < y->size) - (x->size > y->size);
+}
+
+static int plan_and_alloc(mt_executor *ex, plan_buf *bufs, int nbufs) {
+  plan_buf **order = calloc((size_t)nbufs + 1, sizeof *order);
+  int64_t *slot_size = calloc((size_t)nbufs + 1, sizeof *slot_size);
+  int *slot_end = calloc((size_t)nbufs + 1, sizeof *slot_end);
+  int nslots = 0, rc = MT_OK;
+  if (!order || !slot_size || !slot_end) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  for (int i = 0; i < nbufs; i++) order[i] = &bufs[i];
+  qsort(order, (size_t)nbufs, sizeof *order, cmp_start);
+  ex->unplanned_elems = 0;
+  for (int i = 0; i < nbufs; i++) {
+    plan_buf *b = order[i];
+    int64_t need = (b->size + 15) / 16 * 16;
+    ex->unplanned_elems += need;
+    int best = -1;
+    for (int s = 0; s < nslots; s++) {
+      if (slot_end[s] >= b->start) continue; /* still in use */
+      if (best < 0) best = s;
+      else if (slot_size[s] >= need && (slot_size[best] < need || slot_size[s] < slot_size[best]))
+        best = s;
+      else if (slot_size[best] < need && slot_size[s] > slot_size[best])
+        best = s;
+    }
+    if (best < 0) {
+      best = nslots++;
+      slot_size[best] = 0;
+    }
+    if (slot_size[best] < need) slot_size[best] = need;
+    slot_end[best] = b->end;
+    b->slot = best;
+  }
+  int64_t *slot_off = calloc((size_t)nslots + 1, sizeof *slot_off);
+  if (!slot_off) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  int64_t total = 0;
+  for (int s = 0; s < nslots; s++) {
+    slot_off[s] = total;
+    total += slot_size[s];
+  }
+  ex->pool_elems = total;
+  ex->pool = mt_device_alloc(ex->ctx, total);
+  if (!ex->pool) {
+    free(slot_off);
+    rc = MT_ERR(MT_E_NOMEM, "executor: cannot allocate %lld bytes of intermediate storage",
+                (long long)total * 4);
+    goto done;
+  }
+  for (int i = 0; i < nbufs; i++) {
+    mt_ndarray *v = &ex->views[i];
+    mt_ndarray_init_view(v, ex->pool + slot_off[bufs[i].slot], bufs[i].shape, ex->ctx);
+    *bufs[i].target = v;
+  }
+  free(slot_off);
+done:
+  free(order);
+  free(slot_size);
+  free(slot_end);
+  return rc;
+}
+
+/* ------------------------------------------------------------------- bind */
+
+void mt_executor_free(mt_executor *ex) {
+  if (!ex) return;
+  mt_graph_free(&ex->g);
+  mt_symbol_free(ex->sym);
+  free(ex->args);
+  free(ex->grads);
+  free(ex->aux);
+  free(ex->reqs);
+  mt_arena_free(ex->arg_arena);
+  mt_arena_free(ex->grad_arena);
+  mt_arena_free(ex->aux_arena);
+  free(ex->ev);
+  free(ex->eg);
+  free(ex->views);
+  mt_device_free(ex->ctx, ex->pool);
+  free(ex->node_bwd);
+  free(ex->arg_of_entry);
+  free(ex->touched);
+  free(ex);
+}
+
+static int input_entry(const mt_executor *ex, const mt_node *n, int k) {
+  int idx = mt_graph_index(&ex->g, n->inputs[k].node);
+  return ex->g.entry_ptr[idx] + n->inputs[k].index;
+}
+
+/* Shared second half of both binds: args/grads/aux/reqs are set. */
+static int bind_common(mt_executor *ex) {
+  mt_graph *g = &ex->g;
+  int n = g->nnodes, ne = g->nentries, rc = MT_OK;
+  mt_shape *es = calloc((size_t)ne + 1, sizeof *es);
+  const char **names = calloc((size_t)ex->nargs + 1, sizeof *names);
+  mt_shape *shapes = calloc((size_t)ex->nargs + 1, sizeof *shapes);
+  plan_buf *bufs = calloc((size_t)2 * ne + 1, sizeof *bufs);
+  int *entry_node = calloc((size_t)ne + 1, sizeof *entry_node);
+  int *last_use = calloc((size_t)ne + 1, sizeof *last_use);
+  int *last_consumer = calloc((size_t)ne + 1, sizeof *last_consumer);
+  int *is_head = calloc((size_t)ne + 1, sizeof *is_head);
+  ex->ev = calloc((size_t)ne + 1, sizeof *ex->ev);
+  ex->eg = calloc((size_t)ne + 1, sizeof *ex->eg);
+  ex->views = calloc((size_t)2 * ne + 1, sizeof *ex->views);
+  ex->node_bwd = calloc((size_t)n + 1, sizeof *ex->node_bwd);
+  ex->arg_of_entry = calloc((size_t)ne + 1, sizeof *ex->arg_of_entry);
+  ex->touched = calloc((size_t)ne + 1, 1);
+  if (!es || !names || !shapes || !bufs || !entry_node || !last_use || !last_consumer ||
+      !is_head || !ex->ev || !ex->eg || !ex->views || !ex->node_bwd || !ex->arg_of_entry ||
+      !ex->touched) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  /* shapes: infer from the argument arrays and check every one */
+  for (int i = 0; i < ex->nargs; i++) {
+    names[i] = ex->arg_names[i];
+    shapes[i] = ex->args[i]->shape;
+  }
+  MT_TRY_GOTO(mt_graph_infer_shape(g, ex->nargs, names, shapes, es), rc, done);
+  for (int i = 0; i < ex->naux; i++) {
+    const mt_shape *want = &es[g->entry_ptr[g->aux_nodes[i]]];
+    if (!mt_shape_equal(want, &ex->aux[i]->shape))
+      MT_TRY_GOTO(mt_shape_mismatch("bind", ex->aux_names[i], "aux state", want, &ex->aux[i]->shape), rc, done);
+  }
+  for (int i = 0; i < ex->nargs; i++)
+    if (ex->grads[i] && ex->reqs[i] != MT_REQ_NULL && !mt_shape_equal(&ex->grads[i]->shape, &ex->args[i]->shape))
+      MT_TRY_GOTO(mt_shape_mismatch("bind", ex->arg_names[i], "gradient", &ex->args[i]->shape, &ex->grads[i]->shape), rc, done);
+  /* variable entries point at the user's arrays */
+  for (int e = 0; e < ne; e++) ex->arg_of_entry[e] = -1;
+  for (int i = 0; i < ex->nargs; i++) {
+    int e = g->entry_ptr[g->arg_nodes[i]];
+    ex->ev[e] = ex->args[i];
+    ex->arg_of_entry[e] = i;
+    if (ex->reqs[i] != MT_REQ_NULL && ex->grads[i]) ex->eg[e] = ex->grads[i];
+  }
+  for (int i = 0; i < ex->naux; i++) ex->ev[g->entry_ptr[g->aux_nodes[i]]] = ex->aux[i];
+  /* which nodes need backward: any input carries a gradient */
+  int any_bwd = 0;
+  for (int i = 0; i < n; i++) {
+    mt_node *nd = g->nodes[i];
+    for (int o = 0; o < mt_node_num_outputs(nd); o++) entry_node[g->entry_ptr[i] + o] = i;
+    if (!nd->op) continue;
+    int nargs = mt_node_num_args(nd);
+    for (int k = 0; k < nargs; k++) {
+      int e = input_entry(ex, nd, k);
+      int src = entry_node[e];
+      if (g->nodes[src]->op ? ex->node_bwd[src] : ex->eg[e] != NULL) ex->node_bwd[i] = 1;
+    }
+    any_bwd |= ex->node_bwd[i];
+  }
+  for (int h = 0; h < g->nheads; h++) is_head[g->heads[h]] = 1;
+  /* lifetimes */
+  for (int e = 0; e < ne; e++) last_use[e] = last_consumer[e] = -1;
+  for (int i = 0; i < n; i++) {
+    mt_node *nd = g->nodes[i];
+    for (int k = 0; k < nd->ninputs; k++) {
+      int e = input_entry(ex, nd, k);
+      if (i > last_use[e]) last_use[e] = i;
+      if (k < mt_node_num_args(nd) && ex->node_bwd[i] && i > last_consumer[e]) last_consumer[e] = i;
+    }
+  }
+  int nb = 0, T = 2 * n; /* T: beyond the last step */
+  for (int i = 0; i < n; i++) {
+    mt_node *nd = g->nodes[i];
+    if (!nd->op) continue;
+    for (int o = 0; o < mt_node_num_outputs(nd); o++) {
+      int e = g->entry_ptr[i] + o;
+      plan_buf *b = &bufs[nb++];
+      b->shape = es[e];
+      b->size = mt_shape_size(&es[e]);
+      b->start = i;
+      if (is_head[e]) b->end = T;
+      else if (any_bwd) b->end = 2 * n - 1 - i;
+      else b->end = last_use[e] >= 0 ? last_use[e] : i;
+      b->target = &ex->ev[e];
+      /* gradient of this output, if some consumer's backward produces it or a head */
+      int needs_grad = ex->node_bwd[i] && !(nd->op->flags & MT_OP_LOSS) &&
+                       o < mt_op_num_visible_outputs(nd->op, nd->param) &&
+                       (last_consumer[e] >= 0 || is_head[e]);
+      if (needs_grad) {
+        plan_buf *gb = &bufs[nb++];
+        gb->shape = es[e];
+        gb->size = b->size;
+        gb->start = is_head[e] ? 0 : 2 * n - 1 - last_consumer[e];
+        gb->end = 2 * n - 1 - i;
+        gb->target = &ex->eg[e];
+      }
+    }
+  }
+  MT_TRY_GOTO(plan_and_alloc(ex, bufs, nb), rc, done);
+done:
+  free(es);
+  free(names);
+  free(shapes);
+  free(bufs);
+  free(entry_node);
+  free(last_use);
+  free(last_consumer);
+  free(is_head);
+  return rc;
+}
+
+static int exec_alloc(mt_symbol *sym, mt_context ctx, mt_executor **out) {
+  *out = NULL;
+  mt_executor *ex = calloc(1, sizeof *ex);
+  if (!ex) return MT_NOMEM();
+  ex->ctx = ctx;
+  int rc = mt_symbol_copy(sym, &ex->sym);
+  if (rc < 0) goto fail;
+  int nout;
+  const char *const *outs;
+  MT_TRY_GOTO(mt_symbol_list_arguments(ex->sym, &ex->nargs, &ex->arg_names), rc, fail);
+  MT_TRY_GOTO(mt_symbol_list_auxiliary_states(ex->sym, &ex->naux, &ex->aux_names), rc, fail);
+  MT_TRY_GOTO(mt_symbol_list_outputs(ex->sym, &nout, &outs), rc, fail);
+  MT_TRY_GOTO(mt_graph_build(ex->sym, &ex->g), rc, fail);
+  ex->args = calloc((size_t)ex->nargs + 1, sizeof *ex->args);
+  ex->grads = calloc((size_t)ex->nargs + 1, sizeof *ex->grads);
+  ex->reqs = calloc((size_t)ex->nargs + 1, sizeof *ex->reqs);
+  ex->aux = calloc((size_t)ex->naux + 1, sizeof *ex->aux);
+  if (!ex->args || !ex->grads || !ex->reqs || !ex->aux) {
+    rc = MT_NOMEM();
+    goto fail;
+  }
+  *out = ex;
+  return MT_OK;
+fail:
+  mt_executor_free(ex);
+  return rc;
+}
+
+int mt_executor_bind(mt_symbol *sym, mt_context ctx, int nargs, mt_ndarray *const *args,
+                     mt_ndarray *const *arg_grads, const mt_grad_req *reqs, int naux,
+                     mt_ndarray *const *aux, mt_executor **out) {
+  *out = NULL;
+  mt_executor *ex;
+  MT_TRY(exec_alloc(sym, ctx, &ex));
+  int rc = MT_OK;
+  if (nargs != ex->nargs || naux != ex->naux) {
+    rc = MT_ERR(MT_E_INVAL, "bind: the symbol has %d arguments and %d aux states; %d and %d given",
+                ex->nargs, ex->naux, nargs, naux);
+    goto fail;
+  }
+  for (int i = 0; i < nargs; i++) {
+    if (!args[i]) {
+      rc = MT_ERR(MT_E_INVAL, "bind: no array for argument '%s'", ex->arg_names[i]);
+      goto fail;
+    }
+    ex->args[i] = args[i];
+    ex->grads[i] = arg_grads ? arg_grads[i] : NULL;
+    ex->reqs[i] = reqs ? reqs[i] : (ex->grads[i] ? MT_REQ_WRITE : MT_REQ_NULL);
+    if (ex->reqs[i] != MT_REQ_NULL && !ex->grads[i]) {
+      rc = MT_ERR(MT_E_INVAL, "bind: argument '%s' has grad_req %s but no gradient array",
+                  ex->arg_names[i], ex->reqs[i] == MT_REQ_ADD ? "add" : "write");
+      goto fail;
+    }
+  }
+  for (int i = 0; i < naux; i++) {
+    if (!aux[i]) {
+      rc = MT_ERR(MT_E_INVAL, "bind: no array for aux state '%s'", ex->aux_names[i]);
+      goto fail;
+    }
+    ex->aux[i] = aux[i];
+  }
+  MT_TRY_GOTO(bind_common(ex), rc, fail);
+  *out = ex;
+  return MT_OK;
+fail:
+  mt_executor_free(ex);
+  return rc;
+}
+
+int mt_executor_simple_bind(mt_symbol *sym, mt_context ctx, mt_grad_req req, int nknown,
+                            const char *const *names, const mt_shape *shapes, int inputs_need_grad,
+                            mt_executor **out) {
+  *out = NULL;
+  mt_executor *ex;
+  MT_TRY(exec_alloc(sym, ctx, &ex));
+  int rc = MT_OK;
+  mt_shape *as = calloc((size_t)ex->nargs + 1, sizeof *as);
+  mt_shape *xs = calloc((size_t)ex->naux + 1, sizeof *xs);
+  int nout;
+  const char *const *outs;
+  if (!as || !xs) {
+    rc = MT_NOMEM();
+    goto fail;
+  }
+  MT_TRY_GOTO(mt_symbol_list_outputs(ex->sym, &nout, &outs), rc, fail);
+  mt_shape *os = calloc((size_t)nout + 1, sizeof *os);
+  if (!os) {
+    rc = MT_NOMEM();
+    goto fail;
+  }
+  rc = mt_symbol_infer_shape(ex->sym, nknown, names, shapes, as, os, xs);
+  free(os);
+  if (rc < 0) goto fail;
+  MT_TRY_GOTO(mt_arena_create(ctx, ex->nargs, ex->arg_names, as, &ex->arg_arena), rc, fail);
+  MT_TRY_GOTO(mt_arena_create(ctx, ex->naux, ex->aux_names, xs, &ex->aux_arena), rc, fail);
+  if (req != MT_REQ_NULL)
+    MT_TRY_GOTO(mt_arena_create(ctx, ex->nargs, ex->arg_names, as, &ex->grad_arena), rc, fail);
+  for (int i = 0; i < ex->nargs; i++) {
+    int is_input = 0;
+    for (int k = 0; k < nknown; k++)
+      if (!strcmp(names[k], ex->arg_names[i])) is_input = 1;
+    ex->args[i] = mt_arena_at(ex->arg_arena, i);
+    ex->reqs[i] = (is_input && !inputs_need_grad) ? MT_REQ_NULL : req;
+    ex->grads[i] = ex->reqs[i] != MT_REQ_NULL ? mt_arena_at(ex->grad_arena, i) : NULL;
+  }
+  for (int i = 0; i < ex->naux; i++) ex->aux[i] = mt_arena_at(ex->aux_arena, i);
+  MT_TRY_GOTO(bind_common(ex), rc, fail);
+  free(as);
+  free(xs);
+  *out = ex;
+  return MT_OK;
+fail:
+  free(as);
+  free(xs);
+  mt_executor_free(ex);
+  return rc;
+}
+
+/* -------------------------------------------------------- forward/backward */
+
+static mt_op_ctx op_ctx(const mt_executor *ex, const mt_node *n, int is_train) {
+  mt_op_ctx c = {.ctx = ex->ctx,
+                 .is_train = is_train,
+                 .seed = ex->seed,
+                 .node_key = mt_hash64(n->name),
+                 .step = ex->step,
+                 .sample_offset = ex->sample_offset};
+  return c;
+}
+
+#define MT_MAX_IO 64
+
+int mt_executor_forward(mt_executor *ex, int is_train) {
+  mt_graph *g = &ex->g;
+  for (int i = 0; i < g->nnodes; i++) {
+    mt_node *n = g->nodes[i];
+    if (!n->op) continue;
+    int nargs = mt_node_num_args(n), naux = mt_node_num_aux(n), nout = mt_node_num_outputs(n);
+    mt_ndarray *in[MT_MAX_IO], *aux[MT_MAX_IO], *out[MT_MAX_IO];
+    for (int k = 0; k < nargs + naux; k++) {
+      mt_ndarray *v = ex->ev[input_entry(ex, n, k)];
+      if (k < nargs) in[k] = v;
+      else aux[k - nargs] = v;
+    }
+    for (int o = 0; o < nout; o++) out[o] = ex->ev[g->entry_ptr[i] + o];
+    mt_op_ctx c = op_ctx(ex, n, is_train);
+    int rc = n->op->forward(n->param, &c, in, out, aux);
+    if (rc < 0) return mt_error_prefix(rc, "forward of %s '%s'", n->op->name, n->name);
+  }
+  ex->forward_train_done = is_train;
+  return MT_OK;
+}
+
+int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out_grads) {
+  mt_graph *g = &ex->g;
+  if (!ex->forward_train_done)
+    return MT_ERR(MT_E_STATE, "backward: call forward(is_train=1) first");
+  memset(ex->touched, 0, (size_t)g->nentries);
+  for (int h = 0; h < g->nheads; h++) {
+    int e = g->heads[h];
+    mt_node *n = g->nodes[g->head_node[h]];
+    if (!n->op || (n->op->flags & MT_OP_LOSS) || !ex->eg[e]) continue;
+    if (!out_grads || h >= nout_grads || !out_grads[h])
+      return MT_ERR(MT_E_INVAL, "backward: head %d (%s '%s') is not a loss; give its out_grad", h,
+                    n->op->name, n->name);
+    if (out_grads[h]->size != ex->eg[e]->size)
+      return mt_shape_mismatch("backward", n->name, "out_grad", &ex->eg[e]->shape,
+                               &out_grads[h]->shape);
+    MT_TRY(mt_ndarray_copy(ex->eg[e], out_grads[h]));
+    ex->touched[e] = 1;
+  }
+  for (int i = g->nnodes - 1; i >= 0; i--) {
+    mt_node *n = g->nodes[i];
+    if (!n->op || !ex->node_bwd[i]) continue;
+    int nargs = mt_node_num_args(n), naux = mt_node_num_aux(n), nout = mt_node_num_outputs(n);
+    mt_ndarray *in[MT_MAX_IO], *aux[MT_MAX_IO], *out[MT_MAX_IO], *og[MT_MAX_IO], *ig[MT_MAX_IO];
+    mt_grad_req req[MT_MAX_IO];
+    for (int o = 0; o < nout; o++) {
+      int e = g->entry_ptr[i] + o;
+      out[o] = ex->ev[e];
+      og[o] = NULL;
+      if (!(n->op->flags & MT_OP_LOSS) && ex->eg[e]) {
+        if (!ex->touched[e]) MT_TRY(mt_device_memset0(ex->ctx, ex->eg[e]->data, ex->eg[e]->size));
+        og[o] = ex->eg[e];
+      }
+    }
+    for (int k = 0; k < nargs + naux; k++) {
+      int e = input_entry(ex, n, k);
+      if (k >= nargs) {
+        aux[k - nargs] = ex->ev[e];
+        continue;
+      }
+      in[k] = ex->ev[e];
+      ig[k] = ex->eg[e];
+      if (!ig[k]) req[k] = MT_REQ_NULL;
+      else {
+        int a = ex->arg_of_entry[e];
+        int add = ex->touched[e] || (a >= 0 && ex->reqs[a] == MT_REQ_ADD);
+        req[k] = add ? MT_REQ_ADD : MT_REQ_WRITE;
+        ex->touched[e] = 1;
+      }
+    }
+    mt_op_ctx c = op_ctx(ex, n, 1);
+    int rc = n->op->backward(n->param, &c, og, in, out, req, ig, aux);
+    if (rc < 0) return mt_error_prefix(rc, "backward of %s '%s'", n->op->name, n->name);
+  }
+  /* arguments whose gradient no node wrote (unused) are zero for req=write */
+  for (int a = 0; a < ex->nargs; a++) {
+    int e = g->entry_ptr[g->arg_nodes[a]];
+    if (ex->eg[e] && !ex->touched[e] && ex->reqs[a] == MT_REQ_WRITE)
+      MT_TRY(mt_device_memset0(ex->ctx, ex->eg[e]->data, ex->eg[e]->size));
+  }
+  return MT_OK;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+int mt_executor_num_outputs(const mt_executor *ex) { return ex->g.nheads; }
+
+mt_ndarray *mt_executor_output(const mt_executor *ex, int i) {
+  return i >= 0 && i < ex->g.nheads ? ex->ev[ex->g.heads[i]] : NULL;
+}
+
+mt_ndarray *mt_executor_arg(const mt_executor *ex, const char *name) {
+  for (int i = 0; i < ex->nargs; i++)
+    if (!strcmp(ex->arg_names[i], name)) return ex->args[i];
+  return NULL;
+}
+
+mt_ndarray *mt_executor_grad(const mt_executor *ex, const char *name) {
+  for (int i = 0; i < ex->nargs; i++)
+    if (!strcmp(ex->arg_names[i], name)) return ex->reqs[i] != MT_REQ_NULL ? ex->grads[i] : NULL;
+  return NULL;
+}
+
+mt_ndarray *mt_executor_aux(const mt_executor *ex, const char *name) {
+  for (int i = 0; i < ex->naux; i++)
+    if (!strcmp(ex->aux_names[i], name)) return ex->aux[i];
+  return NULL;
+}
+
+void mt_executor_set_rng(mt_executor *ex, uint64_t seed, uint64_t step, int64_t sample_offset) {
+  ex->seed = seed;
+  ex->step = step;
+  ex->sample_offset = sample_offset;
+}
+
+int64_t mt_executor_planned_bytes(const mt_executor *ex, int64_t *unplanned_bytes) {
+  if (unplanned_bytes) *unplanned_bytes = ex->unplanned_elems * (int64_t)sizeof(float);
+  return ex->pool_elems * (int64_t)sizeof(float);
+}
