@@ -5,4 +5,5 @@
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/dropout.h"
+#include "kernels/cpu/shape_ops.h"
 #endif

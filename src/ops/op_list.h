@@ -1,3 +1,15 @@
 /* op_list.h — every operator, once: MT_OP(variable_name). Each is defined
  * in src/ops/<name>.c as `const mt_op variable_name`. */
 MT_OP(mt_op_fully_connected)
+MT_OP(mt_op_activation)
+MT_OP(mt_op_leaky_relu)
+MT_OP(mt_op_flatten)
+MT_OP(mt_op_concat)
+MT_OP(mt_op_elemwise_add)
+MT_OP(mt_op_elementwise_sum)
+MT_OP(mt_op_softmax_output)
+MT_OP(mt_op_linear_regression_output)
+MT_OP(mt_op_logistic_regression_output)
+MT_OP(mt_op_mae_regression_output)
+MT_OP(mt_op_dropout)
+MT_OP(mt_op_batch_norm)

@@ -1,0 +1,100 @@
+/* elementwise_sum.c — ElementWiseSum (MXNet's add_n): out = sum of num_args
+ * arrays of one shape.
+ *   arg0 .. arg{num_args-1}   same shape (unknown ones take it from a known one)
+ *   output                    same shape
+ * Every input's gradient is the output gradient. */
+#include <stdio.h>
+
+#include "../error.h"
+#include "../op.h"
+#include "kernels/kernels.h"
+
+/* Argument names "arg0".."arg255", MXNet's names for variadic inputs. */
+#define ESUM_MAX_ARGS 256
+/* clang-format off */
+#define D10(t) "arg" #t "0", "arg" #t "1", "arg" #t "2", "arg" #t "3", "arg" #t "4", \
+               "arg" #t "5", "arg" #t "6", "arg" #t "7", "arg" #t "8", "arg" #t "9"
+static const char *const esum_names[ESUM_MAX_ARGS] = {
+    D10(), D10(1), D10(2), D10(3), D10(4), D10(5), D10(6), D10(7), D10(8), D10(9), D10(10),
+    D10(11), D10(12), D10(13), D10(14), D10(15), D10(16), D10(17), D10(18), D10(19), D10(20),
+    D10(21), D10(22), D10(23), D10(24), "arg250", "arg251", "arg252", "arg253", "arg254", "arg255"};
+#undef D10
+/* clang-format on */
+
+typedef struct {
+  int64_t num_args;
+} esum_param;
+
+static const char *const esum_keys[] = {"num_args", NULL};
+
+static int esum_parse(const mt_attrs *a, const char *node, void *p) {
+  esum_param *ep = p;
+  MT_TRY(mt_attr_check_known(a, "ElementWiseSum", node, esum_keys));
+  MT_TRY(mt_attr_int_required(a, "ElementWiseSum", node, "num_args", &ep->num_args));
+  if (ep->num_args < 1 || ep->num_args > ESUM_MAX_ARGS)
+    return MT_ERR(MT_E_INVAL, "ElementWiseSum '%s': num_args=%lld must be between 1 and %d", node,
+                  (long long)ep->num_args, ESUM_MAX_ARGS);
+  return MT_OK;
+}
+
+static int esum_num_args(const void *p) { return (int)((const esum_param *)p)->num_args; }
+static const char *esum_arg_name(const void *p, int i) { return esum_names[i]; }
+
+static int esum_infer_shape(const void *pp, const char *node, mt_shape *in, mt_shape *out,
+                            mt_shape *aux) {
+  const esum_param *p = pp;
+  int n = (int)p->num_args, known = -1;
+  for (int i = 0; i < n && known < 0; i++)
+    if (in[i].ndim > 0) known = i;
+  if (known < 0)
+    return MT_ERR(MT_E_SHAPE, "ElementWiseSum '%s': shapes of all inputs unknown", node);
+  mt_shape s = in[known];
+  for (int i = 0; i < n; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "arg%d (same as arg%d)", i, known);
+    MT_TRY(mt_shape_assign(&in[i], &s, "ElementWiseSum", node, what));
+  }
+  out[0] = s;
+  return MT_OK;
+}
+
+static int esum_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                        mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const esum_param *p = pp;
+  if (c->ctx.type != MT_CPU)
+    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no GPU kernel in this build");
+  int64_t n = out[0]->size;
+  /* out = arg0 + arg1 + ..., summed left to right */
+  if (p->num_args == 1) {
+    mtk_copy_beta(out[0]->data, in[0]->data, n, 0.0f);
+    return MT_OK;
+  }
+  mtk_add(out[0]->data, in[0]->data, in[1]->data, n, 0.0f);
+  for (int i = 2; i < (int)p->num_args; i++) mtk_axpy(out[0]->data, 1.0f, in[i]->data, n);
+  return MT_OK;
+}
+
+static int esum_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                         mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                         mt_ndarray *const *ig, mt_ndarray *const *aux) {
+  const esum_param *p = pp;
+  if (c->ctx.type != MT_CPU)
+    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no GPU kernel in this build");
+  /* d arg_i = d out */
+  for (int i = 0; i < (int)p->num_args; i++)
+    if (req[i])
+      mtk_copy_beta(ig[i]->data, og[0]->data, og[0]->size, req[i] == MT_REQ_ADD ? 1.0f : 0.0f);
+  return MT_OK;
+}
+
+const mt_op mt_op_elementwise_sum = {
+    .name = "ElementWiseSum",
+    .param_size = sizeof(esum_param),
+    .flags = MT_OP_VARIADIC,
+    .parse = esum_parse,
+    .num_args = esum_num_args,
+    .arg_name = esum_arg_name,
+    .infer_shape = esum_infer_shape,
+    .forward = esum_forward,
+    .backward = esum_backward,
+};
