@@ -230,6 +230,431 @@ MT_API void mt_executor_set_rng(mt_executor *ex, uint64_t seed, uint64_t step, i
 /* Bytes of intermediate storage after memory planning, and without it. */
 MT_API int64_t mt_executor_planned_bytes(const mt_executor *ex, int64_t *unplanned_bytes);
 
+/* -------------------------------------------------------------- optimizer */
+/* (section: optimizer and lr schedulers) */
+
+/* Learning-rate schedulers (mx.lr_scheduler, MXNet 1.x). A scheduler maps
+ * num_update (the optimizer's max per-parameter update count) to a rate. */
+typedef struct mt_lr_scheduler mt_lr_scheduler;
+
+/* spec: the kind, then key=value pairs, as a config line:
+ *   "factor step=1000 factor=0.9 stop_factor_lr=1e-8"   FactorScheduler
+ *   "multifactor step=100,200 factor=0.1"               MultiFactorScheduler
+ *   "poly max_update=1000 pwr=2 final_lr=0"             PolyScheduler
+ *   "cosine max_update=1000 final_lr=0"                 CosineScheduler
+ * each also taking warmup_steps=N warmup_begin_lr=X warmup_mode=linear|constant.
+ * The kind is case-insensitive and may be MXNet's class name
+ * ("FactorScheduler"). base_lr is the constructor's base_lr. Defaults and
+ * checks are MXNet's (step >= 1, factor <= 1, increasing multifactor steps,
+ * warmup_begin_lr <= base_lr, warmup_steps >= 0); in addition poly/cosine
+ * require warmup_steps < max_update (MXNet divides by zero or misbehaves).
+ * Unknown kinds or keys and bad values give MT_E_INVAL naming them. */
+MT_API int mt_lr_scheduler_create(const char *spec, double base_lr, mt_lr_scheduler **out);
+MT_API void mt_lr_scheduler_free(mt_lr_scheduler *s);
+/* The rate at num_update (MXNet's __call__). Stateful as in MXNet: factor and
+ * multifactor decay their base_lr as num_update passes each step (a while
+ * loop, so a fresh scheduler asked at N after a resume gives bit-for-bit the
+ * rate of an uninterrupted run). Warmup (num_update < warmup_steps) returns
+ * warmup_begin_lr + (base_lr_at_creation - warmup_begin_lr) * n / warmup_steps
+ * (linear) or warmup_begin_lr (constant). Poly/cosine past max_update keep
+ * the rate at max_update (MXNet keeps its last computed value; the same in
+ * an uninterrupted run, and also right after a resume). */
+MT_API double mt_lr_scheduler_lr(mt_lr_scheduler *s, int64_t num_update);
+/* The current base_lr (MXNet's scheduler.base_lr). */
+MT_API double mt_lr_scheduler_base_lr(const mt_lr_scheduler *s);
+
+/* Optimizers (mx.optimizer, MXNet 1.x update rules and kernels, float32).
+ * Parameters are known by index (MXNet's updater index) and name; state is
+ * created on a parameter's first update (MXNet's create_state). */
+typedef struct mt_optimizer mt_optimizer;
+
+/* name: sgd | nag | adam | rmsprop | adagrad (case-insensitive, as
+ * mx.optimizer.create). params: "key=value ..." (NULL or "" = defaults) with
+ * exactly MXNet's keyword arguments for that optimizer:
+ *   all:     learning_rate (0.01; adam, rmsprop: 0.001), wd (0), rescale_grad (1),
+ *            clip_gradient (None), begin_num_update (0), multi_precision (false;
+ *            no effect on float32)
+ *   sgd:     momentum (0), lazy_update (true; no effect on dense arrays)
+ *   nag:     momentum (0)
+ *   adam:    beta1 (0.9), beta2 (0.999), epsilon (1e-8), lazy_update (true)
+ *   rmsprop: gamma1 (0.9), gamma2 (0.9), epsilon (1e-8), centered (false),
+ *            clip_weights (None)
+ *   adagrad: eps (1e-7)
+ * "None" clears clip_gradient / clip_weights. Unknown names, unknown keys and
+ * bad values give MT_E_INVAL naming the key. lr_scheduler is set with
+ * mt_optimizer_set_lr_scheduler; per-parameter multipliers with
+ * mt_optimizer_set_lr_mult / _wd_mult. */
+MT_API int mt_optimizer_create(const char *name, const char *params, mt_optimizer **out);
+/* Frees the optimizer, its states and its scheduler. */
+MT_API void mt_optimizer_free(mt_optimizer *opt);
+/* The lower-case name given at creation ("sgd"). */
+MT_API const char *mt_optimizer_name(const mt_optimizer *opt);
+
+MT_API void mt_optimizer_set_rescale_grad(mt_optimizer *opt, double rescale_grad);
+MT_API double mt_optimizer_rescale_grad(const mt_optimizer *opt);
+/* Sets learning_rate; MT_E_STATE if a scheduler is installed (as MXNet's
+ * set_learning_rate). */
+MT_API int mt_optimizer_set_learning_rate(mt_optimizer *opt, double lr);
+/* MXNet's optimizer.learning_rate: the scheduler's rate at num_update, or
+ * learning_rate without a scheduler. */
+MT_API double mt_optimizer_learning_rate(mt_optimizer *opt);
+/* Installs `sched` (NULL removes), taking ownership (also on error) and
+ * freeing the previous one. As MXNet's Optimizer.__init__, sets the
+ * scheduler's base_lr to the optimizer's learning_rate; the warmup target and
+ * poly/cosine start stay the base_lr given at scheduler creation, so create
+ * it with base_lr = learning_rate. */
+MT_API int mt_optimizer_set_lr_scheduler(mt_optimizer *opt, mt_lr_scheduler *sched);
+/* Multipliers by parameter name (set_lr_mult / set_wd_mult, or the
+ * __lr_mult__ / __wd_mult__ attributes of a variable). The default wd_mult
+ * is 0 for names not ending in _weight or _gamma (MXNet's rule: biases, beta,
+ * ... get no weight decay), 1 otherwise and for unnamed parameters. */
+MT_API int mt_optimizer_set_lr_mult(mt_optimizer *opt, const char *name, double mult);
+MT_API int mt_optimizer_set_wd_mult(mt_optimizer *opt, const char *name, double mult);
+
+/* One update of parameter `index` (>= 0) in place: weight -= f(grad, state).
+ * Counts the update (index's count starts at begin_num_update; num_update =
+ * max over indices), takes lr = scheduler(num_update) or learning_rate times
+ * lr_mult, wd = wd * wd_mult, then applies MXNet's kernel (sgd: multi_sgd
+ * [_mom]_update; nag: nag_mom_update, or sgd_update without momentum; adam:
+ * adam_update with lr * sqrt(1 - beta2^t) / (1 - beta1^t), t = the index's
+ * count; rmsprop: rmsprop_update or rmspropalex_update when centered;
+ * adagrad: MXNet's dense NDArray sequence). `name` (may be NULL) is bound to
+ * the index on its first use; a later different name is MT_E_INVAL. The
+ * state is allocated on first use, nothing after. weight and grad: same
+ * size, CPU (GPU arrays: MT_E_UNSUPPORTED for now). */
+MT_API int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
+                               const mt_ndarray *grad);
+/* Creates the zero state of `index` shaped like `weight` if it has none
+ * (MXNet's create_state), without updating: used before restoring states. */
+MT_API int mt_optimizer_create_state(mt_optimizer *opt, int index, const char *name,
+                                     const mt_ndarray *weight);
+
+/* Checkpoint access. num_states: how many state arrays each parameter has
+ * (sgd/nag: 1 "momentum" when momentum != 0, else 0; adam: "mean", "var";
+ * rmsprop: "n", or "n", "g", "delta" when centered; adagrad: "history"). */
+MT_API int mt_optimizer_num_states(const mt_optimizer *opt, int index);
+/* State k of `index`: its name and the array (owned by the optimizer, valid
+ * until it is freed; write into it to restore). MT_E_STATE if the index has
+ * no state yet (see mt_optimizer_create_state). */
+MT_API int mt_optimizer_state(const mt_optimizer *opt, int index, int k, const char **state_name,
+                              mt_ndarray **state);
+/* One past the highest index seen (by update, create_state or
+ * set_update_count), and the name bound to an index (NULL if none). */
+MT_API int mt_optimizer_index_bound(const mt_optimizer *opt);
+MT_API const char *mt_optimizer_index_name(const mt_optimizer *opt, int index);
+/* The update count of `index` (begin_num_update if never updated). Setting
+ * it also raises num_update to at least `count`; restoring every index's
+ * count and states into a fresh optimizer continues bit-for-bit. */
+MT_API int mt_optimizer_get_update_count(const mt_optimizer *opt, int index, int64_t *count);
+MT_API int mt_optimizer_set_update_count(mt_optimizer *opt, int index, int64_t count);
+MT_API int64_t mt_optimizer_num_update(const mt_optimizer *opt);
+
+/* ------------------------------------------------------------ initializer */
+/* (section: initializers) */
+
+/* mx.init.*: how a parameter's first values are drawn. */
+typedef struct mt_initializer mt_initializer;
+
+/* spec is a config line: a name, then key=value pairs with MXNet's defaults:
+ *   xavier [rnd_type=uniform|gaussian] [factor_type=avg|in|out] [magnitude=3]
+ *   uniform [scale=0.07]          U(-scale, scale)
+ *   normal [sigma=0.01]           N(0, sigma^2)
+ *   constant value=V              (value required)
+ *   zero | zeros, one | ones
+ *   msra_prelu | msraprelu [factor_type=avg] [slope=0.25]
+ *                                 xavier gaussian, magnitude 2/(1+slope^2)
+ * Names are case-insensitive. An unknown name or key, or a bad value, is
+ * MT_E_INVAL naming it. Random values come from Philox keyed by
+ * (seed, hash of the parameter name), element i from counter i (DESIGN.md §5):
+ * the same seed gives the same parameters in any process, for any number of
+ * ranks or contexts, in any order of initialisation. The caller frees *out. */
+MT_API int mt_initializer_create(const char *spec, uint64_t seed, mt_initializer **out);
+/* Fills arr (CPU or GPU) by MXNet's dispatch on the name's suffix:
+ * ...weight -> the initializer's rule; ...bias, ...beta, ...moving_mean,
+ * ...moving_inv_var, ...moving_avg -> 0; ...gamma, ...moving_var -> 1.
+ * Another name is MT_E_INVAL ("Unknown initialization pattern for <name>").
+ * xavier/msra_prelu need a weight of at least 2 dims (MT_E_SHAPE otherwise):
+ * fan_in = shape[1] * hw, fan_out = shape[0] * hw, hw = product of dims 2.. */
+MT_API int mt_initializer_init(const mt_initializer *init, const char *name, mt_ndarray *arr);
+/* The spec with every default filled in ("xavier rnd_type=uniform
+ * factor_type=avg magnitude=3"), owned by the initializer. */
+MT_API const char *mt_initializer_str(const mt_initializer *init);
+MT_API void mt_initializer_free(mt_initializer *init);
+
+/* ----------------------------------------------------------------- metric */
+/* (section: evaluation metrics) */
+
+/* mx.metric.*: evaluation metrics accumulated over batches. A metric keeps
+ * local sums (since reset or reset_local) and global sums (since reset), as
+ * MXNet 1.x's EvalMetric does; Speedometer reads and resets the local ones,
+ * the epoch summary reads the global ones. */
+typedef struct mt_metric mt_metric;
+
+/* spec: a metric name as MXNet's metric.create accepts it (case-insensitive),
+ * optional key=value pairs after it, and a comma-separated list of such for a
+ * composite ("acc,mse", "top_k_acc top_k=5, f1 average=micro").
+ *   acc | accuracy [axis=1]                    name "accuracy"
+ *   top_k_accuracy | top_k_acc | topkaccuracy top_k=N (N > 1)
+ *                                              name "top_k_accuracy_N"
+ *   mse, mae, rmse                             names "mse", "mae", "rmse"
+ *   ce | cross-entropy | crossentropy [eps=1e-12]      name "cross-entropy"
+ *   nll_loss | nll-loss | negativeloglikelihood [eps=1e-12]  name "nll-loss"
+ *   f1 [average=macro|micro]                   name "f1"
+ *   perplexity [ignore_label=none|INT] [axis=-1]  name "perplexity"
+ * Every metric also takes name=NAME (the display name). Unknown names, keys
+ * or bad values are MT_E_INVAL naming them. The caller frees *out. */
+MT_API int mt_metric_create(const char *spec, mt_metric **out);
+MT_API void mt_metric_free(mt_metric *m);
+/* MXNet's update(labels, preds): n label arrays and n prediction arrays
+ * (CPU or GPU), labels[i] paired with preds[i]. Accuracy takes the argmax of
+ * preds along axis when the shapes differ; the regression metrics broadcast
+ * as numpy does after making 1-d arrays (N, 1); ce/nll/perplexity pick the
+ * label's probability. Mismatched shapes are MT_E_SHAPE naming both shapes;
+ * a failed update leaves the sums unchanged. */
+MT_API int mt_metric_update(mt_metric *m, int n, mt_ndarray *const *labels,
+                            mt_ndarray *const *preds);
+/* reset clears local and global sums; reset_local only the local ones. */
+MT_API void mt_metric_reset(mt_metric *m);
+MT_API void mt_metric_reset_local(mt_metric *m);
+/* Number of (name, value) pairs: 1 for a metric, the children for a
+ * composite. */
+MT_API int mt_metric_num(const mt_metric *m);
+/* Pair i of get() (local) or get_global(); NaN when nothing was counted.
+ * name is owned by the metric. */
+MT_API int mt_metric_get(const mt_metric *m, int i, const char **name, double *value);
+MT_API int mt_metric_get_global(const mt_metric *m, int i, const char **name, double *value);
+/* Distributed reduction: the metric's sums (local then global, for each
+ * child: sum_metric/num_inst, or f1 micro's tp/fp/fn/tn) as a vector of
+ * state_size doubles. The elementwise sum of the vectors of all ranks,
+ * written back with state_set, makes get/get_global return the metric of
+ * all ranks' data together. */
+MT_API int mt_metric_state_size(const mt_metric *m);
+MT_API int mt_metric_state_get(const mt_metric *m, double *buf);
+MT_API int mt_metric_state_set(mt_metric *m, const double *buf);
+
+/* ---------------------------------------------------------- data iterators */
+
+/* Name and shape of one input as a whole batch ("data", (32, 128)).
+ * float32, layout N first (MXNet's DataDesc with dtype float32, layout NC). */
+typedef struct {
+  char name[64];
+  mt_shape shape;
+} mt_data_desc;
+
+#define MT_MAX_BATCH_INPUTS 8
+
+/* One batch (MXNet's DataBatch). Arrays are owned by the iterator and valid
+ * until its next call. `pad` = number of trailing samples that are padding
+ * (the last batch with last_batch_handle=pad); `index` = sample indices of
+ * the batch (batch_size entries) or NULL. */
+typedef struct {
+  int ndata, nlabel;
+  mt_ndarray *data[MT_MAX_BATCH_INPUTS];
+  mt_ndarray *label[MT_MAX_BATCH_INPUTS];
+  int pad;
+  const int64_t *index;
+} mt_batch;
+
+/* The iterator interface (a vtable): custom iterators implement it. */
+typedef struct {
+  /* 1 and fills *batch; 0 at the end of the epoch; < 0 error. */
+  int (*next)(void *self, mt_batch *batch);
+  int (*reset)(void *self);
+  /* Descriptions valid for the iterator's lifetime. */
+  int (*provide_data)(void *self, int *n, const mt_data_desc **descs);
+  int (*provide_label)(void *self, int *n, const mt_data_desc **descs);
+  void (*destroy)(void *self);
+} mt_data_iter_vtable;
+
+typedef struct mt_data_iter mt_data_iter;
+/* Wraps a custom implementation; the iterator owns `self` (destroy frees it). */
+MT_API int mt_data_iter_create(const mt_data_iter_vtable *vt, void *self, mt_data_iter **out);
+MT_API void mt_data_iter_free(mt_data_iter *it);
+MT_API int mt_data_iter_next(mt_data_iter *it, mt_batch *batch);
+MT_API int mt_data_iter_reset(mt_data_iter *it);
+MT_API int mt_data_iter_provide_data(mt_data_iter *it, int *n, const mt_data_desc **descs);
+MT_API int mt_data_iter_provide_label(mt_data_iter *it, int *n, const mt_data_desc **descs);
+/* Batch size = dim 0 of the first data description. */
+MT_API int64_t mt_data_iter_batch_size(mt_data_iter *it);
+
+typedef enum {
+  MT_LAST_BATCH_PAD = 0,      /* fill the last batch from the start; batch.pad says how many */
+  MT_LAST_BATCH_DISCARD = 1,  /* drop an incomplete last batch */
+  MT_LAST_BATCH_ROLL_OVER = 2 /* carry the remainder into the next epoch */
+} mt_last_batch;
+
+/* MXNet's NDArrayIter over in-memory arrays (CPU). data (N, ...), label
+ * (N,) or (N, k) or NULL. The iterator copies both. shuffle: a new seeded
+ * permutation each epoch (epoch e uses key (seed, e)). Names NULL ->
+ * "data" / "softmax_label". */
+MT_API int mt_ndarray_iter_create(const mt_ndarray *data, const mt_ndarray *label,
+                                  int64_t batch_size, int shuffle, uint64_t seed,
+                                  mt_last_batch last_batch_handle, const char *data_name,
+                                  const char *label_name, mt_data_iter **out);
+
+/* The tutorial's synthetic classification data: class means mu ~ U(0, 1)
+ * per class and feature (drawn from seed), samples ~ N(mu[label], 0.1)
+ * (drawn from seed and `part`: part 0 for training, 1 for validation, ...
+ * share the means, not the samples). Labels go class by class in equal
+ * blocks (sample i has label i * num_classes / num_samples), as the
+ * tutorial's SyntheticData. Fills x (num_samples, dim) and y (num_samples). */
+MT_API int mt_synthetic_generate(int num_classes, int dim, int64_t num_samples, uint64_t seed,
+                                 int part, float *x, float *y);
+/* An NDArrayIter over mt_synthetic_generate's data. */
+MT_API int mt_synthetic_iter_create(int num_classes, int dim, int64_t num_samples,
+                                    int64_t batch_size, uint64_t seed, int part, int shuffle,
+                                    mt_data_iter **out);
+
+/* ------------------------------------------------------------------ module */
+
+typedef struct mt_module mt_module;
+
+/* MXNet's Module(symbol, data_names, label_names, context). data_names NULL
+ * -> {"data"}; label_names NULL -> {"softmax_label"} (nlabel 0 with a
+ * non-NULL array: no labels). An unknown data name is an error, an unknown
+ * label name a warning (as MXNet). contexts NULL -> cpu(0). The module keeps
+ * its own copy of the symbol. */
+MT_API int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, int nlabel,
+                            const char *const *label_names, int nctx, const mt_context *contexts,
+                            mt_module **out);
+MT_API void mt_module_free(mt_module *mod);
+
+/* State machine (calls out of order return MT_E_STATE with MXNet's hint). */
+MT_API int mt_module_bind(mt_module *mod, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                          const mt_data_desc *label_shapes, int for_training,
+                          int inputs_need_grad, int force_rebind, mt_grad_req grad_req);
+
+/* Parameter dictionaries are arenas of named arrays (mt_arena). Missing
+ * names come from `init` when allow_missing (or when no dict is given). */
+MT_API int mt_module_init_params(mt_module *mod, const mt_initializer *init,
+                                 const mt_arena *arg_params, const mt_arena *aux_params,
+                                 int allow_missing, int force_init, int allow_extra);
+/* kvstore: "local" (also "device") or NULL for local. optimizer: a name for
+ * mt_optimizer_create and its params ("learning_rate=0.1 momentum=0.9");
+ * rescale_grad defaults to 1/global batch. */
+MT_API int mt_module_init_optimizer(mt_module *mod, const char *kvstore, const char *optimizer,
+                                    const char *optimizer_params, int force_init);
+
+/* is_train: 1, 0, or -1 for the module's for_training. A batch of another
+ * size reshapes the module first (as MXNet). */
+MT_API int mt_module_forward(mt_module *mod, const mt_batch *batch, int is_train);
+MT_API int mt_module_backward(mt_module *mod, int nout_grads, mt_ndarray *const *out_grads);
+MT_API int mt_module_forward_backward(mt_module *mod, const mt_batch *batch);
+MT_API int mt_module_update(mt_module *mod);
+MT_API int mt_module_update_metric(mt_module *mod, mt_metric *metric, int nlabel,
+                                   mt_ndarray *const *labels);
+/* Outputs merged across contexts; owned by the module, valid until the next
+ * forward. */
+MT_API int mt_module_get_outputs(mt_module *mod, int *n, mt_ndarray *const **outputs);
+MT_API int mt_module_get_input_grads(mt_module *mod, int *n, mt_ndarray *const **grads);
+/* The module's CPU copy of the parameters, synced from the devices. */
+MT_API int mt_module_get_params(mt_module *mod, const mt_arena **arg_params,
+                                const mt_arena **aux_params);
+MT_API int mt_module_set_params(mt_module *mod, const mt_arena *arg_params,
+                                const mt_arena *aux_params, int allow_missing, int force_init,
+                                int allow_extra);
+MT_API int mt_module_reshape(mt_module *mod, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                             const mt_data_desc *label_shapes);
+
+/* Properties. Name lists and descriptions are owned by the module. */
+MT_API int mt_module_data_names(const mt_module *mod, int *n, const char *const **names);
+MT_API int mt_module_label_names(const mt_module *mod, int *n, const char *const **names);
+MT_API int mt_module_output_names(const mt_module *mod, int *n, const char *const **names);
+MT_API int mt_module_data_shapes(const mt_module *mod, int *n, const mt_data_desc **descs);
+MT_API int mt_module_label_shapes(const mt_module *mod, int *n, const mt_data_desc **descs);
+MT_API int mt_module_output_shapes(const mt_module *mod, int *n, const mt_data_desc **descs);
+MT_API int mt_module_binded(const mt_module *mod);
+MT_API int mt_module_for_training(const mt_module *mod);
+MT_API int mt_module_params_initialized(const mt_module *mod);
+MT_API int mt_module_optimizer_initialized(const mt_module *mod);
+MT_API int mt_module_inputs_need_grad(const mt_module *mod);
+MT_API mt_symbol *mt_module_symbol(const mt_module *mod);
+
+/* The module's optimizer (NULL before init_optimizer), e.g. to attach an
+ * lr scheduler; owned by the module. */
+typedef struct mt_optimizer mt_optimizer;
+MT_API mt_optimizer *mt_module_get_optimizer(mt_module *mod);
+
+/* ------------------------------------------------ fit, score, predict, callbacks */
+
+/* What a batch-end callback sees (MXNet's BatchEndParam). */
+typedef struct {
+  int epoch;
+  int nbatch;            /* batches done in this epoch, counting from 0 */
+  mt_metric *eval_metric; /* the training metric (local sums of the epoch so far) */
+  int64_t batch_size;    /* global batch */
+} mt_batch_end_params;
+typedef int (*mt_batch_end_fn)(const mt_batch_end_params *p, void *user);
+/* epoch: the epoch just finished (0-based); params synced to CPU. */
+typedef int (*mt_epoch_end_fn)(int epoch, mt_symbol *sym, const mt_arena *arg_params,
+                               const mt_arena *aux_params, void *user);
+typedef struct {
+  mt_batch_end_fn fn;
+  void *user;
+} mt_batch_callback;
+typedef struct {
+  mt_epoch_end_fn fn;
+  void *user;
+} mt_epoch_callback;
+
+#define MT_MAX_CALLBACKS 8
+
+/* fit()'s keyword arguments; mt_fit_options_init sets MXNet's defaults
+ * (eval_metric "acc", kvstore "local", optimizer "sgd" with
+ * learning_rate=0.01, initializer Uniform(0.01), begin_epoch 0). */
+typedef struct {
+  mt_data_iter *eval_data;       /* NULL: no validation */
+  const char *eval_metric;       /* metric spec for mt_metric_create */
+  const char *validation_metric; /* NULL: same as eval_metric */
+  const char *kvstore;
+  const char *optimizer;
+  const char *optimizer_params;
+  const char *lr_scheduler;      /* spec for mt_lr_scheduler_create, or NULL */
+  const mt_initializer *initializer; /* NULL: uniform scale=0.01 */
+  const mt_arena *arg_params, *aux_params;
+  int allow_missing, force_rebind, force_init;
+  int begin_epoch, num_epoch;
+  int n_epoch_end_callback;
+  mt_epoch_callback epoch_end_callback[MT_MAX_CALLBACKS];
+  int n_batch_end_callback;
+  mt_batch_callback batch_end_callback[MT_MAX_CALLBACKS];
+  int n_eval_end_callback;       /* called after validation with its metric */
+  mt_batch_callback eval_end_callback[MT_MAX_CALLBACKS];
+  int n_eval_batch_end_callback;
+  mt_batch_callback eval_batch_end_callback[MT_MAX_CALLBACKS];
+} mt_fit_options;
+
+MT_API void mt_fit_options_init(mt_fit_options *o);
+/* Trains as MXNet's BaseModule.fit: bind, init_params, init_optimizer, then
+ * per epoch: forward_backward/update/update_metric per batch, batch-end
+ * callbacks, "Epoch[e] Train-<metric>=<v>" and "Epoch[e] Time cost=<s>"
+ * lines, epoch-end callbacks with synced params, validation
+ * ("Epoch[e] Validation-<metric>=<v>"), and reset of the iterators. */
+MT_API int mt_module_fit(mt_module *mod, mt_data_iter *train, const mt_fit_options *o);
+/* Evaluates `metric` over eval (num_batch < 0: all); reset: reset the
+ * iterator first. The results are read from the metric. */
+MT_API int mt_module_score(mt_module *mod, mt_data_iter *eval, mt_metric *metric, int num_batch,
+                           int reset, int epoch, int ncb, const mt_batch_callback *cbs);
+/* Runs prediction over eval and returns, per output, one array with every
+ * sample (padding stripped, batches concatenated). The caller frees the
+ * arrays with mt_ndarray_free and the list with free(). */
+MT_API int mt_module_predict(mt_module *mod, mt_data_iter *eval, int num_batch, int reset,
+                             int *nout, mt_ndarray ***outputs);
+/* Calls fn(outputs, nbatch, batch) for each batch (outputs with padding
+ * stripped; valid during the call). A non-zero return from fn stops. */
+typedef int (*mt_iter_predict_fn)(int nout, mt_ndarray *const *outputs, int nbatch,
+                                  const mt_batch *batch, void *user);
+MT_API int mt_module_iter_predict(mt_module *mod, mt_data_iter *eval, int num_batch, int reset,
+                                  mt_iter_predict_fn fn, void *user);
+
+/* Speedometer (MXNet's callback.Speedometer): every `frequent` batches logs
+ * "Epoch[e] Batch [a-b]\tSpeed: S samples/sec\t<metric>=<v>" (rank 0) and,
+ * with auto_reset, resets the metric's local sums. Allocates its state;
+ * free it with mt_batch_callback_free. */
+MT_API int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset,
+                                 mt_batch_callback *out);
+MT_API void mt_batch_callback_free(mt_batch_callback *cb);
+
 /* ------------------------------------------------------------------- BLAS */
 
 /* Chooses OpenBLAS's best kernel for this CPU (AVX-512 -> SkylakeX,
