@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# jobs/setup.sh — installs the Debian 12 packages modtrain needs to build,
+# test and run, only those missing (idempotent: a second run installs nothing
+# and does not touch the network). CUDA is not installed here: it is
+# preinstalled under /usr/local/cuda where a GPU path is wanted, and the build
+# turns CUDA on only when nvcc exists.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config
+  # libraries (PLATFORM.md)
+  libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev
+  libcmocka-dev libinih-dev libjansson-dev
+  # style check
+  clang-format
+  # tests: reference computations, HDF5 file checks, memory checks
+  python3-numpy python3-h5py valgrind
+)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${PKGS[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo env DEBIAN_FRONTEND=noninteractive"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# a mirror hiccup should not fail a CI run: up to 3 tries
+for try in 1 2 3; do
+  if $SUDO apt-get update -q && $SUDO apt-get install -y -q "${missing[@]}" </dev/null; then
+    break
+  fi
+  [ "$try" -lt 3 ] || { echo "setup: apt-get failed 3 times" >&2; exit 1; }
+  echo "setup: apt-get failed, retrying in 10 s" >&2
+  sleep 10
+done
+echo "setup: done"
