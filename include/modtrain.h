@@ -76,6 +76,12 @@ typedef enum {
 MT_API void mt_log(mt_log_level level, const char *subsystem, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 MT_API mt_log_level mt_log_get_level(void);
+/* The training log (DESIGN.md §8: "Epoch[0] Train-accuracy=...", Speedometer
+ * lines, "Saved checkpoint to ..."): printed to stdout, one flushed line per
+ * call, by rank 0 only (mt_log_set_rank; default rank 0). */
+MT_API void mt_log_train(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+MT_API void mt_log_set_rank(int rank);
+MT_API int mt_log_rank(void);
 MT_API void mt_log_set_level(mt_log_level level);
 
 /* ------------------------------------------------------- contexts, shapes */

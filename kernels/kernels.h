@@ -13,6 +13,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/philox.h"
 #include "kernels/cpu/nn.h"
+#include "kernels/cpu/optimizer.h"
 #ifdef MT_HAVE_CUDA
 #include "kernels/cuda/cuda_kernels.h"
 #endif

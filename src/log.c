@@ -34,3 +34,18 @@ void mt_log(mt_log_level level, const char *subsystem, const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "[modtrain %s %s] %s\n", names[level], subsystem ? subsystem : "-", msg);
 }
+
+static int mt_rank = 0;
+
+void mt_log_set_rank(int rank) { mt_rank = rank; }
+int mt_log_rank(void) { return mt_rank; }
+
+void mt_log_train(const char *fmt, ...) {
+  if (mt_rank != 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stdout, fmt, ap);
+  va_end(ap);
+  fputc('\n', stdout);
+  fflush(stdout);
+}

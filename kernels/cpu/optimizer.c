@@ -105,10 +105,9 @@ void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, flo
   }
 }
 
-void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g,
-                            float *delta, int64_t n, float lr, float wd, float gamma1,
-                            float gamma2, float epsilon, float rescale, float clip,
-                            float clip_weights) {
+void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g, float *delta,
+                            int64_t n, float lr, float wd, float gamma1, float gamma2,
+                            float epsilon, float rescale, float clip, float clip_weights) {
   const float c1 = 1.f - gamma1;
   const float cg = clip >= 0.f ? clip : INFINITY;
   const float cw = clip_weights >= 0.f ? clip_weights : INFINITY;
@@ -116,8 +115,8 @@ void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *sta
     float gr = mtk_clipf(rescale * g[i] + wd * w[i], cg);
     state_n[i] = c1 * gr * gr + gamma1 * state_n[i];
     state_g[i] = c1 * gr + gamma1 * state_g[i];
-    delta[i] = gamma2 * delta[i] -
-               (lr * (gr) / (sqrtf(state_n[i] - state_g[i] * state_g[i] + epsilon)));
+    delta[i] =
+        gamma2 * delta[i] - (lr * (gr) / (sqrtf(state_n[i] - state_g[i] * state_g[i] + epsilon)));
     w[i] = mtk_clipf(w[i] + delta[i], cw);
   }
 }

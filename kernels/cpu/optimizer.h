@@ -43,18 +43,16 @@ void mtk_adam_update(float *w, const float *g, float *mean, float *var, int64_t 
  *   G = rescale*g + wd*w, clipped;  n = (1 - gamma1)*(G*G) + gamma1*n
  *   w = w - lr*(G / sqrt(n + epsilon)), then clip(w, clip_weights) */
 void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, float lr, float wd,
-                        float gamma1, float epsilon, float rescale, float clip,
-                        float clip_weights);
+                        float gamma1, float epsilon, float rescale, float clip, float clip_weights);
 
 /* rmspropalex_update (RMSPropAlexUpdateKernel, Graves 2013, "centered"):
  *   G = rescale*g + wd*w, clipped
  *   n = (1 - gamma1)*G*G + gamma1*n;  gs = (1 - gamma1)*G + gamma1*gs
  *   delta = gamma2*delta - lr*G / sqrt(n - gs*gs + epsilon)
  *   w = w + delta, then clip(w, clip_weights) */
-void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g,
-                            float *delta, int64_t n, float lr, float wd, float gamma1,
-                            float gamma2, float epsilon, float rescale, float clip,
-                            float clip_weights);
+void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g, float *delta,
+                            int64_t n, float lr, float wd, float gamma1, float gamma2,
+                            float epsilon, float rescale, float clip, float clip_weights);
 
 /* AdaGrad on dense arrays, MXNet's sequence of NDArray operations:
  *   G = g*rescale, clipped when clip >= 0 (Python's `is not None`);

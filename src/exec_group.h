@@ -1,0 +1,44 @@
+/* exec_group.h — MXNet's DataParallelExecutorGroup: one executor per
+ * context, each on its slice of the batch, with its own parameters,
+ * gradients (one flat buffer per context) and aux states. */
+#ifndef MT_SRC_EXEC_GROUP_H
+#define MT_SRC_EXEC_GROUP_H
+#include "modtrain.h"
+#include "ndarray.h"
+
+typedef struct {
+  mt_context ctx;
+  int64_t begin, end;     /* rows [begin, end) of the batch */
+  mt_executor *exec;
+  mt_arena *params;       /* param_names on ctx */
+  mt_arena *grads;        /* gradients of params, one flat buffer (NULL: not training) */
+  mt_arena *aux;          /* aux_names on ctx */
+  mt_ndarray **inputs;    /* ninputs arrays (data then labels) of the slice */
+  mt_ndarray **input_grads; /* data gradients when inputs_need_grad, else NULL entries */
+} mt_exec_slot;
+
+typedef struct {
+  int nslots;
+  mt_exec_slot *slots;
+  int64_t batch_size;
+  int ninputs, ndata;     /* inputs: data names then label names bound in the symbol */
+  const char *const *input_names;
+  int nparam, naux;
+  const char *const *param_names, *const *aux_names;
+} mt_exec_group;
+
+/* MXNet's _split_input_slice with equal work loads: per context
+ * round(batch / n) rows (Python rounding), the last takes the remainder. */
+int mt_split_batch(int64_t batch, int n, int64_t *begin, int64_t *end);
+
+/* Binds (or rebinds for new input shapes, keeping parameters, gradients and
+ * aux states). input_shapes: whole-batch shapes of the inputs; label shapes
+ * may be unknown (ndim 0) and are then inferred. */
+int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_context *ctxs,
+                       int ninputs, int ndata, const char *const *input_names,
+                       const mt_shape *input_shapes, int nparam, const char *const *param_names,
+                       int naux, const char *const *aux_names, int for_training,
+                       int inputs_need_grad, mt_grad_req grad_req);
+void mt_exec_group_free(mt_exec_group *g);
+
+#endif

@@ -1,0 +1,303 @@
+/* fit.c — BaseModule.fit / score / predict / iter_predict in MXNet's order
+ * of operations, and the Speedometer callback. The log lines are
+ * DESIGN.md §8's, printed by rank 0 through mt_log_train. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "module.h"
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void mt_fit_options_init(mt_fit_options *o) {
+  memset(o, 0, sizeof *o);
+  o->eval_metric = "acc";
+  o->kvstore = "local";
+  o->optimizer = "sgd";
+  o->optimizer_params = "learning_rate=0.01";
+  o->num_epoch = -1;
+}
+
+static int call_batch_cbs(int n, const mt_batch_callback *cbs, int epoch, int nbatch, mt_metric *metric,
+                          int64_t batch_size) {
+  mt_batch_end_params p = {epoch, nbatch, metric, batch_size};
+  for (int i = 0; i < n; i++)
+    if (cbs[i].fn) {
+      int rc = cbs[i].fn(&p, cbs[i].user);
+      if (rc < 0) return rc;
+    }
+  return MT_OK;
+}
+
+int mt_module_score(mt_module *m, mt_data_iter *eval, mt_metric *metric, int num_batch, int reset,
+                    int epoch, int ncb, const mt_batch_callback *cbs) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before score");
+  if (reset) MT_TRY(mt_data_iter_reset(eval));
+  mt_metric_reset(metric);
+  mt_batch b;
+  int nbatch = 0, rc;
+  while ((num_batch < 0 || nbatch < num_batch) && (rc = mt_data_iter_next(eval, &b)) == 1) {
+    MT_TRY(mt_module_forward(m, &b, 0));
+    MT_TRY(mt_module_update_metric(m, metric, b.nlabel, b.label));
+    MT_TRY(call_batch_cbs(ncb, cbs, epoch, nbatch, metric, mt_data_iter_batch_size(eval)));
+    nbatch++;
+  }
+  return rc < 0 ? rc : MT_OK;
+}
+
+/* Views of the outputs without the batch's padding rows. */
+static int outputs_unpadded(mt_module *m, const mt_batch *b, int *n, mt_ndarray **views) {
+  mt_ndarray *const *outs;
+  MT_TRY(mt_module_get_outputs(m, n, &outs));
+  for (int i = 0; i < *n; i++) {
+    int64_t rows = outs[i]->shape.dim[0] - b->pad;
+    int rc = mt_ndarray_slice(outs[i], 0, rows < 0 ? 0 : rows, &views[i]);
+    if (rc < 0) {
+      for (int k = 0; k < i; k++) mt_ndarray_free(views[k]);
+      return rc;
+    }
+  }
+  return MT_OK;
+}
+
+int mt_module_iter_predict(mt_module *m, mt_data_iter *eval, int num_batch, int reset,
+                           mt_iter_predict_fn fn, void *user) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before iter_predict");
+  if (reset) MT_TRY(mt_data_iter_reset(eval));
+  mt_batch b;
+  int nbatch = 0, rc;
+  while ((num_batch < 0 || nbatch < num_batch) && (rc = mt_data_iter_next(eval, &b)) == 1) {
+    MT_TRY(mt_module_forward(m, &b, 0));
+    mt_ndarray *views[64];
+    int n;
+    MT_TRY(outputs_unpadded(m, &b, &n, views));
+    int stop = fn(n, views, nbatch, &b, user);
+    for (int i = 0; i < n; i++) mt_ndarray_free(views[i]);
+    if (stop < 0) return stop;
+    if (stop) break;
+    nbatch++;
+  }
+  return rc < 0 ? rc : MT_OK;
+}
+
+typedef struct {
+  int n;
+  int64_t rows, cap;
+  mt_shape shape[64];
+  float *buf[64]; /* host copies, grown as batches arrive */
+} predict_acc;
+
+static int predict_collect(int n, mt_ndarray *const *outs, int nbatch, const mt_batch *b, void *user) {
+  predict_acc *a = user;
+  if (n > 64) n = 64;
+  a->n = n;
+  int64_t rows = outs[0]->shape.dim[0];
+  if (a->rows + rows > a->cap) {
+    int64_t cap = (a->rows + rows) * 2;
+    for (int i = 0; i < n; i++) {
+      int64_t row = outs[i]->shape.dim[0] ? outs[i]->size / outs[i]->shape.dim[0] : 0;
+      float *p = realloc(a->buf[i], sizeof(float) * (size_t)(cap * (row ? row : 1)));
+      if (!p) return MT_NOMEM();
+      a->buf[i] = p;
+    }
+    a->cap = cap;
+  }
+  for (int i = 0; i < n; i++) {
+    int64_t row = outs[i]->shape.dim[0] ? outs[i]->size / outs[i]->shape.dim[0] : 0;
+    a->shape[i] = outs[i]->shape;
+    MT_TRY(mt_ndarray_copy_to(outs[i], a->buf[i] + a->rows * row, outs[i]->size));
+  }
+  a->rows += rows;
+  return 0;
+}
+
+int mt_module_predict(mt_module *m, mt_data_iter *eval, int num_batch, int reset, int *nout,
+                      mt_ndarray ***outputs) {
+  *nout = 0;
+  *outputs = NULL;
+  predict_acc a;
+  memset(&a, 0, sizeof a);
+  int rc = mt_module_iter_predict(m, eval, num_batch, reset, predict_collect, &a);
+  mt_ndarray **res = NULL;
+  if (rc == MT_OK && a.n > 0) {
+    res = calloc((size_t)a.n, sizeof *res);
+    if (!res) rc = MT_NOMEM();
+    for (int i = 0; rc == MT_OK && i < a.n; i++) {
+      mt_shape s = a.shape[i];
+      s.dim[0] = a.rows;
+      rc = mt_ndarray_create(s, mt_cpu(0), &res[i]);
+      if (rc == MT_OK) memcpy(res[i]->data, a.buf[i], sizeof(float) * (size_t)res[i]->size);
+    }
+    if (rc < 0 && res) {
+      for (int i = 0; i < a.n; i++) mt_ndarray_free(res[i]);
+      free(res);
+      res = NULL;
+    }
+  }
+  for (int i = 0; i < 64; i++) free(a.buf[i]);
+  if (rc < 0) return rc;
+  *nout = res ? a.n : 0;
+  *outputs = res;
+  return MT_OK;
+}
+
+static void log_metric(const char *prefix, int epoch, const mt_metric *metric, int global) {
+  for (int i = 0; i < mt_metric_num(metric); i++) {
+    const char *name;
+    double v;
+    if ((global ? mt_metric_get_global : mt_metric_get)(metric, i, &name, &v) == MT_OK)
+      mt_log_train("Epoch[%d] %s-%s=%f", epoch, prefix, name, v);
+  }
+}
+
+int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) {
+  mt_fit_options defaults;
+  if (!opt) {
+    mt_fit_options_init(&defaults);
+    opt = &defaults;
+  }
+  if (opt->num_epoch < 0) return MT_ERR(MT_E_INVAL, "fit: please specify number of epochs");
+  int nd, nl, rc = MT_OK;
+  const mt_data_desc *dd, *ld;
+  MT_TRY(mt_data_iter_provide_data(train, &nd, &dd));
+  MT_TRY(mt_data_iter_provide_label(train, &nl, &ld));
+  MT_TRY(mt_module_bind(m, nd, dd, nl, ld, 1, 0, opt->force_rebind, MT_REQ_WRITE));
+  mt_initializer *own_init = NULL;
+  const mt_initializer *init = opt->initializer;
+  if (!init) {
+    MT_TRY(mt_initializer_create("uniform scale=0.01", 0, &own_init));
+    init = own_init;
+  }
+  rc = mt_module_init_params(m, init, opt->arg_params, opt->aux_params, opt->allow_missing,
+                             opt->force_init, 0);
+  mt_initializer_free(own_init);
+  if (rc < 0) return rc;
+  MT_TRY(mt_module_init_optimizer(m, opt->kvstore, opt->optimizer, opt->optimizer_params, 0));
+  if (opt->lr_scheduler && *opt->lr_scheduler) {
+    mt_lr_scheduler *sched;
+    MT_TRY(mt_lr_scheduler_create(opt->lr_scheduler, mt_optimizer_learning_rate(m->opt), &sched));
+    MT_TRY(mt_optimizer_set_lr_scheduler(m->opt, sched));
+  }
+  mt_metric *train_metric = NULL, *val_metric = NULL;
+  MT_TRY(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &train_metric));
+  rc = mt_metric_create(opt->validation_metric ? opt->validation_metric
+                                               : (opt->eval_metric ? opt->eval_metric : "acc"),
+                        &val_metric);
+  if (rc < 0) goto done;
+  int64_t batch_size = mt_data_iter_batch_size(train);
+  for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++) {
+    double tic = now_s();
+    mt_metric_reset(train_metric);
+    mt_batch b;
+    int nbatch = 0, got;
+    while ((got = mt_data_iter_next(train, &b)) == 1) {
+      MT_TRY_GOTO(mt_module_forward_backward(m, &b), rc, fail_batch);
+      MT_TRY_GOTO(mt_module_update(m), rc, fail_batch);
+      MT_TRY_GOTO(mt_module_update_metric(m, train_metric, b.nlabel, b.label), rc, fail_batch);
+      MT_TRY_GOTO(call_batch_cbs(opt->n_batch_end_callback, opt->batch_end_callback, epoch, nbatch,
+                                 train_metric, batch_size),
+                  rc, fail_batch);
+      nbatch++;
+    }
+    if (got < 0) {
+      rc = got;
+      goto fail_batch;
+    }
+    log_metric("Train", epoch, train_metric, 1);
+    mt_log_train("Epoch[%d] Time cost=%.3f", epoch, now_s() - tic);
+    const mt_arena *args, *aux;
+    MT_TRY_GOTO(mt_module_get_params(m, &args, &aux), rc, done);
+    if (m->nctx > 1) /* sync aux states across devices, as MXNet's fit */
+      MT_TRY_GOTO(mt_module_init_params(m, NULL, args, aux, 0, 1, 0), rc, done);
+    for (int i = 0; i < opt->n_epoch_end_callback; i++)
+      if (opt->epoch_end_callback[i].fn)
+        MT_TRY_GOTO(opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux, opt->epoch_end_callback[i].user), rc, done);
+    if (opt->eval_data) {
+      MT_TRY_GOTO(mt_module_score(m, opt->eval_data, val_metric, -1, 1, epoch,
+                                  opt->n_eval_batch_end_callback, opt->eval_batch_end_callback),
+                  rc, done);
+      MT_TRY_GOTO(call_batch_cbs(opt->n_eval_end_callback, opt->eval_end_callback, epoch, -1,
+                                 val_metric, batch_size),
+                  rc, done);
+      log_metric("Validation", epoch, val_metric, 0);
+    }
+    MT_TRY_GOTO(mt_data_iter_reset(train), rc, done);
+    continue;
+  fail_batch:
+    mt_error_prefix(rc, "Epoch[%d] Batch[%d]", epoch, nbatch);
+    goto done;
+  }
+done:
+  mt_metric_free(train_metric);
+  mt_metric_free(val_metric);
+  return rc;
+}
+
+/* ------------------------------------------------------------- Speedometer */
+
+typedef struct {
+  int64_t batch_size;
+  int frequent, auto_reset, init, last_count;
+  double tic;
+} speedometer;
+
+static int speedometer_cb(const mt_batch_end_params *p, void *user) {
+  speedometer *s = user;
+  int count = p->nbatch;
+  if (s->last_count > count) s->init = 0;
+  s->last_count = count;
+  if (!s->init) {
+    s->init = 1;
+    s->tic = now_s();
+    return 0;
+  }
+  if (count % s->frequent) return 0;
+  double dt = now_s() - s->tic;
+  double speed = dt > 0 ? (double)s->frequent * (double)s->batch_size / dt : INFINITY;
+  char line[1024];
+  int off = s->auto_reset ? snprintf(line, sizeof line, "Epoch[%d] Batch [%d-%d]\tSpeed: %.2f samples/sec",
+                                     p->epoch, count - s->frequent, count, speed)
+                          : snprintf(line, sizeof line, "Epoch[%d] Batch [0-%d]\tSpeed: %.2f samples/sec",
+                                     p->epoch, count, speed);
+  if (p->eval_metric) {
+    for (int i = 0; i < mt_metric_num(p->eval_metric) && off < (int)sizeof line; i++) {
+      const char *name;
+      double v;
+      if (mt_metric_get(p->eval_metric, i, &name, &v) == MT_OK)
+        off += snprintf(line + off, sizeof line - (size_t)off, "\t%s=%f", name, v);
+    }
+    if (s->auto_reset) mt_metric_reset_local(p->eval_metric);
+  }
+  mt_log_train("%s", line);
+  s->tic = now_s();
+  return 0;
+}
+
+int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset, mt_batch_callback *out) {
+  memset(out, 0, sizeof *out);
+  if (frequent <= 0) return MT_ERR(MT_E_INVAL, "speedometer: frequent must be positive, got %d", frequent);
+  speedometer *s = calloc(1, sizeof *s);
+  if (!s) return MT_NOMEM();
+  s->batch_size = batch_size;
+  s->frequent = frequent;
+  s->auto_reset = auto_reset;
+  out->fn = speedometer_cb;
+  out->user = s;
+  return MT_OK;
+}
+
+void mt_batch_callback_free(mt_batch_callback *cb) {
+  if (!cb) return;
+  free(cb->user);
+  cb->user = NULL;
+  cb->fn = NULL;
+}

@@ -1,0 +1,647 @@
+/* module.c — mt_module: MXNet's Module state machine (created -> binded ->
+ * params initialized -> optimizer installed) over an executor group, with
+ * gradients summed across contexts by a kvstore and one optimizer updating
+ * context 0's parameters, which are then broadcast to the other contexts.
+ * Calls out of order return MT_E_STATE with MXNet's message; repeated
+ * initialisations warn and are ignored, as MXNet does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kernels/kernels.h"
+#include "module.h"
+#include "op.h"
+
+static void free_names(char **names, int n) {
+  if (!names) return;
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+static int find(char *const *names, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(names[i], name)) return i;
+  return -1;
+}
+
+static char **dup_names(int n, const char *const *src) {
+  char **d = calloc((size_t)n + 1, sizeof *d);
+  if (!d) return NULL;
+  for (int i = 0; i < n; i++)
+    if (!(d[i] = strdup(src[i]))) {
+      free_names(d, i);
+      return NULL;
+    }
+  return d;
+}
+
+void mt_module_free(mt_module *m) {
+  if (!m) return;
+  mt_exec_group_free(&m->group);
+  mt_symbol_free(m->sym);
+  free_names(m->data_names, m->ndata);
+  free_names(m->label_names, m->nlabel);
+  free_names(m->input_names, m->ninputs);
+  free_names(m->output_names, m->nout);
+  free_names(m->param_names, m->nparam);
+  free_names(m->aux_names, m->naux);
+  free(m->ctxs);
+  free(m->data_shapes);
+  free(m->label_shapes);
+  free(m->output_shapes);
+  mt_arena_free(m->arg_params);
+  mt_arena_free(m->aux_params);
+  mt_optimizer_free(m->opt);
+  mt_kvstore_free(m->kv);
+  if (m->merged_out)
+    for (int i = 0; i < m->nout; i++) mt_ndarray_free(m->merged_out[i]);
+  if (m->merged_igrad)
+    for (int i = 0; i < m->ndata; i++) mt_ndarray_free(m->merged_igrad[i]);
+  free(m->merged_out);
+  free(m->merged_igrad);
+  free(m);
+}
+
+int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, int nlabel,
+                     const char *const *label_names, int nctx, const mt_context *contexts,
+                     mt_module **out) {
+  static const char *const default_data[] = {"data"}, *const default_label[] = {"softmax_label"};
+  *out = NULL;
+  if (!sym) return MT_ERR(MT_E_INVAL, "module: no symbol");
+  if (!data_names) {
+    data_names = default_data;
+    ndata = 1;
+  }
+  if (!label_names) {
+    label_names = default_label;
+    nlabel = 1;
+  }
+  if (ndata < 1 || ndata > MT_MAX_BATCH_INPUTS || nlabel < 0 || nlabel > MT_MAX_BATCH_INPUTS)
+    return MT_ERR(MT_E_INVAL, "module: %d data and %d label names (1..%d data, 0..%d labels)",
+                  ndata, nlabel, MT_MAX_BATCH_INPUTS, MT_MAX_BATCH_INPUTS);
+  mt_module *m = calloc(1, sizeof *m);
+  if (!m) return MT_NOMEM();
+  int rc = MT_OK, nargs, nout, naux;
+  const char *const *args, *const *outs, *const *aux;
+  MT_TRY_GOTO(mt_symbol_copy(sym, &m->sym), rc, fail);
+  MT_TRY_GOTO(mt_symbol_list_arguments(m->sym, &nargs, &args), rc, fail);
+  MT_TRY_GOTO(mt_symbol_list_outputs(m->sym, &nout, &outs), rc, fail);
+  MT_TRY_GOTO(mt_symbol_list_auxiliary_states(m->sym, &naux, &aux), rc, fail);
+  for (int i = 0; i < ndata; i++) {
+    int found = 0;
+    for (int a = 0; a < nargs; a++) found |= !strcmp(args[a], data_names[i]);
+    if (!found) {
+      char list[1024] = "";
+      for (int a = 0; a < nargs; a++) {
+        if (a) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, args[a], sizeof list - strlen(list) - 1);
+      }
+      rc = MT_ERR(MT_E_INVAL, "module: data name '%s' is not an argument of the symbol (arguments: %s)",
+                  data_names[i], list);
+      goto fail;
+    }
+  }
+  m->data_names = dup_names(ndata, data_names);
+  m->ndata = ndata;
+  m->label_names = calloc((size_t)nlabel + 1, sizeof *m->label_names);
+  m->input_names = calloc((size_t)(ndata + nlabel) + 1, sizeof *m->input_names);
+  m->param_names = calloc((size_t)nargs + 1, sizeof *m->param_names);
+  m->ctxs = calloc((size_t)(nctx > 0 ? nctx : 1), sizeof *m->ctxs);
+  if (!m->data_names || !m->label_names || !m->input_names || !m->param_names || !m->ctxs) {
+    rc = MT_NOMEM();
+    goto fail;
+  }
+  for (int i = 0; i < nlabel; i++) {
+    int found = 0;
+    for (int a = 0; a < nargs; a++) found |= !strcmp(args[a], label_names[i]);
+    if (!found) {
+      mt_log(MT_LOG_WARN, "module", "label name '%s' is not an argument of the symbol; ignored",
+             label_names[i]);
+      continue;
+    }
+    if (!(m->label_names[m->nlabel++] = strdup(label_names[i]))) {
+      rc = MT_NOMEM();
+      goto fail;
+    }
+  }
+  for (int i = 0; i < m->ndata; i++) m->input_names[m->ninputs++] = strdup(m->data_names[i]);
+  for (int i = 0; i < m->nlabel; i++) m->input_names[m->ninputs++] = strdup(m->label_names[i]);
+  for (int a = 0; a < nargs; a++)
+    if (find(m->input_names, m->ninputs, args[a]) < 0) m->param_names[m->nparam++] = strdup(args[a]);
+  m->aux_names = dup_names(naux, aux);
+  m->naux = naux;
+  m->output_names = dup_names(nout, outs);
+  m->nout = nout;
+  if (!m->aux_names || !m->output_names) {
+    rc = MT_NOMEM();
+    goto fail;
+  }
+  m->nctx = nctx > 0 ? nctx : 1;
+  for (int i = 0; i < m->nctx; i++) m->ctxs[i] = contexts && nctx > 0 ? contexts[i] : mt_cpu(0);
+  m->grad_req = MT_REQ_WRITE;
+  *out = m;
+  return MT_OK;
+fail:
+  mt_module_free(m);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ bind */
+
+/* Orders the given descriptions as `names`; a missing or extra name is an error. */
+static int match_descs(const char *what, int nnames, char *const *names, int n,
+                       const mt_data_desc *descs, mt_shape *out) {
+  if (n != nnames)
+    return MT_ERR(MT_E_INVAL, "bind: %d %s shapes given for %d %s names", n, what, nnames, what);
+  for (int i = 0; i < nnames; i++) {
+    int k = -1;
+    for (int j = 0; j < n; j++)
+      if (!strcmp(descs[j].name, names[i])) k = j;
+    if (k < 0)
+      return MT_ERR(MT_E_INVAL, "bind: no %s shape for '%s' (the %s names are the module's %s_names)",
+                    what, names[i], what, what);
+    if (descs[k].shape.ndim < 1)
+      return MT_ERR(MT_E_SHAPE, "bind: %s shape of '%s' is empty", what, names[i]);
+    out[i] = descs[k].shape;
+  }
+  return MT_OK;
+}
+
+static int copy_params_to_devices(mt_module *m) {
+  for (int s = 0; s < m->group.nslots; s++) {
+    mt_exec_slot *sl = &m->group.slots[s];
+    for (int i = 0; i < m->nparam; i++)
+      MT_TRY(mt_ndarray_copy(mt_arena_at(sl->params, i), mt_arena_at(m->arg_params, i)));
+    for (int i = 0; i < m->naux; i++)
+      MT_TRY(mt_ndarray_copy(mt_arena_at(sl->aux, i), mt_arena_at(m->aux_params, i)));
+  }
+  return MT_OK;
+}
+
+static int set_descs(mt_data_desc **dst, int n, char *const *names, const mt_shape *shapes) {
+  free(*dst);
+  *dst = calloc((size_t)n + 1, sizeof **dst);
+  if (!*dst) return MT_NOMEM();
+  for (int i = 0; i < n; i++) {
+    snprintf((*dst)[i].name, sizeof (*dst)[i].name, "%s", names[i]);
+    (*dst)[i].shape = shapes[i];
+  }
+  return MT_OK;
+}
+
+/* (Re)binds the executor group for input shapes; records the module's shapes. */
+static int bind_group(mt_module *m, const mt_shape *in_shapes, int have_labels) {
+  MT_TRY(mt_exec_group_bind(&m->group, m->sym, m->nctx, m->ctxs, m->ninputs, m->ndata,
+                            (const char *const *)m->input_names, in_shapes, m->nparam,
+                            (const char *const *)m->param_names, m->naux,
+                            (const char *const *)m->aux_names, m->for_training,
+                            m->inputs_need_grad, m->grad_req));
+  MT_TRY(set_descs(&m->data_shapes, m->ndata, m->data_names, in_shapes));
+  if (have_labels) MT_TRY(set_descs(&m->label_shapes, m->nlabel, m->label_names, in_shapes + m->ndata));
+  else {
+    free(m->label_shapes);
+    m->label_shapes = NULL;
+  }
+  mt_shape os[64];
+  int nout = m->nout < 64 ? m->nout : 64;
+  for (int i = 0; i < nout; i++) {
+    os[i] = mt_ndarray_shape(mt_executor_output(m->group.slots[0].exec, i));
+    os[i].dim[0] = m->group.batch_size;
+  }
+  MT_TRY(set_descs(&m->output_shapes, nout, m->output_names, os));
+  m->merged_valid = 0;
+  return MT_OK;
+}
+
+int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                   const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
+                   int force_rebind, mt_grad_req grad_req) {
+  if (m->binded && !force_rebind) {
+    mt_log(MT_LOG_WARN, "module", "Already bound, ignoring bind()");
+    return MT_OK;
+  }
+  if (!for_training && inputs_need_grad)
+    return MT_ERR(MT_E_INVAL, "bind: inputs_need_grad requires for_training");
+  if (force_rebind && m->binded) {
+    if (m->params_initialized) MT_TRY(mt_module_sync_params(m));
+    mt_exec_group_free(&m->group);
+    m->binded = 0;
+  }
+  mt_shape in[2 * MT_MAX_BATCH_INPUTS];
+  memset(in, 0, sizeof in);
+  MT_TRY(match_descs("data", m->ndata, m->data_names, ndata, data_shapes, in));
+  int have_labels = label_shapes && nlabel > 0;
+  if (have_labels) MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
+  m->for_training = for_training;
+  m->inputs_need_grad = inputs_need_grad;
+  m->grad_req = grad_req;
+  int rc = bind_group(m, in, have_labels);
+  if (rc < 0) {
+    mt_exec_group_free(&m->group);
+    return rc;
+  }
+  if (!m->arg_params) {
+    mt_shape *ps = calloc((size_t)m->nparam + 1, sizeof *ps), *xs = calloc((size_t)m->naux + 1, sizeof *xs);
+    if (!ps || !xs) rc = MT_NOMEM();
+    for (int i = 0; rc == MT_OK && i < m->nparam; i++)
+      ps[i] = mt_ndarray_shape(mt_arena_at(m->group.slots[0].params, i));
+    for (int i = 0; rc == MT_OK && i < m->naux; i++)
+      xs[i] = mt_ndarray_shape(mt_arena_at(m->group.slots[0].aux, i));
+    if (rc == MT_OK)
+      rc = mt_arena_create(mt_cpu(0), m->nparam, (const char *const *)m->param_names, ps, &m->arg_params);
+    if (rc == MT_OK)
+      rc = mt_arena_create(mt_cpu(0), m->naux, (const char *const *)m->aux_names, xs, &m->aux_params);
+    free(ps);
+    free(xs);
+    if (rc < 0) return rc;
+  } else if (m->params_initialized) {
+    MT_TRY(copy_params_to_devices(m));
+  }
+  m->binded = 1;
+  return MT_OK;
+}
+
+int mt_module_reshape(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                      const mt_data_desc *label_shapes) {
+  if (!m->binded) return MT_ERR(MT_E_STATE, "call bind before reshape");
+  mt_shape in[2 * MT_MAX_BATCH_INPUTS];
+  memset(in, 0, sizeof in);
+  MT_TRY(match_descs("data", m->ndata, m->data_names, ndata, data_shapes, in));
+  int have_labels = label_shapes && nlabel > 0;
+  if (have_labels) MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
+  return bind_group(m, in, have_labels);
+}
+
+/* ------------------------------------------------------------ parameters */
+
+static int init_one(const char *name, mt_ndarray *arr, const mt_arena *given, const mt_initializer *init,
+                    int allow_missing) {
+  mt_ndarray *src = given ? mt_arena_get(given, name) : NULL;
+  if (src) {
+    if (!mt_shape_equal(&src->shape, &arr->shape))
+      return mt_shape_mismatch("init_params", name, "given parameter", &arr->shape, &src->shape);
+    return mt_ndarray_copy(arr, src);
+  }
+  if (given && !allow_missing) return MT_ERR(MT_E_INVAL, "init_params: %s is not presented", name);
+  if (init) return mt_initializer_init(init, name, arr);
+  return MT_OK;
+}
+
+static int check_extra(const mt_arena *given, char *const *names, int n, const char *what) {
+  if (!given) return MT_OK;
+  for (int i = 0; i < mt_arena_count(given); i++)
+    if (find(names, n, mt_arena_name(given, i)) < 0)
+      return MT_ERR(MT_E_INVAL,
+                    "init_params: found name '%s' that is not in the %s (use allow_extra to ignore it)",
+                    mt_arena_name(given, i), what);
+  return MT_OK;
+}
+
+int mt_module_init_params(mt_module *m, const mt_initializer *init, const mt_arena *arg_params,
+                          const mt_arena *aux_params, int allow_missing, int force_init,
+                          int allow_extra) {
+  if (m->params_initialized && !force_init) {
+    mt_log(MT_LOG_WARN, "module",
+           "Parameters already initialized and force_init=False. init_params call ignored.");
+    return MT_OK;
+  }
+  if (!m->binded) return MT_ERR(MT_E_STATE, "call bind before initializing the parameters");
+  if (!allow_extra) {
+    MT_TRY(check_extra(arg_params, m->param_names, m->nparam, "arguments"));
+    MT_TRY(check_extra(aux_params, m->aux_names, m->naux, "auxiliary states"));
+  }
+  for (int i = 0; i < m->nparam; i++)
+    MT_TRY(init_one(m->param_names[i], mt_arena_at(m->arg_params, i), arg_params, init, allow_missing));
+  for (int i = 0; i < m->naux; i++)
+    MT_TRY(init_one(m->aux_names[i], mt_arena_at(m->aux_params, i), aux_params, init, allow_missing));
+  MT_TRY(copy_params_to_devices(m));
+  m->params_initialized = 1;
+  m->params_dirty = 0;
+  return MT_OK;
+}
+
+int mt_module_set_params(mt_module *m, const mt_arena *arg_params, const mt_arena *aux_params,
+                         int allow_missing, int force_init, int allow_extra) {
+  return mt_module_init_params(m, NULL, arg_params, aux_params, allow_missing, force_init, allow_extra);
+}
+
+int mt_module_sync_params(mt_module *m) {
+  if (!m->params_dirty) return MT_OK;
+  mt_exec_slot *s0 = &m->group.slots[0];
+  for (int i = 0; i < m->nparam; i++)
+    MT_TRY(mt_ndarray_copy(mt_arena_at(m->arg_params, i), mt_arena_at(s0->params, i)));
+  /* aux states (BatchNorm's moving stats) differ per context: average them, as MXNet */
+  for (int i = 0; i < m->naux; i++) {
+    mt_ndarray *dst = mt_arena_at(m->aux_params, i);
+    MT_TRY(mt_ndarray_copy(dst, mt_arena_at(s0->aux, i)));
+    if (m->group.nslots == 1) continue;
+    mt_ndarray *tmp;
+    MT_TRY(mt_ndarray_create(dst->shape, mt_cpu(0), &tmp));
+    for (int s = 1; s < m->group.nslots; s++) {
+      int rc = mt_ndarray_copy(tmp, mt_arena_at(m->group.slots[s].aux, i));
+      if (rc < 0) {
+        mt_ndarray_free(tmp);
+        return rc;
+      }
+      mtk_axpy(dst->data, 1.0f, tmp->data, dst->size);
+    }
+    mtk_scale(dst->data, 1.0f / (float)m->group.nslots, dst->size);
+    mt_ndarray_free(tmp);
+  }
+  m->params_dirty = 0;
+  return MT_OK;
+}
+
+int mt_module_get_params(mt_module *m, const mt_arena **arg_params, const mt_arena **aux_params) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before get_params");
+  MT_TRY(mt_module_sync_params(m));
+  if (arg_params) *arg_params = m->arg_params;
+  if (aux_params) *aux_params = m->aux_params;
+  return MT_OK;
+}
+
+/* -------------------------------------------------------------- optimizer */
+
+int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *optimizer,
+                             const char *optimizer_params, int force_init) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before init_optimizer");
+  if (m->optimizer_initialized && !force_init) {
+    mt_log(MT_LOG_WARN, "module", "optimizer already initialized, ignoring...");
+    return MT_OK;
+  }
+  mt_kvstore *kv = NULL;
+  MT_TRY(mt_kvstore_create(kvstore, &kv));
+  char params[2048];
+  const char *given = optimizer_params ? optimizer_params : "";
+  if (strstr(given, "rescale_grad=")) snprintf(params, sizeof params, "%s", given);
+  else
+    snprintf(params, sizeof params, "%s rescale_grad=%.17g", given,
+             1.0 / ((double)m->group.batch_size * kv->num_workers));
+  mt_optimizer *opt = NULL;
+  int rc = mt_optimizer_create(optimizer ? optimizer : "sgd", params, &opt);
+  if (rc < 0) {
+    mt_kvstore_free(kv);
+    return rc;
+  }
+  mt_optimizer_free(m->opt);
+  mt_kvstore_free(m->kv);
+  m->opt = opt;
+  m->kv = kv;
+  m->optimizer_initialized = 1;
+  return MT_OK;
+}
+
+mt_optimizer *mt_module_get_optimizer(mt_module *m) { return m->opt; }
+
+/* ------------------------------------------------------ forward/backward */
+
+static int batch_reshape_if_needed(mt_module *m, const mt_batch *b) {
+  int differs = 0;
+  for (int i = 0; i < m->ndata; i++)
+    differs |= !mt_shape_equal(&b->data[i]->shape, &m->data_shapes[i].shape);
+  if (!differs) return MT_OK;
+  mt_data_desc d[MT_MAX_BATCH_INPUTS], l[MT_MAX_BATCH_INPUTS];
+  for (int i = 0; i < m->ndata; i++) {
+    snprintf(d[i].name, sizeof d[i].name, "%s", m->data_names[i]);
+    d[i].shape = b->data[i]->shape;
+  }
+  int nl = b->nlabel >= m->nlabel ? m->nlabel : 0;
+  for (int i = 0; i < nl; i++) {
+    snprintf(l[i].name, sizeof l[i].name, "%s", m->label_names[i]);
+    l[i].shape = b->label[i]->shape;
+  }
+  return mt_module_reshape(m, m->ndata, d, nl, l);
+}
+
+static int copy_rows(mt_ndarray *dst, const mt_ndarray *src, int64_t begin, int64_t end) {
+  if (dst->ctx.type == MT_CPU && src->ctx.type == MT_CPU) {
+    int64_t row = src->shape.dim[0] ? src->size / src->shape.dim[0] : 0;
+    memcpy(dst->data, src->data + begin * row, (size_t)((end - begin) * row) * sizeof(float));
+    return MT_OK;
+  }
+  mt_ndarray *view;
+  MT_TRY(mt_ndarray_slice(src, begin, end, &view));
+  int rc = mt_ndarray_copy(dst, view);
+  mt_ndarray_free(view);
+  return rc;
+}
+
+int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before forward");
+  if (is_train < 0) is_train = m->for_training;
+  if (is_train && !m->for_training)
+    return MT_ERR(MT_E_STATE, "forward(is_train=1) on a module bound with for_training=0");
+  if (b->ndata != m->ndata)
+    return MT_ERR(MT_E_INVAL, "forward: batch has %d data arrays, the module takes %d", b->ndata,
+                  m->ndata);
+  MT_TRY(batch_reshape_if_needed(m, b));
+  int nl = b->nlabel < m->nlabel ? b->nlabel : m->nlabel;
+  for (int s = 0; s < m->group.nslots; s++) {
+    mt_exec_slot *sl = &m->group.slots[s];
+    for (int i = 0; i < m->ndata; i++) MT_TRY(copy_rows(sl->inputs[i], b->data[i], sl->begin, sl->end));
+    for (int i = 0; i < nl; i++) {
+      if (b->label[i]->shape.dim[0] != m->group.batch_size)
+        return MT_ERR(MT_E_SHAPE, "forward: label '%s' has %lld rows for a batch of %lld",
+                      m->label_names[i], (long long)b->label[i]->shape.dim[0],
+                      (long long)m->group.batch_size);
+      MT_TRY(copy_rows(sl->inputs[m->ndata + i], b->label[i], sl->begin, sl->end));
+    }
+    mt_executor_set_rng(sl->exec, m->seed, m->step, sl->begin);
+    MT_TRY(mt_executor_forward(sl->exec, is_train));
+  }
+  if (is_train) m->step++;
+  m->merged_valid = 0;
+  return MT_OK;
+}
+
+int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before backward");
+  if (!m->for_training) return MT_ERR(MT_E_STATE, "backward: re-bind with for_training=1 to run backward");
+  for (int s = 0; s < m->group.nslots; s++) {
+    mt_exec_slot *sl = &m->group.slots[s];
+    if (!out_grads || nout_grads == 0) {
+      MT_TRY(mt_executor_backward(sl->exec, 0, NULL));
+      continue;
+    }
+    mt_ndarray *views[64] = {0};
+    int n = nout_grads < 64 ? nout_grads : 64, rc = MT_OK;
+    for (int i = 0; i < n && rc == MT_OK; i++)
+      if (out_grads[i]) rc = mt_ndarray_slice(out_grads[i], sl->begin, sl->end, &views[i]);
+    if (rc == MT_OK) rc = mt_executor_backward(sl->exec, n, views);
+    for (int i = 0; i < n; i++) mt_ndarray_free(views[i]);
+    if (rc < 0) return rc;
+  }
+  return MT_OK;
+}
+
+int mt_module_forward_backward(mt_module *m, const mt_batch *b) {
+  MT_TRY(mt_module_forward(m, b, 1));
+  return mt_module_backward(m, 0, NULL);
+}
+
+int mt_module_update(mt_module *m) {
+  if (!m->binded || !m->params_initialized || !m->optimizer_initialized)
+    return MT_ERR(MT_E_STATE, "call bind, init_params and init_optimizer before update");
+  mt_exec_group *g = &m->group;
+  if (!g->slots[0].grads) return MT_ERR(MT_E_STATE, "update: the module has no gradients (bound with grad_req null)");
+  m->params_dirty = 1;
+  float *bufs[64];
+  mt_context ctxs[64];
+  int n = g->nslots < 64 ? g->nslots : 64;
+  if (n > 1 || m->kv->num_workers > 1) {
+    for (int s = 0; s < n; s++) {
+      bufs[s] = mt_arena_data(g->slots[s].grads);
+      ctxs[s] = g->slots[s].ctx;
+    }
+    MT_TRY(mt_kvstore_pushpull(m->kv, 0, n, bufs, ctxs, mt_arena_size(g->slots[0].grads)));
+  }
+  mt_exec_slot *s0 = &g->slots[0];
+  if (s0->ctx.type == MT_CPU && !mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads))) {
+    for (int i = 0; i < m->nparam; i++) {
+      mt_ndarray *gr = mt_arena_at(s0->grads, i);
+      if (!mtk_all_finite(gr->data, gr->size))
+        return MT_ERR(MT_E_NUMERIC, "gradient of '%s' has NaN or Inf", m->param_names[i]);
+    }
+  }
+  for (int i = 0; i < m->nparam; i++)
+    MT_TRY(mt_optimizer_update(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
+                               mt_arena_at(s0->grads, i)));
+  if (n > 1) {
+    for (int s = 0; s < n; s++) {
+      bufs[s] = mt_arena_data(g->slots[s].params);
+      ctxs[s] = g->slots[s].ctx;
+    }
+    MT_TRY(mt_kvstore_broadcast(m->kv, 1, n, bufs, ctxs, mt_arena_size(s0->params)));
+  }
+  return MT_OK;
+}
+
+int mt_module_update_metric(mt_module *m, mt_metric *metric, int nlabel, mt_ndarray *const *labels) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before update_metric");
+  int n = nlabel < m->nout ? nlabel : m->nout;
+  for (int s = 0; s < m->group.nslots; s++) {
+    mt_exec_slot *sl = &m->group.slots[s];
+    mt_ndarray *lv[MT_MAX_BATCH_INPUTS] = {0}, *pv[MT_MAX_BATCH_INPUTS];
+    int rc = MT_OK;
+    for (int i = 0; i < n && i < MT_MAX_BATCH_INPUTS && rc == MT_OK; i++) {
+      rc = mt_ndarray_slice(labels[i], sl->begin, sl->end, &lv[i]);
+      pv[i] = mt_executor_output(sl->exec, i);
+    }
+    if (rc == MT_OK) rc = mt_metric_update(metric, n, lv, pv);
+    for (int i = 0; i < n && i < MT_MAX_BATCH_INPUTS; i++) mt_ndarray_free(lv[i]);
+    if (rc < 0) return rc;
+  }
+  return MT_OK;
+}
+
+/* Concatenates per-slot arrays (rows) into merged arrays on context 0. */
+static int merge(mt_module *m, mt_ndarray ***merged, int n, mt_ndarray *(*get)(mt_exec_slot *, int)) {
+  if (!*merged) {
+    *merged = calloc((size_t)n + 1, sizeof **merged);
+    if (!*merged) return MT_NOMEM();
+  }
+  for (int i = 0; i < n; i++) {
+    mt_shape want = get(&m->group.slots[0], i)->shape;
+    want.dim[0] = m->group.batch_size;
+    if (!(*merged)[i] || !mt_shape_equal(&(*merged)[i]->shape, &want)) {
+      mt_ndarray_free((*merged)[i]);
+      (*merged)[i] = NULL;
+      MT_TRY(mt_ndarray_create(want, m->group.slots[0].ctx, &(*merged)[i]));
+    }
+    for (int s = 0; s < m->group.nslots; s++) {
+      mt_exec_slot *sl = &m->group.slots[s];
+      mt_ndarray *view;
+      MT_TRY(mt_ndarray_slice((*merged)[i], sl->begin, sl->end, &view));
+      int rc = mt_ndarray_copy(view, get(sl, i));
+      mt_ndarray_free(view);
+      if (rc < 0) return rc;
+    }
+  }
+  return MT_OK;
+}
+
+static mt_ndarray *slot_output(mt_exec_slot *s, int i) { return mt_executor_output(s->exec, i); }
+static mt_ndarray *slot_input_grad(mt_exec_slot *s, int i) { return s->input_grads[i]; }
+
+int mt_module_get_outputs(mt_module *m, int *n, mt_ndarray *const **outputs) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before get_outputs");
+  *n = m->nout;
+  if (m->group.nslots == 1) {
+    if (!m->merged_out) {
+      m->merged_out = calloc((size_t)m->nout + 1, sizeof *m->merged_out);
+      if (!m->merged_out) return MT_NOMEM();
+    }
+    /* one context: hand out views of the executor's outputs (no copy) */
+    for (int i = 0; i < m->nout; i++) {
+      mt_ndarray *o = mt_executor_output(m->group.slots[0].exec, i);
+      if (!m->merged_out[i]) {
+        m->merged_out[i] = calloc(1, sizeof(mt_ndarray));
+        if (!m->merged_out[i]) return MT_NOMEM();
+      }
+      *m->merged_out[i] = *o;
+      m->merged_out[i]->flags = 0;
+    }
+  } else if (!m->merged_valid) {
+    MT_TRY(merge(m, &m->merged_out, m->nout, slot_output));
+    m->merged_valid = 1;
+  }
+  *outputs = m->merged_out;
+  return MT_OK;
+}
+
+int mt_module_get_input_grads(mt_module *m, int *n, mt_ndarray *const **grads) {
+  if (!m->binded || !m->params_initialized)
+    return MT_ERR(MT_E_STATE, "call bind and init_params before get_input_grads");
+  if (!m->inputs_need_grad) return MT_ERR(MT_E_STATE, "get_input_grads: bind with inputs_need_grad=1");
+  MT_TRY(merge(m, &m->merged_igrad, m->ndata, slot_input_grad));
+  *n = m->ndata;
+  *grads = m->merged_igrad;
+  return MT_OK;
+}
+
+/* ------------------------------------------------------------- properties */
+
+int mt_module_data_names(const mt_module *m, int *n, const char *const **names) {
+  *n = m->ndata;
+  *names = (const char *const *)m->data_names;
+  return MT_OK;
+}
+int mt_module_label_names(const mt_module *m, int *n, const char *const **names) {
+  *n = m->nlabel;
+  *names = (const char *const *)m->label_names;
+  return MT_OK;
+}
+int mt_module_output_names(const mt_module *m, int *n, const char *const **names) {
+  *n = m->nout;
+  *names = (const char *const *)m->output_names;
+  return MT_OK;
+}
+static int descs_of(const mt_module *m, const mt_data_desc *d, int count, int *n,
+                    const mt_data_desc **descs) {
+  if (!m->binded) return MT_ERR(MT_E_STATE, "call bind before asking for shapes");
+  *n = d ? count : 0;
+  *descs = d;
+  return MT_OK;
+}
+int mt_module_data_shapes(const mt_module *m, int *n, const mt_data_desc **d) {
+  return descs_of(m, m->data_shapes, m->ndata, n, d);
+}
+int mt_module_label_shapes(const mt_module *m, int *n, const mt_data_desc **d) {
+  return descs_of(m, m->label_shapes, m->nlabel, n, d);
+}
+int mt_module_output_shapes(const mt_module *m, int *n, const mt_data_desc **d) {
+  return descs_of(m, m->output_shapes, m->nout, n, d);
+}
+int mt_module_binded(const mt_module *m) { return m->binded; }
+int mt_module_for_training(const mt_module *m) { return m->for_training; }
+int mt_module_params_initialized(const mt_module *m) { return m->params_initialized; }
+int mt_module_optimizer_initialized(const mt_module *m) { return m->optimizer_initialized; }
+int mt_module_inputs_need_grad(const mt_module *m) { return m->inputs_need_grad; }
+mt_symbol *mt_module_symbol(const mt_module *m) { return m->sym; }

@@ -1,0 +1,37 @@
+/* module.h — the mt_module structure, shared by module.c (the state machine)
+ * and fit.c (fit/score/predict). */
+#ifndef MT_SRC_MODULE_H
+#define MT_SRC_MODULE_H
+#include "exec_group.h"
+#include "kvstore/kvstore.h"
+#include "modtrain.h"
+
+struct mt_module {
+  mt_symbol *sym;
+  int ndata, nlabel;          /* label names found in the symbol's arguments */
+  char **data_names, **label_names;
+  int ninputs;
+  char **input_names;         /* data names then (bound) label names */
+  int nout;
+  char **output_names;
+  int nparam, naux;
+  char **param_names, **aux_names;
+  int nctx;
+  mt_context *ctxs;
+  int binded, for_training, inputs_need_grad, params_initialized, optimizer_initialized;
+  mt_grad_req grad_req;
+  mt_data_desc *data_shapes, *label_shapes, *output_shapes;
+  mt_exec_group group;
+  mt_arena *arg_params, *aux_params; /* CPU copies (MXNet's _arg_params) */
+  int params_dirty;                  /* devices hold newer values than the CPU copies */
+  mt_optimizer *opt;
+  mt_kvstore *kv;
+  mt_ndarray **merged_out, **merged_igrad;
+  int merged_valid;
+  uint64_t seed, step;
+};
+
+/* Copies device parameters to the CPU copies when they are stale. */
+int mt_module_sync_params(mt_module *mod);
+
+#endif
