@@ -138,11 +138,18 @@ void mt_symbol_free(mt_symbol *s) {
   for (int i = 0; i < s->nout; i++) mt_node_release(s->outputs[i].node);
   free(s->outputs);
   symbol_clear_lists(s);
+  mt_attrs_free(&s->json_attrs);
   free(s);
 }
 
 int mt_symbol_copy(const mt_symbol *sym, mt_symbol **out) {
-  return mt_symbol_from_entries(sym->nout, sym->outputs, out);
+  MT_TRY(mt_symbol_from_entries(sym->nout, sym->outputs, out));
+  int rc = mt_attrs_copy(&sym->json_attrs, &(*out)->json_attrs);
+  if (rc < 0) {
+    mt_symbol_free(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 int mt_symbol_variable(const char *name, mt_symbol **out) {
@@ -225,10 +232,17 @@ int mt_symbol_create(const char *opname, const char *name, const char *attrs_tex
       char vname[512];
       const char *suffix = i < nargs ? op->arg_name(param, i) : op->aux_name(param, i - nargs);
       snprintf(vname, sizeof vname, "%s_%s", name, suffix);
-      MT_TRY_GOTO(mt_node_new(NULL, vname, NULL, 0, NULL, &made[nmade]), rc, done);
+      /* NNVM's Compose copies the op's attribute dict onto the variables it makes */
+      MT_TRY_GOTO(mt_node_new(NULL, vname, &attrs, 0, NULL, &made[nmade]), rc, done);
       entries[i] = (mt_entry){made[nmade++], 0};
     }
   }
+  /* BatchNorm's FSetInputVarAttrOnCompose: moving stats start at 0 and 1 */
+  if (!strcmp(op->name, "BatchNorm"))
+    for (int i = 3; i < total && i < 5; i++)
+      if (!entries[i].node->op && !mt_attrs_get(&entries[i].node->attrs, "__init__"))
+        MT_TRY_GOTO(mt_attrs_set(&entries[i].node->attrs, "__init__",
+                                 i == 3 ? "[\"zero\", {}]" : "[\"one\", {}]"), rc, done);
   mt_node *n;
   MT_TRY_GOTO(mt_node_new(op, name, &attrs, total, entries, &n), rc, done);
   int nvis = mt_op_num_visible_outputs(op, n->param);

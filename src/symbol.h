@@ -30,7 +30,12 @@ struct mt_symbol {
   /* name lists built on demand, owned here */
   char **arg_names, **out_names, **aux_names;
   int narg, nout_names, naux;
+  /* Graph-level attributes of a loaded MXNet 1.x JSON file, key -> compact
+   * JSON text of the value (mxnet_version -> ["int",10500]), in file order;
+   * tojson writes them back. Empty: tojson writes this build's version. */
+  mt_attrs json_attrs;
 };
+#define MT_SYMBOL_JSON_ATTRS 1
 
 /* Node lifecycle. mt_node_new takes ownership of nothing: it copies name and
  * attrs; inputs are retained. For ops it parses attrs into param. */
