@@ -436,7 +436,7 @@ int mt_optimizer_create_state(mt_optimizer *opt, int index, const char *name,
                               const mt_ndarray *weight) {
   if (!opt || !weight) return MT_ERR(MT_E_INVAL, "mt_optimizer_create_state: NULL argument");
   MT_TRY(check_arrays(opt, index, weight, NULL));
-  opt_param *p;
+  opt_param *p = NULL;
   MT_TRY(get_param(opt, index, name, &p));
   return ensure_state(opt, index, p, weight);
 }
@@ -445,7 +445,7 @@ int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarr
                         const mt_ndarray *grad) {
   if (!opt || !weight || !grad) return MT_ERR(MT_E_INVAL, "mt_optimizer_update: NULL argument");
   MT_TRY(check_arrays(opt, index, weight, grad));
-  opt_param *p;
+  opt_param *p = NULL;
   MT_TRY(get_param(opt, index, name, &p));
   MT_TRY(ensure_state(opt, index, p, weight));
 
@@ -556,7 +556,7 @@ int mt_optimizer_set_update_count(mt_optimizer *opt, int index, int64_t count) {
   if (count < 0)
     return MT_ERR(MT_E_INVAL, "optimizer '%s': update count %lld of index %d is negative",
                   opt_names[opt->kind], (long long)count, index);
-  opt_param *p;
+  opt_param *p = NULL;
   MT_TRY(get_param(opt, index, NULL, &p));
   p->counted = 1;
   p->count = count;

@@ -1,7 +1,10 @@
 /* optimizer.c — the optimizers' per-element loops (see optimizer.h for the
  * formulas and their MXNet origin). Each branch on a clip bound sits outside
- * its loop so the loops stay branch-free and vectorise; parenthesisation
- * follows MXNet's expressions term by term (float rounding depends on it). */
+ * its loop so the loops stay branch-free and vectorise at -O3; parenthesis-
+ * ation follows MXNet's expressions term by term (float rounding depends on
+ * it). The loops calling sqrtf (adam, rmsprop, adagrad) vectorise only when
+ * built with -fno-math-errno (GCC ignores it as a per-function attribute or
+ * pragma); sqrtps rounds like sqrtss, so the flag would not change results. */
 #include <math.h>
 
 #include "kernels/kernels.h"
