@@ -597,6 +597,9 @@ typedef int (*mt_epoch_end_fn)(int epoch, mt_symbol *sym, const mt_arena *arg_pa
 typedef struct {
   mt_batch_end_fn fn;
   void *user;
+  /* When the callback reads the metric: every `frequent` batches (0: every
+   * batch). Under MPI, fit sums the metric across ranks before those calls. */
+  int frequent;
 } mt_batch_callback;
 typedef struct {
   mt_epoch_end_fn fn;
@@ -660,6 +663,38 @@ MT_API int mt_module_iter_predict(mt_module *mod, mt_data_iter *eval, int num_ba
 MT_API int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset,
                                  mt_batch_callback *out);
 MT_API void mt_batch_callback_free(mt_batch_callback *cb);
+
+/* ------------------------------------------------------------- distributed */
+
+/* MPI for data-parallel training (DESIGN.md §4). mt_dist_init initialises
+ * MPI (MPI_THREAD_FUNNELED) unless the program already did, finalizes it at
+ * exit if it initialised it, and makes rank 0 the only rank that prints the
+ * training log. Without mpirun it runs as a world of one. The kvstores
+ * "dist_sync" and "hier" call it themselves. */
+MT_API int mt_dist_init(int *argc, char ***argv);
+MT_API int mt_dist_finalize(void);
+/* 0 and 1 when MPI is not initialised. */
+MT_API int mt_dist_rank(void);
+MT_API int mt_dist_world_size(void);
+typedef struct {
+  int rank, world_size;
+  int local_rank, local_size; /* inside this node (MPI_COMM_TYPE_SHARED) */
+  int num_nodes;
+} mt_dist_topology_info;
+/* Collective over MPI_COMM_WORLD when MPI is up. */
+MT_API int mt_dist_topology(mt_dist_topology_info *t);
+/* Cores of this node / ranks on this node (at least 1): the default number
+ * of BLAS threads per rank (no oversubscription). Collective. */
+MT_API int mt_dist_default_blas_threads(void);
+/* Ends the whole job: MPI_Abort when several ranks run, else exit(). */
+MT_API void mt_dist_abort(int exit_code) __attribute__((noreturn));
+
+/* Gradient buckets: gradients are reduced in buckets of at most this many
+ * bytes, each started as soon as backward has produced it (default 25 MiB;
+ * 0 = one bucket). Set before init_optimizer. */
+MT_API int mt_module_set_bucket_bytes(mt_module *mod, int64_t bytes);
+/* Seed of random operators (Dropout), keyed with the step (DESIGN.md §5). */
+MT_API void mt_module_set_seed(mt_module *mod, uint64_t seed);
 
 /* ------------------------------------------------------------------- BLAS */
 

@@ -1,21 +1,38 @@
-/* kvstore.c — creating kvstores by name and dispatching to the backend. */
+/* kvstore.c — creating kvstores by name, dispatch, and the in-process
+ * device stage shared by every backend. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "kvstore/kvstore.h"
 
 int mt_kvstore_create(const char *type, mt_kvstore **out) {
   *out = NULL;
   if (!type || !*type) type = "local";
   const mt_kvstore_backend *b = NULL;
+  int hier = 0;
   if (!strcmp(type, "local") || !strcmp(type, "device")) b = &mt_kvstore_local;
+  else if (!strcmp(type, "dist_sync") || !strcmp(type, "dist") || !strcmp(type, "dist_sync_device"))
+    b = &mt_kvstore_dist_sync;
+  else if (!strcmp(type, "hier")) {
+    b = &mt_kvstore_hier;
+    hier = 1;
+  }
   if (!b)
-    return mt_error_set(MT_E_INVAL, "unknown kvstore type '%s' (known: local, device)", type);
+    return mt_error_set(MT_E_INVAL,
+                        "unknown kvstore type '%s' (known: local, device, dist_sync, hier)", type);
   mt_kvstore *kv = calloc(1, sizeof *kv);
   if (!kv) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
   kv->backend = b;
   kv->rank = 0;
   kv->num_workers = 1;
+  if (b != &mt_kvstore_local) {
+    int rc = mt_kvstore_dist_init(kv, hier);
+    if (rc < 0) {
+      free(kv);
+      return rc;
+    }
+  }
   *out = kv;
   return MT_OK;
 }
@@ -27,15 +44,48 @@ void mt_kvstore_free(mt_kvstore *kv) {
 }
 
 const char *mt_kvstore_type(const mt_kvstore *kv) { return kv->backend->name; }
+int mt_kvstore_is_dist(const mt_kvstore *kv) { return kv->backend != &mt_kvstore_local; }
 
-int mt_kvstore_pushpull(mt_kvstore *kv, int key, int ndev, float *const *bufs,
-                        const mt_context *ctxs, int64_t n) {
-  return kv->backend->allreduce(kv, key, ndev, bufs, ctxs, n);
+int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n) {
+  return kv->backend->start(kv, ndev, bufs, ctxs, n);
+}
+int mt_kvstore_progress(mt_kvstore *kv) { return kv->backend->progress ? kv->backend->progress(kv) : 0; }
+int mt_kvstore_wait(mt_kvstore *kv) { return kv->backend->wait ? kv->backend->wait(kv) : 0; }
+
+int mt_kvstore_pushpull(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                        int64_t n) {
+  int rc = mt_kvstore_start(kv, ndev, bufs, ctxs, n);
+  if (rc == 0) rc = mt_kvstore_wait(kv);
+  if (rc == 0) rc = mt_kvstore_copy_devices(ndev, bufs, ctxs, n);
+  return rc;
 }
 
-int mt_kvstore_broadcast(mt_kvstore *kv, int key, int ndev, float *const *bufs,
-                         const mt_context *ctxs, int64_t n) {
-  return kv->backend->broadcast(kv, key, ndev, bufs, ctxs, n);
+int mt_kvstore_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                         int64_t n) {
+  return kv->backend->broadcast(kv, ndev, bufs, ctxs, n);
 }
-
+int mt_kvstore_allreduce_f64(mt_kvstore *kv, double *buf, int64_t n) {
+  return kv->backend->allreduce_f64 ? kv->backend->allreduce_f64(kv, buf, n) : 0;
+}
+int mt_kvstore_check_same(mt_kvstore *kv, uint64_t value, const char *what) {
+  return kv->backend->check_same ? kv->backend->check_same(kv, value, what) : 0;
+}
 int mt_kvstore_barrier(mt_kvstore *kv) { return kv->backend->barrier ? kv->backend->barrier(kv) : 0; }
+
+int mt_kvstore_reduce_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n) {
+  for (int d = 0; d < ndev; d++)
+    if (ctxs[d].type != MT_CPU)
+      return mt_error_set(MT_E_UNSUPPORTED,
+                          "kvstore: gpu(%d) values need the nccl kvstore (CUDA issue)", ctxs[d].id);
+  for (int d = 1; d < ndev; d++) mtk_axpy(bufs[0], 1.0f, bufs[d], n);
+  return MT_OK;
+}
+
+int mt_kvstore_copy_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n) {
+  for (int d = 1; d < ndev; d++) {
+    if (ctxs[d].type != MT_CPU || ctxs[0].type != MT_CPU)
+      return mt_error_set(MT_E_UNSUPPORTED, "kvstore: GPU values need the nccl kvstore (CUDA issue)");
+    memcpy(bufs[d], bufs[0], (size_t)n * sizeof(float));
+  }
+  return MT_OK;
+}

@@ -1,12 +1,19 @@
 /* kvstore.h — gradient aggregation behind one interface (MXNet's KVStore).
  *
  * Values are raw float buffers, one per device of this process, all of the
- * same length; a key names one such group (the executor-group uses key 0
- * for its whole flat gradient buffer, or one key per bucket). Backends sum
- * across the devices of a process (`local`) and, in later backends, across
- * ranks (`dist_sync` over MPI, `nccl`, `hier`). Every function returns 0 or a
- * negative MT_E_* code with the message recorded. Backends see only the
- * public header's types and raw pointers, never src/ internals. */
+ * same length. Backends sum across the devices of a process (`local`) and
+ * across ranks (`dist_sync`: flat MPI allreduce; `hier`: reduce inside each
+ * node, allreduce among node leaders, broadcast inside the node). The GPU
+ * backend (`nccl`) slots in with the CUDA issue.
+ *
+ * Gradient buckets: a bucket is started with mt_kvstore_start as soon as
+ * backward has produced it; started buckets progress while backward goes on
+ * (mt_kvstore_progress) and mt_kvstore_wait completes all of them. Every
+ * rank starts the same buckets in the same order (checked at set-up).
+ *
+ * Every function returns 0 or a negative MT_E_* code with the message
+ * recorded. Backends see only the public header's types and raw pointers,
+ * never src/ internals. */
 #ifndef MT_KVSTORE_H
 #define MT_KVSTORE_H
 #include "modtrain.h"
@@ -15,14 +22,19 @@ typedef struct mt_kvstore mt_kvstore;
 
 typedef struct {
   const char *name;
-  /* In place: every bufs[d] (n floats on ctxs[d]) becomes the sum over all
-   * devices (and ranks). Devices are summed in index order, so results are
-   * bitwise repeatable. */
-  int (*allreduce)(mt_kvstore *kv, int key, int ndev, float *const *bufs, const mt_context *ctxs,
-                   int64_t n);
-  /* bufs[0] of rank 0 is copied to every device of every rank. */
-  int (*broadcast)(mt_kvstore *kv, int key, int ndev, float *const *bufs, const mt_context *ctxs,
-                   int64_t n);
+  /* Starts the sum of bufs[0..ndev) (n floats each) over devices and ranks,
+   * result into bufs[0] (devices summed in index order: bitwise
+   * repeatable). The buffers must not be touched until wait. */
+  int (*start)(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
+  int (*progress)(mt_kvstore *kv); /* NULL: nothing to drive */
+  int (*wait)(mt_kvstore *kv);     /* completes every started reduction */
+  /* bufs[0] of rank 0 to bufs[0..ndev) of every rank. */
+  int (*broadcast)(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
+  /* Elementwise sum of doubles over ranks (metric states), in place. */
+  int (*allreduce_f64)(mt_kvstore *kv, double *buf, int64_t n);
+  /* Every rank's 64-bit value; MT_E_INVAL naming the first rank whose value
+   * differs from rank 0's ("what" names the thing compared). */
+  int (*check_same)(mt_kvstore *kv, uint64_t value, const char *what);
   int (*barrier)(mt_kvstore *kv);
   void (*destroy)(mt_kvstore *kv);
 } mt_kvstore_backend;
@@ -33,21 +45,32 @@ struct mt_kvstore {
   void *impl; /* backend state */
 };
 
-/* Creates a kvstore by MXNet's type name: "local" and "device" (both the
- * in-process local backend here). Unknown names: MT_E_INVAL listing the
- * known ones. */
+/* By MXNet's type name: "local" / "device" (one process), "dist_sync" /
+ * "dist" (MPI allreduce), "hier" (node-aware). The MPI ones initialise MPI
+ * if the program has not. Unknown names: MT_E_INVAL listing the known ones. */
 int mt_kvstore_create(const char *type, mt_kvstore **out);
 void mt_kvstore_free(mt_kvstore *kv);
 const char *mt_kvstore_type(const mt_kvstore *kv);
+int mt_kvstore_is_dist(const mt_kvstore *kv);
 
-/* MXNet's pushpull: sum of the values over all devices and workers, written
- * back into every value. */
-int mt_kvstore_pushpull(mt_kvstore *kv, int key, int ndev, float *const *bufs,
-                        const mt_context *ctxs, int64_t n);
-int mt_kvstore_broadcast(mt_kvstore *kv, int key, int ndev, float *const *bufs,
-                         const mt_context *ctxs, int64_t n);
+int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
+int mt_kvstore_progress(mt_kvstore *kv);
+int mt_kvstore_wait(mt_kvstore *kv);
+/* start + wait, then bufs[0] copied to the other devices (MXNet's pushpull). */
+int mt_kvstore_pushpull(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                        int64_t n);
+int mt_kvstore_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                         int64_t n);
+int mt_kvstore_allreduce_f64(mt_kvstore *kv, double *buf, int64_t n);
+int mt_kvstore_check_same(mt_kvstore *kv, uint64_t value, const char *what);
 int mt_kvstore_barrier(mt_kvstore *kv);
 
-extern const mt_kvstore_backend mt_kvstore_local;
+/* Sums devices 1..ndev-1 into device 0 (the in-process stage of every backend). */
+int mt_kvstore_reduce_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
+int mt_kvstore_copy_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
+
+extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvstore_hier;
+/* Backend constructors fill kv->impl, rank, num_workers. */
+int mt_kvstore_dist_init(mt_kvstore *kv, int hierarchical);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "executor.h"
 #include "kernels/kernels.h"
 #include "symbol.h"
 
@@ -37,7 +38,15 @@ struct mt_executor {
   uint64_t seed, step;
   int64_t sample_offset;
   int forward_train_done;
+  int *arg_last_writer; /* node whose backward writes the argument's gradient last, or -1 */
+  mt_grad_ready_fn hook;
+  void *hook_user;
 };
+
+void mt_executor_set_grad_hook(mt_executor *ex, mt_grad_ready_fn fn, void *user) {
+  ex->hook = fn;
+  ex->hook_user = user;
+}
 
 /* ------------------------------------------------------------- memory plan */
 
@@ -139,6 +148,7 @@ void mt_executor_free(mt_executor *ex) {
   free(ex->node_bwd);
   free(ex->arg_of_entry);
   free(ex->touched);
+  free(ex->arg_last_writer);
   free(ex);
 }
 
@@ -209,6 +219,21 @@ static int bind_common(mt_executor *ex) {
     any_bwd |= ex->node_bwd[i];
   }
   for (int h = 0; h < g->nheads; h++) is_head[g->heads[h]] = 1;
+  /* the last backward to write each argument's gradient: its smallest consumer */
+  ex->arg_last_writer = calloc((size_t)ex->nargs + 1, sizeof *ex->arg_last_writer);
+  if (!ex->arg_last_writer) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  for (int a = 0; a < ex->nargs; a++) ex->arg_last_writer[a] = -1;
+  for (int i = n - 1; i >= 0; i--) {
+    mt_node *nd = g->nodes[i];
+    if (!nd->op || !ex->node_bwd[i]) continue;
+    for (int k = 0; k < mt_node_num_args(nd); k++) {
+      int a = ex->arg_of_entry[input_entry(ex, nd, k)];
+      if (a >= 0) ex->arg_last_writer[a] = i;
+    }
+  }
   /* lifetimes */
   for (int e = 0; e < ne; e++) last_use[e] = last_consumer[e] = -1;
   for (int i = 0; i < n; i++) {
@@ -465,12 +490,19 @@ int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out
     mt_op_ctx c = op_ctx(ex, n, 1);
     int rc = n->op->backward(n->param, &c, og, in, out, req, ig, aux);
     if (rc < 0) return mt_error_prefix(rc, "backward of %s '%s'", n->op->name, n->name);
+    if (ex->hook)
+      for (int k = 0; k < nargs; k++) {
+        int a = ex->arg_of_entry[input_entry(ex, n, k)];
+        if (a >= 0 && ex->arg_last_writer[a] == i && ex->eg[g->entry_ptr[g->arg_nodes[a]]])
+          MT_TRY(ex->hook(ex->hook_user, a));
+      }
   }
   /* arguments whose gradient no node wrote (unused) are zero for req=write */
   for (int a = 0; a < ex->nargs; a++) {
     int e = g->entry_ptr[g->arg_nodes[a]];
     if (ex->eg[e] && !ex->touched[e] && ex->reqs[a] == MT_REQ_WRITE)
       MT_TRY(mt_device_memset0(ex->ctx, ex->eg[e]->data, ex->eg[e]->size));
+    if (ex->eg[e] && ex->arg_last_writer[a] < 0 && ex->hook) MT_TRY(ex->hook(ex->hook_user, a));
   }
   return MT_OK;
 }

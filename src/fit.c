@@ -36,6 +36,20 @@ static int call_batch_cbs(int n, const mt_batch_callback *cbs, int epoch, int nb
   return MT_OK;
 }
 
+/* Under MPI: dst's sums become the sum over ranks of src's (dst may be src). */
+static int reduce_metric(mt_module *m, const mt_metric *src, mt_metric *dst) {
+  int n = mt_metric_state_size(src);
+  double *buf = calloc((size_t)n + 1, sizeof *buf);
+  if (!buf) return MT_NOMEM();
+  int rc = mt_metric_state_get(src, buf);
+  if (rc == MT_OK) rc = mt_kvstore_allreduce_f64(m->kv, buf, n);
+  if (rc == MT_OK) rc = mt_metric_state_set(dst, buf);
+  free(buf);
+  return rc;
+}
+
+static int is_dist(const mt_module *m) { return m->kv && mt_kvstore_is_dist(m->kv); }
+
 int mt_module_score(mt_module *m, mt_data_iter *eval, mt_metric *metric, int num_batch, int reset,
                     int epoch, int ncb, const mt_batch_callback *cbs) {
   if (!m->binded || !m->params_initialized)
@@ -50,7 +64,9 @@ int mt_module_score(mt_module *m, mt_data_iter *eval, mt_metric *metric, int num
     MT_TRY(call_batch_cbs(ncb, cbs, epoch, nbatch, metric, mt_data_iter_batch_size(eval)));
     nbatch++;
   }
-  return rc < 0 ? rc : MT_OK;
+  if (rc < 0) return rc;
+  /* every rank scored its shard: the result is the metric of all of them */
+  return is_dist(m) ? reduce_metric(m, metric, metric) : MT_OK;
 }
 
 /* Views of the outputs without the batch's padding rows. */
@@ -187,13 +203,17 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     MT_TRY(mt_lr_scheduler_create(opt->lr_scheduler, mt_optimizer_learning_rate(m->opt), &sched));
     MT_TRY(mt_optimizer_set_lr_scheduler(m->opt, sched));
   }
-  mt_metric *train_metric = NULL, *val_metric = NULL;
+  mt_metric *train_metric = NULL, *val_metric = NULL, *view = NULL;
   MT_TRY(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &train_metric));
   rc = mt_metric_create(opt->validation_metric ? opt->validation_metric
                                                : (opt->eval_metric ? opt->eval_metric : "acc"),
                         &val_metric);
   if (rc < 0) goto done;
-  int64_t batch_size = mt_data_iter_batch_size(train);
+  /* Under MPI the training metric stays local; `view` holds the sums over
+   * ranks for the log and the batch-end callbacks. */
+  view = train_metric;
+  if (is_dist(m)) MT_TRY_GOTO(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &view), rc, done);
+  int64_t batch_size = mt_data_iter_batch_size(train) * (m->kv ? m->kv->num_workers : 1);
   for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++) {
     double tic = now_s();
     mt_metric_reset(train_metric);
@@ -203,16 +223,33 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
       MT_TRY_GOTO(mt_module_forward_backward(m, &b), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update(m), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update_metric(m, train_metric, b.nlabel, b.label), rc, fail_batch);
+      int reduced = 0;
+      if (view != train_metric) {
+        int want = 0;
+        for (int i = 0; i < opt->n_batch_end_callback; i++) {
+          int f = opt->batch_end_callback[i].frequent;
+          want |= f <= 0 || nbatch % f == 0;
+        }
+        if (want) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, fail_batch);
+        reduced = want;
+      }
       MT_TRY_GOTO(call_batch_cbs(opt->n_batch_end_callback, opt->batch_end_callback, epoch, nbatch,
-                                 train_metric, batch_size),
+                                 view, batch_size),
                   rc, fail_batch);
+      if (reduced && mt_metric_num(view) > 0) {
+        /* a callback reset the local sums (Speedometer auto_reset): do it for real */
+        const char *nm;
+        double v;
+        if (mt_metric_get(view, 0, &nm, &v) == MT_OK && isnan(v)) mt_metric_reset_local(train_metric);
+      }
       nbatch++;
     }
     if (got < 0) {
       rc = got;
       goto fail_batch;
     }
-    log_metric("Train", epoch, train_metric, 1);
+    if (view != train_metric) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, done);
+    log_metric("Train", epoch, view, 1);
     mt_log_train("Epoch[%d] Time cost=%.3f", epoch, now_s() - tic);
     const mt_arena *args, *aux;
     MT_TRY_GOTO(mt_module_get_params(m, &args, &aux), rc, done);
@@ -237,6 +274,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     goto done;
   }
 done:
+  if (view && view != train_metric) mt_metric_free(view);
   mt_metric_free(train_metric);
   mt_metric_free(val_metric);
   return rc;
@@ -292,6 +330,7 @@ int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset, mt_b
   s->auto_reset = auto_reset;
   out->fn = speedometer_cb;
   out->user = s;
+  out->frequent = frequent;
   return MT_OK;
 }
 

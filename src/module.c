@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "executor.h"
 #include "kernels/kernels.h"
 #include "module.h"
 #include "op.h"
@@ -60,8 +61,22 @@ void mt_module_free(mt_module *m) {
     for (int i = 0; i < m->ndata; i++) mt_ndarray_free(m->merged_igrad[i]);
   free(m->merged_out);
   free(m->merged_igrad);
+  free(m->buckets);
+  free(m->param_bucket);
+  free(m->arg_to_param);
+  free(m->param_done);
   free(m);
 }
+
+int mt_module_set_bucket_bytes(mt_module *m, int64_t bytes) {
+  if (bytes < 0) return MT_ERR(MT_E_INVAL, "bucket size must be >= 0 bytes, got %lld", (long long)bytes);
+  if (m->optimizer_initialized)
+    return MT_ERR(MT_E_STATE, "set the bucket size before init_optimizer");
+  m->bucket_bytes = bytes;
+  return MT_OK;
+}
+
+void mt_module_set_seed(mt_module *m, uint64_t seed) { m->seed = seed; }
 
 int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, int nlabel,
                      const char *const *label_names, int nctx, const mt_context *contexts,
@@ -140,6 +155,7 @@ int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, i
   m->nctx = nctx > 0 ? nctx : 1;
   for (int i = 0; i < m->nctx; i++) m->ctxs[i] = contexts && nctx > 0 ? contexts[i] : mt_cpu(0);
   m->grad_req = MT_REQ_WRITE;
+  m->bucket_bytes = (int64_t)25 << 20;
   *out = m;
   return MT_OK;
 fail:
@@ -364,6 +380,109 @@ int mt_module_get_params(mt_module *m, const mt_arena **arg_params, const mt_are
 
 /* -------------------------------------------------------------- optimizer */
 
+/* Buckets of at most bucket_bytes over the flat gradient buffer, filled from
+ * the last parameter backwards (the order backward produces gradients). */
+static int build_buckets(mt_module *m) {
+  free(m->buckets);
+  free(m->param_bucket);
+  free(m->arg_to_param);
+  free(m->param_done);
+  m->buckets = calloc((size_t)m->nparam + 1, sizeof *m->buckets);
+  m->param_bucket = calloc((size_t)m->nparam + 1, sizeof *m->param_bucket);
+  m->param_done = calloc((size_t)m->nparam + 1, 1);
+  int nargs;
+  const char *const *args;
+  MT_TRY(mt_symbol_list_arguments(m->sym, &nargs, &args));
+  m->arg_to_param = calloc((size_t)nargs + 1, sizeof *m->arg_to_param);
+  if (!m->buckets || !m->param_bucket || !m->param_done || !m->arg_to_param) return MT_NOMEM();
+  for (int a = 0; a < nargs; a++) m->arg_to_param[a] = find(m->param_names, m->nparam, args[a]);
+  m->nbuckets = 0;
+  const mt_arena *ga = m->group.slots[0].grads;
+  if (!ga || m->nparam == 0) return MT_OK;
+  int64_t cap = m->bucket_bytes > 0 ? m->bucket_bytes / (int64_t)sizeof(float) : INT64_MAX;
+  int last = m->nparam - 1;
+  for (int p = m->nparam - 1; p >= 0; p--) {
+    int64_t end = p == m->nparam - 1 ? mt_arena_size(ga) : mt_arena_offset(ga, p + 1);
+    int64_t bucket_end = last == m->nparam - 1 ? mt_arena_size(ga) : mt_arena_offset(ga, last + 1);
+    int64_t start = mt_arena_offset(ga, p);
+    /* close the current bucket if adding p would exceed the cap */
+    if (p < last && bucket_end - start > cap) {
+      struct mt_bucket *b = &m->buckets[m->nbuckets++];
+      b->first = p + 1;
+      b->last = last;
+      b->off = end;
+      b->len = bucket_end - end;
+      last = p;
+    }
+  }
+  struct mt_bucket *b = &m->buckets[m->nbuckets++];
+  b->first = 0;
+  b->last = last;
+  b->off = 0;
+  b->len = last == m->nparam - 1 ? mt_arena_size(ga) : mt_arena_offset(ga, last + 1);
+  for (int k = 0; k < m->nbuckets; k++)
+    for (int p = m->buckets[k].first; p <= m->buckets[k].last; p++) m->param_bucket[p] = k;
+  return MT_OK;
+}
+
+/* Ranks agree on the parameters and the bucket layout (else collectives
+ * would mismatch and hang), then take rank 0's parameters. */
+static int dist_setup(mt_module *m) {
+  uint64_t h = 0xcbf29ce484222325ull;
+#define MIX(v) (h = (h ^ (uint64_t)(v)) * 0x100000001b3ull)
+  for (int i = 0; i < m->nparam; i++) {
+    for (const char *c = m->param_names[i]; *c; c++) MIX((unsigned char)*c);
+    mt_shape sh = mt_ndarray_shape(mt_arena_at(m->arg_params, i));
+    for (int d = 0; d < sh.ndim; d++) MIX(sh.dim[d]);
+  }
+  for (int k = 0; k < m->nbuckets; k++) {
+    MIX(m->buckets[k].off);
+    MIX(m->buckets[k].len);
+  }
+#undef MIX
+  MT_TRY(mt_kvstore_check_same(m->kv, h, "parameters and gradient bucket layout"));
+  mt_exec_group *g = &m->group;
+  float *bufs[64];
+  mt_context ctxs[64];
+  int n = g->nslots < 64 ? g->nslots : 64;
+  for (int s = 0; s < n; s++) {
+    bufs[s] = mt_arena_data(g->slots[s].params);
+    ctxs[s] = g->slots[s].ctx;
+  }
+  MT_TRY(mt_kvstore_broadcast(m->kv, n, bufs, ctxs, mt_arena_size(g->slots[0].params)));
+  if (m->naux > 0) {
+    for (int s = 0; s < n; s++) bufs[s] = mt_arena_data(g->slots[s].aux);
+    MT_TRY(mt_kvstore_broadcast(m->kv, n, bufs, ctxs, mt_arena_size(g->slots[0].aux)));
+  }
+  m->params_dirty = 1;
+  return MT_OK;
+}
+
+static int start_bucket(mt_module *m, int k) {
+  mt_exec_group *g = &m->group;
+  float *bufs[64];
+  mt_context ctxs[64];
+  int n = g->nslots < 64 ? g->nslots : 64;
+  for (int s = 0; s < n; s++) {
+    bufs[s] = mt_arena_data(g->slots[s].grads) + m->buckets[k].off;
+    ctxs[s] = g->slots[s].ctx;
+  }
+  MT_TRY(mt_kvstore_start(m->kv, n, bufs, ctxs, m->buckets[k].len));
+  m->buckets_started++;
+  return MT_OK;
+}
+
+/* Executor hook: a parameter's gradient is final on the last context. */
+static int grad_ready(void *user, int arg) {
+  mt_module *m = user;
+  int p = m->arg_to_param[arg];
+  if (p < 0 || m->param_done[p]) return MT_OK;
+  m->param_done[p] = 1;
+  int k = m->param_bucket[p];
+  if (--m->buckets[k].pending == 0) MT_TRY(start_bucket(m, k));
+  return mt_kvstore_progress(m->kv);
+}
+
 int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *optimizer,
                              const char *optimizer_params, int force_init) {
   if (!m->binded || !m->params_initialized)
@@ -390,6 +509,9 @@ int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *opti
   mt_kvstore_free(m->kv);
   m->opt = opt;
   m->kv = kv;
+  rc = build_buckets(m);
+  if (rc == MT_OK && mt_kvstore_is_dist(kv)) rc = dist_setup(m);
+  if (rc < 0) return rc;
   m->optimizer_initialized = 1;
   return MT_OK;
 }
@@ -462,8 +584,25 @@ int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grad
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before backward");
   if (!m->for_training) return MT_ERR(MT_E_STATE, "backward: re-bind with for_training=1 to run backward");
+  /* Overlap: with grad_req write, buckets start reducing as soon as the last
+   * context's backward has produced them. (With add, gradients accumulate
+   * over several backwards and are reduced in update.) */
+  int overlap = m->optimizer_initialized && m->grad_req == MT_REQ_WRITE && m->nbuckets > 0 &&
+                (m->group.nslots > 1 || mt_kvstore_is_dist(m->kv));
+  if (m->reduce_in_flight) { /* a previous backward's buckets: finish before overwriting */
+    MT_TRY(mt_kvstore_wait(m->kv));
+    m->reduce_in_flight = 0;
+  }
+  if (overlap) {
+    memset(m->param_done, 0, (size_t)m->nparam);
+    for (int k = 0; k < m->nbuckets; k++)
+      m->buckets[k].pending = m->buckets[k].last - m->buckets[k].first + 1;
+    m->buckets_started = 0;
+  }
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
+    int last = s == m->group.nslots - 1;
+    mt_executor_set_grad_hook(sl->exec, overlap && last ? grad_ready : NULL, m);
     if (!out_grads || nout_grads == 0) {
       MT_TRY(mt_executor_backward(sl->exec, 0, NULL));
       continue;
@@ -475,6 +614,15 @@ int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grad
     if (rc == MT_OK) rc = mt_executor_backward(sl->exec, n, views);
     for (int i = 0; i < n; i++) mt_ndarray_free(views[i]);
     if (rc < 0) return rc;
+  }
+  if (overlap) {
+    /* parameters no backward wrote (none in a connected net) go now, in bucket order */
+    for (int k = 0; k < m->nbuckets; k++)
+      if (m->buckets[k].pending > 0) {
+        m->buckets[k].pending = 0;
+        MT_TRY(start_bucket(m, k));
+      }
+    m->reduce_in_flight = 1;
   }
   return MT_OK;
 }
@@ -493,12 +641,12 @@ int mt_module_update(mt_module *m) {
   float *bufs[64];
   mt_context ctxs[64];
   int n = g->nslots < 64 ? g->nslots : 64;
-  if (n > 1 || m->kv->num_workers > 1) {
-    for (int s = 0; s < n; s++) {
-      bufs[s] = mt_arena_data(g->slots[s].grads);
-      ctxs[s] = g->slots[s].ctx;
-    }
-    MT_TRY(mt_kvstore_pushpull(m->kv, 0, n, bufs, ctxs, mt_arena_size(g->slots[0].grads)));
+  if (m->reduce_in_flight) {
+    MT_TRY(mt_kvstore_wait(m->kv));
+    m->reduce_in_flight = 0;
+  } else if (n > 1 || mt_kvstore_is_dist(m->kv)) {
+    for (int k = 0; k < m->nbuckets; k++) MT_TRY(start_bucket(m, k));
+    MT_TRY(mt_kvstore_wait(m->kv));
   }
   mt_exec_slot *s0 = &g->slots[0];
   if (s0->ctx.type == MT_CPU && !mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads))) {
@@ -516,7 +664,7 @@ int mt_module_update(mt_module *m) {
       bufs[s] = mt_arena_data(g->slots[s].params);
       ctxs[s] = g->slots[s].ctx;
     }
-    MT_TRY(mt_kvstore_broadcast(m->kv, 1, n, bufs, ctxs, mt_arena_size(s0->params)));
+    MT_TRY(mt_kvstore_copy_devices(n, bufs, ctxs, mt_arena_size(s0->params)));
   }
   return MT_OK;
 }

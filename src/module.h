@@ -29,6 +29,19 @@ struct mt_module {
   mt_ndarray **merged_out, **merged_igrad;
   int merged_valid;
   uint64_t seed, step;
+  /* gradient buckets over the flat gradient buffer, in reverse parameter order */
+  int64_t bucket_bytes;
+  int nbuckets;
+  struct mt_bucket {
+    int first, last;     /* parameter index range */
+    int64_t off, len;    /* element range in the flat gradient buffer */
+    int pending;         /* parameters not yet final in this backward */
+  } *buckets;
+  int *param_bucket;     /* parameter -> bucket */
+  int *arg_to_param;     /* executor argument -> parameter, or -1 */
+  unsigned char *param_done;
+  int reduce_in_flight;  /* buckets were started during backward */
+  int buckets_started;
 };
 
 /* Copies device parameters to the CPU copies when they are stale. */

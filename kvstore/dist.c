@@ -1,0 +1,307 @@
+/* dist.c — the MPI kvstores and the process-level MPI helpers.
+ *
+ *   dist_sync  every bucket: sum the process's devices into device 0, then
+ *              MPI_Iallreduce over all ranks (non-blocking: it progresses
+ *              while backward computes the next buckets).
+ *   hier       every bucket: MPI_Ireduce to the node's first rank over the
+ *              node-local communicator (MPI_Comm_split_type SHARED), then an
+ *              allreduce among node leaders, then a broadcast inside the
+ *              node. Only the node-local stage overlaps backward.
+ *
+ * All calls go through MT_CHECK_MPI, which records MPI's own error string;
+ * communicators use MPI_ERRORS_RETURN so errors come back as codes. */
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvstore/kvstore.h"
+
+#define MT_CHECK_MPI(call)                                                                         \
+  do {                                                                                             \
+    int e_ = (call);                                                                               \
+    if (e_ != MPI_SUCCESS) {                                                                       \
+      char s_[MPI_MAX_ERROR_STRING];                                                               \
+      int l_ = 0;                                                                                  \
+      MPI_Error_string(e_, s_, &l_);                                                               \
+      return mt_error_set(MT_E_MPI, "%s:%d: %s: %s", __FILE__, __LINE__, #call, s_);              \
+    }                                                                                              \
+  } while (0)
+
+/* MPI counts are int: large buffers go in chunks. */
+#define MT_MPI_CHUNK ((int64_t)1 << 30)
+
+typedef struct {
+  float *buf;
+  int64_t n;
+} pending;
+
+typedef struct {
+  int hier;
+  MPI_Comm world, node, leaders; /* leaders: MPI_COMM_NULL on non-leaders */
+  int node_rank, node_size;
+  MPI_Request *reqs;
+  int nreq, capreq;
+  pending *pend; /* hier: buckets whose node-local stage was started */
+  int npend, cappend;
+} dist_impl;
+
+/* --------------------------------------------------------------- process */
+
+static int mt_mpi_owned; /* we called MPI_Init: finalize at exit */
+
+static void finalize_at_exit(void) {
+  int fin = 0;
+  MPI_Finalized(&fin);
+  if (!fin) MPI_Finalize();
+}
+
+int mt_dist_init(int *argc, char ***argv) {
+  int init = 0;
+  MPI_Initialized(&init);
+  if (!init) {
+    int provided;
+    MT_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    if (!mt_mpi_owned) atexit(finalize_at_exit);
+    mt_mpi_owned = 1;
+  }
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  mt_log_set_rank(rank);
+  return MT_OK;
+}
+
+int mt_dist_finalize(void) {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) MT_CHECK_MPI(MPI_Finalize());
+  return MT_OK;
+}
+
+static int mpi_up(void) {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  return init && !fin;
+}
+
+int mt_dist_rank(void) {
+  int r = 0;
+  if (mpi_up()) MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+int mt_dist_world_size(void) {
+  int n = 1;
+  if (mpi_up()) MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+int mt_dist_topology(mt_dist_topology_info *t) {
+  memset(t, 0, sizeof *t);
+  t->world_size = t->local_size = t->num_nodes = 1;
+  if (!mpi_up()) return MT_OK;
+  MPI_Comm node;
+  MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &t->world_size);
+  MT_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node));
+  MPI_Comm_rank(node, &t->local_rank);
+  MPI_Comm_size(node, &t->local_size);
+  MPI_Comm_free(&node);
+  int leader = t->local_rank == 0;
+  MT_CHECK_MPI(MPI_Allreduce(&leader, &t->num_nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+  return MT_OK;
+}
+
+int mt_dist_default_blas_threads(void) {
+  mt_dist_topology_info t;
+  if (mt_dist_topology(&t) < 0) return 1;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int per = (int)(cores / (t.local_size > 0 ? t.local_size : 1));
+  return per > 0 ? per : 1;
+}
+
+void mt_dist_abort(int exit_code) {
+  if (mpi_up()) {
+    int n = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    if (n > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  }
+  exit(exit_code);
+}
+
+/* ---------------------------------------------------------------- backends */
+
+int mt_kvstore_dist_init(mt_kvstore *kv, int hierarchical) {
+  int rc = mt_dist_init(NULL, NULL);
+  if (rc < 0) return rc;
+  dist_impl *d = calloc(1, sizeof *d);
+  if (!d) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+  d->hier = hierarchical;
+  d->node = d->leaders = MPI_COMM_NULL;
+  MT_CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &d->world));
+  MPI_Comm_set_errhandler(d->world, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(d->world, &kv->rank);
+  MPI_Comm_size(d->world, &kv->num_workers);
+  if (hierarchical) {
+    MT_CHECK_MPI(MPI_Comm_split_type(d->world, MPI_COMM_TYPE_SHARED, kv->rank, MPI_INFO_NULL, &d->node));
+    MPI_Comm_set_errhandler(d->node, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(d->node, &d->node_rank);
+    MPI_Comm_size(d->node, &d->node_size);
+    MT_CHECK_MPI(MPI_Comm_split(d->world, d->node_rank == 0 ? 0 : MPI_UNDEFINED, kv->rank, &d->leaders));
+    if (d->leaders != MPI_COMM_NULL) MPI_Comm_set_errhandler(d->leaders, MPI_ERRORS_RETURN);
+  }
+  kv->impl = d;
+  return MT_OK;
+}
+
+static void dist_destroy(mt_kvstore *kv) {
+  dist_impl *d = kv->impl;
+  if (!d) return;
+  if (mpi_up()) {
+    if (d->nreq) MPI_Waitall(d->nreq, d->reqs, MPI_STATUSES_IGNORE);
+    if (d->leaders != MPI_COMM_NULL) MPI_Comm_free(&d->leaders);
+    if (d->node != MPI_COMM_NULL) MPI_Comm_free(&d->node);
+    MPI_Comm_free(&d->world);
+  }
+  free(d->reqs);
+  free(d->pend);
+  free(d);
+  kv->impl = NULL;
+}
+
+static MPI_Request *new_req(dist_impl *d) {
+  if (d->nreq == d->capreq) {
+    int cap = d->capreq ? d->capreq * 2 : 16;
+    MPI_Request *r = realloc(d->reqs, sizeof *r * (size_t)cap);
+    if (!r) return NULL;
+    d->reqs = r;
+    d->capreq = cap;
+  }
+  return &d->reqs[d->nreq++];
+}
+
+static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n) {
+  dist_impl *d = kv->impl;
+  int rc = mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
+  if (rc < 0) return rc;
+  if (kv->num_workers == 1) return MT_OK;
+  for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
+    int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
+    MPI_Request *r = new_req(d);
+    if (!r) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+    if (!d->hier) {
+      MT_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, bufs[0] + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
+      continue;
+    }
+    if (d->node_size > 1) {
+      void *send = d->node_rank == 0 ? MPI_IN_PLACE : (void *)(bufs[0] + off);
+      MT_CHECK_MPI(MPI_Ireduce(send, bufs[0] + off, cnt, MPI_FLOAT, MPI_SUM, 0, d->node, r));
+    } else {
+      d->nreq--; /* nothing to do inside a node of one rank */
+    }
+    if (d->npend == d->cappend) {
+      int cap = d->cappend ? d->cappend * 2 : 16;
+      pending *p = realloc(d->pend, sizeof *p * (size_t)cap);
+      if (!p) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+      d->pend = p;
+      d->cappend = cap;
+    }
+    d->pend[d->npend++] = (pending){bufs[0] + off, cnt};
+  }
+  return MT_OK;
+}
+
+static int dist_progress(mt_kvstore *kv) {
+  dist_impl *d = kv->impl;
+  if (!d->nreq) return MT_OK;
+  int flag;
+  MT_CHECK_MPI(MPI_Testall(d->nreq, d->reqs, &flag, MPI_STATUSES_IGNORE));
+  if (flag) d->nreq = 0;
+  return MT_OK;
+}
+
+static int dist_wait(mt_kvstore *kv) {
+  dist_impl *d = kv->impl;
+  if (d->nreq) MT_CHECK_MPI(MPI_Waitall(d->nreq, d->reqs, MPI_STATUSES_IGNORE));
+  d->nreq = 0;
+  for (int i = 0; i < d->npend; i++) {
+    pending *p = &d->pend[i];
+    if (d->leaders != MPI_COMM_NULL)
+      MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p->buf, (int)p->n, MPI_FLOAT, MPI_SUM, d->leaders));
+    if (d->node_size > 1) MT_CHECK_MPI(MPI_Bcast(p->buf, (int)p->n, MPI_FLOAT, 0, d->node));
+  }
+  d->npend = 0;
+  return MT_OK;
+}
+
+static int dist_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                          int64_t n) {
+  dist_impl *d = kv->impl;
+  if (ctxs[0].type != MT_CPU)
+    return mt_error_set(MT_E_UNSUPPORTED, "kvstore %s: GPU values need the CUDA issue's staging",
+                        kv->backend->name);
+  for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
+    int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
+    MT_CHECK_MPI(MPI_Bcast(bufs[0] + off, cnt, MPI_FLOAT, 0, d->world));
+  }
+  return mt_kvstore_copy_devices(ndev, bufs, ctxs, n);
+}
+
+static int dist_allreduce_f64(mt_kvstore *kv, double *buf, int64_t n) {
+  dist_impl *d = kv->impl;
+  MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, d->world));
+  return MT_OK;
+}
+
+static int dist_check_same(mt_kvstore *kv, uint64_t value, const char *what) {
+  dist_impl *d = kv->impl;
+  uint64_t *all = calloc((size_t)kv->num_workers, sizeof *all);
+  if (!all) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+  int e = MPI_Allgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->world);
+  if (e != MPI_SUCCESS) {
+    free(all);
+    char s[MPI_MAX_ERROR_STRING];
+    int l = 0;
+    MPI_Error_string(e, s, &l);
+    return mt_error_set(MT_E_MPI, "MPI_Allgather (checking %s): %s", what, s);
+  }
+  int bad = -1;
+  for (int r = 1; r < kv->num_workers && bad < 0; r++)
+    if (all[r] != all[0]) bad = r;
+  free(all);
+  if (bad >= 0)
+    return mt_error_set(MT_E_INVAL, "ranks disagree on the %s: rank %d differs from rank 0", what, bad);
+  return MT_OK;
+}
+
+static int dist_barrier(mt_kvstore *kv) {
+  dist_impl *d = kv->impl;
+  MT_CHECK_MPI(MPI_Barrier(d->world));
+  return MT_OK;
+}
+
+const mt_kvstore_backend mt_kvstore_dist_sync = {
+    .name = "dist_sync",
+    .start = dist_start,
+    .progress = dist_progress,
+    .wait = dist_wait,
+    .broadcast = dist_broadcast,
+    .allreduce_f64 = dist_allreduce_f64,
+    .check_same = dist_check_same,
+    .barrier = dist_barrier,
+    .destroy = dist_destroy,
+};
+
+const mt_kvstore_backend mt_kvstore_hier = {
+    .name = "hier",
+    .start = dist_start,
+    .progress = dist_progress,
+    .wait = dist_wait,
+    .broadcast = dist_broadcast,
+    .allreduce_f64 = dist_allreduce_f64,
+    .check_same = dist_check_same,
+    .barrier = dist_barrier,
+    .destroy = dist_destroy,
+};

@@ -1,0 +1,217 @@
+/* test_mpi_dist.c — data parallel training over MPI (run under mpirun with
+ * 1, 2 or 4 ranks): every rank trains on its shard of each global batch with
+ * the dist_sync / hier kvstore; the result must equal one process training
+ * on the whole batch (to float rounding), be identical on every rank, be
+ * bitwise repeatable, not depend on the bucket size beyond rounding, and a
+ * rank with a different network must give an error on every rank, not a
+ * hang. Also: metrics of score() are the global ones. */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+enum { G = 16, D = 12, H = 10, C = 4, STEPS = 8, NP = 4 /* params */ };
+static int rank, world;
+
+static mt_symbol *mlp(int hidden) {
+  mt_symbol *data, *fc1, *act, *fc2, *out;
+  char a[32];
+  snprintf(a, sizeof a, "num_hidden=%d", hidden);
+  MT_ASSERT_OK(mt_symbol_variable("data", &data));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", a, 1, &data, &fc1));
+  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=tanh", 1, &fc1, &act));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=4", 1, &act, &fc2));
+  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &out));
+  mt_symbol_free(data);
+  mt_symbol_free(fc1);
+  mt_symbol_free(act);
+  mt_symbol_free(fc2);
+  return out;
+}
+
+/* Global batch `step`, rows [lo, hi). */
+static void make_batch(mt_batch *b, int step, int lo, int hi) {
+  memset(b, 0, sizeof *b);
+  b->ndata = b->nlabel = 1;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(hi - lo, D), mt_cpu(0), &b->data[0]));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(hi - lo), mt_cpu(0), &b->label[0]));
+  float all[G * D];
+  tu_fill_uniform(all, G * D, -1, 1, 1000 + (uint64_t)step);
+  memcpy(mt_ndarray_data(b->data[0]), all + lo * D, sizeof(float) * (size_t)(hi - lo) * D);
+  for (int i = lo; i < hi; i++) mt_ndarray_data(b->label[0])[i - lo] = (float)((i * 3 + step) % C);
+}
+
+static void free_batch(mt_batch *b) {
+  mt_ndarray_free(b->data[0]);
+  mt_ndarray_free(b->label[0]);
+}
+
+/* Trains and returns all parameters concatenated (fc1_weight, fc1_bias,
+ * fc2_weight, fc2_bias) in `out` (H*D + H + C*H + C floats). */
+enum { NPARAM_FLOATS = H * D + H + C * H + C };
+static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden, int init_seed,
+                 float *out) {
+  mt_symbol *s = mlp(hidden);
+  mt_context ctxs[2] = {mt_cpu(0), mt_cpu(1)};
+  mt_module *m;
+  MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, nctx, ctxs, &m));
+  int lb = shard ? rank * G / world : 0, ub = shard ? (rank + 1) * G / world : G;
+  mt_data_desc d = {"data", MT_SHAPE(ub - lb, D)}, l = {"softmax_label", MT_SHAPE(ub - lb)};
+  MT_ASSERT_OK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
+  mt_initializer *init;
+  MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", (uint64_t)init_seed, &init));
+  MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
+  MT_ASSERT_OK(mt_module_set_bucket_bytes(m, bucket_bytes));
+  int rc = mt_module_init_optimizer(m, kv, "sgd", "learning_rate=0.5 momentum=0.9 wd=0.0001", 0);
+  if (rc < 0) {
+    mt_initializer_free(init);
+    mt_module_free(m);
+    mt_symbol_free(s);
+    return rc;
+  }
+  for (int step = 0; step < STEPS; step++) {
+    mt_batch b;
+    make_batch(&b, step, lb, ub);
+    MT_ASSERT_OK(mt_module_forward_backward(m, &b));
+    MT_ASSERT_OK(mt_module_update(m));
+    free_batch(&b);
+  }
+  const mt_arena *ap, *xp;
+  MT_ASSERT_OK(mt_module_get_params(m, &ap, &xp));
+  const char *names[] = {"fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"};
+  float *p = out;
+  for (int i = 0; i < NP; i++) {
+    mt_ndarray *a = mt_arena_get(ap, names[i]);
+    memcpy(p, mt_ndarray_data(a), sizeof(float) * (size_t)mt_ndarray_size(a));
+    p += mt_ndarray_size(a);
+  }
+  mt_initializer_free(init);
+  mt_module_free(m);
+  mt_symbol_free(s);
+  return MT_OK;
+}
+
+/* max over ranks of max |a - rank 0's a| */
+static double spread_across_ranks(const float *a, int n) {
+  float *r0 = malloc(sizeof(float) * (size_t)n);
+  memcpy(r0, a, sizeof(float) * (size_t)n);
+  MPI_Bcast(r0, n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+  double d = tu_max_abs_diff(a, r0, n), all;
+  MPI_Allreduce(&d, &all, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  free(r0);
+  return all;
+}
+
+static void test_dist_equals_single_process(void **state) {
+  float ref[NPARAM_FLOATS], dist[NPARAM_FLOATS], hier[NPARAM_FLOATS], again[NPARAM_FLOATS];
+  /* every rank computes the one-process reference itself (kvstore local, whole batch) */
+  MT_ASSERT_OK(train("local", 0, 1, 0, H, 7, ref));
+  /* different initial parameters per rank: rank 0's must win (broadcast) */
+  MT_ASSERT_OK(train("dist_sync", 1, 1, (int64_t)25 << 20, H, 7 + rank, dist));
+  double dd = tu_max_abs_diff(dist, ref, NPARAM_FLOATS);
+  double spread = spread_across_ranks(dist, NPARAM_FLOATS);
+  if (rank == 0)
+    print_message("world %d: max |dist_sync - one process| = %g, spread across ranks = %g\n", world, dd, spread);
+  assert_true(dd < 1e-5);
+  assert_true(spread == 0.0);
+  MT_ASSERT_OK(train("dist_sync", 1, 1, (int64_t)25 << 20, H, 7 + rank, again));
+  assert_true(memcmp(again, dist, sizeof dist) == 0); /* bitwise repeatable */
+  MT_ASSERT_OK(train("hier", 1, 1, (int64_t)25 << 20, H, 7, hier));
+  assert_true(tu_max_abs_diff(hier, ref, NPARAM_FLOATS) < 1e-5);
+  assert_true(spread_across_ranks(hier, NPARAM_FLOATS) == 0.0);
+}
+
+static void test_buckets_and_contexts(void **state) {
+  float ref[NPARAM_FLOATS], small[NPARAM_FLOATS], two[NPARAM_FLOATS];
+  MT_ASSERT_OK(train("local", 0, 1, 0, H, 3, ref));
+  /* 64-byte buckets: every parameter (and more) its own bucket, overlapping backward */
+  MT_ASSERT_OK(train("dist_sync", 1, 1, 64, H, 3, small));
+  assert_true(tu_max_abs_diff(small, ref, NPARAM_FLOATS) < 1e-5);
+  /* two contexts per rank */
+  MT_ASSERT_OK(train("dist_sync", 1, 2, 256, H, 3, two));
+  double d = tu_max_abs_diff(two, ref, NPARAM_FLOATS);
+  if (rank == 0) print_message("2 contexts x %d ranks vs one process: %g\n", world, d);
+  assert_true(d < 1e-5);
+  assert_true(spread_across_ranks(two, NPARAM_FLOATS) == 0.0);
+}
+
+static void test_mismatch_is_an_error_not_a_hang(void **state) {
+  if (world < 2) skip();
+  float out[(H + 1) * D + (H + 1) + C * (H + 1) + C];
+  int rc = train("dist_sync", 1, 1, (int64_t)25 << 20, rank == world - 1 ? H + 1 : H, 1, out);
+  assert_int_equal(rc, MT_E_INVAL);
+  char want[64];
+  snprintf(want, sizeof want, "rank %d differs from rank 0", world - 1);
+  assert_non_null(strstr(mt_last_error(), want));
+}
+
+static void test_score_metric_is_global(void **state) {
+  mt_symbol *s = mlp(H);
+  mt_module *m;
+  MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
+  int lb = rank * G / world, ub = (rank + 1) * G / world;
+  mt_data_desc d = {"data", MT_SHAPE(ub - lb, D)}, l = {"softmax_label", MT_SHAPE(ub - lb)};
+  MT_ASSERT_OK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
+  mt_initializer *init;
+  MT_ASSERT_OK(mt_initializer_create("xavier", 11, &init));
+  MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
+  MT_ASSERT_OK(mt_module_init_optimizer(m, "dist_sync", "sgd", NULL, 0));
+  /* the shard of every rank as an iterator; the global accuracy by hand */
+  mt_batch b;
+  make_batch(&b, 0, lb, ub);
+  mt_data_iter *it;
+  MT_ASSERT_OK(mt_ndarray_iter_create(b.data[0], b.label[0], ub - lb, 0, 0, MT_LAST_BATCH_PAD, NULL, NULL, &it));
+  mt_metric *acc;
+  MT_ASSERT_OK(mt_metric_create("acc", &acc));
+  MT_ASSERT_OK(mt_module_score(m, it, acc, -1, 1, 0, 0, NULL));
+  const char *name;
+  double v;
+  MT_ASSERT_OK(mt_metric_get(acc, 0, &name, &v));
+  MT_ASSERT_OK(mt_module_forward(m, &b, 0));
+  int n;
+  mt_ndarray *const *outs;
+  MT_ASSERT_OK(mt_module_get_outputs(m, &n, &outs));
+  const float *p = mt_ndarray_data(outs[0]), *y = mt_ndarray_data(b.label[0]);
+  int correct = 0, total = 0, all[2];
+  for (int i = 0; i < ub - lb; i++) {
+    int best = 0;
+    for (int c = 1; c < C; c++)
+      if (p[i * C + c] > p[i * C + best]) best = c;
+    correct += best == (int)y[i];
+  }
+  int mine[2] = {correct, ub - lb};
+  MPI_Allreduce(mine, all, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  total = all[1];
+  assert_int_equal(total, G);
+  assert_true(fabs(v - (double)all[0] / G) < 1e-12);
+  mt_metric_free(acc);
+  mt_data_iter_free(it);
+  free_batch(&b);
+  mt_initializer_free(init);
+  mt_module_free(m);
+  mt_symbol_free(s);
+}
+
+int main(int argc, char **argv) {
+  MT_ASSERT_OK(mt_dist_init(&argc, &argv));
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (G % world) {
+    fprintf(stderr, "test_mpi_dist: world %d must divide %d\n", world, G);
+    return 1;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dist_equals_single_process),
+      cmocka_unit_test(test_buckets_and_contexts),
+      cmocka_unit_test(test_mismatch_is_an_error_not_a_hang),
+      cmocka_unit_test(test_score_metric_is_global),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  int any;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  mt_dist_finalize();
+  return any ? 1 : 0;
+}
