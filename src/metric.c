@@ -241,7 +241,7 @@ static int upd_acc(const leaf *l, const hview *lab, const hview *pred, double *d
     dl[S_NUM] += (double)lab->size;
     return MT_OK;
   }
-  int a;
+  int a = 0;
   MT_TRY(norm_axis(l->name, l->axis, &pred->s, &a));
   int64_t outer, inner, c = pred->s.dim[a];
   split_axis(&pred->s, a, &outer, &inner);
@@ -369,7 +369,7 @@ static int upd_f1_counts(const leaf *l, const hview *lab, const hview *pred, dou
                   "labels and (N, 2) scores)",
                   l->name, shp(&lab->s, b1), shp(&pred->s, b2));
   int64_t n = pred->s.dim[0], c = pred->s.dim[1];
-  int64_t seen[3];
+  int64_t seen[3] = {0, 0, 0};
   int nseen = 0;
   for (int64_t i = 0; i < n; i++) {
     int64_t y = to_index(lab->x[i]);
@@ -404,7 +404,7 @@ static double fscore(const double *c) {
 /* perplexity: pick p[label] along axis (label clipped to the class range,
  * as ndarray.pick), ignored labels count as p = 1 and not as instances. */
 static int upd_perp(const leaf *l, const hview *lab, const hview *pred, double *dl) {
-  int a;
+  int a = 0;
   MT_TRY(norm_axis(l->name, l->axis, &pred->s, &a));
   int64_t outer, inner, c = pred->s.dim[a];
   split_axis(&pred->s, a, &outer, &inner);

@@ -797,7 +797,7 @@ static void test_malformed_inputs(void **state) {
   expect_error(fc_net("[[0, 0, 0], [\"1\", 0, 0], [2, 0, 0]]", ok_at, ok_heads), MT_E_FORMAT,
                "'fc1'", "input 1");
   /* unknown op: named with its node */
-  char unk[1024];
+  char unk[4096];
   snprintf(unk, sizeof unk, "%s", fc_net(ok_in, ok_at, ok_heads));
   char *p = strstr(unk, "FullyConnected");
   assert_non_null(p);
@@ -836,7 +836,7 @@ static void test_malformed_inputs(void **state) {
       "{\"op\": \"null\", \"name\": \"b\", \"inputs\": [[0, 0, 0]]}], "
       "\"heads\": [[1, 0, 0]]}",
       MT_E_FORMAT, "'b'", "variable");
-  char argn[1024];
+  char argn[4096];
   snprintf(argn, sizeof argn, "%s", fc_net(ok_in, ok_at, ok_heads));
   p = strstr(argn, "[0, 1, 2]");
   assert_non_null(p);
