@@ -689,12 +689,119 @@ MT_API int mt_dist_default_blas_threads(void);
 /* Ends the whole job: MPI_Abort when several ranks run, else exit(). */
 MT_API void mt_dist_abort(int exit_code) __attribute__((noreturn));
 
+/* The stall watchdog: ends the whole job (exit status 4, MPI_Abort under
+ * mpirun) when no progress is reported for `seconds`, printing what the rank
+ * did last. fit reports progress after every batch. seconds <= 0: off. */
+MT_API int mt_watchdog_start(double seconds);
+MT_API void mt_watchdog_progress(const char *what, int epoch, int batch);
+MT_API void mt_watchdog_stop(void);
+
 /* Gradient buckets: gradients are reduced in buckets of at most this many
  * bytes, each started as soon as backward has produced it (default 25 MiB;
  * 0 = one bucket). Set before init_optimizer. */
 MT_API int mt_module_set_bucket_bytes(mt_module *mod, int64_t bytes);
 /* Seed of random operators (Dropout), keyed with the step (DESIGN.md §5). */
 MT_API void mt_module_set_seed(mt_module *mod, uint64_t seed);
+
+/* ------------------------------------------------------------- checkpoints */
+
+/* Checkpoints (DESIGN.md §6) for prefix P and epoch E: P-symbol.json (the
+ * symbol, MXNet JSON) and P-EEEE.h5 (HDF5; E with at least 4 digits):
+ *   /arg/<name>, /aux/<name>        float32 datasets of the parameters' shapes
+ *   /optimizer/<param>/<state>      e.g. momentum, Adam's mean / var; the
+ *                                   group's attributes: index, count, has_state
+ *   attributes on /: format_version (1), epoch, num_update,
+ *   world_size_at_save, data_epoch, data_batch, rng_seed, rng_step,
+ *   symbol (JSON text), config (text)
+ * Both files are written to "<name>.tmp.<pid>", fsynced and renamed, and the
+ * directory fsynced: a crash or a full disk leaves the previous checkpoint
+ * intact and never a partial P-EEEE.h5 (temporary files may stay behind;
+ * they are never read). Write failures are MT_E_IO naming the path and the
+ * cause ("No space left on device"). A checkpoint does not depend on the
+ * world size that wrote it. Readable by h5py / h5dump without modtrain. */
+
+/* What a checkpoint holds besides symbol and parameters. */
+typedef struct {
+  int64_t num_update;  /* optimizer updates so far; on save taken from `optimizer` if given */
+  int world_size;      /* ranks of the run that saved (informative) */
+  int64_t data_epoch;  /* the data iterator epoch to continue with */
+  int64_t data_batch;  /* batches of that epoch already consumed (0 at an epoch's end) */
+  uint64_t rng_seed, rng_step; /* the module's random stream (Dropout keys) */
+  const char *config;  /* save: the run's config text (NULL = none) */
+  char *loaded_config; /* load: the saved config text, malloc'd (caller frees) */
+  /* save: its per-parameter states and update counts are stored; load: they
+   * are restored into it by saved index (create it with the same name and
+   * settings, e.g. momentum). NULL: neither. */
+  mt_optimizer *optimizer;
+} mt_checkpoint_extra;
+
+/* Zeroes *e (world_size 1). */
+MT_API void mt_checkpoint_extra_init(mt_checkpoint_extra *e);
+/* "P-0003.h5" for (P, 3) into buf. */
+MT_API int mt_checkpoint_path(const char *prefix, int epoch, char *buf, size_t len);
+/* mx.model.save_checkpoint: writes P-symbol.json (if sym) and P-EEEE.h5.
+ * Arrays may be on any device. extra may be NULL. */
+MT_API int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
+                              const mt_arena *arg_params, const mt_arena *aux_params,
+                              const mt_checkpoint_extra *extra);
+/* mx.model.load_checkpoint: new CPU arenas (caller frees with mt_arena_free)
+ * in saved order, and the symbol (the file's own copy, else P-symbol.json).
+ * Any output may be NULL (not loaded). extra (may be NULL) receives the
+ * scalars and config, and restores into extra->optimizer when set.
+ * Errors name the path: missing file (MT_E_IO), not HDF5, truncated or
+ * damaged, no /arg group, unknown format_version, epoch attribute not E
+ * (MT_E_FORMAT). */
+MT_API int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym,
+                              mt_arena **arg_params, mt_arena **aux_params,
+                              mt_checkpoint_extra *extra);
+/* The newest complete checkpoint under prefix: scans P's directory for
+ * P-EEEE.h5, newest first; one that does not open, has an unknown
+ * format_version, an epoch attribute other than its name, or an /arg
+ * dataset that does not read back is skipped with a warning naming it.
+ * MT_E_NOTFOUND if none is complete. */
+MT_API int mt_checkpoint_latest(const char *prefix, int *epoch);
+
+/* Module.save_checkpoint(prefix, epoch, save_optimizer_states): the
+ * module's symbol and synced parameters, its RNG step, data_epoch = epoch,
+ * and with save_optimizer_states the optimizer's states and counts. */
+MT_API int mt_module_save_checkpoint(mt_module *mod, const char *prefix, int epoch,
+                                     int save_optimizer_states);
+/* Module.load_optimizer_states: restores the optimizer's states and update
+ * counts from P-EEEE.h5, matching parameters by name. Needs init_optimizer;
+ * the optimizer must have the saved name and number of states. */
+MT_API int mt_module_load_optimizer_states(mt_module *mod, const char *prefix, int epoch);
+/* Resume: after bind, init_params and init_optimizer, loads P-EEEE.h5's
+ * parameters (set_params, every context), optimizer states and counts and
+ * the module's RNG step. Then fit with begin_epoch = epoch (its own
+ * init_params / init_optimizer calls are then ignored, as in MXNet) and a
+ * training iterator at epoch `epoch` (a fresh NDArrayIter reset `epoch`
+ * times: its shuffle is keyed by its epoch) continues bit for bit as the
+ * uninterrupted run on the same world size and contexts. */
+MT_API int mt_module_restore_checkpoint(mt_module *mod, const char *prefix, int epoch);
+
+/* callback.do_checkpoint(prefix, period): at the end of epoch e (0-based)
+ * with (e + 1) % period == 0, saves symbol and parameters as checkpoint
+ * e + 1 and logs `Saved checkpoint to "P-00EE.h5"` (rank 0 only, by
+ * mt_log_rank). No optimizer state: use mt_module_checkpoint to resume
+ * bit for bit. Free with mt_epoch_callback_free. */
+MT_API int mt_do_checkpoint(const char *prefix, int period, mt_epoch_callback *out);
+/* callback.module_checkpoint(mod, prefix, period, save_optimizer_states):
+ * the same through mt_module_save_checkpoint (rank 0 of the module's
+ * kvstore only). The module must outlive the callback. */
+MT_API int mt_module_checkpoint(mt_module *mod, const char *prefix, int period,
+                                int save_optimizer_states, mt_epoch_callback *out);
+/* Frees a callback made by mt_do_checkpoint / mt_module_checkpoint. */
+MT_API void mt_epoch_callback_free(mt_epoch_callback *cb);
+
+/* MXNet's binary NDArray-list files (mx.nd.save / load, `.params`): keys
+ * "arg:<name>" and "aux:<name>"; float32 V2 NDArrays on save (atomic, as
+ * checkpoints). Load accepts V1/V2/V3 and legacy NDArrays, converts
+ * float64/float16/bfloat16/integer data to float32, and puts keys without
+ * a prefix (Gluon's save_parameters) into arg_params. New CPU arenas in file
+ * order. Errors name the path (bad magic, truncated, sparse arrays). */
+MT_API int mt_params_save(const char *path, const mt_arena *arg_params,
+                          const mt_arena *aux_params);
+MT_API int mt_params_load(const char *path, mt_arena **arg_params, mt_arena **aux_params);
 
 /* ------------------------------------------------------------------- BLAS */
 

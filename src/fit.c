@@ -220,6 +220,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     mt_batch b;
     int nbatch = 0, got;
     while ((got = mt_data_iter_next(train, &b)) == 1) {
+      mt_watchdog_progress("training", epoch, nbatch);
       MT_TRY_GOTO(mt_module_forward_backward(m, &b), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update(m), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update_metric(m, train_metric, b.nlabel, b.label), rc, fail_batch);
@@ -259,6 +260,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
       if (opt->epoch_end_callback[i].fn)
         MT_TRY_GOTO(opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux, opt->epoch_end_callback[i].user), rc, done);
     if (opt->eval_data) {
+      mt_watchdog_progress("validation", epoch, 0);
       MT_TRY_GOTO(mt_module_score(m, opt->eval_data, val_metric, -1, 1, epoch,
                                   opt->n_eval_batch_end_callback, opt->eval_batch_end_callback),
                   rc, done);

@@ -1,40 +1,441 @@
-/* main.c — the `modtrain` command. */
+/* main.c — the `modtrain` command (DESIGN.md §7): reads a job config
+ * (src/config.c), builds the network, the data iterators and the Module,
+ * and trains with mt_module_fit, printing MXNet's log lines (§8). The
+ * subcommand `viz` writes Graphviz DOT of a network. Exit codes: 0 success,
+ * 1 runtime error, 2 usage or config error (or not implemented yet). */
 #include <getopt.h>
+#include <glob.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "modtrain.h"
+#include "src/config.h"
+#include "src/net_builder.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: modtrain CONFIG [--resume[=EPOCH]] [--set section.key=value]...\n"
+          "usage: modtrain CONFIG [--resume[=EPOCH]] [--set section.key=value]... [--check]\n"
+          "       modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n"
+          "       modtrain synth | predict | score ...   (not implemented yet in this version)\n"
           "       modtrain --help | --version\n"
           "\n"
-          "Trains the network a config describes (MXNet's Module API in C, data\n"
-          "parallel over MPI: run under mpirun -n N for N ranks).\n"
+          "Trains the network a job config describes with MXNet's Module API in C\n"
+          "(bind, init_params, init_optimizer, fit), printing MXNet's log lines.\n"
+          "The config's keys, their defaults and meaning: docs/config.md.\n"
           "\n"
           "options:\n"
-          "  -h, --help       show this help and exit\n"
-          "  -V, --version    print the version and exit\n"
+          "  --set section.key=value  override a config key after the file is read; repeatable,\n"
+          "                           checked like the file (default: none)\n"
+          "  --resume[=EPOCH]         continue from the newest complete checkpoint, or EPOCH's;\n"
+          "                           the same as --set checkpoint.resume=auto|EPOCH\n"
+          "                           (default: the config's [checkpoint] resume, none)\n"
+          "  --check                  check the config and build the network, print the\n"
+          "                           effective config, and exit without training (default: off)\n"
+          "  -h, --help               show this help and exit\n"
+          "  -V, --version            print the version and exit\n"
+          "\n"
+          "subcommands:\n"
+          "  viz CONFIG|SYMBOL.json   Graphviz DOT of the network on stdout (shapes on the\n"
+          "                           edges for a config with synthetic data); render it with\n"
+          "                           dot -Tsvg\n"
+          "  synth                    write a synthetic HDF5 dataset   (not implemented yet)\n"
+          "  predict CONFIG --epoch E  predictions to HDF5              (not implemented yet)\n"
+          "  score CONFIG --epoch E    metrics of a checkpoint          (not implemented yet)\n"
           "\n"
           "environment:\n"
-          "  MODTRAIN_LOG     error|warn|info|debug (default info)\n"
-          "  OPENBLAS_CORETYPE  force an OpenBLAS kernel (default: best for this CPU)\n"
+          "  MODTRAIN_LOG        error|warn|info|debug (default info)\n"
+          "  OPENBLAS_CORETYPE   force an OpenBLAS kernel (default: the best for this CPU)\n"
           "\n"
-          "exit codes: 0 success, 1 runtime error, 2 usage or config error\n");
+          "exit codes:\n"
+          "  0  success\n"
+          "  1  runtime error (training or data failed)\n"
+          "  2  usage or config error, nothing trained; or not implemented yet in this version\n");
+}
+
+static int fail(int code, const char *what) {
+  fprintf(stderr, "modtrain: error: %s\n", what);
+  return code;
+}
+
+/* ------------------------------------------------------------------- viz */
+
+static int is_json_file(const char *path) {
+  size_t n = strlen(path);
+  if (n >= 5 && !strcmp(path + n - 5, ".json")) return 1;
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  int c;
+  while ((c = fgetc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r') {}
+  fclose(f);
+  return c == '{';
+}
+
+static int cmd_viz(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"set", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  int nset = 0, c;
+  if (!sets) return fail(EXIT_RUNTIME, "out of memory");
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': sets[nset++] = optarg; break;
+    case 'h':
+      printf(
+          "usage: modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n"
+          "Writes Graphviz DOT of the network on stdout (render: dot -Tsvg).\n");
+      free(sets);
+      return EXIT_OK;
+    default:
+      fprintf(stderr, "usage: modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n");
+      free(sets);
+      return EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, "usage: modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n");
+    free(sets);
+    return EXIT_USAGE;
+  }
+  const char *path = argv[optind];
+  mt_symbol *sym = NULL;
+  mt_config *cfg = NULL;
+  char *dot = NULL;
+  int rc, code = EXIT_OK;
+  if (is_json_file(path)) {
+    if (nset) {
+      free(sets);
+      return fail(EXIT_USAGE, "viz: --set applies to a config, not to a symbol file");
+    }
+    rc = mt_symbol_load(path, &sym);
+    if (rc < 0) {
+      free(sets);
+      return fail(EXIT_USAGE, mt_last_error());
+    }
+    rc = mt_net_to_dot(sym, 0, NULL, NULL, &dot);
+  } else {
+    rc = mt_config_load(path, nset, sets, &cfg);
+    if (rc < 0) {
+      free(sets);
+      return fail(EXIT_USAGE, mt_last_error());
+    }
+    const char *dname = "data";
+    mt_shape ds = {.ndim = 2, .dim = {cfg->batch_size, cfg->feature_dim}};
+    int known = !strcmp(cfg->train, "synthetic");
+    rc = mt_net_to_dot(cfg->symbol, known, known ? &dname : NULL, known ? &ds : NULL, &dot);
+  }
+  if (rc < 0) code = fail(EXIT_RUNTIME, mt_last_error());
+  else fputs(dot, stdout);
+  free(dot);
+  mt_symbol_free(sym);
+  mt_config_free(cfg);
+  free(sets);
+  return code;
+}
+
+/* ----------------------------------------------------- label renaming */
+
+/* mt_synthetic_iter_create names its labels "softmax_label"; a network
+ * whose loss layer has another name reads NAME_label. This wrapper gives
+ * the iterator's labels the network's name (the batches are unchanged). */
+typedef struct {
+  mt_data_iter *inner;
+  int nlabel;
+  mt_data_desc label[MT_MAX_BATCH_INPUTS];
+} relabel_iter;
+
+static int rl_next(void *s, mt_batch *b) {
+  return mt_data_iter_next(((relabel_iter *)s)->inner, b);
+}
+static int rl_reset(void *s) { return mt_data_iter_reset(((relabel_iter *)s)->inner); }
+static int rl_provide_data(void *s, int *n, const mt_data_desc **d) {
+  return mt_data_iter_provide_data(((relabel_iter *)s)->inner, n, d);
+}
+static int rl_provide_label(void *s, int *n, const mt_data_desc **d) {
+  relabel_iter *r = s;
+  *n = r->nlabel;
+  *d = r->label;
+  return MT_OK;
+}
+static void rl_destroy(void *s) {
+  relabel_iter *r = s;
+  mt_data_iter_free(r->inner);
+  free(r);
+}
+
+/* Takes ownership of *it: on return *it is the renamed iterator (or freed
+ * and NULL on error). */
+static int relabel(mt_data_iter **it, const char *label_name) {
+  int n;
+  const mt_data_desc *d;
+  int rc = mt_data_iter_provide_label(*it, &n, &d);
+  if (rc < 0 || (n == 1 && !strcmp(d[0].name, label_name))) return rc;
+  relabel_iter *r = calloc(1, sizeof *r);
+  if (!r || n != 1 || strlen(label_name) >= sizeof r->label[0].name) {
+    free(r);
+    mt_data_iter_free(*it);
+    *it = NULL;
+    return r ? mt_error_set(MT_E_INVAL, "label name '%s' does not fit the data", label_name)
+             : mt_error_set(MT_E_NOMEM, "out of memory");
+  }
+  r->inner = *it;
+  r->nlabel = 1;
+  r->label[0] = d[0];
+  snprintf(r->label[0].name, sizeof r->label[0].name, "%s", label_name);
+  static const mt_data_iter_vtable vt = {rl_next, rl_reset, rl_provide_data, rl_provide_label,
+                                         rl_destroy};
+  rc = mt_data_iter_create(&vt, r, it);
+  if (rc < 0) {
+    rl_destroy(r);
+    *it = NULL;
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------ training */
+
+/* True when started by mpirun/srun with more than one rank: this version
+ * trains one process only. */
+static int launched_ranks(void) {
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && atoi(v) > 1) return atoi(v);
+  }
+  return 1;
+}
+
+static void ctx_list(const mt_config *cfg, char *buf, size_t n) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < cfg->nctx && len < n; i++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%s(%d)", i ? "," : "",
+                            cfg->ctx[i].type == MT_GPU ? "gpu" : "cpu", cfg->ctx[i].id);
+}
+
+/* A checkpoint under prefix, if any exists (resume = auto). */
+static int any_checkpoint(const char *prefix) {
+  char pat[4200];
+  snprintf(pat, sizeof pat, "%s-[0-9][0-9][0-9][0-9].h5", prefix);
+  glob_t g;
+  int found = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+  globfree(&g);
+  return found;
+}
+
+static int train(const mt_config *cfg) {
+  char buf[1024], where[4200];
+  /* what this version cannot do yet: say so before any work */
+  int world = launched_ranks();
+  if (world > 1) {
+    snprintf(buf, sizeof buf,
+             "started with %d ranks: training under mpirun/srun comes with the "
+             "MPI issue (not implemented yet in this version; run one process)",
+             world);
+    return fail(EXIT_USAGE, buf);
+  }
+  const char *hdf5 = strcmp(cfg->train, "synthetic")             ? "train"
+                     : cfg->val && strcmp(cfg->val, "synthetic") ? "val"
+                                                                 : NULL;
+  if (hdf5) {
+    snprintf(buf, sizeof buf,
+             "%s: [data] %s: HDF5 datasets come with the HDF5 issue (not "
+             "implemented yet in this version; use %s = synthetic)",
+             mt_config_where(cfg, "data", hdf5, where, sizeof where), hdf5, hdf5);
+    return fail(EXIT_USAGE, buf);
+  }
+  if (cfg->resume != MT_RESUME_NONE) {
+    if (cfg->resume != MT_RESUME_AUTO || any_checkpoint(cfg->prefix)) {
+      snprintf(buf, sizeof buf,
+               "%s: [checkpoint] resume: resuming from checkpoints comes with "
+               "the checkpoint issue (not implemented yet in this version)",
+               mt_config_where(cfg, "checkpoint", "resume", where, sizeof where));
+      return fail(EXIT_USAGE, buf);
+    }
+    fprintf(stderr, "modtrain: no checkpoint under '%s' yet: starting at epoch 0\n", cfg->prefix);
+  }
+  if (cfg->prefix)
+    fprintf(stderr,
+            "modtrain: warning: [checkpoint] prefix = %s: checkpoints come with the "
+            "HDF5 issue; this version writes none\n",
+            cfg->prefix);
+  if (cfg->metrics_file)
+    fprintf(stderr,
+            "modtrain: warning: [train] metrics_file = %s: not written in this "
+            "version\n",
+            cfg->metrics_file);
+
+  /* One process: dist_sync and hier reduce across the contexts only, which
+   * is what local does, without starting MPI. */
+  const char *kv = cfg->kvstore;
+  if (!strcmp(kv, "dist_sync") || !strcmp(kv, "hier")) kv = "local";
+  const char *blas = mt_blas_init();
+  char ctxs[256];
+  ctx_list(cfg, ctxs, sizeof ctxs);
+  fprintf(stderr,
+          "modtrain %s: world size 1 (1 node), contexts %s, kvstore %s%s%s%s, "
+          "BLAS kernel %s\n",
+          mt_version(), ctxs, cfg->kvstore, kv != cfg->kvstore ? " (1 process: " : "",
+          kv != cfg->kvstore ? kv : "", kv != cfg->kvstore ? ")" : "", blas ? blas : "?");
+  char net[512] = "";
+  if (cfg->symbol_path) {
+    snprintf(net, sizeof net, "%s", cfg->symbol_path);
+  } else {
+    size_t len = 0;
+    for (int i = 0; i < cfg->nlayers && len < sizeof net; i++)
+      len += (size_t)snprintf(net + len, sizeof net - len, "%s%s", i ? " > " : "",
+                              cfg->layers[i].name);
+  }
+  fprintf(stderr,
+          "modtrain: %s: synthetic data (%d classes x %d features, %lld samples per "
+          "set), batch %lld; network %s; %d epochs of %s (%s)\n",
+          cfg->path, cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples,
+          (long long)cfg->batch_size, net, cfg->num_epoch, cfg->optimizer, cfg->optimizer_params);
+
+  mt_data_iter *train_it = NULL, *val_it = NULL;
+  mt_module *mod = NULL;
+  mt_initializer *init = NULL;
+  mt_batch_callback speedo = {0};
+  int have_speedo = 0, rc;
+  const char *label = cfg->label_names[0];
+  rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
+                                cfg->batch_size, cfg->seed, 0, cfg->shuffle, &train_it);
+  if (rc == MT_OK) rc = relabel(&train_it, label);
+  if (rc == MT_OK && cfg->val) {
+    rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
+                                  cfg->batch_size, cfg->seed, 1, 0, &val_it);
+    if (rc == MT_OK) rc = relabel(&val_it, label);
+  }
+  const char *data_name = "data";
+  const char *const *labels = (const char *const *)cfg->label_names;
+  if (rc == MT_OK)
+    rc = mt_module_create(cfg->symbol, 1, &data_name, cfg->nlabels, labels, cfg->nctx, cfg->ctx,
+                          &mod);
+  if (rc == MT_OK) rc = mt_initializer_create(cfg->initializer, cfg->seed, &init);
+  mt_fit_options o;
+  mt_fit_options_init(&o);
+  o.eval_data = val_it;
+  o.eval_metric = cfg->eval_metric;
+  o.kvstore = kv;
+  o.optimizer = cfg->optimizer;
+  o.optimizer_params = cfg->optimizer_params;
+  o.lr_scheduler = cfg->lr_scheduler;
+  o.initializer = init;
+  o.begin_epoch = 0;
+  o.num_epoch = cfg->num_epoch;
+  if (rc == MT_OK && cfg->speedometer > 0) {
+    rc = mt_speedometer_create(cfg->batch_size, cfg->speedometer, 1, &speedo);
+    if (rc == MT_OK) {
+      have_speedo = 1;
+      o.batch_end_callback[o.n_batch_end_callback++] = speedo;
+    }
+  }
+  if (rc == MT_OK) rc = mt_module_fit(mod, train_it, &o);
+  int code = rc < 0 ? fail(EXIT_RUNTIME, mt_last_error()) : EXIT_OK;
+  if (have_speedo) mt_batch_callback_free(&speedo);
+  mt_initializer_free(init);
+  mt_module_free(mod);
+  mt_data_iter_free(val_it);
+  mt_data_iter_free(train_it);
+  return code;
+}
+
+static int cmd_train(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"set", required_argument, 0, 's'}, {"resume", optional_argument, 0, 'r'},
+      {"check", no_argument, 0, 'c'},     {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
+  /* overrides in command-line order; --resume becomes checkpoint.resume */
+  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  const char **origins = calloc((size_t)argc + 1, sizeof *origins);
+  char **owned = calloc((size_t)argc + 1, sizeof *owned);
+  int nset = 0, nowned = 0, check = 0, c, code = EXIT_OK;
+  if (!sets || !origins || !owned) {
+    code = fail(EXIT_RUNTIME, "out of memory");
+    goto done;
+  }
+  while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    switch (c) {
+    case 's':
+      origins[nset] = "--set";
+      sets[nset++] = optarg;
+      break;
+    case 'r': {
+      size_t n = strlen(optarg ? optarg : "auto") + 32;
+      char *s = malloc(n);
+      if (!s) {
+        code = fail(EXIT_RUNTIME, "out of memory");
+        goto done;
+      }
+      snprintf(s, n, "checkpoint.resume=%s", optarg ? optarg : "auto");
+      owned[nowned++] = s;
+      origins[nset] = "--resume";
+      sets[nset++] = s;
+      break;
+    }
+    case 'c': check = 1; break;
+    case 'h': usage(stdout); goto done;
+    case 'V': printf("modtrain %s\n", mt_version()); goto done;
+    default:
+      usage(stderr);
+      code = EXIT_USAGE;
+      goto done;
+    }
+  }
+  if (optind >= argc) {
+    fprintf(stderr, "modtrain: error: no CONFIG given\n\n");
+    usage(stderr);
+    code = EXIT_USAGE;
+    goto done;
+  }
+  if (optind < argc - 1) {
+    fprintf(stderr,
+            "modtrain: error: one CONFIG expected, got '%s' and '%s' (write --resume=N, "
+            "not --resume N)\n",
+            argv[optind], argv[optind + 1]);
+    code = EXIT_USAGE;
+    goto done;
+  }
+  mt_config *cfg = NULL;
+  if (mt_config_load_ex(argv[optind], NULL, nset, sets, origins, &cfg) < 0 ||
+      mt_config_check_world(cfg, launched_ranks()) < 0) {
+    code = fail(EXIT_USAGE, mt_last_error());
+    mt_config_free(cfg);
+    goto done;
+  }
+  if (check) {
+    char *ini = NULL;
+    if (mt_config_to_ini(cfg, &ini) < 0) {
+      code = fail(EXIT_RUNTIME, mt_last_error());
+    } else {
+      printf("; effective config of %s\n%s", cfg->path, ini);
+      fprintf(stderr, "modtrain: %s: config OK\n", cfg->path);
+    }
+    free(ini);
+  } else {
+    code = train(cfg);
+  }
+  mt_config_free(cfg);
+done:
+  for (int i = 0; i < nowned; i++) free(owned[i]);
+  free(owned);
+  free(sets);
+  free(origins);
+  return code;
 }
 
 int main(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-  int c;
-  while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-    switch (c) {
-    case 'h': usage(stdout); return 0;
-    case 'V': printf("modtrain %s\n", mt_version()); return 0;
-    default: usage(stderr); return 2;
+  if (argc >= 2) {
+    const char *sub = argv[1];
+    if (!strcmp(sub, "viz")) return cmd_viz(argc - 1, argv + 1);
+    if (!strcmp(sub, "synth") || !strcmp(sub, "predict") || !strcmp(sub, "score")) {
+      fprintf(stderr, "modtrain %s: not implemented yet in this version\n", sub);
+      return EXIT_USAGE;
     }
   }
-  usage(stderr);
-  return 2;
+  return cmd_train(argc, argv);
 }

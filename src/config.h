@@ -1,0 +1,112 @@
+/* config.h — the job config of the `modtrain` command (DESIGN.md §7): an
+ * INI file with sections [data] [model] [train] [checkpoint], read with
+ * inih into mt_config and validated strictly before anything runs.
+ *
+ * Every problem is ONE line recorded with mt_error_set:
+ *     FILE:LINE: [section] key: what is wrong (hint)
+ * or, for a value given on the command line, "--set: [section] key: ..."
+ * ("--resume: ..." for --resume). A missing key is reported at its
+ * section header's line (line 1 when the section itself is missing).
+ * Codes: MT_E_FORMAT for the file's structure (syntax, unknown section or
+ * key, a key given twice, a line too long, a stray continuation line),
+ * MT_E_INVAL for values (bad numbers, unknown optimizer/op/metric, bad
+ * context, missing or conflicting keys, unreadable files). Every key, its
+ * default and meaning: docs/config.md.
+ */
+#ifndef MT_SRC_CONFIG_H
+#define MT_SRC_CONFIG_H
+#include "modtrain.h"
+#include "net_builder.h"
+
+#define MT_CFG_MAX_CTX 16
+
+/* [checkpoint] resume: none, auto (newest complete checkpoint; a fresh
+ * start when there is none), or an epoch >= 0. */
+enum { MT_RESUME_NONE = -2, MT_RESUME_AUTO = -1 };
+
+typedef struct mt_config_priv mt_config_priv;
+
+typedef struct {
+  char *path; /* the file as given: errors say it */
+
+  /* [data] */
+  char *train;         /* "synthetic" or the path of an HDF5 dataset */
+  char *val;           /* "synthetic", a path, or NULL (none) */
+  int num_classes;     /* synthetic: classes (10) */
+  int feature_dim;     /* synthetic: features per sample (128) */
+  int64_t num_samples; /* synthetic: samples per set (320) */
+  int64_t batch_size;  /* global batch over all ranks and contexts (32) */
+  int shuffle;         /* training set reshuffled each epoch (1) */
+  uint64_t seed;       /* data, initializer and dropout seed (0) */
+
+  /* [model]: exactly one of symbol_path / layers was given; `symbol` is
+   * built (or loaded) and checked at load time, owned by the config. */
+  char *symbol_path;
+  int nlayers;
+  mt_layer_spec *layers;
+  mt_symbol *symbol;
+  int nlabels;
+  char **label_names; /* the symbol's label arguments ("softmax_label") */
+
+  /* [train] */
+  int num_epoch;          /* 5 */
+  char *optimizer;        /* lower-case: sgd nag adam rmsprop adagrad */
+  char *optimizer_params; /* "learning_rate=0.1 momentum=0 wd=0 ..." for
+                           * mt_optimizer_create / mt_module_init_optimizer */
+  double learning_rate;   /* the rate in use (the optimizer's default when not given) */
+  char *lr_scheduler;     /* mt_lr_scheduler_create spec, or NULL */
+  char *initializer;      /* mt_initializer_create spec ("xavier magnitude=2") */
+  char *eval_metric;      /* mt_metric_create spec ("acc") */
+  int nctx;
+  mt_context ctx[MT_CFG_MAX_CTX];
+  char *kvstore;      /* local | device | nccl | dist_sync | hier */
+  int speedometer;    /* log every N batches, 0 = off */
+  char *metrics_file; /* JSON lines path, or NULL */
+
+  /* [checkpoint] */
+  char *prefix; /* NULL: no checkpoints */
+  int period;   /* epochs between checkpoints (1) */
+  int resume;   /* MT_RESUME_NONE, MT_RESUME_AUTO or an epoch */
+
+  mt_config_priv *priv; /* what was written where (for errors and to_ini) */
+} mt_config;
+
+/* Reads `path`, applies the overrides ("section.key=value", in order, as
+ * if written at the end of the file; `origin` names them in errors: NULL ->
+ * "--set"), validates every key and cross-checks them, and builds the
+ * network (from layers, or loading symbol) with data and label shapes
+ * inferred. On error *out is NULL. The caller frees *out with
+ * mt_config_free. */
+int mt_config_load(const char *path, int nset, const char *const *sets, mt_config **out);
+/* The same from text in memory; `name` stands for the file in messages. */
+int mt_config_load_string(const char *text, const char *name, int nset, const char *const *sets,
+                          mt_config **out);
+/* As mt_config_load, with a per-override origin ("--set", "--resume"). */
+int mt_config_load_ex(const char *path, const char *text, int nset, const char *const *sets,
+                      const char *const *origins, mt_config **out);
+void mt_config_free(mt_config *cfg);
+
+/* The batch must split evenly over the ranks: MT_E_INVAL
+ * "FILE:LINE: [data] batch_size: batch_size 30 is not divisible by 4 ranks;
+ * use a multiple of 4". */
+int mt_config_check_world(const mt_config *cfg, int world_size);
+
+/* Where a key's value came from, for messages about it at run time:
+ * "FILE:LINE", "--set", or "FILE (default)". Returns buf. */
+const char *mt_config_where(const mt_config *cfg, const char *section, const char *key, char *buf,
+                            size_t len);
+/* 1 if the key was written in the file or given with --set. */
+int mt_config_given(const mt_config *cfg, const char *section, const char *key);
+
+/* The effective config as INI text (every key with its value after
+ * defaults and overrides): what a checkpoint records and ranks compare.
+ * malloc'd; the caller frees. */
+int mt_config_to_ini(const mt_config *cfg, char **out);
+
+/* The documented keys, for --help and the docs test: number, and for key i
+ * its section, name, default text ("" when it has none) and meaning. */
+int mt_config_num_keys(void);
+void mt_config_key_info(int i, const char **section, const char **key, const char **def,
+                        const char **doc);
+
+#endif
