@@ -511,6 +511,13 @@ MT_API int mt_synthetic_iter_create(int num_classes, int dim, int64_t num_sample
                                     int64_t batch_size, uint64_t seed, int part, int shuffle,
                                     mt_data_iter **out);
 
+/* A rank's shard of every global batch of `inner`: rows
+ * [rank*B/world, (rank+1)*B/world) of each batch (views, no copies), with
+ * the padding that falls into them. Every rank must run the same inner
+ * iterator (same data, order and seed). Takes ownership of inner on
+ * success; on error the caller still owns it. */
+MT_API int mt_data_iter_shard(mt_data_iter *inner, int rank, int world, mt_data_iter **out);
+
 /* ------------------------------------------------------------------ module */
 
 typedef struct mt_module mt_module;
@@ -802,6 +809,45 @@ MT_API void mt_epoch_callback_free(mt_epoch_callback *cb);
 MT_API int mt_params_save(const char *path, const mt_arena *arg_params,
                           const mt_arena *aux_params);
 MT_API int mt_params_load(const char *path, mt_arena **arg_params, mt_arena **aux_params);
+
+/* ---------------------------------------------------------- HDF5 datasets */
+
+/* Dataset files (DESIGN.md §6), as `modtrain synth` writes them:
+ *   /data  float32 [N, d1, ...]   /label float32 [N] (class index) or [N, k]
+ *   attributes on /: format_version, num_classes, seed, generator (and part
+ *   for synthetic sets). Chunked along N with Fletcher32 checksums, so
+ *   corrupted bytes are reported instead of read; h5py / h5dump read it. */
+
+/* Writes data (N, d1, ...) and label (N,) or (N, k) (CPU or GPU arrays) to
+ * a new dataset file at `path` (replaced if it exists; written under a
+ * temporary name and renamed, so `path` is never half-written). num_classes
+ * >= 0: with (N,) labels and num_classes > 0 every label must be an integer
+ * in [0, num_classes) (an error names the first bad row); 0 = regression or
+ * unspecified. seed and generator (NULL = none) are recorded as attributes. */
+MT_API int mt_dataset_write(const char *path, const mt_ndarray *data, const mt_ndarray *label,
+                            int num_classes, uint64_t seed, const char *generator);
+
+/* The HDF5 iterator: MXNet's NDArrayIter over a dataset file, sharded for
+ * data-parallel training. batch_size is the *global* batch B; this rank
+ * (0 <= rank < world) gets samples [rank * B / world, (rank + 1) * B / world)
+ * of every global batch and reads only those rows (B % world != 0 is an
+ * error). The epoch order (shuffle: a permutation keyed by (seed, epoch)),
+ * the cursor and last_batch_handle pad / discard / roll_over are exactly
+ * mt_ndarray_iter_create's, so world = 1 gives the batches of the same
+ * arrays in memory, and the shards of all ranks concatenated give the
+ * world = 1 batch. provide_data / provide_label describe this rank's
+ * shard: (B / world, d1, ...) and (B / world) or (B / world, k). batch.pad
+ * counts the padding samples inside the shard. A background thread reads
+ * the next batch while the current one is used; a batch stays valid until
+ * the next call to next, reset or free. Names NULL -> "data" /
+ * "softmax_label". Errors name the path and the problem: missing file, not
+ * HDF5, missing /data or /label, not float32, wrong rank, N mismatch,
+ * truncated or corrupted file (at open, or from the next() whose rows are
+ * damaged), labels outside [0, num_classes) (from the next() that reads
+ * them, naming the row). */
+MT_API int mt_h5_iter_create(const char *path, int64_t batch_size, int shuffle, uint64_t seed,
+                             mt_last_batch last_batch_handle, int rank, int world,
+                             const char *data_name, const char *label_name, mt_data_iter **out);
 
 /* ------------------------------------------------------------------- BLAS */
 

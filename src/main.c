@@ -4,6 +4,7 @@
  * subcommand `viz` writes Graphviz DOT of a network. Exit codes: 0 success,
  * 1 runtime error, 2 usage or config error (or not implemented yet). */
 #include <getopt.h>
+#include <mpi.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,10 +197,24 @@ static int relabel(mt_data_iter **it, const char *label_name) {
   return rc;
 }
 
+/* This rank's shard of every global batch (a no-op for one rank). */
+static int shard(mt_data_iter **it, int rank, int world) {
+  if (world <= 1) return MT_OK;
+  mt_data_iter *s;
+  int rc = mt_data_iter_shard(*it, rank, world, &s);
+  if (rc < 0) return rc;
+  *it = s;
+  return MT_OK;
+}
+
 /* ------------------------------------------------------------ training */
 
 /* True when started by mpirun/srun with more than one rank: this version
  * trains one process only. */
+static int getenv_any_launcher(void) {
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
 static int launched_ranks(void) {
   const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -227,16 +242,50 @@ static int any_checkpoint(const char *prefix) {
   return found;
 }
 
+/* Under mpirun: a collective "does every rank agree?" (MIN of ok). */
+static int all_ok(int ok) {
+  if (mt_dist_world_size() <= 1) return ok;
+  int all = ok;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return all;
+}
+
+/* The first rank whose text hashes differently from rank 0's, or -1. */
+static int rank_differing(const char *text) {
+  int world = mt_dist_world_size();
+  if (world <= 1) return -1;
+  uint64_t h = 0xcbf29ce484222325ull, *all = calloc((size_t)world, sizeof *all);
+  for (const char *c = text; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+  if (!all) return -1;
+  MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+  int bad = -1;
+  for (int r = 1; r < world && bad < 0; r++)
+    if (all[r] != all[0]) bad = r;
+  free(all);
+  return bad;
+}
+
 static int train(const mt_config *cfg) {
   char buf[1024], where[4200];
-  /* what this version cannot do yet: say so before any work */
-  int world = launched_ranks();
-  if (world > 1) {
+  int world = mt_dist_world_size(), rank = mt_dist_rank();
+  /* ranks must run the same job: compare the effective config and network */
+  char *ini = NULL, *json = NULL;
+  if (mt_config_to_ini(cfg, &ini) < 0 || mt_symbol_tojson(cfg->symbol, &json) < 0)
+    return fail(EXIT_RUNTIME, mt_last_error());
+  size_t tl = strlen(ini) + strlen(json) + 2;
+  char *both = malloc(tl);
+  if (!both) return fail(EXIT_RUNTIME, "out of memory");
+  snprintf(both, tl, "%s\n%s", ini, json);
+  int bad = rank_differing(both);
+  free(both);
+  free(json);
+  free(ini);
+  if (bad >= 0) {
     snprintf(buf, sizeof buf,
-             "started with %d ranks: training under mpirun/srun comes with the "
-             "MPI issue (not implemented yet in this version; run one process)",
-             world);
-    return fail(EXIT_USAGE, buf);
+             "ranks disagree on the config or network: rank %d's differs from rank 0's (start "
+             "every rank with the same files and --set options)",
+             bad);
+    return rank == 0 ? fail(EXIT_USAGE, buf) : EXIT_USAGE;
   }
   const char *hdf5 = strcmp(cfg->train, "synthetic")             ? "train"
                      : cfg->val && strcmp(cfg->val, "synthetic") ? "val"
@@ -272,15 +321,36 @@ static int train(const mt_config *cfg) {
   /* One process: dist_sync and hier reduce across the contexts only, which
    * is what local does, without starting MPI. */
   const char *kv = cfg->kvstore;
-  if (!strcmp(kv, "dist_sync") || !strcmp(kv, "hier")) kv = "local";
+  if (world == 1 && (!strcmp(kv, "dist_sync") || !strcmp(kv, "hier"))) kv = "local";
+  if (world > 1 && (!strcmp(kv, "local") || !strcmp(kv, "device"))) {
+    snprintf(buf, sizeof buf,
+             "%s: [train] kvstore: '%s' with %d ranks would train %d separate models; use "
+             "dist_sync or hier",
+             mt_config_where(cfg, "train", "kvstore", where, sizeof where), kv, world, world);
+    return rank == 0 ? fail(EXIT_USAGE, buf) : EXIT_USAGE;
+  }
+  /* BLAS threads per rank: cores per node / ranks per node, unless the user chose */
+  mt_dist_topology_info topo;
+  if (mt_dist_topology(&topo) < 0) return fail(EXIT_RUNTIME, mt_last_error());
   const char *blas = mt_blas_init();
+  int threads = 0;
+  if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS")) {
+    threads = mt_dist_default_blas_threads();
+    mt_blas_set_threads(threads);
+  }
   char ctxs[256];
   ctx_list(cfg, ctxs, sizeof ctxs);
-  fprintf(stderr,
-          "modtrain %s: world size 1 (1 node), contexts %s, kvstore %s%s%s%s, "
-          "BLAS kernel %s\n",
-          mt_version(), ctxs, cfg->kvstore, kv != cfg->kvstore ? " (1 process: " : "",
-          kv != cfg->kvstore ? kv : "", kv != cfg->kvstore ? ")" : "", blas ? blas : "?");
+  if (rank == 0)
+    fprintf(stderr,
+            "modtrain %s: world size %d (%d node%s, %d rank%s per node), contexts %s, kvstore "
+            "%s%s%s%s, BLAS kernel %s",
+            mt_version(), world, topo.num_nodes, topo.num_nodes > 1 ? "s" : "", topo.local_size,
+            topo.local_size > 1 ? "s" : "", ctxs, cfg->kvstore, kv != cfg->kvstore ? " (1 process: " : "",
+            kv != cfg->kvstore ? kv : "", kv != cfg->kvstore ? ")" : "", blas ? blas : "?");
+  if (rank == 0) {
+    if (threads) fprintf(stderr, " x %d thread%s\n", threads, threads > 1 ? "s" : "");
+    else fprintf(stderr, " (threads from OPENBLAS_NUM_THREADS/OMP_NUM_THREADS)\n");
+  }
   char net[512] = "";
   if (cfg->symbol_path) {
     snprintf(net, sizeof net, "%s", cfg->symbol_path);
@@ -290,7 +360,8 @@ static int train(const mt_config *cfg) {
       len += (size_t)snprintf(net + len, sizeof net - len, "%s%s", i ? " > " : "",
                               cfg->layers[i].name);
   }
-  fprintf(stderr,
+  if (rank == 0)
+    fprintf(stderr,
           "modtrain: %s: synthetic data (%d classes x %d features, %lld samples per "
           "set), batch %lld; network %s; %d epochs of %s (%s)\n",
           cfg->path, cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples,
@@ -305,10 +376,12 @@ static int train(const mt_config *cfg) {
   rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
                                 cfg->batch_size, cfg->seed, 0, cfg->shuffle, &train_it);
   if (rc == MT_OK) rc = relabel(&train_it, label);
+  if (rc == MT_OK) rc = shard(&train_it, rank, world);
   if (rc == MT_OK && cfg->val) {
     rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
                                   cfg->batch_size, cfg->seed, 1, 0, &val_it);
     if (rc == MT_OK) rc = relabel(&val_it, label);
+    if (rc == MT_OK) rc = shard(&val_it, rank, world);
   }
   const char *data_name = "data";
   const char *const *labels = (const char *const *)cfg->label_names;
@@ -334,7 +407,14 @@ static int train(const mt_config *cfg) {
       o.batch_end_callback[o.n_batch_end_callback++] = speedo;
     }
   }
+  if (rc == MT_OK) mt_module_set_seed(mod, cfg->seed);
   if (rc == MT_OK) rc = mt_module_fit(mod, train_it, &o);
+  if (rc < 0 && world > 1) {
+    /* one rank failing ends the whole job promptly: the others may be waiting in a collective */
+    fprintf(stderr, "modtrain: error (rank %d of %d): %s\n", rank, world, mt_last_error());
+    fflush(stderr);
+    mt_dist_abort(EXIT_RUNTIME);
+  }
   int code = rc < 0 ? fail(EXIT_RUNTIME, mt_last_error()) : EXIT_OK;
   if (have_speedo) mt_batch_callback_free(&speedo);
   mt_initializer_free(init);
@@ -401,9 +481,16 @@ static int cmd_train(int argc, char **argv) {
     goto done;
   }
   mt_config *cfg = NULL;
-  if (mt_config_load_ex(argv[optind], NULL, nset, sets, origins, &cfg) < 0 ||
-      mt_config_check_world(cfg, launched_ranks()) < 0) {
-    code = fail(EXIT_USAGE, mt_last_error());
+  int ok = mt_config_load_ex(argv[optind], NULL, nset, sets, origins, &cfg) == MT_OK &&
+           mt_config_check_world(cfg, mt_dist_world_size()) == MT_OK;
+  /* every rank validates; all stop if any rank found a problem (never a hang) */
+  int all = all_ok(ok);
+  if (!all) {
+    if (!ok && (mt_dist_rank() == 0 || mt_dist_world_size() == 1)) code = fail(EXIT_USAGE, mt_last_error());
+    else if (!ok) {
+      fprintf(stderr, "modtrain: error (rank %d): %s\n", mt_dist_rank(), mt_last_error());
+      code = EXIT_USAGE;
+    } else code = EXIT_USAGE;
     mt_config_free(cfg);
     goto done;
   }
@@ -436,6 +523,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "modtrain %s: not implemented yet in this version\n", sub);
       return EXIT_USAGE;
     }
+  }
+  /* under mpirun/srun: MPI up before anything else, so every rank can agree */
+  if (launched_ranks() >= 1 && getenv_any_launcher()) {
+    if (mt_dist_init(&argc, &argv) < 0) return fail(EXIT_RUNTIME, mt_last_error());
   }
   return cmd_train(argc, argv);
 }

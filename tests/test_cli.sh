@@ -48,7 +48,7 @@ expect 2 "$M" --no-such-option "$JOB"
 expect 0 "$M" "$JOB"
 has "$T/err" "world size 1"
 has "$T/err" "BLAS kernel"
-has "$T/err" "kvstore local"
+has "$T/err" "kvstore dist_sync (1 process: local)"
 for e in 0 1 2 3 4; do
   has "$T/out" "^Epoch\[$e\] Train-accuracy=[0-9.]*$"
   has "$T/out" "^Epoch\[$e\] Time cost=[0-9.]*$"

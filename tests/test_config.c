@@ -77,7 +77,7 @@ static void test_tutorial_ini(void **state) {
   assert_int_equal(c->nctx, 1);
   assert_int_equal(c->ctx[0].type, MT_CPU);
   assert_int_equal(c->ctx[0].id, 0);
-  assert_string_equal(c->kvstore, "local");
+  assert_string_equal(c->kvstore, "dist_sync");
   assert_int_equal(c->speedometer, 0);
   assert_null(c->metrics_file);
   assert_null(c->prefix);
@@ -114,7 +114,7 @@ static void test_tutorial_ini(void **state) {
     assert_string_equal(c2->layers[i].attrs, attrs[i]);
   }
   assert_int_equal(c2->batch_size, 32);
-  assert_string_equal(c2->kvstore, "local");
+  assert_string_equal(c2->kvstore, "dist_sync");
   assert_string_equal(c2->optimizer_params, c->optimizer_params);
   free(ini);
   mt_config_free(c2);
