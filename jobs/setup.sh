@@ -16,6 +16,10 @@ PKGS=(
   clang-format
   # tests: reference computations, HDF5 file checks, memory checks
   python3-numpy python3-h5py valgrind
+  # tests: two "nodes" on one machine (network namespaces, tests/mpi/two_nodes.sh)
+  iproute2 util-linux
+  # tests: a real one-node Slurm (tests/slurm/slurm_up.sh)
+  slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge
 )
 
 installed() {

@@ -649,7 +649,14 @@ int mt_module_update(mt_module *m) {
     MT_TRY(mt_kvstore_wait(m->kv));
   }
   mt_exec_slot *s0 = &g->slots[0];
-  if (s0->ctx.type == MT_CPU && !mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads))) {
+  int finite = 1;
+  if (s0->ctx.type == MT_CPU) finite = mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads));
+#ifdef MT_HAVE_CUDA
+  else MT_TRY(mtk_cuda_all_finite(s0->ctx.id, mt_arena_data(s0->grads), mt_arena_size(s0->grads), &finite));
+#endif
+  if (!finite && s0->ctx.type != MT_CPU)
+    return MT_ERR(MT_E_NUMERIC, "a gradient on gpu(%d) has NaN or Inf", s0->ctx.id);
+  if (!finite) {
     for (int i = 0; i < m->nparam; i++) {
       mt_ndarray *gr = mt_arena_at(s0->grads, i);
       if (!mtk_all_finite(gr->data, gr->size))

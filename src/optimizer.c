@@ -409,6 +409,8 @@ static int ensure_state(mt_optimizer *opt, int index, opt_param *p, const mt_nda
                     "optimizer '%s': cannot allocate state of parameter %d (%lld "
                     "floats)",
                     opt_names[opt->kind], index, (long long)(stride * opt->nstates));
+    if (weight->ctx.type != MT_CPU) /* device memory comes uninitialised */
+      MT_TRY(mt_device_memset0(weight->ctx, p->buf, stride * opt->nstates));
     for (int k = 0; k < opt->nstates; k++)
       mt_ndarray_init_view(&p->states[k], p->buf + k * stride, weight->shape, weight->ctx);
   }
@@ -419,11 +421,20 @@ static int ensure_state(mt_optimizer *opt, int index, opt_param *p, const mt_nda
 static int check_arrays(const mt_optimizer *opt, int index, const mt_ndarray *weight,
                         const mt_ndarray *grad) {
   const char *kn = opt_names[opt->kind];
-  if (weight->ctx.type != MT_CPU || (grad && grad->ctx.type != MT_CPU))
-    return MT_ERR(MT_E_UNSUPPORTED,
-                  "optimizer '%s': parameter %d: only CPU arrays are supported "
-                  "for now",
+  int gpu = weight->ctx.type == MT_GPU;
+  if (grad && grad->ctx.type != weight->ctx.type)
+    return MT_ERR(MT_E_INVAL, "optimizer '%s': parameter %d: weight and gradient on different devices",
                   kn, index);
+#ifdef MT_HAVE_CUDA
+  /* GPU: sgd (and nag without momentum, which is sgd) have CUDA kernels */
+  if (gpu && !(opt->kind == OPT_SGD || (opt->kind == OPT_NAG && opt->nstates == 0)))
+    return MT_ERR(MT_E_UNSUPPORTED,
+                  "optimizer '%s': parameter %d: on GPU only sgd is implemented so far", kn, index);
+#else
+  if (gpu)
+    return MT_ERR(MT_E_UNSUPPORTED, "optimizer '%s': parameter %d: this build has no CUDA", kn,
+                  index);
+#endif
   if (grad && grad->size != weight->size)
     return MT_ERR(MT_E_SHAPE,
                   "optimizer '%s': parameter %d: gradient has %lld elements, weight "
@@ -468,6 +479,12 @@ int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarr
   const float clip =
       (opt->has_clip && opt->clip_gradient != 0.0) ? (float)opt->clip_gradient : -1.f;
   const float rescale = (float)opt->rescale_grad;
+#ifdef MT_HAVE_CUDA
+  if (weight->ctx.type == MT_GPU) /* check_arrays admitted sgd and momentum-less nag only */
+    return mtk_cuda_multi_sgd_update(weight->ctx.id, w, g, opt->nstates > 0 ? p->states[0].data : NULL,
+                                     n, (float)lr, (float)wd,
+                                     opt->momentum > 0 ? (float)opt->momentum : 0.f, rescale, clip);
+#endif
   switch (opt->kind) {
   case OPT_SGD:
     mtk_multi_sgd_update(w, g, opt->momentum > 0 ? p->states[0].data : NULL, n, (float)lr,

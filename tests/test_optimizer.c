@@ -703,10 +703,12 @@ static void test_errors(void **state) {
   MT_ASSERT_OK(mt_optimizer_create("adam", "", &o));
   MT_ASSERT_OK(mt_optimizer_update(o, 0, "a_weight", w, g));
   assert_int_equal(mt_optimizer_update(o, 0, "a_weight", g2, g2), MT_E_SHAPE);
-  /* GPU arrays: not yet */
-  mt_ndarray gpu;
+  /* weight and gradient on different devices; adam on GPU: not yet (no array is touched) */
+  mt_ndarray gpu, gpug;
   mt_ndarray_init_view(&gpu, w->data, MT_SHAPE(2, 3), mt_gpu(0));
-  assert_int_equal(mt_optimizer_update(o, 1, "b_weight", &gpu, g), MT_E_UNSUPPORTED);
+  mt_ndarray_init_view(&gpug, g->data, MT_SHAPE(2, 3), mt_gpu(0));
+  assert_int_equal(mt_optimizer_update(o, 1, "b_weight", &gpu, g), MT_E_INVAL);
+  assert_int_equal(mt_optimizer_update(o, 1, "b_weight", &gpu, &gpug), MT_E_UNSUPPORTED);
   mt_optimizer_free(o);
   mt_ndarray_free(w);
   mt_ndarray_free(g);

@@ -26,6 +26,97 @@ int mtk_cuda_fc_forward(int dev, const float *x, const float *w, const float *b,
 int mtk_cuda_fc_backward(int dev, const float *dy, const float *x, const float *w, int rows, int n,
                          int k, float *dx, int dx_add, float *dw, int dw_add, float *db, int db_add);
 
+/* The kernels below mirror kernels/cpu/ (same arguments after `dev`, same
+ * formulas; see the CPU headers). They run on the device's default stream,
+ * in order with each other, cuBLAS and mtk_cuda_copy. `beta` 0 writes (the
+ * old value is never read), 1 accumulates. Reductions are deterministic
+ * (fixed-order trees, no float atomics): repeated runs give the same bits. */
+
+/* activation.cu: act is an mtk_act_type (relu, sigmoid, tanh, softrelu,
+ * softsign) or an mtk_leaky_type (leaky, elu). */
+int mtk_cuda_activation_forward(int dev, int act, const float *x, float *y, int64_t n);
+int mtk_cuda_activation_backward(int dev, int act, const float *dy, const float *x, const float *y,
+                                 float *dx, int64_t n, float beta);
+int mtk_cuda_leaky_relu_forward(int dev, int act, float slope, const float *x, float *y, int64_t n);
+int mtk_cuda_leaky_relu_backward(int dev, int act, float slope, const float *dy, const float *y,
+                                 float *dx, int64_t n, float beta);
+
+/* elementwise.cu: y = x + beta * y (beta 0: device-to-device copy, nothing
+ * when y == x); out = a + b (+ out when beta != 0); y += a * x; x *= a;
+ * Concat's block copies (layout in kernels/cpu/shape_ops.h). */
+int mtk_cuda_copy_beta(int dev, float *y, const float *x, int64_t n, float beta);
+int mtk_cuda_add(int dev, float *out, const float *a, const float *b, int64_t n, float beta);
+int mtk_cuda_axpy(int dev, float *y, float a, const float *x, int64_t n);
+int mtk_cuda_scale(int dev, float *x, float a, int64_t n);
+int mtk_cuda_concat_copy(int dev, float *out, const float *in, int64_t outer, int64_t total_cols,
+                         int64_t offset, int64_t cols, int64_t inner);
+int mtk_cuda_concat_grad(int dev, float *din, const float *dout, int64_t outer, int64_t total_cols,
+                         int64_t offset, int64_t cols, int64_t inner, float beta);
+
+/* loss.cu: softmax over the C axis of x[outer, C, inner]. */
+int mtk_cuda_softmax_axis(int dev, float *out, const float *x, int64_t outer, int64_t C,
+                          int64_t inner);
+/* SoftmaxOutput's gradient (mtk_softmax_output_grad) with scale =
+ * (float)(grad_scale / norm); norm <= 0 means normalization=valid: norm =
+ * the number of the outer*inner labels whose int value is not
+ * (int)ignore_label (at least 1), counted on the device. *bad = -1 when every
+ * label is a class in [0, C) or ignored, else the flat label index of the
+ * first that is not, with its value in *bad_label (may be NULL). Reads the
+ * result back, so it synchronizes with the device. */
+int mtk_cuda_softmax_output_grad(int dev, float *grad, const float *p, const float *label,
+                                 int64_t outer, int64_t C, int64_t inner, int use_ignore,
+                                 float ignore_label, double grad_scale, double norm, float beta,
+                                 int64_t *bad, float *bad_label);
+int mtk_cuda_sigmoid(int dev, float *out, const float *x, int64_t n);
+int mtk_cuda_regression_grad(int dev, float *grad, const float *out, const float *label, int64_t n,
+                             float scale, int use_sign, float beta);
+
+/* dropout.cu: the CPU's mask bit for bit (same Philox stream and index). */
+int mtk_cuda_dropout_mask(int dev, float *mask, int64_t n, float p, float scale, uint64_t key,
+                          uint64_t hi, uint64_t first);
+int mtk_cuda_dropout_apply(int dev, float *y, const float *x, const float *mask, int64_t n,
+                           float beta);
+
+/* batchnorm.cu (kernels/cpu/batchnorm.h): batch mean and biased variance;
+ * then finish_stats: with batch_stats, moving = moving * momentum + batch *
+ * (1 - momentum) and var_invstd = 1 / sqrt(var + eps) in place; without,
+ * mean = moving_mean and var_invstd = 1 / sqrt(moving_var + eps). */
+int mtk_cuda_bn_stats(int dev, const float *x, int64_t outer, int64_t C, int64_t inner, float *mean,
+                      float *var);
+int mtk_cuda_bn_finish_stats(int dev, int64_t C, float *mean, float *var_invstd,
+                             float *moving_mean, float *moving_var, float momentum, float eps,
+                             int batch_stats);
+int mtk_cuda_bn_forward(int dev, float *y, const float *x, const float *mean, const float *invstd,
+                        const float *gamma, const float *beta, int64_t outer, int64_t C,
+                        int64_t inner);
+int mtk_cuda_bn_backward(int dev, const float *dy, const float *x, const float *mean,
+                         const float *invstd, const float *gamma, int64_t outer, int64_t C,
+                         int64_t inner, int batch_stats, float *dx, float beta_dx, float *dgamma,
+                         float beta_dgamma, float *dbeta, float beta_dbeta);
+
+/* optimizer.cu: MXNet's sgd_update and multi_sgd[_mom]_update
+ * (kernels/cpu/optimizer.h), equal to the CPU kernels bit for bit. mom NULL:
+ * no momentum buffer. clip < 0: no clipping. */
+int mtk_cuda_sgd_update(int dev, float *w, const float *g, int64_t n, float lr, float wd,
+                        float rescale, float clip);
+int mtk_cuda_multi_sgd_update(int dev, float *w, const float *g, float *mom, int64_t n, float lr,
+                              float wd, float momentum, float rescale, float clip);
+/* One parameter inside a flat buffer: elements [begin, end), its lr and wd
+ * (lr_mult and wd_mult applied). */
+typedef struct {
+  int64_t begin, end;
+  float lr, wd;
+} mtk_sgd_segment;
+/* multi_sgd over a whole flat buffer of n elements (w, g and mom share the
+ * layout; mom may be NULL) in one launch: segments sorted, disjoint, inside
+ * [0, n) (else MT_E_INVAL); elements outside every segment are untouched.
+ * segs is a host array, copied before the call returns. */
+int mtk_cuda_multi_sgd_update_flat(int dev, float *w, const float *g, float *mom, int64_t n,
+                                   const mtk_sgd_segment *segs, int nseg, float momentum,
+                                   float rescale, float clip);
+/* *out = 1 if all n values at p are finite, else 0 (synchronizes). */
+int mtk_cuda_all_finite(int dev, const float *p, int64_t n, int *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,14 @@ static int act_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sh
 static int act_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                        mt_ndarray *const *out, mt_ndarray *const *aux) {
   const act_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return mtk_cuda_activation_forward(c->ctx.id, p->act_type, in[0]->data, out[0]->data,
+                                       in[0]->size);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "Activation: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "Activation: no GPU kernel in this build");
   mtk_activation_forward((mtk_act_type)p->act_type, in[0]->data, out[0]->data, in[0]->size);
@@ -52,6 +60,15 @@ static int act_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *o
                         mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const act_param *p = pp;
   if (!req[0]) return MT_OK;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return mtk_cuda_activation_backward(c->ctx.id, p->act_type, og[0]->data, in[0]->data,
+                                        out[0]->data, ig[0]->data, in[0]->size,
+                                        req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "Activation: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "Activation: no GPU kernel in this build");
   /* d data = d out * act'(x or y) */

@@ -108,9 +108,52 @@ static int bn_batch_stats(const bn_param *p, const mt_op_ctx *c) {
   return c->is_train && !p->use_global_stats;
 }
 
+#ifdef MT_HAVE_CUDA
+/* The GPU paths: the CPU steps below with kernels/cuda's mirrors (the moving
+ * averages and invstd in one small kernel). */
+static int bn_forward_gpu(const bn_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
+                          mt_ndarray *const *out, mt_ndarray *const *aux) {
+  int dev = c->ctx.id, batch = bn_batch_stats(p, c);
+  int64_t outer, C, inner;
+  bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
+  float *mean = out[1]->data, *invstd = out[2]->data;
+  if (batch) MT_TRY(mtk_cuda_bn_stats(dev, in[0]->data, outer, C, inner, mean, invstd));
+  MT_TRY(mtk_cuda_bn_finish_stats(dev, C, mean, invstd, aux[0]->data, aux[1]->data,
+                                  (float)p->momentum, (float)p->eps, batch));
+  return mtk_cuda_bn_forward(dev, out[0]->data, in[0]->data, mean, invstd,
+                             p->fix_gamma ? NULL : in[1]->data, in[2]->data, outer, C, inner);
+}
+
+static int bn_backward_gpu(const bn_param *p, const mt_op_ctx *c, mt_ndarray *const *og,
+                           mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                           mt_ndarray *const *ig) {
+  int dev = c->ctx.id;
+  int64_t outer, C, inner;
+  bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
+  int want_dgamma = req[1] && !p->fix_gamma;
+  if (req[0] || want_dgamma || req[2])
+    MT_TRY(mtk_cuda_bn_backward(dev, og[0]->data, in[0]->data, out[1]->data, out[2]->data,
+                                p->fix_gamma ? NULL : in[1]->data, outer, C, inner,
+                                bn_batch_stats(p, c), req[0] ? ig[0]->data : NULL,
+                                req[0] == MT_REQ_ADD ? 1.0f : 0.0f,
+                                want_dgamma ? ig[1]->data : NULL,
+                                req[1] == MT_REQ_ADD ? 1.0f : 0.0f, req[2] ? ig[2]->data : NULL,
+                                req[2] == MT_REQ_ADD ? 1.0f : 0.0f));
+  if (p->fix_gamma && req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(dev, ig[1]->data, C, 0.0f));
+  return MT_OK;
+}
+#endif
+
 static int bn_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                       mt_ndarray *const *out, mt_ndarray *const *aux) {
   const bn_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return bn_forward_gpu(p, c, in, out, aux);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no GPU kernel yet");
   int64_t outer, C, inner;
   bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
@@ -137,6 +180,13 @@ static int bn_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
                        mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
                        mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const bn_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return bn_backward_gpu(p, c, og, in, out, req, ig);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no GPU kernel yet");
   int64_t outer, C, inner;
   bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);

@@ -82,9 +82,40 @@ static int concat_infer_shape(const void *pp, const char *node, mt_shape *in, mt
   return MT_OK;
 }
 
+#ifdef MT_HAVE_CUDA
+/* The GPU path of forward (backward when grad): the same block copies as the
+ * CPU loops below, with kernels/cuda's mirrors. */
+static int concat_gpu(const concat_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
+                      mt_ndarray *const *out, const mt_ndarray *og, const mt_grad_req *req,
+                      mt_ndarray *const *ig) {
+  const mt_shape *os = og ? &og->shape : &out[0]->shape;
+  int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
+  int64_t outer, inner, offset = 0;
+  concat_dims(os, axis, &outer, &inner);
+  for (int i = 0; i < (int)p->num_args; i++) {
+    int64_t cols = in[i]->shape.dim[axis];
+    if (!og)
+      MT_TRY(mtk_cuda_concat_copy(c->ctx.id, out[0]->data, in[i]->data, outer, os->dim[axis],
+                                  offset, cols, inner));
+    else if (req[i])
+      MT_TRY(mtk_cuda_concat_grad(c->ctx.id, ig[i]->data, og->data, outer, os->dim[axis], offset,
+                                  cols, inner, req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
+    offset += cols;
+  }
+  return MT_OK;
+}
+#endif
+
 static int concat_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                           mt_ndarray *const *out, mt_ndarray *const *aux) {
   const concat_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return concat_gpu(p, c, in, out, NULL, NULL, NULL);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "Concat: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "Concat: no GPU kernel in this build");
   const mt_shape *os = &out[0]->shape;
   int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
@@ -103,6 +134,13 @@ static int concat_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const
                            mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
                            mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const concat_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return concat_gpu(p, c, in, out, og[0], req, ig);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "Concat: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "Concat: no GPU kernel in this build");
   const mt_shape *os = &og[0]->shape;
   int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);

@@ -61,6 +61,19 @@ static int esum_infer_shape(const void *pp, const char *node, mt_shape *in, mt_s
 static int esum_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                         mt_ndarray *const *out, mt_ndarray *const *aux) {
   const esum_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    /* as the CPU: arg0 + arg1, then the others added left to right */
+    int64_t n = out[0]->size;
+    if (p->num_args == 1) return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, n, 0.0f);
+    MT_TRY(mtk_cuda_add(c->ctx.id, out[0]->data, in[0]->data, in[1]->data, n, 0.0f));
+    for (int i = 2; i < (int)p->num_args; i++)
+      MT_TRY(mtk_cuda_axpy(c->ctx.id, out[0]->data, 1.0f, in[i]->data, n));
+    return MT_OK;
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no GPU kernel in this build");
   int64_t n = out[0]->size;
@@ -78,6 +91,17 @@ static int esum_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *
                          mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
                          mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const esum_param *p = pp;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    for (int i = 0; i < (int)p->num_args; i++)
+      if (req[i])
+        MT_TRY(mtk_cuda_copy_beta(c->ctx.id, ig[i]->data, og[0]->data, og[0]->size,
+                                  req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
+    return MT_OK;
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no GPU kernel in this build");
   /* d arg_i = d out */

@@ -37,6 +37,13 @@ static int eadd_infer_shape(const void *pp, const char *node, mt_shape *in, mt_s
 
 static int eadd_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                         mt_ndarray *const *out, mt_ndarray *const *aux) {
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return mtk_cuda_add(c->ctx.id, out[0]->data, in[0]->data, in[1]->data, out[0]->size, 0.0f);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no GPU kernel in this build");
   mtk_add(out[0]->data, in[0]->data, in[1]->data, out[0]->size, 0.0f);
@@ -46,6 +53,17 @@ static int eadd_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *i
 static int eadd_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
                          mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
                          mt_ndarray *const *ig, mt_ndarray *const *aux) {
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    for (int i = 0; i < 2; i++)
+      if (req[i])
+        MT_TRY(mtk_cuda_copy_beta(c->ctx.id, ig[i]->data, og[0]->data, og[0]->size,
+                                  req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
+    return MT_OK;
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU && (req[0] || req[1]))
     return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no GPU kernel in this build");
   /* d lhs = d rhs = d out */

@@ -34,6 +34,13 @@ static int flatten_infer_shape(const void *pp, const char *node, mt_shape *in, m
 
 static int flatten_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                            mt_ndarray *const *out, mt_ndarray *const *aux) {
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, in[0]->size, 0.0f);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "Flatten: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "Flatten: no GPU kernel in this build");
   mtk_copy_beta(out[0]->data, in[0]->data, in[0]->size, 0.0f);
@@ -44,6 +51,14 @@ static int flatten_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *cons
                             mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
                             mt_ndarray *const *ig, mt_ndarray *const *aux) {
   if (!req[0]) return MT_OK;
+  if (c->ctx.type == MT_GPU) {
+#ifdef MT_HAVE_CUDA
+    return mtk_cuda_copy_beta(c->ctx.id, ig[0]->data, og[0]->data, in[0]->size,
+                              req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
+#else
+    return MT_ERR(MT_E_UNSUPPORTED, "Flatten: no CUDA in this build");
+#endif
+  }
   if (c->ctx.type != MT_CPU)
     return MT_ERR(MT_E_UNSUPPORTED, "Flatten: no GPU kernel in this build");
   /* d data (N, d1, ...) = d out (N, d1 * ...) reshaped */
