@@ -1,0 +1,112 @@
+/* bench_gpu_train.c — training samples/s of an MLP through the Module on
+ * gpu(0): forward + backward + update (sgd, momentum 0.9), batches resident
+ * on the GPU, as bench/peer_pytorch_gpu.py does for PyTorch eager.
+ * usage: bench_gpu_train BATCH DIM HIDDEN... CLASSES [--steps N]
+ * prints: "modtrain-gpu <net> batch B: S samples/s (T us/step)" */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+#include "modtrain.h"
+
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if ((x) < 0) {                                                                                 \
+      fprintf(stderr, "bench_gpu_train: %s: %s\n", #x, mt_last_error());                          \
+      return 1;                                                                                    \
+    }                                                                                              \
+  } while (0)
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+#ifndef MT_HAVE_CUDA
+  fprintf(stderr, "bench_gpu_train: built without CUDA\n");
+  return 77;
+#else
+  int dims[16], nd = 0, steps = 300;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+    else if (nd < 16) dims[nd++] = atoi(argv[i]);
+  }
+  if (nd < 3) {
+    fprintf(stderr, "usage: bench_gpu_train BATCH DIM HIDDEN... CLASSES [--steps N]\n");
+    return 2;
+  }
+  if (mtk_cuda_device_count() == 0) {
+    fprintf(stderr, "bench_gpu_train: no CUDA device\n");
+    return 77;
+  }
+  int batch = dims[0], dim = dims[1];
+  mt_symbol *cur;
+  CHECK(mt_symbol_variable("data", &cur));
+  char net[256];
+  int off = snprintf(net, sizeof net, "%d", dim);
+  for (int l = 2; l < nd; l++) {
+    char name[32], attrs[32];
+    snprintf(name, sizeof name, "fc%d", l - 1);
+    snprintf(attrs, sizeof attrs, "num_hidden=%d", dims[l]);
+    off += snprintf(net + off, sizeof net - (size_t)off, "-%d", dims[l]);
+    mt_symbol *fc;
+    CHECK(mt_symbol_create("FullyConnected", name, attrs, 1, &cur, &fc));
+    mt_symbol_free(cur);
+    cur = fc;
+    if (l < nd - 1) {
+      snprintf(name, sizeof name, "relu%d", l - 1);
+      CHECK(mt_symbol_create("Activation", name, "act_type=relu", 1, &cur, &fc));
+      mt_symbol_free(cur);
+      cur = fc;
+    }
+  }
+  mt_symbol *out;
+  CHECK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &cur, &out));
+  mt_module *m;
+  mt_context ctx = mt_gpu(0);
+  CHECK(mt_module_create(out, 0, NULL, 0, NULL, 1, &ctx, &m));
+  mt_data_desc d = {"data", MT_SHAPE(batch, dim)}, l = {"softmax_label", MT_SHAPE(batch)};
+  CHECK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
+  mt_initializer *init;
+  CHECK(mt_initializer_create("xavier magnitude=2", 0, &init));
+  CHECK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
+  CHECK(mt_module_init_optimizer(m, "local", "sgd", "learning_rate=0.1 momentum=0.9", 0));
+  enum { NB = 8 };
+  mt_batch b[NB];
+  int classes = dims[nd - 1];
+  float *hx = malloc(sizeof(float) * (size_t)batch * dim), *hy = malloc(sizeof(float) * (size_t)batch);
+  for (int k = 0; k < NB; k++) {
+    memset(&b[k], 0, sizeof b[k]);
+    b[k].ndata = b[k].nlabel = 1;
+    CHECK(mt_ndarray_create(MT_SHAPE(batch, dim), ctx, &b[k].data[0]));
+    CHECK(mt_ndarray_create(MT_SHAPE(batch), ctx, &b[k].label[0]));
+    for (int64_t i = 0; i < (int64_t)batch * dim; i++) hx[i] = (float)((i * 7919 + k) % 1000) / 1000.0f;
+    for (int i = 0; i < batch; i++) hy[i] = (float)((i + k) % classes);
+    CHECK(mt_ndarray_copy_from(b[k].data[0], hx, (int64_t)batch * dim));
+    CHECK(mt_ndarray_copy_from(b[k].label[0], hy, batch));
+  }
+  for (int s = 0; s < 30; s++) {
+    CHECK(mt_module_forward_backward(m, &b[s % NB]));
+    CHECK(mt_module_update(m));
+  }
+  CHECK(mtk_cuda_sync(0));
+  double best = 1e30;
+  for (int rep = 0; rep < 5; rep++) {
+    double t0 = now();
+    for (int s = 0; s < steps; s++) {
+      CHECK(mt_module_forward_backward(m, &b[s % NB]));
+      CHECK(mt_module_update(m));
+    }
+    CHECK(mtk_cuda_sync(0));
+    double t = (now() - t0) / steps;
+    if (t < best) best = t;
+  }
+  printf("modtrain-gpu %s batch %d: %.0f samples/s (%.1f us/step, best of 5 x %d steps)\n", net,
+         batch, batch / best, best * 1e6, steps);
+  return 0;
+#endif
+}

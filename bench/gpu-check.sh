@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# bench/gpu-check.sh — the GPU checks in one go, for a machine with a GPU
+# (also one with only the NVIDIA driver, CUDA and PyTorch: build here, send the
+# build with ../shared/gpu/bundle-runtime.sh's run-time libraries):
+#   1. the gpu-labelled tests (every CUDA kernel against the CPU path, executor
+#      and Module on gpu(0), contexts {gpu(0), gpu(0)});
+#   2. the modtrain command on the tutorial config with context = gpu;
+#   3. training samples/s of modtrain vs PyTorch eager on the same card and
+#      run: the tutorial MLP (128-64-10, batch 32) and 784-1024-1024-10
+#      (batch 256), with the ratio.
+# usage: bench/gpu-check.sh [BUILD_DIR]   (default build-cuda)
+# Prepare here:  cmake -S . -B build-cuda -DCMAKE_CUDA_ARCHITECTURES=90 &&
+#   cmake --build build-cuda -j2 && ../shared/gpu/bundle-runtime.sh "$PWD/gpu-rt" \
+#   build-cuda/modtrain build-cuda/bench_gpu_train build-cuda/tests/test_gpu_*
+# There:  tar xzf gpu-rt.tar.gz && . gpu-rt/env.sh && bash bench/gpu-check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build-cuda}
+export OPENBLAS_NUM_THREADS=1 CMOCKA_MESSAGE_OUTPUT=STDOUT
+fail=0
+nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
+for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module; do
+  echo "== $t"
+  "$t"; rc=$?
+  echo "gpu-check: $(basename "$t") rc=$rc"
+  [ $rc -eq 0 ] || fail=1
+done
+echo "== modtrain tutorial on gpu(0)"
+"$B"/modtrain jobs/configs/tutorial.ini --set train.context=gpu || fail=1
+echo "== training throughput, same card, same run"
+for net in "32 128 64 10" "256 784 1024 1024 10"; do
+  m=$("$B"/bench_gpu_train $net) || { echo "bench_gpu_train $net failed"; fail=1; continue; }
+  echo "$m"
+  if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    p=$(python3 bench/peer_pytorch_gpu.py $net) || { echo "peer failed"; continue; }
+    echo "$p"
+    ms=$(echo "$m" | sed -E 's/.*: ([0-9]+) samples.*/\1/'); ps=$(echo "$p" | sed -E 's/.*: ([0-9]+) samples.*/\1/')
+    awk -v a="$ms" -v b="$ps" -v n="$net" 'BEGIN { printf "ratio modtrain/pytorch (batch, net %s): %.2fx\n", n, a / b }'
+  else
+    echo "gpu-check: PyTorch with CUDA not available: no peer figure"
+  fi
+done
+echo "gpu-check: $([ $fail -eq 0 ] && echo OK || echo FAILED)"
+exit $fail
