@@ -67,6 +67,8 @@ typedef enum {
   K_KVSTORE,
   K_SPEEDOMETER,
   K_METRICS_FILE,
+  K_WATCHDOG,
+  K_BUCKET_MB,
   K_PREFIX,
   K_PERIOD,
   K_RESUME,
@@ -163,6 +165,12 @@ static const key_def keys[NKEYS] = {
                        "log speed and metrics every N batches, 0 = off"},
     [K_METRICS_FILE] = {SEC_TRAIN, "metrics_file", "none", 0, "a file path, or none",
                         "JSON lines file of metrics, or none"},
+    [K_WATCHDOG] = {SEC_TRAIN, "watchdog", "0", 0, "seconds >= 0, e.g. 300; 0 = off",
+                    "end the whole job when a rank makes no progress for this many seconds "
+                    "(0 = off)"},
+    [K_BUCKET_MB] = {SEC_TRAIN, "bucket_mb", "25", 0, "a number of MiB >= 0, e.g. 25",
+                     "gradient bucket size in MiB for reduction during backward (0 = one "
+                     "bucket)"},
     [K_PREFIX] = {SEC_CHECKPOINT, "prefix", "none", 0, "a path prefix such as ckpt/mlp, or none",
                   "checkpoint files PREFIX-symbol.json, PREFIX-EEEE.h5 (none: no checkpoints)"},
     [K_PERIOD] = {SEC_CHECKPOINT, "period", "1", 0, "a whole number >= 1, e.g. 1",
@@ -881,6 +889,14 @@ static int apply_key(mt_config *c, int k) {
   case K_SPEEDOMETER:
     MT_TRY(check_int(c, k, 0, INT_MAX, &i64));
     c->speedometer = (int)i64;
+    return MT_OK;
+  case K_WATCHDOG:
+    MT_TRY(check_int(c, k, 0, INT_MAX, &i64));
+    c->watchdog = (int)i64;
+    return MT_OK;
+  case K_BUCKET_MB:
+    MT_TRY(check_int(c, k, 0, 1 << 20, &i64));
+    c->bucket_mb = (int)i64;
     return MT_OK;
   case K_METRICS_FILE: {
     if (is_none(v)) return set_str(&c->metrics_file, NULL);

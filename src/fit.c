@@ -6,9 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "module.h"
+
+/* Failure injection for the failure tests (docs/failures.md):
+ * MODTRAIN_FAULT="rank=R,epoch=E,batch=B,kind=K" makes rank R, before batch
+ * B of epoch E, fail with an error (K=error), die at once without telling
+ * MPI (exit), hang (hang), or feed NaN into the network (nan). */
+typedef struct {
+  int on, rank, epoch, batch;
+  char kind[16];
+} fault_spec;
+
+static fault_spec fault_parse(void) {
+  fault_spec f = {0, -1, 0, 0, ""};
+  const char *e = getenv("MODTRAIN_FAULT");
+  if (!e || !*e) return f;
+  if (sscanf(e, "rank=%d,epoch=%d,batch=%d,kind=%15s", &f.rank, &f.epoch, &f.batch, f.kind) == 4)
+    f.on = 1;
+  return f;
+}
+
+static int fault_hit(const fault_spec *f, int epoch, int nbatch, mt_batch *b) {
+  if (!f->on || f->rank != mt_dist_rank() || f->epoch != epoch || f->batch != nbatch) return MT_OK;
+  fprintf(stderr, "modtrain: MODTRAIN_FAULT: rank %d injects '%s' at epoch %d batch %d\n",
+          f->rank, f->kind, epoch, nbatch);
+  fflush(stderr);
+  if (!strcmp(f->kind, "exit")) _exit(7);
+  if (!strcmp(f->kind, "hang"))
+    for (;;) pause();
+  if (!strcmp(f->kind, "nan")) {
+    float nan = NAN;
+    for (int i = 0; i < b->ndata; i++) MT_TRY(mt_ndarray_fill(b->data[i], nan));
+    return MT_OK;
+  }
+  return MT_ERR(MT_E_INVAL, "injected fault (MODTRAIN_FAULT)");
+}
 
 static double now_s(void) {
   struct timespec t;
@@ -214,6 +249,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
   view = train_metric;
   if (is_dist(m)) MT_TRY_GOTO(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &view), rc, done);
   int64_t batch_size = mt_data_iter_batch_size(train) * (m->kv ? m->kv->num_workers : 1);
+  fault_spec fault = fault_parse();
   for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++) {
     double tic = now_s();
     mt_metric_reset(train_metric);
@@ -221,6 +257,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     int nbatch = 0, got;
     while ((got = mt_data_iter_next(train, &b)) == 1) {
       mt_watchdog_progress("training", epoch, nbatch);
+      MT_TRY_GOTO(fault_hit(&fault, epoch, nbatch, &b), rc, fail_batch);
       MT_TRY_GOTO(mt_module_forward_backward(m, &b), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update(m), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update_metric(m, train_metric, b.nlabel, b.label), rc, fail_batch);

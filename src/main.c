@@ -408,7 +408,10 @@ static int train(const mt_config *cfg) {
     }
   }
   if (rc == MT_OK) mt_module_set_seed(mod, cfg->seed);
+  if (rc == MT_OK) rc = mt_module_set_bucket_bytes(mod, (int64_t)cfg->bucket_mb << 20);
+  if (rc == MT_OK) rc = mt_watchdog_start(cfg->watchdog);
   if (rc == MT_OK) rc = mt_module_fit(mod, train_it, &o);
+  mt_watchdog_stop();
   if (rc < 0 && world > 1) {
     /* one rank failing ends the whole job promptly: the others may be waiting in a collective */
     fprintf(stderr, "modtrain: error (rank %d of %d): %s\n", rank, world, mt_last_error());
