@@ -199,6 +199,17 @@ int main(int argc, char **argv) {
   MT_ASSERT_OK(mt_dist_init(&argc, &argv));
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
+  /* --expect-nodes N: the run must span N nodes (tests/mpi/two_nodes.sh) */
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "--expect-nodes")) {
+      mt_dist_topology_info t;
+      MT_ASSERT_OK(mt_dist_topology(&t));
+      if (rank == 0) printf("topology: %d nodes, %d ranks per node\n", t.num_nodes, t.local_size);
+      if (t.num_nodes != atoi(argv[i + 1])) {
+        fprintf(stderr, "test_mpi_dist: %d nodes, expected %s\n", t.num_nodes, argv[i + 1]);
+        return 1;
+      }
+    }
   if (G % world) {
     fprintf(stderr, "test_mpi_dist: world %d must divide %d\n", world, G);
     return 1;
