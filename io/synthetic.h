@@ -20,6 +20,14 @@
 int mtio_synthetic_generate(int num_classes, int dim, int64_t n, uint64_t seed, int part, float *x,
                             float *y);
 
+/* Rows [first, first + nrows) of the same set of n samples: x (nrows, dim)
+ * and y (nrows,) hold exactly the bytes mtio_synthetic_generate(.., n, ..)
+ * puts at those rows, so a set larger than memory can be generated and
+ * written block by block. MT_E_INVAL as above, or for a range outside
+ * [0, n). */
+int mtio_synthetic_generate_range(int num_classes, int dim, int64_t n, uint64_t seed, int part,
+                                  int64_t first, int64_t nrows, float *x, float *y);
+
 /* The standard deviation of the samples around their class mean. */
 #define MTIO_SYNTHETIC_SIGMA 0.1f
 

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_iter.h"
 #include "error.h"
 #include "kernels/cpu/philox.h"
 #include "ndarray.h"
@@ -175,18 +176,22 @@ static void nd_destroy(void *self) {
 }
 
 /* This epoch's order: identity, or the Philox Fisher–Yates of the header. */
-static void nd_make_order(nd_iter *it) {
-  for (int64_t i = 0; i < it->n; i++) it->order[i] = i;
-  if (!it->shuffle) return;
-  uint64_t key = mtk_philox_key(it->seed, it->epoch);
-  for (int64_t i = it->n - 1; i > 0; i--) {
+void mt_data_iter_order(int64_t *order, int64_t n, int shuffle, uint64_t seed, uint64_t epoch) {
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  if (!shuffle) return;
+  uint64_t key = mtk_philox_key(seed, epoch);
+  for (int64_t i = n - 1; i > 0; i--) {
     mtk_philox4 r = mtk_philox(key, 0, (uint64_t)i);
     uint64_t u = ((uint64_t)r.v[0] << 32) | r.v[1];
     int64_t j = (int64_t)(u % (uint64_t)(i + 1));
-    int64_t t = it->order[i];
-    it->order[i] = it->order[j];
-    it->order[j] = t;
+    int64_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
   }
+}
+
+static void nd_make_order(nd_iter *it) {
+  mt_data_iter_order(it->order, it->n, it->shuffle, it->seed, it->epoch);
 }
 
 static void copy_rows(float *dst, const float *src, const int64_t *index, int64_t rows,

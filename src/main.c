@@ -21,7 +21,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: modtrain CONFIG [--resume[=EPOCH]] [--set section.key=value]... [--check]\n"
           "       modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n"
-          "       modtrain synth | predict | score ...   (not implemented yet in this version)\n"
+          "       modtrain synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
+          "       modtrain predict | score ...   (not implemented yet in this version)\n"
           "       modtrain --help | --version\n"
           "\n"
           "Trains the network a job config describes with MXNet's Module API in C\n"
@@ -43,7 +44,8 @@ static void usage(FILE *f) {
           "  viz CONFIG|SYMBOL.json   Graphviz DOT of the network on stdout (shapes on the\n"
           "                           edges for a config with synthetic data); render it with\n"
           "                           dot -Tsvg\n"
-          "  synth                    write a synthetic HDF5 dataset   (not implemented yet)\n"
+          "  synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
+          "                           write the synthetic dataset to an HDF5 file\n"
           "  predict CONFIG --epoch E  predictions to HDF5              (not implemented yet)\n"
           "  score CONFIG --epoch E    metrics of a checkpoint          (not implemented yet)\n"
           "\n"
@@ -207,10 +209,32 @@ static int shard(mt_data_iter **it, int rank, int world) {
   return MT_OK;
 }
 
+/* The iterator of one data set: `synthetic` (generated in memory, this
+ * rank's shard taken from each global batch) or an HDF5 dataset file (each
+ * rank reads only its rows). part: 0 training, 1 validation. */
+static int make_iter(const mt_config *cfg, const char *src, int part, int shuffle,
+                     const char *label, int rank, int world, mt_data_iter **out) {
+  *out = NULL;
+  if (strcmp(src, "synthetic"))
+    return mt_h5_iter_create(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
+                             world, "data", label, out);
+  int rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
+                                    cfg->batch_size, cfg->seed, part, shuffle, out);
+  if (rc == MT_OK) rc = relabel(out, label);
+  if (rc == MT_OK) rc = shard(out, rank, world);
+  if (rc < 0) {
+    mt_data_iter_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
 /* ------------------------------------------------------------ training */
 
 /* True when started by mpirun/srun with more than one rank: this version
  * trains one process only. */
+int mt_cmd_synth(int argc, char **argv); /* src/cmd_synth.c */
+
 static int getenv_any_launcher(void) {
   return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
@@ -287,16 +311,6 @@ static int train(const mt_config *cfg) {
              bad);
     return rank == 0 ? fail(EXIT_USAGE, buf) : EXIT_USAGE;
   }
-  const char *hdf5 = strcmp(cfg->train, "synthetic")             ? "train"
-                     : cfg->val && strcmp(cfg->val, "synthetic") ? "val"
-                                                                 : NULL;
-  if (hdf5) {
-    snprintf(buf, sizeof buf,
-             "%s: [data] %s: HDF5 datasets come with the HDF5 issue (not "
-             "implemented yet in this version; use %s = synthetic)",
-             mt_config_where(cfg, "data", hdf5, where, sizeof where), hdf5, hdf5);
-    return fail(EXIT_USAGE, buf);
-  }
   if (cfg->resume != MT_RESUME_NONE) {
     if (cfg->resume != MT_RESUME_AUTO || any_checkpoint(cfg->prefix)) {
       snprintf(buf, sizeof buf,
@@ -360,12 +374,16 @@ static int train(const mt_config *cfg) {
       len += (size_t)snprintf(net + len, sizeof net - len, "%s%s", i ? " > " : "",
                               cfg->layers[i].name);
   }
+  char data[1024];
+  if (!strcmp(cfg->train, "synthetic"))
+    snprintf(data, sizeof data, "synthetic data (%d classes x %d features, %lld samples per set)",
+             cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples);
+  else
+    snprintf(data, sizeof data, "data %s (validation %s)", cfg->train, cfg->val ? cfg->val : "none");
   if (rank == 0)
-    fprintf(stderr,
-          "modtrain: %s: synthetic data (%d classes x %d features, %lld samples per "
-          "set), batch %lld; network %s; %d epochs of %s (%s)\n",
-          cfg->path, cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples,
-          (long long)cfg->batch_size, net, cfg->num_epoch, cfg->optimizer, cfg->optimizer_params);
+    fprintf(stderr, "modtrain: %s: %s, batch %lld; network %s; %d epochs of %s (%s)\n", cfg->path,
+            data, (long long)cfg->batch_size, net, cfg->num_epoch, cfg->optimizer,
+            cfg->optimizer_params);
 
   mt_data_iter *train_it = NULL, *val_it = NULL;
   mt_module *mod = NULL;
@@ -373,16 +391,8 @@ static int train(const mt_config *cfg) {
   mt_batch_callback speedo = {0};
   int have_speedo = 0, rc;
   const char *label = cfg->label_names[0];
-  rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
-                                cfg->batch_size, cfg->seed, 0, cfg->shuffle, &train_it);
-  if (rc == MT_OK) rc = relabel(&train_it, label);
-  if (rc == MT_OK) rc = shard(&train_it, rank, world);
-  if (rc == MT_OK && cfg->val) {
-    rc = mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
-                                  cfg->batch_size, cfg->seed, 1, 0, &val_it);
-    if (rc == MT_OK) rc = relabel(&val_it, label);
-    if (rc == MT_OK) rc = shard(&val_it, rank, world);
-  }
+  rc = make_iter(cfg, cfg->train, 0, cfg->shuffle, label, rank, world, &train_it);
+  if (rc == MT_OK && cfg->val) rc = make_iter(cfg, cfg->val, 1, 0, label, rank, world, &val_it);
   const char *data_name = "data";
   const char *const *labels = (const char *const *)cfg->label_names;
   if (rc == MT_OK)
@@ -522,7 +532,8 @@ int main(int argc, char **argv) {
   if (argc >= 2) {
     const char *sub = argv[1];
     if (!strcmp(sub, "viz")) return cmd_viz(argc - 1, argv + 1);
-    if (!strcmp(sub, "synth") || !strcmp(sub, "predict") || !strcmp(sub, "score")) {
+    if (!strcmp(sub, "synth")) return mt_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(sub, "predict") || !strcmp(sub, "score")) {
       fprintf(stderr, "modtrain %s: not implemented yet in this version\n", sub);
       return EXIT_USAGE;
     }

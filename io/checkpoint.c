@@ -1,0 +1,981 @@
+/* checkpoint.c — HDF5 files of named float32 arrays and scalar attributes,
+ * written atomically (temporary name, fsync, rename, directory fsync); see
+ * checkpoint.h. Layout choices:
+ *  - datasets are contiguous float32 (little endian); their elements go from
+ *    the caller's buffer to the file with pwrite, not through HDF5 (see the
+ *    writer's comment: HDF5 never writes to disk here), so writing costs
+ *    about what a raw write() of the bytes costs;
+ *  - groups track link creation order, so readers (and h5dump / h5py) list
+ *    parameters in the order they were saved;
+ *  - text attributes are variable-length UTF-8 strings, which live in the
+ *    global heap and so have no 64 KiB object-header limit (a long symbol
+ *    JSON or config fits);
+ *  - the file format is HDF5 1.8's (libver bounds v18), readable by any
+ *    HDF5 >= 1.8, h5py and h5dump;
+ *  - file locking is off: checkpoints usually live on shared file systems
+ *    where flock fails, and atomic rename already keeps readers safe. */
+#include "io/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------ HDF5 error checks */
+
+/* HDF5's error stack, innermost entry first ("H5FD_sec2_write(): file write
+ * failed: ... errno = 28, error message = 'No space left on device' ..."). */
+typedef struct {
+  char buf[1400];
+  size_t len;
+  int n;
+} h5_stack;
+
+static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  h5_stack *s = data;
+  if (s->n >= 4 || s->len + 32 >= sizeof s->buf) return 0;
+  int k = snprintf(s->buf + s->len, sizeof s->buf - s->len, "%s%s(): %.360s", s->len ? "; " : "",
+                   e->func_name ? e->func_name : "?", e->desc ? e->desc : "");
+  if (k > 0) s->len += (size_t)k < sizeof s->buf - s->len ? (size_t)k : sizeof s->buf - s->len - 1;
+  s->n++;
+  return 0;
+}
+
+/* Records "what 'path': HDF5 call failed at file:line: <stack>" and clears
+ * the stack. */
+static int h5_fail(int code, const char *file, int line, const char *call, const char *what,
+                   const char *path) {
+  h5_stack s;
+  memset(&s, 0, sizeof s);
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, &s);
+  H5Eclear2(H5E_DEFAULT);
+  return mt_error_set(code, "%s '%s': HDF5 %s failed at %s:%d: %s", what, path, call, file, line,
+                      s.len ? s.buf : "(no HDF5 error message)");
+}
+
+/* The check macro (DESIGN.md §3): a negative HDF5 return jumps to `fail`
+ * with rc set and the message recorded. */
+#define MTIO_CHECK_H5_GOTO(expr, code, what, path)                                                 \
+  do {                                                                                             \
+    if ((expr) < 0) {                                                                              \
+      rc = h5_fail((code), __FILE__, __LINE__, #expr, (what), (path));                             \
+      goto fail;                                                                                   \
+    }                                                                                              \
+  } while (0)
+
+/* HDF5 prints its error stack to stderr by default; a library must not.
+ * Silenced for the duration of each public call, then restored. */
+typedef struct {
+  H5E_auto2_t fn;
+  void *data;
+} h5_quiet;
+
+static h5_quiet quiet_begin(void) {
+  h5_quiet q = {NULL, NULL};
+  H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  return q;
+}
+
+static void quiet_end(h5_quiet q) { H5Eset_auto2(H5E_DEFAULT, q.fn, q.data); }
+
+/* ------------------------------------------------------------------ names */
+
+int mtio_h5_escape(const char *name, char *out, size_t len) {
+  if (!name || !*name) return mt_error_set(MT_E_INVAL, "checkpoint: empty array name");
+  size_t o = 0;
+  if (!strcmp(name, ".")) {
+    if (len < 4) goto small;
+    memcpy(out, "%2E", 4);
+    return MT_OK;
+  }
+  for (const char *p = name; *p; p++) {
+    const char *rep = *p == '%' ? "%25" : *p == '/' ? "%2F" : NULL;
+    size_t k = rep ? 3 : 1;
+    if (o + k + 1 > len) goto small;
+    if (rep) memcpy(out + o, rep, 3);
+    else out[o] = *p;
+    o += k;
+  }
+  out[o] = '\0';
+  return MT_OK;
+small:
+  return mt_error_set(MT_E_INVAL, "checkpoint: name '%s' is too long (limit %zu bytes escaped)",
+                      name, len ? len - 1 : 0);
+}
+
+int mtio_h5_unescape(const char *name, char *out, size_t len) {
+  size_t o = 0;
+  for (const char *p = name; *p; p++) {
+    char c = *p;
+    if (c == '%') {
+      if (!strncmp(p, "%25", 3)) c = '%';
+      else if (!strncmp(p, "%2F", 3)) c = '/';
+      else if (!strncmp(p, "%2E", 3)) c = '.';
+      else return mt_error_set(MT_E_FORMAT, "checkpoint: malformed escape in link name '%s'", name);
+      p += 2;
+    }
+    if (o + 2 > len) return mt_error_set(MT_E_INVAL, "checkpoint: name '%s' is too long", name);
+    out[o++] = c;
+  }
+  out[o] = '\0';
+  return MT_OK;
+}
+
+/* ----------------------------------------------------------- atomic files */
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+/* rename(tmp, path), then fsync the directory so the rename is durable. The
+ * new file is in place once rename returns: a directory that refuses fsync
+ * (EINVAL on some file systems) is only worth a warning. */
+static int rename_durable(const char *tmp, const char *path) {
+  if (rename(tmp, path) < 0)
+    return mt_error_set(MT_E_IO, "cannot save '%s': rename from '%s': %s", path, tmp,
+                        strerror(errno));
+  char *dir = dir_of(path);
+  int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (dfd >= 0) {
+    if (fsync(dfd) < 0 && errno != EINVAL)
+      mt_log(MT_LOG_WARN, "checkpoint", "fsync of directory '%s' after saving '%s': %s", dir, path,
+             strerror(errno));
+    close(dfd);
+  }
+  free(dir);
+  return MT_OK;
+}
+
+int mtio_commit_file(const char *tmp, const char *path) {
+  int rc = MT_OK;
+  int fd = open(tmp, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': open '%s' for fsync: %s", path, tmp,
+                      strerror(errno));
+    goto fail;
+  }
+  if (fsync(fd) < 0) {
+    int e = errno;
+    close(fd);
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': fsync '%s': %s", path, tmp, strerror(e));
+    goto fail;
+  }
+  if (close(fd) < 0) {
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': close '%s': %s", path, tmp, strerror(errno));
+    goto fail;
+  }
+  if ((rc = rename_durable(tmp, path)) < 0) goto fail;
+  return MT_OK;
+fail:
+  unlink(tmp);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- writer */
+
+/* HDF5 1.10 does not survive its own write errors: a failed flush or close
+ * leaves a dangling file id that crashes a later close or the library's
+ * shutdown at exit. So HDF5 never writes to disk here. The file is built
+ * with the core (in-memory) driver, whose buffer the image callbacks below
+ * hand to us; datasets get their file space at creation (alloc time early,
+ * no fill), and their elements are never given to HDF5. At commit the
+ * metadata (the core buffer outside the datasets' extents) and the elements
+ * (straight from the caller's arrays) are written with pwrite into the
+ * temporary file, so every disk error is ours to report and clean up, and
+ * the elements cost one write, as a raw write() would.
+ *
+ * The metadata must not land after the datasets (the core driver would then
+ * zero-fill its buffer over them): text attributes are written before any
+ * dataset, and the metadata block (H5Pset_meta_block_size) is sized by the
+ * caller's bound, so object headers and links fill the block allocated at
+ * the start of the file. */
+typedef struct {
+  unsigned char *p; /* the core driver's file image, ours after close */
+  size_t n;
+} core_image;
+
+typedef struct {
+  int64_t off, bytes;
+  const void *data;
+} data_range;
+
+struct mtio_h5w {
+  hid_t file;
+  char *path, *tmp;
+  core_image *img;
+  data_range *ranges;
+  int nranges, cap;
+};
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+  core_image *im = udata;
+  void *p = malloc(size ? size : 1);
+  if (p) {
+    im->p = p;
+    im->n = size;
+  }
+  return p;
+}
+
+static void *img_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op,
+                        void *udata) {
+  return memcpy(dst, src, size);
+}
+
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+  core_image *im = udata;
+  void *p = realloc(ptr, size ? size : 1);
+  if (p) {
+    im->p = p;
+    im->n = size;
+  }
+  return p;
+}
+
+/* The image outlives the file: kept on close, freed by the writer. */
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+  core_image *im = udata;
+  if (ptr != im->p) free(ptr);
+  return 0;
+}
+
+static void *udata_copy(void *udata) { return udata; }
+static herr_t udata_free(void *udata) { return 0; }
+
+/* File access for reading: sec2, no file locking (checkpoints usually live
+ * on shared file systems where flock fails; atomic rename keeps readers
+ * safe). For writing: the core driver with the image callbacks. */
+static hid_t make_fapl(core_image *img, int64_t meta_block) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) return fapl;
+  H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free,
+                                    udata_copy, udata_free, img};
+  if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+      (img ? H5Pset_fapl_core(fapl, 64 << 10, 0) < 0 ||
+                 H5Pset_file_image_callbacks(fapl, &cb) < 0 ||
+                 H5Pset_meta_block_size(fapl, (hsize_t)meta_block) < 0
+           : H5Pset_fapl_sec2(fapl) < 0)
+#if H5_VERSION_GE(1, 10, 7)
+      || H5Pset_file_locking(fapl, 0, 1) < 0
+#endif
+  ) {
+    H5Pclose(fapl);
+    return -1;
+  }
+  return fapl;
+}
+
+static hid_t make_order_plist(hid_t cls) {
+  hid_t p = H5Pcreate(cls);
+  if (p < 0) return p;
+  if (H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+    H5Pclose(p);
+    return -1;
+  }
+  return p;
+}
+
+static void h5w_free(mtio_h5w *w) {
+  if (w->file >= 0) H5Fclose(w->file); /* in memory: nothing to write that can fail */
+  H5Eclear2(H5E_DEFAULT);
+  if (w->img) free(w->img->p);
+  free(w->img);
+  free(w->ranges);
+  free(w->path);
+  free(w->tmp);
+  free(w);
+}
+
+static int h5w_create(const char *path, int64_t meta_bytes, mtio_h5w **out) {
+  int rc = MT_OK;
+  hid_t fapl = -1, fcpl = -1;
+  mtio_h5w *w = calloc(1, sizeof *w);
+  if (!w) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory for '%s'", path);
+  w->file = -1;
+  w->path = strdup(path);
+  w->img = calloc(1, sizeof *w->img);
+  size_t n = strlen(path) + 32;
+  w->tmp = malloc(n);
+  if (!w->path || !w->tmp || !w->img) {
+    rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory for '%s'", path);
+    goto fail;
+  }
+  snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  /* The directory must exist: say so now rather than at commit. */
+  char *dir = dir_of(path);
+  struct stat st;
+  errno = 0;
+  if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    const char *why = !dir ? "out of memory" : errno ? strerror(errno) : "not a directory";
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': directory '%s': %s", path, dir ? dir : "?", why);
+    free(dir);
+    goto fail;
+  }
+  free(dir);
+  /* H5Fcreate first tries to open an existing file of that name (the core
+   * driver would read it in): a stale temporary file of a dead process with
+   * our pid goes first. */
+  unlink(w->tmp);
+  int64_t block = meta_bytes > 0 ? meta_bytes : (1 << 20);
+  block = (block + (64 << 10) - 1) / (64 << 10) * (64 << 10);
+  MTIO_CHECK_H5_GOTO(fapl = make_fapl(w->img, block), MT_E_HDF5, "cannot save", path);
+  MTIO_CHECK_H5_GOTO(fcpl = make_order_plist(H5P_FILE_CREATE), MT_E_HDF5, "cannot save", path);
+  MTIO_CHECK_H5_GOTO(w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl), MT_E_HDF5,
+                     "cannot save", path);
+  H5Pclose(fapl);
+  H5Pclose(fcpl);
+  *out = w;
+  return MT_OK;
+fail:
+  if (fapl >= 0) H5Pclose(fapl);
+  if (fcpl >= 0) H5Pclose(fcpl);
+  h5w_free(w);
+  return rc;
+}
+
+int mtio_h5w_create(const char *path, int64_t meta_bytes, mtio_h5w **out) {
+  if (!path || !out) return mt_error_set(MT_E_INVAL, "mtio_h5w_create: NULL argument");
+  *out = NULL;
+  h5_quiet q = quiet_begin();
+  int rc = h5w_create(path, meta_bytes, out);
+  quiet_end(q);
+  return rc;
+}
+
+/* Creates every missing group of `grp` ("/a/b"), tracking creation order. */
+static int ensure_group(mtio_h5w *w, const char *grp) {
+  int rc = MT_OK;
+  hid_t gcpl = -1;
+  size_t n = strlen(grp);
+  char *buf = malloc(n + 1);
+  if (!buf) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  memcpy(buf, grp, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char c = buf[i];
+    buf[i] = '\0';
+    htri_t ex;
+    MTIO_CHECK_H5_GOTO(ex = H5Lexists(w->file, buf, H5P_DEFAULT), MT_E_HDF5, "cannot save",
+                       w->path);
+    if (!ex) {
+      if (gcpl < 0)
+        MTIO_CHECK_H5_GOTO(gcpl = make_order_plist(H5P_GROUP_CREATE), MT_E_HDF5, "cannot save",
+                           w->path);
+      hid_t g;
+      MTIO_CHECK_H5_GOTO(g = H5Gcreate2(w->file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT), MT_E_HDF5,
+                         "cannot save", w->path);
+      H5Gclose(g);
+    }
+    buf[i] = c;
+  }
+fail:
+  if (gcpl >= 0) H5Pclose(gcpl);
+  free(buf);
+  return rc;
+}
+
+static int h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const float *data) {
+  int rc = MT_OK;
+  hid_t space = -1, dcpl = -1, d = -1;
+  if (shape->ndim < 1 || shape->ndim > MT_MAX_DIM)
+    return mt_error_set(MT_E_SHAPE, "cannot save '%s': dataset '%s' has %d dims (1..%d)", w->path,
+                        dset, shape->ndim, MT_MAX_DIM);
+  hsize_t dims[MT_MAX_DIM];
+  for (int i = 0; i < shape->ndim; i++) {
+    if (shape->dim[i] < 0)
+      return mt_error_set(MT_E_SHAPE, "cannot save '%s': dataset '%s' has a negative dim", w->path,
+                          dset);
+    dims[i] = (hsize_t)shape->dim[i];
+  }
+  if (w->nranges == w->cap) {
+    int cap = w->cap ? 2 * w->cap : 64;
+    data_range *r = realloc(w->ranges, sizeof *r * (size_t)cap);
+    if (!r) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+    w->ranges = r;
+    w->cap = cap;
+  }
+  const char *slash = strrchr(dset, '/');
+  if (slash && slash != dset) {
+    char *grp = strndup(dset, (size_t)(slash - dset));
+    if (!grp) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+    rc = ensure_group(w, grp);
+    free(grp);
+    if (rc < 0) return rc;
+  }
+  MTIO_CHECK_H5_GOTO(space = H5Screate_simple(shape->ndim, dims, NULL), MT_E_HDF5, "cannot save",
+                     w->path);
+  /* contiguous, its file space allocated now, never filled by HDF5 */
+  MTIO_CHECK_H5_GOTO(dcpl = H5Pcreate(H5P_DATASET_CREATE), MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(H5Pset_layout(dcpl, H5D_CONTIGUOUS), MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), MT_E_HDF5, "cannot save",
+                     w->path);
+  MTIO_CHECK_H5_GOTO(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), MT_E_HDF5, "cannot save",
+                     w->path);
+  MTIO_CHECK_H5_GOTO(d = H5Dcreate2(w->file, dset, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                    H5P_DEFAULT),
+                     MT_E_HDF5, "cannot save", w->path);
+  int64_t bytes = 4 * mt_shape_size(shape);
+  if (bytes > 0) {
+    haddr_t off = H5Dget_offset(d);
+    if (off == HADDR_UNDEF) {
+      rc = h5_fail(MT_E_HDF5, __FILE__, __LINE__, "H5Dget_offset", "cannot save", w->path);
+      goto fail;
+    }
+    w->ranges[w->nranges++] = (data_range){(int64_t)off, bytes, data};
+  }
+fail:
+  if (d >= 0) H5Dclose(d);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (space >= 0) H5Sclose(space);
+  return rc;
+}
+
+int mtio_h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const float *data) {
+  if (!w || !dset || !shape || (!data && mt_shape_size(shape) > 0))
+    return mt_error_set(MT_E_INVAL, "mtio_h5w_array: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = h5w_array(w, dset, shape, data);
+  quiet_end(q);
+  return rc;
+}
+
+/* One scalar attribute of type `type` on `obj`, replacing an old one. */
+static int h5w_attr(mtio_h5w *w, const char *obj, const char *name, hid_t type, const void *buf) {
+  int rc = MT_OK;
+  hid_t o = -1, space = -1, a = -1;
+  if (strcmp(obj, "/") && (rc = ensure_group(w, obj)) < 0) return rc;
+  MTIO_CHECK_H5_GOTO(o = H5Oopen(w->file, obj, H5P_DEFAULT), MT_E_HDF5, "cannot save", w->path);
+  htri_t ex;
+  MTIO_CHECK_H5_GOTO(ex = H5Aexists(o, name), MT_E_HDF5, "cannot save", w->path);
+  if (ex) MTIO_CHECK_H5_GOTO(H5Adelete(o, name), MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(space = H5Screate(H5S_SCALAR), MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(a = H5Acreate2(o, name, type, space, H5P_DEFAULT, H5P_DEFAULT), MT_E_HDF5,
+                     "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(H5Awrite(a, type, buf), MT_E_HDF5, "cannot save", w->path);
+fail:
+  if (a >= 0) H5Aclose(a);
+  if (space >= 0) H5Sclose(space);
+  if (o >= 0) H5Oclose(o);
+  return rc;
+}
+
+int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v) {
+  if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_i64: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = h5w_attr(w, obj, name, H5T_STD_I64LE, &v);
+  quiet_end(q);
+  return rc;
+}
+
+int mtio_h5w_attr_u64(mtio_h5w *w, const char *obj, const char *name, uint64_t v) {
+  if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_u64: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = h5w_attr(w, obj, name, H5T_STD_U64LE, &v);
+  quiet_end(q);
+  return rc;
+}
+
+int mtio_h5w_attr_str(mtio_h5w *w, const char *obj, const char *name, const char *s) {
+  if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_str: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = MT_OK;
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
+    rc = h5_fail(MT_E_HDF5, __FILE__, __LINE__, "H5Tcopy(H5T_C_S1)", "cannot save", w->path);
+  const char *p = s ? s : "";
+  if (rc == MT_OK) rc = h5w_attr(w, obj, name, t, &p);
+  if (t >= 0) H5Tclose(t);
+  quiet_end(q);
+  return rc;
+}
+
+static int cmp_range(const void *a, const void *b) {
+  int64_t x = ((const data_range *)a)->off, y = ((const data_range *)b)->off;
+  return (x > y) - (x < y);
+}
+
+static int pwrite_all(int fd, const void *buf, int64_t n, int64_t off, const mtio_h5w *w) {
+  const char *p = buf;
+  while (n > 0) {
+    size_t chunk = n > (1 << 30) ? (size_t)1 << 30 : (size_t)n;
+    ssize_t k = pwrite(fd, p, chunk, (off_t)off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0)
+      return mt_error_set(MT_E_IO, "cannot save '%s': write '%s' at offset %lld: %s", w->path,
+                          w->tmp, (long long)off, k < 0 ? strerror(errno) : "no progress");
+    p += k;
+    n -= k;
+    off += k;
+  }
+  return MT_OK;
+}
+
+/* Space for the whole file before writing it: a checkpoint that does not fit
+ * fails at once with ENOSPC rather than after writing most of itself. */
+static int reserve_space(int fd, int64_t bytes, const mtio_h5w *w) {
+  if (fallocate(fd, 0, 0, (off_t)bytes) == 0) return MT_OK;
+  int e = errno;
+  if (e == ENOSPC || e == EDQUOT)
+    return mt_error_set(MT_E_IO, "cannot save '%s': %s (the checkpoint takes %lld bytes)", w->path,
+                        strerror(e), (long long)bytes);
+  struct statvfs sv; /* no fallocate here (EOPNOTSUPP ...): compare with the free space */
+  if (fstatvfs(fd, &sv) == 0 && (int64_t)sv.f_bavail * (int64_t)sv.f_frsize < bytes)
+    return mt_error_set(MT_E_IO, "cannot save '%s': %s (the checkpoint takes %lld bytes, %lld are free)",
+                        w->path, strerror(ENOSPC), (long long)bytes,
+                        (long long)sv.f_bavail * (long long)sv.f_frsize);
+  if (ftruncate(fd, (off_t)bytes) < 0)
+    return mt_error_set(MT_E_IO, "cannot save '%s': extend '%s': %s", w->path, w->tmp,
+                        strerror(errno));
+  return MT_OK;
+}
+
+/* The end-of-file address a version 2/3 superblock (libver v18 and later)
+ * records, at byte 28 with 8-byte offsets; 0 if the image has another. */
+static int64_t superblock_eoa(const core_image *im) {
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (im->n < 48 || memcmp(im->p, sig, 8) || (im->p[8] != 2 && im->p[8] != 3) || im->p[9] != 8)
+    return 0;
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | im->p[28 + i];
+  return (int64_t)v;
+}
+
+static int h5w_commit(mtio_h5w *w) {
+  int rc = MT_OK, fd = -1;
+  hsize_t size = 0;
+  MTIO_CHECK_H5_GOTO(H5Fget_filesize(w->file, &size), MT_E_HDF5, "cannot save", w->path);
+  /* Closing the in-memory file writes the last metadata into the image. */
+  hid_t f = w->file;
+  w->file = -1;
+  MTIO_CHECK_H5_GOTO(H5Fclose(f), MT_E_HDF5, "cannot save", w->path);
+  core_image *im = w->img;
+  int64_t total = (int64_t)size, eoa = superblock_eoa(im);
+  if (!im->p || eoa <= 0) {
+    rc = mt_error_set(MT_E_HDF5, "cannot save '%s': HDF5 produced no file image", w->path);
+    goto fail;
+  }
+  if (eoa > total) total = eoa;
+  qsort(w->ranges, (size_t)w->nranges, sizeof *w->ranges, cmp_range);
+  for (int i = 0; i < w->nranges; i++) {
+    const data_range *r = &w->ranges[i];
+    int64_t prev_end = i ? w->ranges[i - 1].off + w->ranges[i - 1].bytes : 0;
+    if (r->off < prev_end || r->off + r->bytes > total) {
+      rc = mt_error_set(MT_E_HDF5, "cannot save '%s': dataset extents overlap or pass the end",
+                        w->path);
+      goto fail;
+    }
+  }
+  fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': create '%s': %s", w->path, w->tmp,
+                      strerror(errno));
+    goto fail;
+  }
+  if ((rc = reserve_space(fd, total, w)) < 0) goto fail;
+  /* the metadata: the image outside the datasets' extents (beyond the
+   * image's end the file is zeros already) */
+  int64_t pos = 0;
+  for (int i = 0; i <= w->nranges; i++) {
+    int64_t gap_end = i < w->nranges ? w->ranges[i].off : total;
+    int64_t stop = gap_end < (int64_t)im->n ? gap_end : (int64_t)im->n;
+    if (stop > pos && (rc = pwrite_all(fd, im->p + pos, stop - pos, pos, w)) < 0) goto fail;
+    if (i < w->nranges) pos = w->ranges[i].off + w->ranges[i].bytes;
+  }
+  /* the elements, in file order, from the caller's arrays */
+  for (int i = 0; i < w->nranges; i++)
+    if ((rc = pwrite_all(fd, w->ranges[i].data, w->ranges[i].bytes, w->ranges[i].off, w)) < 0)
+      goto fail;
+  if (fsync(fd) < 0) {
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': fsync '%s': %s", w->path, w->tmp,
+                      strerror(errno));
+    goto fail;
+  }
+  int c = close(fd);
+  fd = -1;
+  if (c < 0) {
+    rc = mt_error_set(MT_E_IO, "cannot save '%s': close '%s': %s", w->path, w->tmp,
+                      strerror(errno));
+    goto fail;
+  }
+  if ((rc = rename_durable(w->tmp, w->path)) < 0) goto fail;
+  mt_log(MT_LOG_DEBUG, "checkpoint", "saved '%s': %lld bytes, %d datasets, metadata image %zu bytes",
+         w->path, (long long)total, w->nranges, im->n);
+  return MT_OK;
+fail:
+  if (fd >= 0) close(fd);
+  unlink(w->tmp);
+  return rc;
+}
+
+int mtio_h5w_commit(mtio_h5w *w) {
+  if (!w) return mt_error_set(MT_E_INVAL, "mtio_h5w_commit: NULL writer");
+  h5_quiet q = quiet_begin();
+  int rc = h5w_commit(w);
+  h5w_free(w);
+  quiet_end(q);
+  return rc;
+}
+
+void mtio_h5w_abort(mtio_h5w *w) {
+  if (!w) return;
+  h5_quiet q = quiet_begin();
+  h5w_free(w);
+  quiet_end(q);
+}
+
+/* ----------------------------------------------------------------- reader */
+
+struct mtio_h5r {
+  hid_t file;
+  char *path;
+};
+
+const char *mtio_h5r_path(const mtio_h5r *r) { return r ? r->path : ""; }
+
+static int h5r_open(const char *path, mtio_h5r **out) {
+  int rc = MT_OK;
+  hid_t fapl = -1;
+  mtio_h5r *r = NULL;
+  struct stat st;
+  if (stat(path, &st) < 0)
+    return mt_error_set(MT_E_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return mt_error_set(MT_E_IO, "cannot open checkpoint '%s': not a regular file", path);
+  if (access(path, R_OK) < 0)
+    return mt_error_set(MT_E_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+  htri_t is = H5Fis_hdf5(path);
+  H5Eclear2(H5E_DEFAULT);
+  if (is <= 0)
+    return mt_error_set(MT_E_FORMAT, "'%s' is not an HDF5 file (%lld bytes, no HDF5 signature)",
+                        path, (long long)st.st_size);
+  r = calloc(1, sizeof *r);
+  if (!r || !(r->path = strdup(path))) {
+    free(r);
+    return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory opening '%s'", path);
+  }
+  r->file = -1;
+  MTIO_CHECK_H5_GOTO(fapl = make_fapl(NULL, 0), MT_E_HDF5, "cannot open", path);
+  /* A truncated or damaged file fails here ("truncated file: eof = ...") */
+  MTIO_CHECK_H5_GOTO(r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl), MT_E_FORMAT,
+                     "damaged or truncated HDF5 file", path);
+  H5Pclose(fapl);
+  *out = r;
+  return MT_OK;
+fail:
+  if (fapl >= 0) H5Pclose(fapl);
+  free(r->path);
+  free(r);
+  return rc;
+}
+
+int mtio_h5r_open(const char *path, mtio_h5r **out) {
+  if (!path || !out) return mt_error_set(MT_E_INVAL, "mtio_h5r_open: NULL argument");
+  *out = NULL;
+  h5_quiet q = quiet_begin();
+  int rc = h5r_open(path, out);
+  quiet_end(q);
+  return rc;
+}
+
+void mtio_h5r_close(mtio_h5r *r) {
+  if (!r) return;
+  h5_quiet q = quiet_begin();
+  if (r->file >= 0) H5Fclose(r->file);
+  H5Eclear2(H5E_DEFAULT);
+  quiet_end(q);
+  free(r->path);
+  free(r);
+}
+
+static int h5r_exists(mtio_h5r *r, const char *obj) {
+  if (!strcmp(obj, "/")) return 1;
+  size_t n = strlen(obj);
+  char *buf = strdup(obj);
+  if (!buf) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  int res = 1;
+  for (size_t i = 1; i <= n && res == 1; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char c = buf[i];
+    buf[i] = '\0';
+    htri_t ex = H5Lexists(r->file, buf, H5P_DEFAULT);
+    if (ex < 0) res = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Lexists", "damaged checkpoint",
+                              r->path);
+    else if (!ex) res = 0;
+    buf[i] = c;
+  }
+  free(buf);
+  return res;
+}
+
+int mtio_h5r_exists(mtio_h5r *r, const char *obj) {
+  if (!r || !obj) return mt_error_set(MT_E_INVAL, "mtio_h5r_exists: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = h5r_exists(r, obj);
+  quiet_end(q);
+  return rc;
+}
+
+/* Opens attribute `name` of `obj`: MT_E_NOTFOUND when missing. */
+static int open_attr(mtio_h5r *r, const char *obj, const char *name, hid_t *o, hid_t *a) {
+  int rc = MT_OK;
+  *o = *a = -1;
+  int ex = h5r_exists(r, obj);
+  if (ex < 0) return ex;
+  if (!ex)
+    return mt_error_set(MT_E_NOTFOUND, "checkpoint '%s': no object '%s' (for attribute '%s')",
+                        r->path, obj, name);
+  MTIO_CHECK_H5_GOTO(*o = H5Oopen(r->file, obj, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
+                     r->path);
+  htri_t has;
+  MTIO_CHECK_H5_GOTO(has = H5Aexists(*o, name), MT_E_FORMAT, "damaged checkpoint", r->path);
+  if (!has) {
+    rc = mt_error_set(MT_E_NOTFOUND, "checkpoint '%s': attribute '%s' missing on '%s'", r->path,
+                      name, obj);
+    goto fail;
+  }
+  MTIO_CHECK_H5_GOTO(*a = H5Aopen(*o, name, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
+                     r->path);
+  return MT_OK;
+fail:
+  if (*o >= 0) H5Oclose(*o);
+  *o = -1;
+  return rc;
+}
+
+static int read_int_attr(mtio_h5r *r, const char *obj, const char *name, hid_t mem, void *v) {
+  hid_t o, a, t = -1, s = -1;
+  int rc = open_attr(r, obj, name, &o, &a);
+  if (rc < 0) return rc;
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, "damaged checkpoint", r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, "damaged checkpoint", r->path);
+  if (H5Tget_class(t) != H5T_INTEGER || H5Sget_simple_extent_npoints(s) != 1) {
+    rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': attribute '%s' of '%s' is not one integer",
+                      r->path, name, obj);
+    goto fail;
+  }
+  MTIO_CHECK_H5_GOTO(H5Aread(a, mem, v), MT_E_FORMAT, "damaged checkpoint", r->path);
+fail:
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  H5Aclose(a);
+  H5Oclose(o);
+  return rc;
+}
+
+int mtio_h5r_attr_i64(mtio_h5r *r, const char *obj, const char *name, int64_t *v) {
+  if (!r || !obj || !name || !v) return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_i64: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = read_int_attr(r, obj, name, H5T_NATIVE_INT64, v);
+  quiet_end(q);
+  return rc;
+}
+
+int mtio_h5r_attr_u64(mtio_h5r *r, const char *obj, const char *name, uint64_t *v) {
+  if (!r || !obj || !name || !v) return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_u64: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = read_int_attr(r, obj, name, H5T_NATIVE_UINT64, v);
+  quiet_end(q);
+  return rc;
+}
+
+/* Variable-length or fixed-length string attribute into a malloc'd copy. */
+static int read_str_attr(mtio_h5r *r, const char *obj, const char *name, char **out) {
+  hid_t o, a, t = -1, s = -1, mt = -1;
+  int rc = open_attr(r, obj, name, &o, &a);
+  if (rc < 0) return rc;
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, "damaged checkpoint", r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, "damaged checkpoint", r->path);
+  if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(s) != 1) {
+    rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': attribute '%s' of '%s' is not one string",
+                      r->path, name, obj);
+    goto fail;
+  }
+  MTIO_CHECK_H5_GOTO(mt = H5Tcopy(H5T_C_S1), MT_E_HDF5, "cannot read", r->path);
+  if (H5Tis_variable_str(t) > 0) {
+    char *p = NULL;
+    MTIO_CHECK_H5_GOTO(H5Tset_size(mt, H5T_VARIABLE), MT_E_HDF5, "cannot read", r->path);
+    MTIO_CHECK_H5_GOTO(H5Tset_cset(mt, H5Tget_cset(t)), MT_E_HDF5, "cannot read", r->path);
+    MTIO_CHECK_H5_GOTO(H5Aread(a, mt, &p), MT_E_FORMAT, "damaged checkpoint", r->path);
+    *out = strdup(p ? p : "");
+    H5Dvlen_reclaim(mt, s, H5P_DEFAULT, &p);
+  } else {
+    size_t n = H5Tget_size(t);
+    char *p = calloc(n + 1, 1);
+    if (!p) {
+      rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+      goto fail;
+    }
+    MTIO_CHECK_H5_GOTO(H5Tset_size(mt, n + 1), MT_E_HDF5, "cannot read", r->path);
+    if (H5Aread(a, mt, p) < 0) {
+      free(p);
+      rc = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Aread", "damaged checkpoint", r->path);
+      goto fail;
+    }
+    *out = p;
+  }
+  if (!*out) rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+fail:
+  if (mt >= 0) H5Tclose(mt);
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  H5Aclose(a);
+  H5Oclose(o);
+  return rc;
+}
+
+int mtio_h5r_attr_str(mtio_h5r *r, const char *obj, const char *name, char **s) {
+  if (!r || !obj || !name || !s) return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_str: NULL argument");
+  *s = NULL;
+  h5_quiet q = quiet_begin();
+  int rc = read_str_attr(r, obj, name, s);
+  quiet_end(q);
+  return rc;
+}
+
+void mtio_names_free(int n, char **names) {
+  if (!names) return;
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+static int h5r_list(mtio_h5r *r, const char *grp, int *n, char ***names) {
+  int rc = MT_OK;
+  hid_t g = -1, gcpl = -1;
+  char **list = NULL;
+  H5G_info_t info;
+  int ex = h5r_exists(r, grp);
+  if (ex < 0) return ex;
+  if (!ex)
+    return mt_error_set(MT_E_FORMAT, "checkpoint '%s': group '%s' is missing", r->path, grp);
+  MTIO_CHECK_H5_GOTO(g = H5Gopen2(r->file, grp, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
+                     r->path);
+  MTIO_CHECK_H5_GOTO(H5Gget_info(g, &info), MT_E_FORMAT, "damaged checkpoint", r->path);
+  unsigned flags = 0;
+  MTIO_CHECK_H5_GOTO(gcpl = H5Gget_create_plist(g), MT_E_FORMAT, "damaged checkpoint", r->path);
+  MTIO_CHECK_H5_GOTO(H5Pget_link_creation_order(gcpl, &flags), MT_E_FORMAT, "damaged checkpoint",
+                     r->path);
+  H5_index_t idx = (flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  list = calloc((size_t)info.nlinks + 1, sizeof *list);
+  if (!list) {
+    rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+    goto fail;
+  }
+  for (hsize_t i = 0; i < info.nlinks; i++) {
+    ssize_t len;
+    MTIO_CHECK_H5_GOTO(len = H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT),
+                       MT_E_FORMAT, "damaged checkpoint", r->path);
+    list[i] = malloc((size_t)len + 1);
+    if (!list[i]) {
+      rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+      goto fail;
+    }
+    MTIO_CHECK_H5_GOTO(H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, i, list[i], (size_t)len + 1,
+                                          H5P_DEFAULT),
+                       MT_E_FORMAT, "damaged checkpoint", r->path);
+  }
+  *n = (int)info.nlinks;
+  *names = list;
+  list = NULL;
+fail:
+  if (list) mtio_names_free((int)info.nlinks, list);
+  if (gcpl >= 0) H5Pclose(gcpl);
+  if (g >= 0) H5Gclose(g);
+  return rc;
+}
+
+int mtio_h5r_list(mtio_h5r *r, const char *grp, int *n, char ***names) {
+  if (!r || !grp || !n || !names) return mt_error_set(MT_E_INVAL, "mtio_h5r_list: NULL argument");
+  *n = 0;
+  *names = NULL;
+  h5_quiet q = quiet_begin();
+  int rc = h5r_list(r, grp, n, names);
+  quiet_end(q);
+  return rc;
+}
+
+/* Opens dataset `dset` and checks it holds floats of at most MT_MAX_DIM
+ * dims; fills shape. */
+static int open_float_dset(mtio_h5r *r, const char *dset, hid_t *d, mt_shape *shape) {
+  int rc = MT_OK;
+  hid_t t = -1, s = -1;
+  *d = -1;
+  int ex = h5r_exists(r, dset);
+  if (ex < 0) return ex;
+  if (!ex) return mt_error_set(MT_E_FORMAT, "checkpoint '%s': dataset '%s' is missing", r->path, dset);
+  MTIO_CHECK_H5_GOTO(*d = H5Dopen2(r->file, dset, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
+                     r->path);
+  MTIO_CHECK_H5_GOTO(t = H5Dget_type(*d), MT_E_FORMAT, "damaged checkpoint", r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Dget_space(*d), MT_E_FORMAT, "damaged checkpoint", r->path);
+  if (H5Tget_class(t) != H5T_FLOAT) {
+    rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': dataset '%s' is not floating point", r->path,
+                      dset);
+    goto fail;
+  }
+  int nd = H5Sget_simple_extent_ndims(s);
+  if (nd < 1 || nd > MT_MAX_DIM) {
+    rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': dataset '%s' has %d dims (1..%d supported)",
+                      r->path, dset, nd, MT_MAX_DIM);
+    goto fail;
+  }
+  hsize_t dims[MT_MAX_DIM];
+  H5Sget_simple_extent_dims(s, dims, NULL);
+  memset(shape, 0, sizeof *shape);
+  shape->ndim = nd;
+  for (int i = 0; i < nd; i++) shape->dim[i] = (int64_t)dims[i];
+  H5Sclose(s);
+  H5Tclose(t);
+  return MT_OK;
+fail:
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  if (*d >= 0) H5Dclose(*d);
+  *d = -1;
+  return rc;
+}
+
+int mtio_h5r_shape(mtio_h5r *r, const char *dset, mt_shape *shape) {
+  if (!r || !dset || !shape) return mt_error_set(MT_E_INVAL, "mtio_h5r_shape: NULL argument");
+  h5_quiet q = quiet_begin();
+  hid_t d;
+  int rc = open_float_dset(r, dset, &d, shape);
+  if (rc == MT_OK) H5Dclose(d);
+  quiet_end(q);
+  return rc;
+}
+
+static int h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
+  hid_t d;
+  mt_shape shape;
+  int rc = open_float_dset(r, dset, &d, &shape);
+  if (rc < 0) return rc;
+  if (mt_shape_size(&shape) != n) {
+    char s[96];
+    rc = mt_error_set(MT_E_SHAPE, "checkpoint '%s': dataset '%s' %s has %lld elements, expected %lld",
+                      r->path, dset, mt_shape_str(&shape, s, sizeof s),
+                      (long long)mt_shape_size(&shape), (long long)n);
+    goto fail;
+  }
+  if (n > 0)
+    MTIO_CHECK_H5_GOTO(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+                       MT_E_FORMAT, "damaged checkpoint", r->path);
+fail:
+  H5Dclose(d);
+  return rc;
+}
+
+int mtio_h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
+  if (!r || !dset || (!data && n > 0)) return mt_error_set(MT_E_INVAL, "mtio_h5r_read: NULL argument");
+  h5_quiet q = quiet_begin();
+  int rc = h5r_read(r, dset, data, n);
+  quiet_end(q);
+  return rc;
+}

@@ -1,0 +1,16 @@
+/* data_iter.h — the part of the NDArrayIter (src/data_iter.c) that the other
+ * iterators share so they visit samples in exactly its order: the epoch's
+ * sample permutation (DESIGN.md §5). src/h5_iter.c uses it so that an HDF5
+ * file and the same arrays in memory give identical batches. */
+#ifndef MT_SRC_DATA_ITER_H
+#define MT_SRC_DATA_ITER_H
+#include <stdint.h>
+
+/* Fills order (n,) with epoch `epoch`'s sample order: 0..n-1 when !shuffle,
+ * else a Fisher–Yates shuffle of 0..n-1 whose step i (i = n-1 .. 1) swaps i
+ * with j = r mod (i + 1), r the 64-bit Philox draw at counter i of key
+ * mtk_philox_key(seed, epoch). A function of (n, shuffle, seed, epoch)
+ * alone, so every rank computes the same order. */
+void mt_data_iter_order(int64_t *order, int64_t n, int shuffle, uint64_t seed, uint64_t epoch);
+
+#endif

@@ -1,0 +1,484 @@
+/* h5_iter.c — the HDF5 dataset iterator (MXNet's NDArrayIter over a dataset
+ * file, sharded by rank, with a prefetch thread) and mt_dataset_write, the
+ * writer for users' own arrays. File layout and reads: io/h5dataset.h.
+ *
+ * Batches: the iterator walks the file's N samples exactly as NDArrayIter
+ * (src/data_iter.c) walks N in-memory samples — the same epoch order
+ * (mt_data_iter_order: seed and epoch), the same cursor, the same pad
+ * (wrap to the start of the order), discard and roll_over rules — over the
+ * *global* batch of batch_size samples. Every rank computes that order
+ * alone (no communication) and rank r keeps positions
+ * [r * B / world, (r + 1) * B / world) of each global batch, reading only
+ * those rows (a sorted, de-duplicated row list, one hyperslab read per run
+ * of consecutive rows). So for the same file, seed and batch size, the
+ * shards of ranks 0..world-1 concatenated are the world = 1 batch, and
+ * world = 1 gives exactly mt_ndarray_iter_create's batches of the same
+ * arrays. provide_data's batch axis is the shard size B / world.
+ * batch.pad counts the padding samples inside this rank's shard (padding
+ * trails the global batch, so it trails every shard).
+ *
+ * Prefetch: one pthread reads batch k + 1 into the second of two slots
+ * while the caller uses batch k (double buffering). A slot handed out by
+ * next() stays untouched until the following next(), reset() or free.
+ * reset() and free wait for a read in progress to finish (at most one
+ * batch), then reset starts the next epoch and the thread prefetches its
+ * first batch; free joins the thread. Errors of the thread (an HDF5 read, a
+ * label outside [0, num_classes)) come back from the next() that reaches
+ * that batch, with the thread's message, and stay until reset.
+ *
+ * Memory: the epoch order (8 bytes per sample), two slots and a staging
+ * buffer of B / world samples: files larger than memory are fine. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data_iter.h"
+#include "error.h"
+#include "io/h5dataset.h"
+#include "ndarray.h"
+
+typedef enum { SLOT_FREE = 0, SLOT_BUSY, SLOT_FULL, SLOT_END, SLOT_ERR } slot_state;
+
+typedef struct {
+  slot_state state;
+  mt_ndarray *data;  /* (bs, d1, ...) */
+  mt_ndarray *label; /* (bs,) or (bs, k) */
+  int64_t *index;    /* (bs,) sample indices of this rank's shard */
+  int pad;           /* padding samples in the shard */
+  int64_t cursor;    /* the global cursor after this step (NDArrayIter's) */
+  int err;
+  char msg[1024];
+} slot;
+
+typedef struct {
+  mtio_h5_reader *rd;
+  int64_t n;       /* samples in the file */
+  int64_t gbs, bs; /* global batch, this rank's shard (gbs / world) */
+  int64_t r0;      /* first position of the shard in the global batch */
+  mt_last_batch mode;
+  int shuffle;
+  uint64_t seed;
+  int64_t row, lrow; /* floats per sample in /data and /label */
+  mt_data_desc ddesc, ldesc;
+
+  /* Epoch state: changed only by reset, while the thread is idle. */
+  uint64_t epoch;
+  int64_t *order; /* (n,) this epoch's order */
+  int64_t *cache; /* (gbs,) roll_over: samples carried into this epoch */
+  int64_t ncache;
+
+  /* Producer (the thread). */
+  int64_t pcursor;
+  int pended;             /* produced the end (or an error) of this epoch */
+  int p;                  /* next slot to fill */
+  int64_t *gidx;          /* (gbs,) global batch indices */
+  int64_t *uniq;          /* (bs,) the shard's rows, sorted, unique */
+  float *xstage, *ystage; /* (bs, row), (bs, lrow) rows as read */
+
+  /* Consumer (the caller). */
+  int64_t ccursor;
+  int cended; /* next() returned the end of this epoch */
+  int q;      /* next slot to hand out */
+  int handed; /* slot in the caller's hands, or -1 */
+  int cerr;   /* sticky error until reset */
+  char cmsg[1024];
+
+  slot slots[2];
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv_work, cv_done;
+  int active, quit, busy;
+} h5_iter;
+
+/* ------------------------------------------------------------ planning */
+
+/* NDArrayIter's next() on the producer cursor: fills gidx (gbs) and *pad
+ * and returns 1, or returns 0 at the end of the epoch. */
+static int plan_next(h5_iter *it, int *pad) {
+  int64_t n = it->n, bs = it->gbs;
+  *pad = 0;
+  if (it->pcursor >= n) return 0;
+  it->pcursor += bs;
+  if (it->pcursor >= n) return 0;
+  int64_t c = it->pcursor;
+  if (it->mode == MT_LAST_BATCH_ROLL_OVER && c < 0) {
+    /* First batch after a roll-over reset: the cached samples (-c of them,
+     * as reset arranged), then the head of the new order. */
+    memcpy(it->gidx, it->cache, (size_t)it->ncache * sizeof *it->gidx);
+    memcpy(it->gidx + it->ncache, it->order, (size_t)(bs - it->ncache) * sizeof *it->gidx);
+  } else if (c + bs > n) {
+    if (it->mode != MT_LAST_BATCH_PAD) return 0; /* incomplete: roll_over caches it at reset */
+    for (int64_t j = 0; j < bs; j++) it->gidx[j] = it->order[(c + j) % n];
+    *pad = (int)(c + bs - n);
+  } else {
+    memcpy(it->gidx, it->order + c, (size_t)bs * sizeof *it->gidx);
+  }
+  return 1;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Reads the shard s->index into s's arrays: the sorted unique rows in one
+ * row-list read, then each slot copies its row (duplicates occur when a
+ * padded batch wraps more than once). Runs on the thread, without it->mu. */
+static int read_shard(h5_iter *it, slot *s) {
+  int64_t bs = it->bs, nu = 0;
+  memcpy(it->uniq, s->index, (size_t)bs * sizeof *it->uniq);
+  qsort(it->uniq, (size_t)bs, sizeof *it->uniq, cmp_i64);
+  for (int64_t j = 0; j < bs; j++)
+    if (nu == 0 || it->uniq[j] != it->uniq[nu - 1]) it->uniq[nu++] = it->uniq[j];
+  MT_TRY(mtio_h5_read_rows(it->rd, nu, it->uniq, it->xstage, it->ystage));
+  float *x = mt_ndarray_data(s->data), *y = mt_ndarray_data(s->label);
+  size_t xb = (size_t)it->row * sizeof(float), yb = (size_t)it->lrow * sizeof(float);
+  for (int64_t j = 0; j < bs; j++) {
+    const int64_t *k = bsearch(&s->index[j], it->uniq, (size_t)nu, sizeof *it->uniq, cmp_i64);
+    int64_t u = k - it->uniq;
+    memcpy(x + j * it->row, it->xstage + u * it->row, xb);
+    memcpy(y + j * it->lrow, it->ystage + u * it->lrow, yb);
+  }
+  return MT_OK;
+}
+
+static void *prefetch_main(void *arg) {
+  h5_iter *it = arg;
+  pthread_mutex_lock(&it->mu);
+  for (;;) {
+    while (!it->quit && !(it->active && !it->pended && it->slots[it->p].state == SLOT_FREE))
+      pthread_cond_wait(&it->cv_work, &it->mu);
+    if (it->quit) break;
+    slot *s = &it->slots[it->p];
+    int gpad;
+    int more = plan_next(it, &gpad);
+    s->cursor = it->pcursor;
+    if (!more) {
+      s->state = SLOT_END;
+      it->pended = 1;
+    } else {
+      memcpy(s->index, it->gidx + it->r0, (size_t)it->bs * sizeof *s->index);
+      /* global positions >= gbs - gpad are padding */
+      int64_t sp = it->r0 + it->bs - (it->gbs - gpad);
+      s->pad = (int)(sp < 0 ? 0 : sp > it->bs ? it->bs : sp);
+      s->state = SLOT_BUSY;
+      it->busy = 1;
+      pthread_mutex_unlock(&it->mu);
+      mt_error_clear();
+      int rc = read_shard(it, s);
+      pthread_mutex_lock(&it->mu);
+      it->busy = 0;
+      if (rc < 0) {
+        s->state = SLOT_ERR;
+        s->err = rc;
+        snprintf(s->msg, sizeof s->msg, "%s", mt_last_error());
+        it->pended = 1;
+      } else {
+        s->state = SLOT_FULL;
+      }
+    }
+    it->p ^= 1;
+    pthread_cond_broadcast(&it->cv_done);
+  }
+  pthread_mutex_unlock(&it->mu);
+  return NULL;
+}
+
+/* ------------------------------------------------------------ vtable */
+
+static int h5_next(void *self, mt_batch *batch) {
+  h5_iter *it = self;
+  pthread_mutex_lock(&it->mu);
+  if (it->handed >= 0) { /* the caller is done with the previous batch */
+    it->slots[it->handed].state = SLOT_FREE;
+    it->handed = -1;
+    pthread_cond_broadcast(&it->cv_work);
+  }
+  if (it->cerr) {
+    int rc = it->cerr;
+    pthread_mutex_unlock(&it->mu);
+    return mt_error_set(rc, "%s", it->cmsg);
+  }
+  if (it->cended) {
+    /* NDArrayIter's cursor keeps moving on calls past the end (it decides
+     * whether reset rolls samples over). */
+    if (it->ccursor < it->n) it->ccursor += it->gbs;
+    pthread_mutex_unlock(&it->mu);
+    return 0;
+  }
+  slot *s = &it->slots[it->q];
+  while (s->state == SLOT_FREE || s->state == SLOT_BUSY) pthread_cond_wait(&it->cv_done, &it->mu);
+  it->ccursor = s->cursor;
+  int ret = 1;
+  if (s->state == SLOT_FULL) {
+    it->handed = it->q;
+    batch->ndata = 1;
+    batch->data[0] = s->data;
+    batch->nlabel = 1;
+    batch->label[0] = s->label;
+    batch->pad = s->pad;
+    batch->index = s->index;
+  } else {
+    if (s->state == SLOT_END) {
+      it->cended = 1;
+      ret = 0;
+    } else {
+      it->cerr = s->err;
+      snprintf(it->cmsg, sizeof it->cmsg, "%s", s->msg);
+      ret = mt_error_set(s->err, "%s", s->msg);
+    }
+    s->state = SLOT_FREE;
+    pthread_cond_broadcast(&it->cv_work);
+  }
+  it->q ^= 1;
+  pthread_mutex_unlock(&it->mu);
+  return ret;
+}
+
+/* Stops the thread's work on this epoch: returns with it->mu held and no
+ * read in progress. */
+static void quiesce(h5_iter *it) {
+  pthread_mutex_lock(&it->mu);
+  it->active = 0;
+  while (it->busy) pthread_cond_wait(&it->cv_done, &it->mu);
+}
+
+static int h5_reset(void *self) {
+  h5_iter *it = self;
+  quiesce(it);
+  int64_t n = it->n, bs = it->gbs, start = -bs;
+  if (it->mode == MT_LAST_BATCH_ROLL_OVER && n - bs < it->ccursor && it->ccursor < n) {
+    /* NDArrayIter: the incomplete last batch's samples open the next epoch. */
+    it->ncache = n - it->ccursor;
+    memcpy(it->cache, it->order + it->ccursor, (size_t)it->ncache * sizeof *it->cache);
+    start = it->ccursor - n - bs;
+  }
+  it->epoch++;
+  if (it->shuffle) mt_data_iter_order(it->order, n, 1, it->seed, it->epoch);
+  for (int i = 0; i < 2; i++) it->slots[i].state = SLOT_FREE;
+  it->p = it->q = 0;
+  it->handed = -1;
+  it->pcursor = it->ccursor = start;
+  it->pended = it->cended = it->cerr = 0;
+  it->active = 1;
+  pthread_cond_broadcast(&it->cv_work);
+  pthread_mutex_unlock(&it->mu);
+  return MT_OK;
+}
+
+static int h5_provide_data(void *self, int *n, const mt_data_desc **descs) {
+  h5_iter *it = self;
+  *n = 1;
+  *descs = &it->ddesc;
+  return MT_OK;
+}
+
+static int h5_provide_label(void *self, int *n, const mt_data_desc **descs) {
+  h5_iter *it = self;
+  *n = 1;
+  *descs = &it->ldesc;
+  return MT_OK;
+}
+
+static void h5_destroy(void *self) {
+  h5_iter *it = self;
+  if (!it) return;
+  if (it->thread_started) {
+    pthread_mutex_lock(&it->mu);
+    it->quit = 1;
+    pthread_cond_broadcast(&it->cv_work);
+    pthread_mutex_unlock(&it->mu);
+    pthread_join(it->thread, NULL);
+    pthread_mutex_destroy(&it->mu);
+    pthread_cond_destroy(&it->cv_work);
+    pthread_cond_destroy(&it->cv_done);
+  }
+  for (int i = 0; i < 2; i++) {
+    mt_ndarray_free(it->slots[i].data);
+    mt_ndarray_free(it->slots[i].label);
+    free(it->slots[i].index);
+  }
+  free(it->order);
+  free(it->cache);
+  free(it->gidx);
+  free(it->uniq);
+  free(it->xstage);
+  free(it->ystage);
+  mtio_h5_close(it->rd);
+  free(it);
+}
+
+static const mt_data_iter_vtable h5_vtable = {
+    .next = h5_next,
+    .reset = h5_reset,
+    .provide_data = h5_provide_data,
+    .provide_label = h5_provide_label,
+    .destroy = h5_destroy,
+};
+
+/* ------------------------------------------------------------ creation */
+
+static int set_name(mt_data_desc *d, const char *name, const char *fallback) {
+  if (!name) name = fallback;
+  size_t len = strlen(name);
+  if (len == 0 || len >= sizeof d->name)
+    return MT_ERR(MT_E_INVAL, "HDF5 iterator: input name '%s' must have 1 to %zu characters", name,
+                  sizeof d->name - 1);
+  memcpy(d->name, name, len + 1);
+  return MT_OK;
+}
+
+static const char *mode_name(mt_last_batch m) {
+  return m == MT_LAST_BATCH_PAD ? "pad" : m == MT_LAST_BATCH_DISCARD ? "discard" : "roll_over";
+}
+
+static int h5_iter_setup(h5_iter *it, const char *path, int64_t batch_size, int rank, int world,
+                         const char *data_name, const char *label_name) {
+  MT_TRY(set_name(&it->ddesc, data_name, "data"));
+  MT_TRY(set_name(&it->ldesc, label_name, "softmax_label"));
+  MT_TRY(mtio_h5_open(path, &it->rd));
+  const mtio_h5_meta *m = mtio_h5_reader_meta(it->rd);
+  it->n = m->dim[0];
+  if (it->n < 1) return MT_ERR(MT_E_FORMAT, "%s: the dataset holds no samples (N = 0)", path);
+  if (batch_size > it->n && it->mode != MT_LAST_BATCH_PAD)
+    return MT_ERR(MT_E_INVAL,
+                  "%s: batch_size %lld is larger than the %lld samples, so "
+                  "last_batch_handle=%s gives no complete batch; use batch_size <= %lld or pad",
+                  path, (long long)batch_size, (long long)it->n, mode_name(it->mode),
+                  (long long)it->n);
+  it->gbs = batch_size;
+  it->bs = batch_size / world;
+  it->r0 = (int64_t)rank * it->bs;
+  it->row = m->row;
+  it->lrow = m->label_row;
+  it->ddesc.shape.ndim = m->ndim;
+  for (int i = 0; i < m->ndim; i++) it->ddesc.shape.dim[i] = m->dim[i];
+  it->ddesc.shape.dim[0] = it->bs;
+  it->ldesc.shape.ndim = m->label_ndim;
+  for (int i = 0; i < m->label_ndim; i++) it->ldesc.shape.dim[i] = m->label_dim[i];
+  it->ldesc.shape.dim[0] = it->bs;
+
+  size_t nb = (size_t)it->bs;
+  it->order = malloc((size_t)it->n * sizeof *it->order);
+  it->cache = malloc((size_t)it->gbs * sizeof *it->cache);
+  it->gidx = malloc((size_t)it->gbs * sizeof *it->gidx);
+  it->uniq = malloc(nb * sizeof *it->uniq);
+  it->xstage = malloc(nb * (size_t)it->row * sizeof(float));
+  it->ystage = malloc(nb * (size_t)it->lrow * sizeof(float));
+  if (!it->order || !it->cache || !it->gidx || !it->uniq || !it->xstage || !it->ystage)
+    return MT_NOMEM();
+  for (int i = 0; i < 2; i++) {
+    slot *s = &it->slots[i];
+    MT_TRY(mt_ndarray_create(it->ddesc.shape, mt_cpu(0), &s->data));
+    MT_TRY(mt_ndarray_create(it->ldesc.shape, mt_cpu(0), &s->label));
+    s->index = malloc(nb * sizeof *s->index);
+    if (!s->index) return MT_NOMEM();
+  }
+  mt_data_iter_order(it->order, it->n, it->shuffle, it->seed, 0); /* epoch 0 */
+  it->pcursor = it->ccursor = -it->gbs;
+  it->handed = -1;
+  it->active = 1;
+  return MT_OK;
+}
+
+int mt_h5_iter_create(const char *path, int64_t batch_size, int shuffle, uint64_t seed,
+                      mt_last_batch last_batch_handle, int rank, int world, const char *data_name,
+                      const char *label_name, mt_data_iter **out) {
+  if (!out) return MT_ERR(MT_E_INVAL, "HDF5 iterator: NULL output pointer");
+  *out = NULL;
+  if (!path || !path[0]) return MT_ERR(MT_E_INVAL, "HDF5 iterator: no file path");
+  if (last_batch_handle != MT_LAST_BATCH_PAD && last_batch_handle != MT_LAST_BATCH_DISCARD &&
+      last_batch_handle != MT_LAST_BATCH_ROLL_OVER)
+    return MT_ERR(MT_E_INVAL,
+                  "HDF5 iterator: last_batch_handle %d is not pad (0), discard (1) or "
+                  "roll_over (2)",
+                  (int)last_batch_handle);
+  if (world < 1 || rank < 0 || rank >= world)
+    return MT_ERR(MT_E_INVAL, "HDF5 iterator: rank %d is not in [0, world = %d)", rank, world);
+  if (batch_size < 1 || batch_size > INT32_MAX)
+    return MT_ERR(MT_E_INVAL, "HDF5 iterator: batch_size %lld must be in [1, 2^31)",
+                  (long long)batch_size);
+  if (batch_size % world != 0)
+    return MT_ERR(MT_E_INVAL,
+                  "HDF5 iterator: batch_size %lld is not divisible by %d ranks; use a multiple "
+                  "of %d (e.g. %lld)",
+                  (long long)batch_size, world, world,
+                  (long long)((batch_size + world - 1) / world * world));
+
+  h5_iter *it = calloc(1, sizeof *it);
+  if (!it) return MT_NOMEM();
+  it->mode = last_batch_handle;
+  it->shuffle = shuffle != 0;
+  it->seed = seed;
+  int rc;
+  MT_TRY_GOTO(h5_iter_setup(it, path, batch_size, rank, world, data_name, label_name), rc, fail);
+  pthread_mutex_init(&it->mu, NULL);
+  pthread_cond_init(&it->cv_work, NULL);
+  pthread_cond_init(&it->cv_done, NULL);
+  if (pthread_create(&it->thread, NULL, prefetch_main, it) != 0) {
+    pthread_mutex_destroy(&it->mu);
+    pthread_cond_destroy(&it->cv_work);
+    pthread_cond_destroy(&it->cv_done);
+    rc = MT_ERR(MT_E_NOMEM, "%s: cannot start the HDF5 iterator's prefetch thread", path);
+    goto fail;
+  }
+  it->thread_started = 1;
+  MT_TRY_GOTO(mt_data_iter_create(&h5_vtable, it, out), rc, fail);
+  return MT_OK;
+fail:
+  h5_destroy(it);
+  return rc;
+}
+
+/* ------------------------------------------------------------ writer */
+
+int mt_dataset_write(const char *path, const mt_ndarray *data, const mt_ndarray *label,
+                     int num_classes, uint64_t seed, const char *generator) {
+  if (!path || !path[0]) return MT_ERR(MT_E_INVAL, "dataset_write: no file path");
+  if (!data || !label)
+    return MT_ERR(MT_E_INVAL, "dataset_write %s: data and label arrays are both required", path);
+  mt_shape ds = mt_ndarray_shape(data), ls = mt_ndarray_shape(label);
+  char b1[96], b2[96];
+  if (ds.ndim < 2 || ds.dim[0] < 1)
+    return MT_ERR(MT_E_SHAPE,
+                  "dataset_write %s: data %s must be (N, d1, ...) with N >= 1 and 2 to %d dims",
+                  path, mt_shape_str(&ds, b1, sizeof b1), MT_MAX_DIM);
+  if (ls.ndim < 1 || ls.ndim > 2 || ls.dim[0] != ds.dim[0])
+    return MT_ERR(MT_E_SHAPE,
+                  "dataset_write %s: label %s must be (N,) or (N, k) with N = %lld "
+                  "as data %s",
+                  path, mt_shape_str(&ls, b1, sizeof b1), (long long)ds.dim[0],
+                  mt_shape_str(&ds, b2, sizeof b2));
+  if (num_classes < 0)
+    return MT_ERR(MT_E_INVAL, "dataset_write %s: num_classes %d must be >= 0", path, num_classes);
+  /* Host copies for device arrays. */
+  float *x = mt_ndarray_data(data), *y = mt_ndarray_data(label), *hx = NULL, *hy = NULL;
+  int rc = MT_OK;
+  mtio_h5_writer *w = NULL;
+  if (!x || !y) {
+    hx = x ? NULL : malloc((size_t)mt_ndarray_size(data) * sizeof(float));
+    hy = y ? NULL : malloc((size_t)mt_ndarray_size(label) * sizeof(float));
+    if ((!x && !hx) || (!y && !hy)) {
+      rc = MT_NOMEM();
+      goto done;
+    }
+    if (hx) MT_TRY_GOTO(mt_ndarray_copy_to(data, hx, mt_ndarray_size(data)), rc, done);
+    if (hy) MT_TRY_GOTO(mt_ndarray_copy_to(label, hy, mt_ndarray_size(label)), rc, done);
+    if (hx) x = hx;
+    if (hy) y = hy;
+  }
+  MT_TRY_GOTO(mtio_h5_writer_create(path, ds.ndim - 1, ds.dim + 1,
+                                    ls.ndim == 2 ? (int)ls.dim[1] : 0, num_classes, seed, generator,
+                                    &w),
+              rc, done);
+  MT_TRY_GOTO(mtio_h5_writer_append(w, ds.dim[0], x, y), rc, done);
+  rc = mtio_h5_writer_close(w);
+  w = NULL;
+done:
+  mtio_h5_writer_abort(w);
+  free(hx);
+  free(hy);
+  return rc;
+}

@@ -1,0 +1,1003 @@
+/* test_h5_dataset.c — dataset files and the HDF5 iterator: writer/reader
+ * round trips ([N, D] and [N, d1, d2] samples, [N] and [N, k] labels),
+ * row-list reads, the error table (each case's message names the path and
+ * the problem), MT_CHECK_H5's message, `modtrain synth` (determinism, --part,
+ * blockwise generation equal to the full generator, h5dump's view of the
+ * layout, usage errors), the iterator against the in-memory NDArrayIter
+ * (same batches for the same data, shuffle and seed; pad, discard,
+ * roll_over), sharding across ranks, and the prefetch thread under many
+ * resets and early frees (run under ASan with -DMT_SANITIZE=ON).
+ * Comparisons of floats read back are exact: files store float32 and
+ * nothing is computed on the way. */
+#include <fcntl.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/h5_check.h"
+#include "io/h5dataset.h"
+#include "io/synthetic.h"
+#include "testutil.h"
+
+int mt_cmd_synth(int argc, char **argv); /* src/cmd_synth.c */
+
+static char tmpdir[64];
+
+static const char *tpath(const char *name) {
+  static char buf[8][256];
+  static int k;
+  k = (k + 1) % 8;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+  return buf[k];
+}
+
+static int setup_dir(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/mt_h5test_XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_dir(void **state) {
+  (void)state;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Fails unless the last error contains every fragment (NULL-terminated). */
+static void assert_msg(const char *first, ...) {
+  const char *msg = mt_last_error();
+  va_list ap;
+  va_start(ap, first);
+  for (const char *f = first; f; f = va_arg(ap, const char *))
+    if (!strstr(msg, f)) fail_msg("message \"%s\" lacks \"%s\"", msg, f);
+  va_end(ap);
+}
+
+/* data (n, row) with x[i][d] = 1000 * i + d; labels i % classes (classes >
+ * 0) or, for k-wide labels, y[i][j] = i + 0.25 * j. */
+static float *pattern_x(int64_t n, int64_t row) {
+  float *x = malloc((size_t)(n * row) * sizeof *x);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t d = 0; d < row; d++) x[i * row + d] = (float)(1000 * i + d);
+  return x;
+}
+
+static float *pattern_y(int64_t n, int64_t k, int classes) {
+  int64_t w = k ? k : 1;
+  float *y = malloc((size_t)(n * w) * sizeof *y);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < w; j++)
+      y[i * w + j] = classes > 0 ? (float)(i % classes) : (float)i + 0.25f * (float)j;
+  return y;
+}
+
+/* Writes a pattern file with the writer API in appends of `block` rows. */
+static void write_pattern(const char *path, int64_t n, int sndim, const int64_t *sdim, int k,
+                          int classes, int64_t block) {
+  int64_t row = 1;
+  for (int i = 0; i < sndim; i++) row *= sdim[i];
+  float *x = pattern_x(n, row), *y = pattern_y(n, k, classes);
+  mtio_h5_writer *w;
+  MT_ASSERT_OK(mtio_h5_writer_create(path, sndim, sdim, k, classes, 42, "pattern", &w));
+  for (int64_t f = 0; f < n; f += block) {
+    int64_t r = n - f < block ? n - f : block;
+    MT_ASSERT_OK(mtio_h5_writer_append(w, r, x + f * row, y + f * (k ? k : 1)));
+  }
+  assert_int_equal(mtio_h5_writer_rows(w), n);
+  MT_ASSERT_OK(mtio_h5_writer_close(w));
+  free(x);
+  free(y);
+}
+
+/* ------------------------------------------------------------ round trips */
+
+static void test_roundtrip_2d(void **state) {
+  (void)state;
+  const char *p = tpath("rt2.h5");
+  int64_t n = 37, D = 5;
+  write_pattern(p, n, 1, &D, 0, 4, 10); /* appends of 10, 10, 10, 7 */
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+  assert_int_equal(m->ndim, 2);
+  assert_int_equal(m->dim[0], n);
+  assert_int_equal(m->dim[1], D);
+  assert_int_equal(m->label_ndim, 1);
+  assert_int_equal(m->label_dim[0], n);
+  assert_int_equal(m->row, D);
+  assert_int_equal(m->label_row, 1);
+  assert_int_equal(m->num_classes, 4);
+  assert_true(m->has_seed);
+  assert_int_equal(m->seed, 42);
+  assert_string_equal(m->generator, "pattern");
+  assert_int_equal(m->part, -1);
+  assert_int_equal(m->chunk_rows, MTIO_H5_CHUNK_BYTES / (D * 4)); /* ~4 KiB chunks */
+  float *x = pattern_x(n, D), *y = pattern_y(n, 0, 4);
+  float xr[37 * 5], yr[37];
+  MT_ASSERT_OK(mtio_h5_read_range(r, 0, n, xr, yr));
+  assert_memory_equal(xr, x, sizeof xr);
+  assert_memory_equal(yr, y, sizeof yr);
+  MT_ASSERT_OK(mtio_h5_read_range(r, 9, 12, xr, NULL)); /* across an append boundary */
+  assert_memory_equal(xr, x + 9 * D, 3 * D * sizeof(float));
+  MT_ASSERT_OK(mtio_h5_read_range(r, 5, 5, xr, yr)); /* empty */
+  assert_int_equal(mtio_h5_read_range(r, 30, 38, xr, yr), MT_E_INVAL);
+  assert_msg(p, "rows [30, 38)", NULL);
+  mtio_h5_close(r);
+  free(x);
+  free(y);
+}
+
+/* [N, 3, 4] samples with [N, 2] regression labels through mt_dataset_write,
+ * read back by the reader and by the iterator. */
+static void test_roundtrip_3d_k_labels(void **state) {
+  (void)state;
+  const char *p = tpath("rt3.h5");
+  int64_t n = 23;
+  mt_ndarray *xa, *ya;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, 3, 4), mt_cpu(0), &xa));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, 2), mt_cpu(0), &ya));
+  float *x = pattern_x(n, 12), *y = pattern_y(n, 2, 0);
+  MT_ASSERT_OK(mt_ndarray_copy_from(xa, x, n * 12));
+  MT_ASSERT_OK(mt_ndarray_copy_from(ya, y, n * 2));
+  MT_ASSERT_OK(mt_dataset_write(p, xa, ya, 0, 7, NULL));
+
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+  assert_int_equal(m->ndim, 3);
+  assert_int_equal(m->dim[1], 3);
+  assert_int_equal(m->dim[2], 4);
+  assert_int_equal(m->label_ndim, 2);
+  assert_int_equal(m->label_dim[1], 2);
+  assert_int_equal(m->num_classes, 0);
+  assert_int_equal(m->seed, 7);
+  assert_string_equal(m->generator, "");
+  float xr[23 * 12], yr[23 * 2];
+  MT_ASSERT_OK(mtio_h5_read_range(r, 0, n, xr, yr));
+  assert_memory_equal(xr, x, sizeof xr);
+  assert_memory_equal(yr, y, sizeof yr);
+  mtio_h5_close(r);
+
+  mt_data_iter *it;
+  MT_ASSERT_OK(mt_h5_iter_create(p, 5, 0, 0, MT_LAST_BATCH_PAD, 0, 1, NULL, "lin_label", &it));
+  int nd, nl;
+  const mt_data_desc *dd, *ld;
+  MT_ASSERT_OK(mt_data_iter_provide_data(it, &nd, &dd));
+  MT_ASSERT_OK(mt_data_iter_provide_label(it, &nl, &ld));
+  assert_int_equal(nd, 1);
+  assert_int_equal(nl, 1);
+  assert_string_equal(dd[0].name, "data");
+  assert_string_equal(ld[0].name, "lin_label");
+  assert_true(mt_shape_equal(&dd[0].shape, &MT_SHAPE(5, 3, 4)));
+  assert_true(mt_shape_equal(&ld[0].shape, &MT_SHAPE(5, 2)));
+  mt_batch b;
+  for (int k = 0; k < 5; k++) {
+    assert_int_equal(mt_data_iter_next(it, &b), 1);
+    assert_int_equal(b.pad, k == 4 ? 2 : 0);
+    for (int j = 0; j < 5; j++) {
+      int64_t i = (5 * k + j) % n;
+      assert_int_equal(b.index[j], i);
+      assert_memory_equal(mt_ndarray_data(b.data[0]) + j * 12, x + i * 12, 12 * sizeof(float));
+      assert_memory_equal(mt_ndarray_data(b.label[0]) + j * 2, y + i * 2, 2 * sizeof(float));
+    }
+  }
+  assert_int_equal(mt_data_iter_next(it, &b), 0);
+  mt_data_iter_free(it);
+  mt_ndarray_free(xa);
+  mt_ndarray_free(ya);
+  free(x);
+  free(y);
+}
+
+static void test_read_rows(void **state) {
+  (void)state;
+  const char *p = tpath("rows.h5");
+  int64_t n = 300, D = 40; /* chunks of 25 rows */
+  write_pattern(p, n, 1, &D, 0, 7, 64);
+  float *x = pattern_x(n, D), *y = pattern_y(n, 0, 7);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  /* runs of 1, 3 (across a chunk boundary), 1, 2, 1 and the last row */
+  int64_t rows[] = {0, 24, 25, 26, 100, 198, 199, 250, 299};
+  int64_t nr = sizeof rows / sizeof *rows;
+  float xr[9 * 40], yr[9];
+  MT_ASSERT_OK(mtio_h5_read_rows(r, nr, rows, xr, yr));
+  for (int64_t j = 0; j < nr; j++) {
+    assert_memory_equal(xr + j * D, x + rows[j] * D, (size_t)D * sizeof(float));
+    assert_true(yr[j] == y[rows[j]]);
+  }
+  MT_ASSERT_OK(mtio_h5_read_rows(r, 2, rows + 4, NULL, yr)); /* labels only */
+  assert_true(yr[0] == y[100] && yr[1] == y[198]);
+  int64_t unsorted[] = {5, 3}, dup[] = {3, 3}, outside[] = {3, 300};
+  assert_int_equal(mtio_h5_read_rows(r, 2, unsorted, xr, yr), MT_E_INVAL);
+  assert_msg(p, "strictly increasing", NULL);
+  assert_int_equal(mtio_h5_read_rows(r, 2, dup, xr, yr), MT_E_INVAL);
+  assert_int_equal(mtio_h5_read_rows(r, 2, outside, xr, yr), MT_E_INVAL);
+  assert_msg("is 300", NULL);
+  mtio_h5_close(r);
+  free(x);
+  free(y);
+}
+
+/* ------------------------------------------------------------ error table */
+
+#define NO_ATTR (-1000)
+
+/* A raw HDF5 file: /data of type dt and dims ddims (rank dr; dr 0 = none,
+ * dr -1 = a group named data), /label likewise, optional int attributes. */
+typedef struct {
+  hid_t dt;
+  int dr;
+  hsize_t dd[4];
+  hid_t lt;
+  int lr;
+  hsize_t ld[4];
+  int64_t num_classes; /* NO_ATTR: no attribute */
+  int64_t version;     /* 0: no attribute */
+  const float *labels; /* float label values (ld[0] of them), or NULL = 0 */
+} raw_spec;
+
+static void raw_dataset(hid_t f, const char *name, hid_t t, int rank, const hsize_t *dims,
+                        const float *values) {
+  if (rank == 0) return;
+  if (rank < 0) {
+    hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(g >= 0);
+    H5Gclose(g);
+    return;
+  }
+  hid_t sp = H5Screate_simple(rank, dims, NULL);
+  hid_t d = H5Dcreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(d >= 0);
+  if (values)
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+}
+
+static void raw_attr(hid_t f, const char *name, int64_t v) {
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(f, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(a >= 0);
+  H5Awrite(a, H5T_NATIVE_INT64, &v);
+  H5Aclose(a);
+  H5Sclose(sp);
+}
+
+static void raw_file(const char *path, const raw_spec *s) {
+  mtio_h5_lock();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  raw_dataset(f, "data", s->dt, s->dr, s->dd, NULL);
+  raw_dataset(f, "label", s->lt, s->lr, s->ld, s->labels);
+  if (s->num_classes != NO_ATTR) raw_attr(f, "num_classes", s->num_classes);
+  if (s->version) raw_attr(f, "format_version", s->version);
+  H5Fclose(f);
+  mtio_h5_unlock();
+}
+
+static void expect_open_error(const char *path, int code, const char *frag1, const char *frag2) {
+  mtio_h5_reader *r = (mtio_h5_reader *)1;
+  int rc = mtio_h5_open(path, &r);
+  if (rc != code) fail_msg("open %s -> %d (want %d): %s", path, rc, code, mt_last_error());
+  assert_null(r);
+  assert_msg(path, frag1, frag2, NULL);
+  print_message("%s\n", mt_last_error());
+  /* The iterator reports the same. */
+  mt_data_iter *it = (mt_data_iter *)1;
+  assert_int_equal(mt_h5_iter_create(path, 4, 1, 0, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &it),
+                   code);
+  assert_null(it);
+  assert_msg(path, frag1, frag2, NULL);
+}
+
+static void test_error_table(void **state) {
+  (void)state;
+  const hid_t F32 = H5T_IEEE_F32LE, F64 = H5T_IEEE_F64LE, I32 = H5T_STD_I32LE;
+  struct {
+    const char *name;
+    raw_spec s;
+    int code;
+    const char *f1, *f2;
+  } cases[] = {
+      {"no_data.h5",
+       {F32, 0, {0}, F32, 1, {10}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "no dataset /data",
+       NULL},
+      {"no_label.h5",
+       {F32, 2, {10, 3}, F32, 0, {0}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "no dataset /label",
+       NULL},
+      {"data_group.h5",
+       {F32, -1, {0}, F32, 1, {10}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "no dataset /data",
+       NULL},
+      {"f64.h5",
+       {F64, 2, {10, 3}, F32, 1, {10}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "/data is float64",
+       "expected float32"},
+      {"int_label.h5",
+       {F32, 2, {10, 3}, I32, 1, {10}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "/label is int32",
+       "expected float32"},
+      {"rank1.h5",
+       {F32, 1, {10}, F32, 1, {10}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "/data has rank 1",
+       "[N, d1, ...]"},
+      {"label_rank3.h5",
+       {F32, 2, {10, 3}, F32, 3, {10, 2, 2}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "/label has rank 3",
+       "[N] (class indices) or [N, k]"},
+      {"n_mismatch.h5",
+       {F32, 2, {10, 3}, F32, 1, {9}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "/data has 10 samples but /label has 9",
+       NULL},
+      {"zero_dim.h5",
+       {F32, 2, {10, 0}, F32, 1, {10}, NO_ATTR, 0, NULL},
+       MT_E_FORMAT,
+       "sample dims must be >= 1",
+       NULL},
+      {"version.h5",
+       {F32, 2, {10, 3}, F32, 1, {10}, NO_ATTR, 99, NULL},
+       MT_E_FORMAT,
+       "format_version 99",
+       NULL},
+      {"neg_classes.h5",
+       {F32, 2, {10, 3}, F32, 1, {10}, -3, 0, NULL},
+       MT_E_FORMAT,
+       "num_classes -3",
+       NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const char *p = tpath(cases[i].name);
+    raw_file(p, &cases[i].s);
+    expect_open_error(p, cases[i].code, cases[i].f1, cases[i].f2);
+  }
+
+  /* A file by other tools (no format_version, num_classes absent) opens. */
+  raw_spec ok = {F32, 2, {10, 3}, F32, 1, {10}, NO_ATTR, 0, NULL};
+  raw_file(tpath("plain.h5"), &ok);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(tpath("plain.h5"), &r));
+  assert_int_equal(mtio_h5_reader_meta(r)->num_classes, 0);
+  assert_false(mtio_h5_reader_meta(r)->has_seed);
+  assert_int_equal(mtio_h5_reader_meta(r)->chunk_rows, 0); /* contiguous: fine */
+  mtio_h5_close(r);
+
+  /* Missing file, a directory, not HDF5. */
+  expect_open_error(tpath("missing.h5"), MT_E_IO, "No such file", NULL);
+  expect_open_error(tmpdir, MT_E_IO, "is a directory", NULL);
+  const char *txt = tpath("text.h5");
+  FILE *f = fopen(txt, "w");
+  fputs("time,value\n1,2\n", f);
+  fclose(f);
+  expect_open_error(txt, MT_E_FORMAT, "not an HDF5 file", NULL);
+  const char *empty = tpath("empty.h5");
+  fclose(fopen(empty, "w"));
+  expect_open_error(empty, MT_E_FORMAT, "not an HDF5 file", NULL);
+}
+
+static int64_t file_size(const char *p) {
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  return (int64_t)st.st_size;
+}
+
+static void copy_file(const char *from, const char *to) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* Truncated and corrupted copies of a valid file. */
+static void test_truncated_corrupted(void **state) {
+  (void)state;
+  const char *good = tpath("good.h5");
+  int64_t n = 200, D = 64; /* 256-byte rows, 16-row chunks: ~51 KiB of raw data */
+  write_pattern(good, n, 1, &D, 0, 10, 200);
+  int64_t size = file_size(good);
+
+  /* Truncated at several points: opening fails, naming the path. */
+  int64_t cuts[] = {size / 2, size - 1, 600};
+  for (int i = 0; i < 3; i++) {
+    const char *p = tpath("trunc.h5");
+    copy_file(good, p);
+    assert_int_equal(truncate(p, (off_t)cuts[i]), 0);
+    mtio_h5_reader *r = NULL;
+    int rc = mtio_h5_open(p, &r);
+    if (rc >= 0)
+      fail_msg("truncated to %lld of %lld bytes: open succeeded", (long long)cuts[i],
+               (long long)size);
+    assert_int_equal(rc, MT_E_HDF5);
+    assert_msg(p, "truncated or corrupted", "truncated file", "HDF5 error in H5Fopen", NULL);
+    print_message("%s\n", mt_last_error());
+  }
+
+  /* 16 bytes overwritten in the middle (raw data): the open succeeds, the
+   * read of the damaged chunk fails with HDF5's checksum message; the
+   * iterator reports it from next(). */
+  const char *p = tpath("corrupt.h5");
+  copy_file(good, p);
+  int fd = open(p, O_WRONLY);
+  assert_true(fd >= 0);
+  unsigned char junk[16];
+  memset(junk, 0x5a, sizeof junk);
+  assert_int_equal(pwrite(fd, junk, sizeof junk, (off_t)(size / 2)), (ssize_t)sizeof junk);
+  close(fd);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  float *x = malloc((size_t)(n * D) * sizeof *x), y[200];
+  assert_int_equal(mtio_h5_read_range(r, 0, n, x, y), MT_E_HDF5);
+  assert_msg(p, "reading rows [0, 200)", "Fletcher32 checksum", NULL);
+  print_message("%s\n", mt_last_error());
+  mtio_h5_close(r);
+  mt_data_iter *it;
+  MT_ASSERT_OK(mt_h5_iter_create(p, 50, 0, 0, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &it));
+  mt_batch b;
+  int rc, got = 0;
+  while ((rc = mt_data_iter_next(it, &b)) == 1) got++;
+  assert_int_equal(rc, MT_E_HDF5);
+  assert_true(got < 4);
+  assert_msg(p, "Fletcher32 checksum", NULL);
+  assert_int_equal(mt_data_iter_next(it, &b), MT_E_HDF5); /* sticky until reset */
+  mt_data_iter_free(it);
+
+  /* Damaged metadata (the superblock's checksummed fields, then the HDF5
+   * signature itself). */
+  copy_file(good, p);
+  fd = open(p, O_WRONLY);
+  assert_int_equal(pwrite(fd, junk, 8, 24), 8);
+  close(fd);
+  r = NULL;
+  assert_true(mtio_h5_open(p, &r) < 0);
+  assert_null(r);
+  assert_msg(p, NULL);
+  print_message("%s\n", mt_last_error());
+  copy_file(good, p);
+  fd = open(p, O_WRONLY);
+  assert_int_equal(pwrite(fd, junk, 4, 0), 4);
+  close(fd);
+  expect_open_error(p, MT_E_FORMAT, "not an HDF5 file", NULL);
+  free(x);
+}
+
+/* Labels outside [0, num_classes) are found by the read that meets them. */
+static void test_bad_labels(void **state) {
+  (void)state;
+  float labels[10] = {0, 1, 2, 0, 1, 2, 5, 0, 1, 2};
+  raw_spec s = {H5T_IEEE_F32LE, 2, {10, 3}, H5T_IEEE_F32LE, 1, {10}, 3, 1, labels};
+  const char *p = tpath("badlabel.h5");
+  raw_file(p, &s);
+  mt_data_iter *it;
+  MT_ASSERT_OK(mt_h5_iter_create(p, 3, 0, 0, MT_LAST_BATCH_DISCARD, 0, 1, NULL, NULL, &it));
+  for (int epoch = 0; epoch < 2; epoch++) {
+    mt_batch b;
+    assert_int_equal(mt_data_iter_next(it, &b), 1); /* rows 0-2 */
+    assert_int_equal(mt_data_iter_next(it, &b), 1); /* rows 3-5 */
+    assert_int_equal(mt_data_iter_next(it, &b), MT_E_FORMAT);
+    assert_msg(p, "/label row 6 is 5", "[0, 3)", NULL);
+    if (epoch == 0) print_message("%s\n", mt_last_error());
+    MT_ASSERT_OK(mt_data_iter_reset(it));
+  }
+  mt_data_iter_free(it);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  float x[30], y[10];
+  MT_ASSERT_OK(mtio_h5_read_range(r, 0, 6, x, y));
+  int64_t rows[] = {1, 6, 8};
+  assert_int_equal(mtio_h5_read_rows(r, 3, rows, x, y), MT_E_FORMAT);
+  assert_msg("row 6", NULL);
+  mtio_h5_close(r);
+
+  /* A negative and a fractional label. */
+  labels[6] = 1;
+  labels[2] = -1;
+  raw_file(p, &s);
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  assert_int_equal(mtio_h5_read_range(r, 0, 10, x, y), MT_E_FORMAT);
+  assert_msg(p, "row 2 is -1", NULL);
+  mtio_h5_close(r);
+  labels[2] = 1.5f;
+  raw_file(p, &s);
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  assert_int_equal(mtio_h5_read_range(r, 0, 10, x, y), MT_E_FORMAT);
+  assert_msg("row 2 is 1.5", NULL);
+  mtio_h5_close(r);
+
+  /* The writer refuses them before writing. */
+  mtio_h5_writer *w;
+  int64_t D = 3;
+  MT_ASSERT_OK(mtio_h5_writer_create(tpath("w.h5"), 1, &D, 0, 3, 0, NULL, &w));
+  float wx[30] = {0};
+  labels[2] = 3;
+  assert_int_equal(mtio_h5_writer_append(w, 10, wx, labels), MT_E_FORMAT);
+  assert_msg("w.h5", "row 2 is 3", NULL);
+  assert_int_equal(mtio_h5_writer_rows(w), 0);
+  mtio_h5_writer_abort(w);
+  assert_int_equal(access(tpath("w.h5"), F_OK), -1); /* nothing left behind */
+}
+
+static void test_writer_and_iter_args(void **state) {
+  (void)state;
+  mt_ndarray *x, *y, *y3;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(6, 2), mt_cpu(0), &x));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(5), mt_cpu(0), &y));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(6, 1, 1), mt_cpu(0), &y3));
+  const char *p = tpath("args.h5");
+  assert_int_equal(mt_dataset_write(p, x, y, 2, 0, NULL), MT_E_SHAPE);
+  assert_msg(p, "label (5,)", "data (6, 2)", NULL);
+  assert_int_equal(mt_dataset_write(p, x, y3, 2, 0, NULL), MT_E_SHAPE);
+  assert_int_equal(mt_dataset_write(p, x, NULL, 2, 0, NULL), MT_E_INVAL);
+  assert_int_equal(mt_dataset_write(p, y, y, 2, 0, NULL), MT_E_SHAPE); /* data needs rank >= 2 */
+  assert_int_equal(access(p, F_OK), -1);
+  mt_ndarray_free(y);
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(6), mt_cpu(0), &y));
+  MT_ASSERT_OK(mt_dataset_write(p, x, y, 2, 0, "zeros"));
+  /* Replacing an existing file works (rename over it). */
+  MT_ASSERT_OK(mt_dataset_write(p, x, y, 2, 1, "zeros again"));
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  assert_string_equal(mtio_h5_reader_meta(r)->generator, "zeros again");
+  mtio_h5_close(r);
+
+  mt_data_iter *it = NULL;
+  assert_int_equal(mt_h5_iter_create(p, 6, 0, 0, MT_LAST_BATCH_PAD, 0, 4, NULL, NULL, &it),
+                   MT_E_INVAL);
+  assert_msg("batch_size 6 is not divisible by 4 ranks", "multiple of 4", NULL);
+  assert_int_equal(mt_h5_iter_create(p, 4, 0, 0, MT_LAST_BATCH_PAD, 2, 2, NULL, NULL, &it),
+                   MT_E_INVAL);
+  assert_msg("rank 2", NULL);
+  assert_int_equal(mt_h5_iter_create(p, 8, 0, 0, MT_LAST_BATCH_DISCARD, 0, 1, NULL, NULL, &it),
+                   MT_E_INVAL);
+  assert_msg(p, "larger than the 6 samples", NULL);
+  assert_int_equal(mt_h5_iter_create(p, 2, 0, 0, (mt_last_batch)7, 0, 1, NULL, NULL, &it),
+                   MT_E_INVAL);
+  assert_null(it);
+  mt_ndarray_free(x);
+  mt_ndarray_free(y);
+  mt_ndarray_free(y3);
+}
+
+/* MT_CHECK_H5 records HDF5's text with file:line, and nothing reaches stderr. */
+static int failing_h5_call(const char *path) {
+  hid_t f;
+  MT_CHECK_H5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
+  H5Fclose(f);
+  return MT_OK;
+}
+
+static void test_check_macro(void **state) {
+  (void)state;
+  fflush(stderr);
+  int saved = dup(2);
+  const char *errfile = tpath("stderr.txt");
+  int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  close(fd);
+  mtio_h5_lock();
+  int rc = failing_h5_call(tpath("nothing_here.h5"));
+  mtio_h5_unlock();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  assert_int_equal(rc, MT_E_HDF5);
+  assert_msg("HDF5 error in f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)",
+             "test_h5_dataset.c:", "H5Fopen(): unable to open file", NULL);
+  assert_int_equal(file_size(errfile), 0); /* HDF5 printed nothing */
+}
+
+/* ------------------------------------------------------------ synth */
+
+static int run_synth(const char *a0, ...) {
+  char *argv[16];
+  int argc = 0;
+  va_list ap;
+  va_start(ap, a0);
+  argv[argc++] = (char *)"synth";
+  for (const char *a = a0; a && argc < 15; a = va_arg(ap, const char *)) argv[argc++] = (char *)a;
+  va_end(ap);
+  argv[argc] = NULL;
+  fflush(stdout);
+  return mt_cmd_synth(argc, argv);
+}
+
+/* The whole of /data and /label of a file. */
+static void read_all(const char *p, float **x, float **y, int64_t *n, int64_t *row) {
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+  *n = m->dim[0];
+  *row = m->row;
+  *x = malloc((size_t)(*n * *row) * sizeof **x);
+  *y = malloc((size_t)*n * sizeof **y);
+  MT_ASSERT_OK(mtio_h5_read_range(r, 0, *n, *x, *y));
+  mtio_h5_close(r);
+}
+
+static int files_identical(const char *a, const char *b) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+  return system(cmd) == 0;
+}
+
+static void test_synth(void **state) {
+  (void)state;
+  /* 2600 samples of 1024 floats: written in blocks of 1024 rows (4 MiB). */
+  const char *a = tpath("s_a.h5"), *b = tpath("s_b.h5"), *c = tpath("s_c.h5");
+  assert_int_equal(
+      run_synth("--classes", "10", "--dim", "1024", "--samples", "2600", "--seed", "5", a, NULL),
+      0);
+  assert_int_equal(run_synth("-c", "10", "-d", "1024", "-n", "2600", "-s", "5", "-p", "0", b, NULL),
+                   0);
+  assert_int_equal(
+      run_synth("--classes=10", "--dim=1024", "--samples=2600", "--seed=5", "--part=1", c, NULL),
+      0);
+  float *xa, *ya, *xb, *yb, *xc, *yc;
+  int64_t n, row;
+  read_all(a, &xa, &ya, &n, &row);
+  assert_int_equal(n, 2600);
+  assert_int_equal(row, 1024);
+  read_all(b, &xb, &yb, &n, &row);
+  read_all(c, &xc, &yc, &n, &row);
+  /* Same arguments: the same datasets, byte for byte (and the same file). */
+  assert_memory_equal(xa, xb, (size_t)(n * row) * sizeof(float));
+  assert_memory_equal(ya, yb, (size_t)n * sizeof(float));
+  assert_true(files_identical(a, b));
+  /* Equal to the in-memory generator run over the whole set at once. */
+  float *xr = malloc((size_t)(n * row) * sizeof *xr), *yr = malloc((size_t)n * sizeof *yr);
+  MT_ASSERT_OK(mtio_synthetic_generate(10, 1024, n, 5, 0, xr, yr));
+  assert_memory_equal(xa, xr, (size_t)(n * row) * sizeof(float));
+  assert_memory_equal(ya, yr, (size_t)n * sizeof(float));
+  /* --part 1: other samples around the same means, the same labels. */
+  MT_ASSERT_OK(mtio_synthetic_generate(10, 1024, n, 5, 1, xr, yr));
+  assert_memory_equal(xc, xr, (size_t)(n * row) * sizeof(float));
+  assert_memory_equal(yc, ya, (size_t)n * sizeof(float));
+  assert_memory_not_equal(xc, xa, (size_t)row * sizeof(float));
+  /* class 3's mean of feature 0 agrees across parts (260 samples, sigma 0.1:
+   * the two means differ by ~0.009 rms; 0.05 is > 5 sigma) */
+  double m0 = 0, m1 = 0;
+  for (int64_t i = 780; i < 1040; i++) {
+    m0 += xa[i * row];
+    m1 += xc[i * row];
+  }
+  assert_true(fabs(m0 / 260 - m1 / 260) < 0.05);
+  /* A different seed: other data. */
+  assert_int_equal(run_synth("-c", "10", "-d", "1024", "-n", "2600", "-s", "6", b, NULL), 0);
+  free(xb);
+  free(yb);
+  read_all(b, &xb, &yb, &n, &row);
+  assert_memory_not_equal(xa, xb, (size_t)row * sizeof(float));
+
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(c, &r));
+  const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+  assert_int_equal(m->num_classes, 10);
+  assert_int_equal(m->seed, 5);
+  assert_int_equal(m->part, 1);
+  assert_string_equal(m->generator,
+                      "modtrain synth --classes 10 --dim 1024 --samples 2600 --seed 5 --part 1");
+  assert_int_equal(m->chunk_rows, 1); /* 4 KiB rows: one row per chunk */
+  mtio_h5_close(r);
+
+  /* h5dump shows the layout (skipped where hdf5-tools is not installed). */
+  if (system("h5dump --version > /dev/null 2>&1") == 0) {
+    char cmd[600], out[16384] = "";
+    snprintf(cmd, sizeof cmd, "h5dump -p -H '%s'", a);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, sizeof out - 1, f);
+    out[len] = '\0';
+    assert_int_equal(pclose(f), 0);
+    const char *want[] = {"DATASET \"data\"",
+                          "DATASET \"label\"",
+                          "H5T_IEEE_F32LE",
+                          "( 2600, 1024 ) / ( H5S_UNLIMITED, 1024 )",
+                          "( 2600 ) / ( H5S_UNLIMITED )",
+                          "CHUNKED ( 1, 1024 )",
+                          "CHUNKED ( 1024 )",
+                          "CHECKSUM FLETCHER32",
+                          "ATTRIBUTE \"num_classes\"",
+                          "ATTRIBUTE \"seed\"",
+                          "ATTRIBUTE \"generator\"",
+                          "ATTRIBUTE \"format_version\""};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+      if (!strstr(out, want[i])) fail_msg("h5dump -p -H lacks \"%s\":\n%s", want[i], out);
+  } else {
+    print_message("h5dump not installed: layout check skipped\n");
+  }
+  free(xa);
+  free(ya);
+  free(xb);
+  free(yb);
+  free(xc);
+  free(yc);
+  free(xr);
+  free(yr);
+}
+
+/* The ranged generator: any split into blocks gives the full set's bytes. */
+static void test_synthetic_range(void **state) {
+  (void)state;
+  int64_t n = 97;
+  int C = 7, D = 13;
+  float *x = malloc((size_t)(n * D) * sizeof *x), y[97];
+  float *xb = malloc((size_t)(n * D) * sizeof *xb), yb[97];
+  MT_ASSERT_OK(mtio_synthetic_generate(C, D, n, 11, 2, x, y));
+  int64_t splits[] = {1, 5, 32, 96, 97};
+  for (int s = 0; s < 5; s++) {
+    memset(xb, 0, (size_t)(n * D) * sizeof *xb);
+    for (int64_t f = 0; f < n; f += splits[s]) {
+      int64_t r = n - f < splits[s] ? n - f : splits[s];
+      MT_ASSERT_OK(mtio_synthetic_generate_range(C, D, n, 11, 2, f, r, xb + f * D, yb + f));
+    }
+    assert_memory_equal(xb, x, (size_t)(n * D) * sizeof *x);
+    assert_memory_equal(yb, y, sizeof y);
+  }
+  assert_int_equal(mtio_synthetic_generate_range(C, D, n, 11, 2, 90, 8, xb, yb), MT_E_INVAL);
+  assert_int_equal(mtio_synthetic_generate_range(C, D, n, 11, 2, -1, 1, xb, yb), MT_E_INVAL);
+  free(x);
+  free(xb);
+}
+
+static void test_synth_usage(void **state) {
+  (void)state;
+  const char *p = tpath("u.h5");
+  assert_int_equal(run_synth("--help", NULL), 0);
+  assert_int_equal(run_synth("--dim", "4", "--samples", "10", p, NULL), 2);     /* no classes */
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "10", NULL), 2);       /* no OUT */
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "10", p, p, NULL), 2); /* two OUTs */
+  assert_int_equal(run_synth("-c", "0", "-d", "4", "-n", "10", p, NULL), 2);
+  assert_int_equal(run_synth("-c", "2", "-d", "4x", "-n", "10", p, NULL), 2);
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "-5", p, NULL), 2);
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "10", "-s", "-1", p, NULL), 2);
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "10", "-p", "-1", p, NULL), 2);
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "10", "--bogus", p, NULL), 2);
+  assert_int_equal(access(p, F_OK), -1);
+  /* An unwritable place: exit 1 with the message. */
+  assert_int_equal(run_synth("-c", "2", "-d", "4", "-n", "10", "/nonexistent-dir/x.h5", NULL), 1);
+  assert_msg("/nonexistent-dir/x.h5", NULL);
+  assert_int_equal(
+      run_synth("-c", "2", "-d", "4", "-n", "10", "-s", "18446744073709551615", p, NULL), 0);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  assert_true(mtio_h5_reader_meta(r)->seed == UINT64_MAX);
+  mtio_h5_close(r);
+}
+
+/* ------------------------------------------------------------ iterator */
+
+typedef struct {
+  int64_t n, row;
+  int classes;
+  mt_ndarray *x, *y;
+  char path[256];
+} dataset;
+
+/* A pattern set written to a file and kept in memory. */
+static dataset make_set(const char *name, int64_t n, int64_t row, int classes) {
+  dataset d = {n, row, classes, NULL, NULL, ""};
+  snprintf(d.path, sizeof d.path, "%s", tpath(name));
+  float *x = pattern_x(n, row), *y = pattern_y(n, 0, classes);
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, row), mt_cpu(0), &d.x));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_cpu(0), &d.y));
+  MT_ASSERT_OK(mt_ndarray_copy_from(d.x, x, n * row));
+  MT_ASSERT_OK(mt_ndarray_copy_from(d.y, y, n));
+  MT_ASSERT_OK(mt_dataset_write(d.path, d.x, d.y, classes, 0, "pattern"));
+  free(x);
+  free(y);
+  return d;
+}
+
+static void free_set(dataset *d) {
+  mt_ndarray_free(d->x);
+  mt_ndarray_free(d->y);
+}
+
+static void assert_same_batch(const mt_batch *a, const mt_batch *b, int64_t bs, int64_t row) {
+  assert_int_equal(a->ndata, 1);
+  assert_int_equal(a->nlabel, 1);
+  assert_int_equal(a->pad, b->pad);
+  for (int64_t j = 0; j < bs; j++) assert_int_equal(a->index[j], b->index[j]);
+  assert_int_equal(mt_ndarray_size(a->data[0]), bs * row);
+  assert_memory_equal(mt_ndarray_data(a->data[0]), mt_ndarray_data(b->data[0]),
+                      (size_t)(bs * row) * sizeof(float));
+  assert_memory_equal(mt_ndarray_data(a->label[0]), mt_ndarray_data(b->label[0]),
+                      (size_t)bs * sizeof(float));
+}
+
+/* Runs both iterators for `epochs` epochs, batch by batch; also calls next
+ * past the end (which moves roll_over's cursor) when extra_next. Returns
+ * the number of batches compared. */
+static int compare_iters(mt_data_iter *h, mt_data_iter *m, int64_t bs, int64_t row, int epochs,
+                         int extra_next) {
+  int total = 0;
+  for (int e = 0; e < epochs; e++) {
+    for (;;) {
+      mt_batch a, b;
+      int ra = mt_data_iter_next(h, &a), rb = mt_data_iter_next(m, &b);
+      if (ra < 0) fail_msg("HDF5 iterator: %s", mt_last_error());
+      assert_int_equal(ra, rb);
+      if (ra == 0) break;
+      assert_same_batch(&a, &b, bs, row);
+      total++;
+    }
+    if (extra_next && e % 2 == 1) {
+      mt_batch a, b;
+      assert_int_equal(mt_data_iter_next(h, &a), 0);
+      assert_int_equal(mt_data_iter_next(m, &b), 0);
+    }
+    MT_ASSERT_OK(mt_data_iter_reset(h));
+    MT_ASSERT_OK(mt_data_iter_reset(m));
+  }
+  return total;
+}
+
+static void test_iter_equals_ndarray_iter(void **state) {
+  (void)state;
+  dataset d = make_set("eq.h5", 37, 3, 5);
+  const mt_last_batch modes[] = {MT_LAST_BATCH_PAD, MT_LAST_BATCH_DISCARD, MT_LAST_BATCH_ROLL_OVER};
+  const int64_t sizes[] = {1, 5, 8, 37, 50};
+  for (int mi = 0; mi < 3; mi++)
+    for (int si = 0; si < 5; si++)
+      for (int shuffle = 0; shuffle < 2; shuffle++) {
+        int64_t bs = sizes[si];
+        if (bs > d.n && modes[mi] != MT_LAST_BATCH_PAD) continue;
+        mt_data_iter *h, *m;
+        MT_ASSERT_OK(mt_h5_iter_create(d.path, bs, shuffle, 99, modes[mi], 0, 1, NULL, NULL, &h));
+        MT_ASSERT_OK(mt_ndarray_iter_create(d.x, d.y, bs, shuffle, 99, modes[mi], NULL, NULL, &m));
+        int nb = compare_iters(h, m, bs, d.row, 4, 1);
+        assert_true(nb >= 4);
+        mt_data_iter_free(h);
+        mt_data_iter_free(m);
+      }
+  /* Shuffled batches really differ from the file order and between epochs. */
+  mt_data_iter *h;
+  MT_ASSERT_OK(mt_h5_iter_create(d.path, 37, 1, 3, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &h));
+  mt_batch b;
+  int64_t first[37];
+  assert_int_equal(mt_data_iter_next(h, &b), 1);
+  memcpy(first, b.index, sizeof first);
+  int moved = 0;
+  for (int j = 0; j < 37; j++) moved += first[j] != j;
+  assert_true(moved > 20);
+  MT_ASSERT_OK(mt_data_iter_reset(h));
+  assert_int_equal(mt_data_iter_next(h, &b), 1);
+  assert_memory_not_equal(b.index, first, sizeof first);
+  mt_data_iter_free(h);
+  free_set(&d);
+}
+
+/* world ranks' shards, concatenated, are the world = 1 batch. */
+static void test_sharding(void **state) {
+  (void)state;
+  dataset d = make_set("shard.h5", 45, 4, 3);
+  const int worlds[] = {2, 4};
+  const mt_last_batch modes[] = {MT_LAST_BATCH_PAD, MT_LAST_BATCH_DISCARD, MT_LAST_BATCH_ROLL_OVER};
+  for (int wi = 0; wi < 2; wi++)
+    for (int mi = 0; mi < 3; mi++) {
+      int world = worlds[wi];
+      int64_t B = 8, bl = B / world;
+      mt_data_iter *full, *rk[4];
+      MT_ASSERT_OK(mt_h5_iter_create(d.path, B, 1, 17, modes[mi], 0, 1, NULL, NULL, &full));
+      for (int r = 0; r < world; r++) {
+        MT_ASSERT_OK(mt_h5_iter_create(d.path, B, 1, 17, modes[mi], r, world, NULL, NULL, &rk[r]));
+        int n;
+        const mt_data_desc *dd;
+        MT_ASSERT_OK(mt_data_iter_provide_data(rk[r], &n, &dd));
+        assert_true(mt_shape_equal(&dd[0].shape, &MT_SHAPE(bl, 4)));
+        assert_int_equal(mt_data_iter_batch_size(rk[r]), bl);
+      }
+      int batches = 0, padded = 0;
+      for (int epoch = 0; epoch < 3; epoch++) {
+        for (;;) {
+          mt_batch fb, sb;
+          int rf = mt_data_iter_next(full, &fb);
+          MT_ASSERT_OK(rf);
+          int padsum = 0;
+          for (int r = 0; r < world; r++) {
+            int rr = mt_data_iter_next(rk[r], &sb);
+            MT_ASSERT_OK(rr);
+            assert_int_equal(rr, rf);
+            if (rf == 0) continue;
+            for (int64_t j = 0; j < bl; j++) assert_int_equal(sb.index[j], fb.index[r * bl + j]);
+            assert_memory_equal(mt_ndarray_data(sb.data[0]),
+                                mt_ndarray_data(fb.data[0]) + r * bl * 4,
+                                (size_t)(bl * 4) * sizeof(float));
+            assert_memory_equal(mt_ndarray_data(sb.label[0]), mt_ndarray_data(fb.label[0]) + r * bl,
+                                (size_t)bl * sizeof(float));
+            /* the shard's padding is its part of the global batch's tail */
+            int64_t tail = r * bl + bl - (B - fb.pad);
+            assert_int_equal(sb.pad, tail < 0 ? 0 : tail > bl ? bl : tail);
+            padsum += sb.pad;
+          }
+          if (rf == 0) break;
+          assert_int_equal(padsum, fb.pad);
+          padded += fb.pad > 0;
+          batches++;
+        }
+        MT_ASSERT_OK(mt_data_iter_reset(full));
+        for (int r = 0; r < world; r++) MT_ASSERT_OK(mt_data_iter_reset(rk[r]));
+      }
+      assert_true(batches >= 15);
+      if (modes[mi] == MT_LAST_BATCH_PAD) assert_int_equal(padded, 3); /* 45 = 5 * 8 + 5 */
+      mt_data_iter_free(full);
+      for (int r = 0; r < world; r++) mt_data_iter_free(rk[r]);
+    }
+  free_set(&d);
+}
+
+/* The prefetch thread: early frees (before any next, after one batch, at
+ * the end), resets at every point of an epoch, resets back to back, and
+ * two iterators reading the same file at once. Checked against the
+ * in-memory iterator after each reset; leaks and races show under ASan. */
+static void test_prefetch_resets_and_frees(void **state) {
+  (void)state;
+  dataset d = make_set("stress.h5", 103, 16, 4);
+  for (int k = 0; k < 60; k++) {
+    mt_data_iter *h;
+    MT_ASSERT_OK(mt_h5_iter_create(d.path, 8, 1, 5, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &h));
+    mt_batch b;
+    for (int j = 0; j < k % 4; j++) assert_int_equal(mt_data_iter_next(h, &b), 1);
+    if (k % 3 == 0) MT_ASSERT_OK(mt_data_iter_reset(h));
+    mt_data_iter_free(h); /* with a prefetch in flight or done */
+  }
+  mt_data_iter *h, *m, *h2;
+  MT_ASSERT_OK(mt_h5_iter_create(d.path, 8, 1, 5, MT_LAST_BATCH_ROLL_OVER, 0, 1, NULL, NULL, &h));
+  MT_ASSERT_OK(mt_h5_iter_create(d.path, 8, 0, 0, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &h2));
+  MT_ASSERT_OK(mt_ndarray_iter_create(d.x, d.y, 8, 1, 5, MT_LAST_BATCH_ROLL_OVER, NULL, NULL, &m));
+  for (int round = 0; round < 40; round++) {
+    int steps = (round * 7) % 15; /* 0..14 batches, past the 12-13 of an epoch */
+    for (int j = 0; j < steps; j++) {
+      mt_batch a, b, c;
+      int ra = mt_data_iter_next(h, &a), rb = mt_data_iter_next(m, &b);
+      MT_ASSERT_OK(ra);
+      assert_int_equal(ra, rb);
+      if (ra) assert_same_batch(&a, &b, 8, d.row);
+      int rc = mt_data_iter_next(h2, &c); /* the other iterator's thread reads too */
+      MT_ASSERT_OK(rc);
+      if (rc == 0) MT_ASSERT_OK(mt_data_iter_reset(h2));
+    }
+    int resets = 1 + round % 3; /* back-to-back resets */
+    for (int j = 0; j < resets; j++) {
+      MT_ASSERT_OK(mt_data_iter_reset(h));
+      MT_ASSERT_OK(mt_data_iter_reset(m));
+    }
+  }
+  mt_data_iter_free(h);
+  mt_data_iter_free(h2);
+  mt_data_iter_free(m);
+  free_set(&d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_roundtrip_2d),
+      cmocka_unit_test(test_roundtrip_3d_k_labels),
+      cmocka_unit_test(test_read_rows),
+      cmocka_unit_test(test_error_table),
+      cmocka_unit_test(test_truncated_corrupted),
+      cmocka_unit_test(test_bad_labels),
+      cmocka_unit_test(test_writer_and_iter_args),
+      cmocka_unit_test(test_check_macro),
+      cmocka_unit_test(test_synth),
+      cmocka_unit_test(test_synthetic_range),
+      cmocka_unit_test(test_synth_usage),
+      cmocka_unit_test(test_iter_equals_ndarray_iter),
+      cmocka_unit_test(test_sharding),
+      cmocka_unit_test(test_prefetch_resets_and_frees),
+  };
+  return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+}
