@@ -103,8 +103,19 @@ fi
 expect 2 "$M" viz "$T/bad.ini"
 has "$T/err" "bad.ini:3"
 
+# synth: usage errors exit 2; a dataset file trains like the in-memory data
+expect 2 "$M" synth
+has "$T/err" "--classes is required"
+expect 0 "$M" synth --classes 10 --dim 128 --samples 320 --seed 0 "$T/train.h5"
+expect 0 "$M" synth --classes 10 --dim 128 --samples 320 --seed 0 --part 1 "$T/val.h5"
+expect 0 "$M" "$JOB"
+grep -v "Time cost" "$T/out" >"$T/mem.log"
+expect 0 "$M" "$JOB" --set data.train="$T/train.h5" --set data.val="$T/val.h5"
+grep -v "Time cost" "$T/out" >"$T/h5.log"
+cmp -s "$T/mem.log" "$T/h5.log" || fail "training from synth files differs from in-memory synthetic data"
+
 # subcommands of later versions
-for s in synth predict score; do
+for s in predict score; do
   expect 2 "$M" "$s"
   has "$T/err" "not implemented yet"
 done
