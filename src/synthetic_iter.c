@@ -28,10 +28,10 @@ int mt_synthetic_iter_create(int num_classes, int dim, int64_t num_samples, int6
   MT_TRY_GOTO(mtio_synthetic_generate(num_classes, dim, num_samples, seed, part, mt_ndarray_data(x),
                                       mt_ndarray_data(y)),
               rc, done);
-  /* The shuffle order has its own seed, derived from (seed, part), so it is
-   * independent of the streams that drew the samples. */
-  uint64_t shuffle_seed = mtk_philox_key(seed, mt_hash64("synthetic/shuffle") + (uint64_t)part);
-  MT_TRY_GOTO(mt_ndarray_iter_create(x, y, batch_size, shuffle, shuffle_seed, MT_LAST_BATCH_PAD,
+  /* The shuffle order is keyed by (seed, epoch), as the HDF5 iterator's: the
+   * in-memory set and its `modtrain synth` file train identically. (The
+   * permutation's Philox stream is not one the samples were drawn from.) */
+  MT_TRY_GOTO(mt_ndarray_iter_create(x, y, batch_size, shuffle, seed, MT_LAST_BATCH_PAD,
                                      "data", "softmax_label", out),
               rc, done);
 done:
