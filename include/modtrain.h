@@ -638,6 +638,13 @@ typedef struct {
   mt_batch_callback eval_end_callback[MT_MAX_CALLBACKS];
   int n_eval_batch_end_callback;
   mt_batch_callback eval_batch_end_callback[MT_MAX_CALLBACKS];
+  /* JSON lines of metrics (rank 0 appends, one flushed object per event):
+   * {"event": "train_batch"|"train_epoch"|"validation", "epoch", "batch",
+   * "samples", "samples_per_sec", "time" (s since fit began), "metrics":
+   * {name: value}}. NULL: none. train_batch every metrics_every batches
+   * (0: epoch events only). */
+  const char *metrics_file;
+  int metrics_every;
 } mt_fit_options;
 
 MT_API void mt_fit_options_init(mt_fit_options *o);

@@ -26,40 +26,21 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "io/h5_check.h"
+#include "io/h5dataset.h"
+
 /* ------------------------------------------------------ HDF5 error checks */
 
-/* HDF5's error stack, innermost entry first ("H5FD_sec2_write(): file write
- * failed: ... errno = 28, error message = 'No space left on device' ..."). */
-typedef struct {
-  char buf[1400];
-  size_t len;
-  int n;
-} h5_stack;
-
-static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-  h5_stack *s = data;
-  if (s->n >= 4 || s->len + 32 >= sizeof s->buf) return 0;
-  int k = snprintf(s->buf + s->len, sizeof s->buf - s->len, "%s%s(): %.360s", s->len ? "; " : "",
-                   e->func_name ? e->func_name : "?", e->desc ? e->desc : "");
-  if (k > 0) s->len += (size_t)k < sizeof s->buf - s->len ? (size_t)k : sizeof s->buf - s->len - 1;
-  s->n++;
-  return 0;
-}
-
-/* Records "what 'path': HDF5 call failed at file:line: <stack>" and clears
- * the stack. */
+/* The check macro (DESIGN.md §3) on io/h5_check.h's recorder: a negative
+ * HDF5 return records HDF5's error stack with the call and file:line,
+ * prefixed with what failed and the path, and jumps to `fail` with rc set
+ * to `code` (MT_E_FORMAT for a damaged file, MT_E_HDF5 otherwise). */
 static int h5_fail(int code, const char *file, int line, const char *call, const char *what,
                    const char *path) {
-  h5_stack s;
-  memset(&s, 0, sizeof s);
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, &s);
-  H5Eclear2(H5E_DEFAULT);
-  return mt_error_set(code, "%s '%s': HDF5 %s failed at %s:%d: %s", what, path, call, file, line,
-                      s.len ? s.buf : "(no HDF5 error message)");
+  mtio_h5_fail(call, file, line);
+  return mt_error_prefix(code, "%s '%s'", what, path);
 }
 
-/* The check macro (DESIGN.md §3): a negative HDF5 return jumps to `fail`
- * with rc set and the message recorded. */
 #define MTIO_CHECK_H5_GOTO(expr, code, what, path)                                                 \
   do {                                                                                             \
     if ((expr) < 0) {                                                                              \
@@ -68,21 +49,27 @@ static int h5_fail(int code, const char *file, int line, const char *call, const
     }                                                                                              \
   } while (0)
 
-/* HDF5 prints its error stack to stderr by default; a library must not.
- * Silenced for the duration of each public call, then restored. */
+/* Every public call holds the process-wide HDF5 lock (io/h5dataset.h: the
+ * HDF5 build is not thread-safe and an HDF5 iterator's prefetch thread may
+ * be reading while a checkpoint is saved), and silences HDF5's printing of
+ * error stacks to stderr (a library must not print), restoring it after. */
 typedef struct {
   H5E_auto2_t fn;
   void *data;
 } h5_quiet;
 
 static h5_quiet quiet_begin(void) {
+  mtio_h5_lock();
   h5_quiet q = {NULL, NULL};
   H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   return q;
 }
 
-static void quiet_end(h5_quiet q) { H5Eset_auto2(H5E_DEFAULT, q.fn, q.data); }
+static void quiet_end(h5_quiet q) {
+  H5Eset_auto2(H5E_DEFAULT, q.fn, q.data);
+  mtio_h5_unlock();
+}
 
 /* ------------------------------------------------------------------ names */
 
@@ -284,9 +271,12 @@ static hid_t make_order_plist(hid_t cls) {
   return p;
 }
 
+/* Frees the writer; the caller holds the HDF5 lock if w->file is open. */
 static void h5w_free(mtio_h5w *w) {
-  if (w->file >= 0) H5Fclose(w->file); /* in memory: nothing to write that can fail */
-  H5Eclear2(H5E_DEFAULT);
+  if (w->file >= 0) { /* in memory: nothing to write that can fail */
+    H5Fclose(w->file);
+    H5Eclear2(H5E_DEFAULT);
+  }
   if (w->img) free(w->img->p);
   free(w->img);
   free(w->ranges);
@@ -420,9 +410,9 @@ static int h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const
                      w->path);
   MTIO_CHECK_H5_GOTO(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), MT_E_HDF5, "cannot save",
                      w->path);
-  MTIO_CHECK_H5_GOTO(d = H5Dcreate2(w->file, dset, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
-                                    H5P_DEFAULT),
-                     MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(
+      d = H5Dcreate2(w->file, dset, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+      MT_E_HDF5, "cannot save", w->path);
   int64_t bytes = 4 * mt_shape_size(shape);
   if (bytes > 0) {
     haddr_t off = H5Dget_offset(d);
@@ -529,9 +519,9 @@ static int reserve_space(int fd, int64_t bytes, const mtio_h5w *w) {
                         strerror(e), (long long)bytes);
   struct statvfs sv; /* no fallocate here (EOPNOTSUPP ...): compare with the free space */
   if (fstatvfs(fd, &sv) == 0 && (int64_t)sv.f_bavail * (int64_t)sv.f_frsize < bytes)
-    return mt_error_set(MT_E_IO, "cannot save '%s': %s (the checkpoint takes %lld bytes, %lld are free)",
-                        w->path, strerror(ENOSPC), (long long)bytes,
-                        (long long)sv.f_bavail * (long long)sv.f_frsize);
+    return mt_error_set(
+        MT_E_IO, "cannot save '%s': %s (the checkpoint takes %lld bytes, %lld are free)", w->path,
+        strerror(ENOSPC), (long long)bytes, (long long)sv.f_bavail * (long long)sv.f_frsize);
   if (ftruncate(fd, (off_t)bytes) < 0)
     return mt_error_set(MT_E_IO, "cannot save '%s': extend '%s': %s", w->path, w->tmp,
                         strerror(errno));
@@ -549,14 +539,23 @@ static int64_t superblock_eoa(const core_image *im) {
   return (int64_t)v;
 }
 
-static int h5w_commit(mtio_h5w *w) {
-  int rc = MT_OK, fd = -1;
-  hsize_t size = 0;
-  MTIO_CHECK_H5_GOTO(H5Fget_filesize(w->file, &size), MT_E_HDF5, "cannot save", w->path);
-  /* Closing the in-memory file writes the last metadata into the image. */
+/* Closes the in-memory file (which writes the last metadata into the image)
+ * and returns the file size it needs. */
+static int h5w_finish(mtio_h5w *w, int64_t *size) {
+  int rc = MT_OK;
+  hsize_t sz = 0;
+  MTIO_CHECK_H5_GOTO(H5Fget_filesize(w->file, &sz), MT_E_HDF5, "cannot save", w->path);
   hid_t f = w->file;
   w->file = -1;
   MTIO_CHECK_H5_GOTO(H5Fclose(f), MT_E_HDF5, "cannot save", w->path);
+  *size = (int64_t)sz;
+fail:
+  return rc;
+}
+
+/* Writes the file from the image and the caller's arrays (no HDF5 calls). */
+static int h5w_write(mtio_h5w *w, int64_t size) {
+  int rc = MT_OK, fd = -1;
   core_image *im = w->img;
   int64_t total = (int64_t)size, eoa = superblock_eoa(im);
   if (!im->p || eoa <= 0) {
@@ -564,7 +563,7 @@ static int h5w_commit(mtio_h5w *w) {
     goto fail;
   }
   if (eoa > total) total = eoa;
-  qsort(w->ranges, (size_t)w->nranges, sizeof *w->ranges, cmp_range);
+  if (w->nranges > 1) qsort(w->ranges, (size_t)w->nranges, sizeof *w->ranges, cmp_range);
   for (int i = 0; i < w->nranges; i++) {
     const data_range *r = &w->ranges[i];
     int64_t prev_end = i ? w->ranges[i - 1].off + w->ranges[i - 1].bytes : 0;
@@ -595,20 +594,21 @@ static int h5w_commit(mtio_h5w *w) {
     if ((rc = pwrite_all(fd, w->ranges[i].data, w->ranges[i].bytes, w->ranges[i].off, w)) < 0)
       goto fail;
   if (fsync(fd) < 0) {
-    rc = mt_error_set(MT_E_IO, "cannot save '%s': fsync '%s': %s", w->path, w->tmp,
-                      strerror(errno));
+    rc =
+        mt_error_set(MT_E_IO, "cannot save '%s': fsync '%s': %s", w->path, w->tmp, strerror(errno));
     goto fail;
   }
   int c = close(fd);
   fd = -1;
   if (c < 0) {
-    rc = mt_error_set(MT_E_IO, "cannot save '%s': close '%s': %s", w->path, w->tmp,
-                      strerror(errno));
+    rc =
+        mt_error_set(MT_E_IO, "cannot save '%s': close '%s': %s", w->path, w->tmp, strerror(errno));
     goto fail;
   }
   if ((rc = rename_durable(w->tmp, w->path)) < 0) goto fail;
-  mt_log(MT_LOG_DEBUG, "checkpoint", "saved '%s': %lld bytes, %d datasets, metadata image %zu bytes",
-         w->path, (long long)total, w->nranges, im->n);
+  mt_log(MT_LOG_DEBUG, "checkpoint",
+         "saved '%s': %lld bytes, %d datasets, metadata image %zu bytes", w->path, (long long)total,
+         w->nranges, im->n);
   return MT_OK;
 fail:
   if (fd >= 0) close(fd);
@@ -619,9 +619,14 @@ fail:
 int mtio_h5w_commit(mtio_h5w *w) {
   if (!w) return mt_error_set(MT_E_INVAL, "mtio_h5w_commit: NULL writer");
   h5_quiet q = quiet_begin();
-  int rc = h5w_commit(w);
-  h5w_free(w);
+  int64_t size = 0;
+  int rc = h5w_finish(w, &size);
+  if (rc < 0) h5w_free(w);
   quiet_end(q);
+  if (rc < 0) return rc;
+  /* the disk writes need no HDF5: other threads may use it meanwhile */
+  rc = h5w_write(w, size);
+  h5w_free(w);
   return rc;
 }
 
@@ -707,8 +712,8 @@ static int h5r_exists(mtio_h5r *r, const char *obj) {
     char c = buf[i];
     buf[i] = '\0';
     htri_t ex = H5Lexists(r->file, buf, H5P_DEFAULT);
-    if (ex < 0) res = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Lexists", "damaged checkpoint",
-                              r->path);
+    if (ex < 0)
+      res = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Lexists", "damaged checkpoint", r->path);
     else if (!ex) res = 0;
     buf[i] = c;
   }
@@ -772,7 +777,8 @@ fail:
 }
 
 int mtio_h5r_attr_i64(mtio_h5r *r, const char *obj, const char *name, int64_t *v) {
-  if (!r || !obj || !name || !v) return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_i64: NULL argument");
+  if (!r || !obj || !name || !v)
+    return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_i64: NULL argument");
   h5_quiet q = quiet_begin();
   int rc = read_int_attr(r, obj, name, H5T_NATIVE_INT64, v);
   quiet_end(q);
@@ -780,7 +786,8 @@ int mtio_h5r_attr_i64(mtio_h5r *r, const char *obj, const char *name, int64_t *v
 }
 
 int mtio_h5r_attr_u64(mtio_h5r *r, const char *obj, const char *name, uint64_t *v) {
-  if (!r || !obj || !name || !v) return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_u64: NULL argument");
+  if (!r || !obj || !name || !v)
+    return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_u64: NULL argument");
   h5_quiet q = quiet_begin();
   int rc = read_int_attr(r, obj, name, H5T_NATIVE_UINT64, v);
   quiet_end(q);
@@ -833,7 +840,8 @@ fail:
 }
 
 int mtio_h5r_attr_str(mtio_h5r *r, const char *obj, const char *name, char **s) {
-  if (!r || !obj || !name || !s) return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_str: NULL argument");
+  if (!r || !obj || !name || !s)
+    return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_str: NULL argument");
   *s = NULL;
   h5_quiet q = quiet_begin();
   int rc = read_str_attr(r, obj, name, s);
@@ -854,8 +862,7 @@ static int h5r_list(mtio_h5r *r, const char *grp, int *n, char ***names) {
   H5G_info_t info;
   int ex = h5r_exists(r, grp);
   if (ex < 0) return ex;
-  if (!ex)
-    return mt_error_set(MT_E_FORMAT, "checkpoint '%s': group '%s' is missing", r->path, grp);
+  if (!ex) return mt_error_set(MT_E_FORMAT, "checkpoint '%s': group '%s' is missing", r->path, grp);
   MTIO_CHECK_H5_GOTO(g = H5Gopen2(r->file, grp, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
                      r->path);
   MTIO_CHECK_H5_GOTO(H5Gget_info(g, &info), MT_E_FORMAT, "damaged checkpoint", r->path);
@@ -878,9 +885,9 @@ static int h5r_list(mtio_h5r *r, const char *grp, int *n, char ***names) {
       rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
       goto fail;
     }
-    MTIO_CHECK_H5_GOTO(H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, i, list[i], (size_t)len + 1,
-                                          H5P_DEFAULT),
-                       MT_E_FORMAT, "damaged checkpoint", r->path);
+    MTIO_CHECK_H5_GOTO(
+        H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, i, list[i], (size_t)len + 1, H5P_DEFAULT),
+        MT_E_FORMAT, "damaged checkpoint", r->path);
   }
   *n = (int)info.nlinks;
   *names = list;
@@ -910,7 +917,8 @@ static int open_float_dset(mtio_h5r *r, const char *dset, hid_t *d, mt_shape *sh
   *d = -1;
   int ex = h5r_exists(r, dset);
   if (ex < 0) return ex;
-  if (!ex) return mt_error_set(MT_E_FORMAT, "checkpoint '%s': dataset '%s' is missing", r->path, dset);
+  if (!ex)
+    return mt_error_set(MT_E_FORMAT, "checkpoint '%s': dataset '%s' is missing", r->path, dset);
   MTIO_CHECK_H5_GOTO(*d = H5Dopen2(r->file, dset, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
                      r->path);
   MTIO_CHECK_H5_GOTO(t = H5Dget_type(*d), MT_E_FORMAT, "damaged checkpoint", r->path);
@@ -959,9 +967,9 @@ static int h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
   if (rc < 0) return rc;
   if (mt_shape_size(&shape) != n) {
     char s[96];
-    rc = mt_error_set(MT_E_SHAPE, "checkpoint '%s': dataset '%s' %s has %lld elements, expected %lld",
-                      r->path, dset, mt_shape_str(&shape, s, sizeof s),
-                      (long long)mt_shape_size(&shape), (long long)n);
+    rc = mt_error_set(
+        MT_E_SHAPE, "checkpoint '%s': dataset '%s' %s has %lld elements, expected %lld", r->path,
+        dset, mt_shape_str(&shape, s, sizeof s), (long long)mt_shape_size(&shape), (long long)n);
     goto fail;
   }
   if (n > 0)
@@ -973,7 +981,8 @@ fail:
 }
 
 int mtio_h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
-  if (!r || !dset || (!data && n > 0)) return mt_error_set(MT_E_INVAL, "mtio_h5r_read: NULL argument");
+  if (!r || !dset || (!data && n > 0))
+    return mt_error_set(MT_E_INVAL, "mtio_h5r_read: NULL argument");
   h5_quiet q = quiet_begin();
   int rc = h5r_read(r, dset, data, n);
   quiet_end(q);

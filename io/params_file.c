@@ -132,10 +132,13 @@ static int read_array(preader *r, int idx, mtio_named_array *a) {
     int32_t stype;
     if ((rc = rd(r, &stype, 4, "storage type", idx)) < 0) return rc;
     if (stype != 0)
-      return mt_error_set(MT_E_UNSUPPORTED,
-                          "'%s': array %d has storage type %d (%s); only dense arrays are supported",
-                          r->path, idx, stype,
-                          stype == 1 ? "row_sparse" : stype == 2 ? "csr" : "unknown");
+      return mt_error_set(
+          MT_E_UNSUPPORTED,
+          "'%s': array %d has storage type %d (%s); only dense arrays are supported", r->path, idx,
+          stype,
+          stype == 1   ? "row_sparse"
+          : stype == 2 ? "csr"
+                       : "unknown");
   }
   if (magic == MTIO_NDARRAY_V1_MAGIC || magic == MTIO_NDARRAY_V2_MAGIC ||
       magic == MTIO_NDARRAY_V3_MAGIC) {
@@ -169,7 +172,8 @@ static int read_array(preader *r, int idx, mtio_named_array *a) {
   if ((rc = rd(r, &flag, 4, "type flag", idx)) < 0) return rc;
   int ts = type_size(flag);
   if (!ts)
-    return mt_error_set(MT_E_UNSUPPORTED, "'%s': array %d has type flag %d (supported: float32, "
+    return mt_error_set(MT_E_UNSUPPORTED,
+                        "'%s': array %d has type flag %d (supported: float32, "
                         "float64, float16, bfloat16, uint8, int8, int32, int64)",
                         r->path, idx, flag);
   memset(&a->shape, 0, sizeof a->shape);
@@ -189,9 +193,9 @@ static int read_array(preader *r, int idx, mtio_named_array *a) {
     return mt_error_set(MT_E_FORMAT,
                         "'%s': truncated MXNet NDArray file: data of array %d %s needs %s%lld "
                         "bytes at offset %lld, the file has %lld",
-                        r->path, idx, mt_shape_str(&a->shape, s, sizeof s), too_big ? "more than " : "",
-                        (long long)(too_big ? r->size : count * ts), (long long)r->off,
-                        (long long)r->size);
+                        r->path, idx, mt_shape_str(&a->shape, s, sizeof s),
+                        too_big ? "more than " : "", (long long)(too_big ? r->size : count * ts),
+                        (long long)r->off, (long long)r->size);
   }
   a->data = malloc((size_t)(count ? count : 1) * sizeof(float));
   if (!a->data) return mt_error_set(MT_E_NOMEM, "'%s': out of memory for array %d", r->path, idx);
@@ -281,7 +285,8 @@ int mtio_params_read(const char *path, int *n, mtio_named_array **arrays) {
     if ((rc = rd(&r, list[i].name, (int64_t)len, "name", (int)i)) < 0) goto fail;
     list[i].name[len] = '\0';
     if (strlen(list[i].name) != len) {
-      rc = mt_error_set(MT_E_FORMAT, "'%s': name %llu holds a NUL byte", path, (unsigned long long)i);
+      rc = mt_error_set(MT_E_FORMAT, "'%s': name %llu holds a NUL byte", path,
+                        (unsigned long long)i);
       goto fail;
     }
   }

@@ -1,6 +1,7 @@
 /* fit.c — BaseModule.fit / score / predict / iter_predict in MXNet's order
  * of operations, and the Speedometer callback. The log lines are
  * DESIGN.md §8's, printed by rank 0 through mt_log_train. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,36 @@ int mt_module_predict(mt_module *m, mt_data_iter *eval, int num_batch, int reset
   return MT_OK;
 }
 
+/* ------------------------------------------------------------ metrics file */
+
+static void json_metrics(FILE *f, const mt_metric *m, int global) {
+  fputs("\"metrics\": {", f);
+  for (int i = 0; i < mt_metric_num(m); i++) {
+    const char *name;
+    double v;
+    if ((global ? mt_metric_get_global : mt_metric_get)(m, i, &name, &v) < 0) continue;
+    fprintf(f, "%s\"", i ? ", " : "");
+    for (const char *c = name; *c; c++) {
+      if (*c == '"' || *c == '\\') fputc('\\', f);
+      fputc(*c, f);
+    }
+    if (isfinite(v)) fprintf(f, "\": %.17g", v);
+    else fputs("\": null", f);
+  }
+  fputc('}', f);
+}
+
+static void metrics_event(FILE *f, const char *event, int epoch, int batch, int64_t samples,
+                          double speed, double t, const mt_metric *m, int global) {
+  if (!f) return;
+  fprintf(f, "{\"event\": \"%s\", \"epoch\": %d, \"batch\": %d, \"samples\": %lld, "
+             "\"samples_per_sec\": %.3f, \"time\": %.6f, ",
+          event, epoch, batch, (long long)samples, speed, t);
+  json_metrics(f, m, global);
+  fputs("}\n", f);
+  fflush(f);
+}
+
 static void log_metric(const char *prefix, int epoch, const mt_metric *metric, int global) {
   for (int i = 0; i < mt_metric_num(metric); i++) {
     const char *name;
@@ -239,6 +270,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     MT_TRY(mt_optimizer_set_lr_scheduler(m->opt, sched));
   }
   mt_metric *train_metric = NULL, *val_metric = NULL, *view = NULL;
+  FILE *mfile = NULL;
   MT_TRY(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &train_metric));
   rc = mt_metric_create(opt->validation_metric ? opt->validation_metric
                                                : (opt->eval_metric ? opt->eval_metric : "acc"),
@@ -250,6 +282,15 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
   if (is_dist(m)) MT_TRY_GOTO(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &view), rc, done);
   int64_t batch_size = mt_data_iter_batch_size(train) * (m->kv ? m->kv->num_workers : 1);
   fault_spec fault = fault_parse();
+  double fit_t0 = now_s(), last_t = fit_t0;
+  int64_t last_samples = 0;
+  if (opt->metrics_file && *opt->metrics_file && mt_log_rank() == 0) {
+    mfile = fopen(opt->metrics_file, "a");
+    if (!mfile) {
+      rc = MT_ERR(MT_E_IO, "metrics_file %s: %s", opt->metrics_file, strerror(errno));
+      goto done;
+    }
+  }
   for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++) {
     double tic = now_s();
     mt_metric_reset(train_metric);
@@ -262,14 +303,23 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
       MT_TRY_GOTO(mt_module_update(m), rc, fail_batch);
       MT_TRY_GOTO(mt_module_update_metric(m, train_metric, b.nlabel, b.label), rc, fail_batch);
       int reduced = 0;
+      int metrics_now = opt->metrics_every > 0 && (nbatch + 1) % opt->metrics_every == 0;
       if (view != train_metric) {
-        int want = 0;
+        int want = metrics_now;
         for (int i = 0; i < opt->n_batch_end_callback; i++) {
           int f = opt->batch_end_callback[i].frequent;
           want |= f <= 0 || nbatch % f == 0;
         }
         if (want) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, fail_batch);
         reduced = want;
+      }
+      if (metrics_now && mfile) {
+        double t = now_s();
+        int64_t samples = (int64_t)(nbatch + 1) * batch_size;
+        double speed = t > last_t ? (double)(samples - last_samples) / (t - last_t) : 0;
+        metrics_event(mfile, "train_batch", epoch, nbatch, samples, speed, t - fit_t0, view, 0);
+        last_t = t;
+        last_samples = samples;
       }
       MT_TRY_GOTO(call_batch_cbs(opt->n_batch_end_callback, opt->batch_end_callback, epoch, nbatch,
                                  view, batch_size),
@@ -288,7 +338,12 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     }
     if (view != train_metric) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, done);
     log_metric("Train", epoch, view, 1);
-    mt_log_train("Epoch[%d] Time cost=%.3f", epoch, now_s() - tic);
+    double cost = now_s() - tic;
+    mt_log_train("Epoch[%d] Time cost=%.3f", epoch, cost);
+    metrics_event(mfile, "train_epoch", epoch, nbatch, (int64_t)nbatch * batch_size,
+                  cost > 0 ? (double)nbatch * (double)batch_size / cost : 0, now_s() - fit_t0, view, 1);
+    last_t = now_s();
+    last_samples = 0;
     const mt_arena *args, *aux;
     MT_TRY_GOTO(mt_module_get_params(m, &args, &aux), rc, done);
     if (m->nctx > 1) /* sync aux states across devices, as MXNet's fit */
@@ -305,6 +360,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
                                  val_metric, batch_size),
                   rc, done);
       log_metric("Validation", epoch, val_metric, 0);
+      metrics_event(mfile, "validation", epoch, -1, 0, 0, now_s() - fit_t0, val_metric, 0);
     }
     MT_TRY_GOTO(mt_data_iter_reset(train), rc, done);
     continue;
@@ -313,6 +369,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     goto done;
   }
 done:
+  if (mfile) fclose(mfile);
   if (view && view != train_metric) mt_metric_free(view);
   mt_metric_free(train_metric);
   mt_metric_free(val_metric);

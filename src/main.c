@@ -326,11 +326,7 @@ static int train(const mt_config *cfg) {
             "modtrain: warning: [checkpoint] prefix = %s: checkpoints come with the "
             "HDF5 issue; this version writes none\n",
             cfg->prefix);
-  if (cfg->metrics_file)
-    fprintf(stderr,
-            "modtrain: warning: [train] metrics_file = %s: not written in this "
-            "version\n",
-            cfg->metrics_file);
+
 
   /* One process: dist_sync and hier reduce across the contexts only, which
    * is what local does, without starting MPI. */
@@ -410,6 +406,8 @@ static int train(const mt_config *cfg) {
   o.initializer = init;
   o.begin_epoch = 0;
   o.num_epoch = cfg->num_epoch;
+  o.metrics_file = cfg->metrics_file;
+  o.metrics_every = cfg->speedometer;
   if (rc == MT_OK && cfg->speedometer > 0) {
     rc = mt_speedometer_create(cfg->batch_size, cfg->speedometer, 1, &speedo);
     if (rc == MT_OK) {

@@ -114,6 +114,20 @@ expect 0 "$M" "$JOB" --set data.train="$T/train.h5" --set data.val="$T/val.h5"
 grep -v "Time cost" "$T/out" >"$T/h5.log"
 cmp -s "$T/mem.log" "$T/h5.log" || fail "training from synth files differs from in-memory synthetic data"
 
+# metrics_file: JSON lines with the train_batch, train_epoch and validation events
+expect 0 "$M" "$JOB" --set train.metrics_file="$T/m.jsonl" --set train.speedometer=5
+if command -v python3 >/dev/null; then
+  python3 - "$T/m.jsonl" <<'PY' || fail "metrics_file is not the expected JSON lines"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+kinds = [e["event"] for e in ev]
+assert kinds.count("train_epoch") == 5 and kinds.count("validation") == 5, kinds
+assert kinds.count("train_batch") == 10, kinds
+last = [e for e in ev if e["event"] == "validation"][-1]
+assert last["epoch"] == 4 and last["metrics"]["accuracy"] > 0.9, last
+PY
+fi
+
 # subcommands of later versions
 for s in predict score; do
   expect 2 "$M" "$s"
