@@ -605,7 +605,8 @@ typedef struct {
   mt_batch_end_fn fn;
   void *user;
   /* When the callback reads the metric: every `frequent` batches (0: every
-   * batch). Under MPI, fit sums the metric across ranks before those calls. */
+   * batch; < 0: never). Under MPI, fit sums the metric across ranks before
+   * those calls. */
   int frequent;
 } mt_batch_callback;
 typedef struct {
@@ -677,6 +678,10 @@ MT_API int mt_module_iter_predict(mt_module *mod, mt_data_iter *eval, int num_ba
 MT_API int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset,
                                  mt_batch_callback *out);
 MT_API void mt_batch_callback_free(mt_batch_callback *cb);
+/* A progress bar on stderr (rank 0): epoch, bar, samples/s, time left;
+ * what `modtrain` shows instead of Speedometer lines on a terminal. Free
+ * with mt_batch_callback_free. */
+MT_API int mt_progress_create(int64_t batch_size, int num_epoch, mt_batch_callback *out);
 
 /* ------------------------------------------------------------- distributed */
 
@@ -736,13 +741,13 @@ MT_API void mt_module_set_seed(mt_module *mod, uint64_t seed);
 
 /* What a checkpoint holds besides symbol and parameters. */
 typedef struct {
-  int64_t num_update;  /* optimizer updates so far; on save taken from `optimizer` if given */
-  int world_size;      /* ranks of the run that saved (informative) */
-  int64_t data_epoch;  /* the data iterator epoch to continue with */
-  int64_t data_batch;  /* batches of that epoch already consumed (0 at an epoch's end) */
+  int64_t num_update; /* optimizer updates so far; on save taken from `optimizer` if given */
+  int world_size;     /* ranks of the run that saved (informative) */
+  int64_t data_epoch; /* the data iterator epoch to continue with */
+  int64_t data_batch; /* batches of that epoch already consumed (0 at an epoch's end) */
   uint64_t rng_seed, rng_step; /* the module's random stream (Dropout keys) */
-  const char *config;  /* save: the run's config text (NULL = none) */
-  char *loaded_config; /* load: the saved config text, malloc'd (caller frees) */
+  const char *config;          /* save: the run's config text (NULL = none) */
+  char *loaded_config;         /* load: the saved config text, malloc'd (caller frees) */
   /* save: its per-parameter states and update counts are stored; load: they
    * are restored into it by saved index (create it with the same name and
    * settings, e.g. momentum). NULL: neither. */
@@ -765,9 +770,8 @@ MT_API int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sy
  * Errors name the path: missing file (MT_E_IO), not HDF5, truncated or
  * damaged, no /arg group, unknown format_version, epoch attribute not E
  * (MT_E_FORMAT). */
-MT_API int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym,
-                              mt_arena **arg_params, mt_arena **aux_params,
-                              mt_checkpoint_extra *extra);
+MT_API int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym, mt_arena **arg_params,
+                              mt_arena **aux_params, mt_checkpoint_extra *extra);
 /* The newest complete checkpoint under prefix: scans P's directory for
  * P-EEEE.h5, newest first; one that does not open, has an unknown
  * format_version, an epoch attribute other than its name, or an /arg
@@ -813,8 +817,7 @@ MT_API void mt_epoch_callback_free(mt_epoch_callback *cb);
  * float64/float16/bfloat16/integer data to float32, and puts keys without
  * a prefix (Gluon's save_parameters) into arg_params. New CPU arenas in file
  * order. Errors name the path (bad magic, truncated, sparse arrays). */
-MT_API int mt_params_save(const char *path, const mt_arena *arg_params,
-                          const mt_arena *aux_params);
+MT_API int mt_params_save(const char *path, const mt_arena *arg_params, const mt_arena *aux_params);
 MT_API int mt_params_load(const char *path, mt_arena **arg_params, mt_arena **aux_params);
 
 /* ---------------------------------------------------------- HDF5 datasets */

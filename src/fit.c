@@ -308,7 +308,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
         int want = metrics_now;
         for (int i = 0; i < opt->n_batch_end_callback; i++) {
           int f = opt->batch_end_callback[i].frequent;
-          want |= f <= 0 || nbatch % f == 0;
+          want |= f == 0 || (f > 0 && nbatch % f == 0);
         }
         if (want) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, fail_batch);
         reduced = want;

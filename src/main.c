@@ -408,7 +408,15 @@ static int train(const mt_config *cfg) {
   o.num_epoch = cfg->num_epoch;
   o.metrics_file = cfg->metrics_file;
   o.metrics_every = cfg->speedometer;
-  if (rc == MT_OK && cfg->speedometer > 0) {
+  if (rc == MT_OK && cfg->speedometer > 0 && isatty(2) && rank == 0 &&
+      !getenv("MODTRAIN_NO_PROGRESS")) {
+    /* on a terminal a progress bar replaces the Speedometer lines */
+    rc = mt_progress_create(cfg->batch_size, cfg->num_epoch, &speedo);
+    if (rc == MT_OK) {
+      have_speedo = 1;
+      o.batch_end_callback[o.n_batch_end_callback++] = speedo;
+    }
+  } else if (rc == MT_OK && cfg->speedometer > 0) {
     rc = mt_speedometer_create(cfg->batch_size, cfg->speedometer, 1, &speedo);
     if (rc == MT_OK) {
       have_speedo = 1;
