@@ -14,7 +14,7 @@
 #define CHECK(x)                                                                                   \
   do {                                                                                             \
     if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "bench_gpu_train: %s: %s\n", #x, mt_last_error());                          \
+      fprintf(stderr, "bench_gpu_train: %s: %s\n", #x, mt_last_error());                           \
       return 1;                                                                                    \
     }                                                                                              \
   } while (0)
@@ -78,13 +78,15 @@ int main(int argc, char **argv) {
   enum { NB = 8 };
   mt_batch b[NB];
   int classes = dims[nd - 1];
-  float *hx = malloc(sizeof(float) * (size_t)batch * dim), *hy = malloc(sizeof(float) * (size_t)batch);
+  float *hx = malloc(sizeof(float) * (size_t)batch * dim),
+        *hy = malloc(sizeof(float) * (size_t)batch);
   for (int k = 0; k < NB; k++) {
     memset(&b[k], 0, sizeof b[k]);
     b[k].ndata = b[k].nlabel = 1;
     CHECK(mt_ndarray_create(MT_SHAPE(batch, dim), ctx, &b[k].data[0]));
     CHECK(mt_ndarray_create(MT_SHAPE(batch), ctx, &b[k].label[0]));
-    for (int64_t i = 0; i < (int64_t)batch * dim; i++) hx[i] = (float)((i * 7919 + k) % 1000) / 1000.0f;
+    for (int64_t i = 0; i < (int64_t)batch * dim; i++)
+      hx[i] = (float)((i * 7919 + k) % 1000) / 1000.0f;
     for (int i = 0; i < batch; i++) hy[i] = (float)((i + k) % classes);
     CHECK(mt_ndarray_copy_from(b[k].data[0], hx, (int64_t)batch * dim));
     CHECK(mt_ndarray_copy_from(b[k].label[0], hy, batch));

@@ -24,7 +24,7 @@ static double gauss(void) { return sqrt(-2 * log(uniform())) * cos(6.28318530717
 #define CHECK(x)                                                                                   \
   do {                                                                                             \
     if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "demo_mlp: %s failed: %s\n", #x, mt_last_error());                          \
+      fprintf(stderr, "demo_mlp: %s failed: %s\n", #x, mt_last_error());                           \
       return 1;                                                                                    \
     }                                                                                              \
   } while (0)

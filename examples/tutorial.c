@@ -12,7 +12,7 @@
 #define CHECK(x)                                                                                   \
   do {                                                                                             \
     if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "tutorial: %s failed: %s\n", #x, mt_last_error());                          \
+      fprintf(stderr, "tutorial: %s failed: %s\n", #x, mt_last_error());                           \
       exit(1);                                                                                     \
     }                                                                                              \
   } while (0)
@@ -47,8 +47,10 @@ int main(void) {
   mt_blas_init();
   /* Preliminary: synthetic data, 10 batches of 32 samples per set */
   mt_data_iter *train_iter, *val_iter;
-  CHECK(mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &train_iter));
-  CHECK(mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 1, 0, &val_iter));
+  CHECK(mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1,
+                                 &train_iter));
+  CHECK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 1, 0, &val_iter));
 
   /* the network */
   mt_symbol *data, *fc1, *act1, *fc2, *net;
@@ -106,9 +108,11 @@ int main(void) {
   print_descs("label_shapes", n, descs);
   CHECK(mt_module_output_shapes(mod, &n, &descs));
   print_descs("output_shapes", n, descs);
-  printf("binded=%d for_training=%d params_initialized=%d optimizer_initialized=%d inputs_need_grad=%d\n",
-         mt_module_binded(mod), mt_module_for_training(mod), mt_module_params_initialized(mod),
-         mt_module_optimizer_initialized(mod), mt_module_inputs_need_grad(mod));
+  printf(
+      "binded=%d for_training=%d params_initialized=%d optimizer_initialized=%d "
+      "inputs_need_grad=%d\n",
+      mt_module_binded(mod), mt_module_for_training(mod), mt_module_params_initialized(mod),
+      mt_module_optimizer_initialized(mod), mt_module_inputs_need_grad(mod));
   const mt_arena *arg_params, *aux_params;
   CHECK(mt_module_get_params(mod, &arg_params, &aux_params));
   for (int i = 0; i < mt_arena_count(arg_params); i++) {
@@ -173,7 +177,10 @@ int main(void) {
   mt_data_iter_free(train_iter);
   mt_data_iter_free(val_iter);
   if (!shape_ok || acc < 0.9) {
-    fprintf(stderr, "tutorial: expected predictions (320, 10) and validation accuracy >= 0.9, got %s and %f\n", s, acc);
+    fprintf(
+        stderr,
+        "tutorial: expected predictions (320, 10) and validation accuracy >= 0.9, got %s and %f\n",
+        s, acc);
     return 1;
   }
   printf("tutorial: OK (validation accuracy %f)\n", acc);

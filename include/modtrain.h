@@ -52,23 +52,16 @@ MT_API const char *mt_last_error(void);
 MT_API const char *mt_strerror(int code);
 /* Records an error message (printf format) and returns `code`. Used by the
  * library and by user callbacks (custom modules, iterators). */
-MT_API int mt_error_set(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+MT_API int mt_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends "; context" to the current message (for call chains), returns code. */
-MT_API int mt_error_prefix(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+MT_API int mt_error_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 MT_API void mt_error_clear(void);
 
 MT_API const char *mt_version(void);
 
 /* ----------------------------------------------------------------- logging */
 
-typedef enum {
-  MT_LOG_ERROR = 0,
-  MT_LOG_WARN = 1,
-  MT_LOG_INFO = 2,
-  MT_LOG_DEBUG = 3
-} mt_log_level;
+typedef enum { MT_LOG_ERROR = 0, MT_LOG_WARN = 1, MT_LOG_INFO = 2, MT_LOG_DEBUG = 3 } mt_log_level;
 
 /* Level from MODTRAIN_LOG=error|warn|info|debug (default info). Messages go
  * to stderr as "[modtrain LEVEL subsystem] text"; info lines of the training
@@ -189,8 +182,8 @@ MT_API int mt_symbol_list_auxiliary_states(mt_symbol *sym, int *n, const char *c
 /* Given shapes of some arguments (by name), infers all. The out arrays are
  * caller-allocated with the lengths of the three lists above. */
 MT_API int mt_symbol_infer_shape(mt_symbol *sym, int nknown, const char *const *names,
-                                 const mt_shape *shapes, mt_shape *arg_shapes,
-                                 mt_shape *out_shapes, mt_shape *aux_shapes);
+                                 const mt_shape *shapes, mt_shape *arg_shapes, mt_shape *out_shapes,
+                                 mt_shape *aux_shapes);
 
 /* MXNet symbol JSON. tojson returns a malloc'd string (caller frees). */
 MT_API int mt_symbol_tojson(const mt_symbol *sym, char **json);
@@ -232,7 +225,8 @@ MT_API mt_ndarray *mt_executor_arg(const mt_executor *ex, const char *name);
 MT_API mt_ndarray *mt_executor_grad(const mt_executor *ex, const char *name);
 MT_API mt_ndarray *mt_executor_aux(const mt_executor *ex, const char *name);
 /* Seed and step for random ops (Dropout): keyed by (seed, node, step, sample). */
-MT_API void mt_executor_set_rng(mt_executor *ex, uint64_t seed, uint64_t step, int64_t sample_offset);
+MT_API void mt_executor_set_rng(mt_executor *ex, uint64_t seed, uint64_t step,
+                                int64_t sample_offset);
 /* Bytes of intermediate storage after memory planning, and without it. */
 MT_API int64_t mt_executor_planned_bytes(const mt_executor *ex, int64_t *unplanned_bytes);
 
@@ -534,8 +528,8 @@ MT_API void mt_module_free(mt_module *mod);
 
 /* State machine (calls out of order return MT_E_STATE with MXNet's hint). */
 MT_API int mt_module_bind(mt_module *mod, int ndata, const mt_data_desc *data_shapes, int nlabel,
-                          const mt_data_desc *label_shapes, int for_training,
-                          int inputs_need_grad, int force_rebind, mt_grad_req grad_req);
+                          const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
+                          int force_rebind, mt_grad_req grad_req);
 
 /* Parameter dictionaries are arenas of named arrays (mt_arena). Missing
  * names come from `init` when allow_missing (or when no dict is given). */
@@ -593,9 +587,9 @@ MT_API mt_optimizer *mt_module_get_optimizer(mt_module *mod);
 /* What a batch-end callback sees (MXNet's BatchEndParam). */
 typedef struct {
   int epoch;
-  int nbatch;            /* batches done in this epoch, counting from 0 */
+  int nbatch;             /* batches done in this epoch, counting from 0 */
   mt_metric *eval_metric; /* the training metric (local sums of the epoch so far) */
-  int64_t batch_size;    /* global batch */
+  int64_t batch_size;     /* global batch */
 } mt_batch_end_params;
 typedef int (*mt_batch_end_fn)(const mt_batch_end_params *p, void *user);
 /* epoch: the epoch just finished (0-based); params synced to CPU. */
@@ -626,7 +620,7 @@ typedef struct {
   const char *kvstore;
   const char *optimizer;
   const char *optimizer_params;
-  const char *lr_scheduler;      /* spec for mt_lr_scheduler_create, or NULL */
+  const char *lr_scheduler;          /* spec for mt_lr_scheduler_create, or NULL */
   const mt_initializer *initializer; /* NULL: uniform scale=0.01 */
   const mt_arena *arg_params, *aux_params;
   int allow_missing, force_rebind, force_init;
@@ -635,7 +629,7 @@ typedef struct {
   mt_epoch_callback epoch_end_callback[MT_MAX_CALLBACKS];
   int n_batch_end_callback;
   mt_batch_callback batch_end_callback[MT_MAX_CALLBACKS];
-  int n_eval_end_callback;       /* called after validation with its metric */
+  int n_eval_end_callback; /* called after validation with its metric */
   mt_batch_callback eval_end_callback[MT_MAX_CALLBACKS];
   int n_eval_batch_end_callback;
   mt_batch_callback eval_batch_end_callback[MT_MAX_CALLBACKS];

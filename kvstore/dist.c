@@ -24,7 +24,7 @@
       char s_[MPI_MAX_ERROR_STRING];                                                               \
       int l_ = 0;                                                                                  \
       MPI_Error_string(e_, s_, &l_);                                                               \
-      return mt_error_set(MT_E_MPI, "%s:%d: %s: %s", __FILE__, __LINE__, #call, s_);              \
+      return mt_error_set(MT_E_MPI, "%s:%d: %s: %s", __FILE__, __LINE__, #call, s_);               \
     }                                                                                              \
   } while (0)
 
@@ -105,7 +105,8 @@ int mt_dist_topology(mt_dist_topology_info *t) {
   MPI_Comm node;
   MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
   MPI_Comm_size(MPI_COMM_WORLD, &t->world_size);
-  MT_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node));
+  MT_CHECK_MPI(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node));
   MPI_Comm_rank(node, &t->local_rank);
   MPI_Comm_size(node, &t->local_size);
   MPI_Comm_free(&node);
@@ -145,11 +146,13 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int hierarchical) {
   MPI_Comm_rank(d->world, &kv->rank);
   MPI_Comm_size(d->world, &kv->num_workers);
   if (hierarchical) {
-    MT_CHECK_MPI(MPI_Comm_split_type(d->world, MPI_COMM_TYPE_SHARED, kv->rank, MPI_INFO_NULL, &d->node));
+    MT_CHECK_MPI(
+        MPI_Comm_split_type(d->world, MPI_COMM_TYPE_SHARED, kv->rank, MPI_INFO_NULL, &d->node));
     MPI_Comm_set_errhandler(d->node, MPI_ERRORS_RETURN);
     MPI_Comm_rank(d->node, &d->node_rank);
     MPI_Comm_size(d->node, &d->node_size);
-    MT_CHECK_MPI(MPI_Comm_split(d->world, d->node_rank == 0 ? 0 : MPI_UNDEFINED, kv->rank, &d->leaders));
+    MT_CHECK_MPI(
+        MPI_Comm_split(d->world, d->node_rank == 0 ? 0 : MPI_UNDEFINED, kv->rank, &d->leaders));
     if (d->leaders != MPI_COMM_NULL) MPI_Comm_set_errhandler(d->leaders, MPI_ERRORS_RETURN);
   }
   kv->impl = d;
@@ -182,7 +185,8 @@ static MPI_Request *new_req(dist_impl *d) {
   return &d->reqs[d->nreq++];
 }
 
-static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n) {
+static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                      int64_t n) {
   dist_impl *d = kv->impl;
   int rc = mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
   if (rc < 0) return rc;
@@ -192,7 +196,8 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
     MPI_Request *r = new_req(d);
     if (!r) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
     if (!d->hier) {
-      MT_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, bufs[0] + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
+      MT_CHECK_MPI(
+          MPI_Iallreduce(MPI_IN_PLACE, bufs[0] + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
       continue;
     }
     if (d->node_size > 1) {
@@ -272,7 +277,8 @@ static int dist_check_same(mt_kvstore *kv, uint64_t value, const char *what) {
     if (all[r] != all[0]) bad = r;
   free(all);
   if (bad >= 0)
-    return mt_error_set(MT_E_INVAL, "ranks disagree on the %s: rank %d differs from rank 0", what, bad);
+    return mt_error_set(MT_E_INVAL, "ranks disagree on the %s: rank %d differs from rank 0", what,
+                        bad);
   return MT_OK;
 }
 

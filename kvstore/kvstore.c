@@ -46,10 +46,13 @@ void mt_kvstore_free(mt_kvstore *kv) {
 const char *mt_kvstore_type(const mt_kvstore *kv) { return kv->backend->name; }
 int mt_kvstore_is_dist(const mt_kvstore *kv) { return kv->backend != &mt_kvstore_local; }
 
-int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n) {
+int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                     int64_t n) {
   return kv->backend->start(kv, ndev, bufs, ctxs, n);
 }
-int mt_kvstore_progress(mt_kvstore *kv) { return kv->backend->progress ? kv->backend->progress(kv) : 0; }
+int mt_kvstore_progress(mt_kvstore *kv) {
+  return kv->backend->progress ? kv->backend->progress(kv) : 0;
+}
 int mt_kvstore_wait(mt_kvstore *kv) { return kv->backend->wait ? kv->backend->wait(kv) : 0; }
 
 int mt_kvstore_pushpull(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
@@ -70,7 +73,9 @@ int mt_kvstore_allreduce_f64(mt_kvstore *kv, double *buf, int64_t n) {
 int mt_kvstore_check_same(mt_kvstore *kv, uint64_t value, const char *what) {
   return kv->backend->check_same ? kv->backend->check_same(kv, value, what) : 0;
 }
-int mt_kvstore_barrier(mt_kvstore *kv) { return kv->backend->barrier ? kv->backend->barrier(kv) : 0; }
+int mt_kvstore_barrier(mt_kvstore *kv) {
+  return kv->backend->barrier ? kv->backend->barrier(kv) : 0;
+}
 
 /* GPU values: device d's buffer is staged into a scratch buffer on device
  * 0's GPU (cudaMemcpyPeer through cudaMemcpyDefault), then added there, in
@@ -109,7 +114,8 @@ int mt_kvstore_reduce_devices(int ndev, float *const *bufs, const mt_context *ct
     return mt_error_set(MT_E_UNSUPPORTED, "kvstore: mixing cpu and gpu contexts is not supported");
   for (int d = 1; d < ndev; d++) {
     if (ctxs[d].type != MT_GPU)
-      return mt_error_set(MT_E_UNSUPPORTED, "kvstore: mixing cpu and gpu contexts is not supported");
+      return mt_error_set(MT_E_UNSUPPORTED,
+                          "kvstore: mixing cpu and gpu contexts is not supported");
     const float *src = bufs[d];
     if (ctxs[d].id != ctxs[0].id) {
       float *tmp;
@@ -135,8 +141,9 @@ int mt_kvstore_copy_devices(int ndev, float *const *bufs, const mt_context *ctxs
       continue;
     }
 #ifdef MT_HAVE_CUDA
-    int rc = mtk_cuda_copy(ctxs[d].type == MT_GPU ? ctxs[d].id : -1, bufs[d],
-                           ctxs[0].type == MT_GPU ? ctxs[0].id : -1, bufs[0], (size_t)n * sizeof(float));
+    int rc =
+        mtk_cuda_copy(ctxs[d].type == MT_GPU ? ctxs[d].id : -1, bufs[d],
+                      ctxs[0].type == MT_GPU ? ctxs[0].id : -1, bufs[0], (size_t)n * sizeof(float));
     if (rc < 0) return rc;
 #else
     return mt_error_set(MT_E_UNSUPPORTED, "kvstore: this build has no CUDA");

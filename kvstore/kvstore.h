@@ -53,7 +53,8 @@ void mt_kvstore_free(mt_kvstore *kv);
 const char *mt_kvstore_type(const mt_kvstore *kv);
 int mt_kvstore_is_dist(const mt_kvstore *kv);
 
-int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
+int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
+                     int64_t n);
 int mt_kvstore_progress(mt_kvstore *kv);
 int mt_kvstore_wait(mt_kvstore *kv);
 /* start + wait, then bufs[0] copied to the other devices (MXNet's pushpull). */

@@ -153,7 +153,8 @@ int mt_attr_bool(const mt_attrs *a, const char *op, const char *node, const char
   }
   if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) *out = 1;
   else if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0")) *out = 0;
-  else return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' is not a boolean (true/false)", op, node, key, v);
+  else
+    return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' is not a boolean (true/false)", op, node, key, v);
   return MT_OK;
 }
 

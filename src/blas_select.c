@@ -21,7 +21,8 @@ static int is_one_of(const char *name, const char *const *list) {
 
 static void blas_select(void) {
   static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
-  static const char *const avx2[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+  static const char *const avx2[] = {"Haswell",        "Zen", "SkylakeX", "Cooperlake",
+                                     "SapphireRapids", NULL};
   const char *before = mtk_blas_corename();
   const char *user = getenv("OPENBLAS_CORETYPE");
   if (user && *user) {

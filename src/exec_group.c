@@ -69,15 +69,17 @@ static int find(const char *const *names, int n, const char *name) {
   return -1;
 }
 
-static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym, const mt_shape *input_shapes,
-                     int for_training, int inputs_need_grad, mt_grad_req grad_req) {
+static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
+                     const mt_shape *input_shapes, int for_training, int inputs_need_grad,
+                     mt_grad_req grad_req) {
   int nargs, nout;
   const char *const *args, *const *outs;
   MT_TRY(mt_symbol_list_arguments(sym, &nargs, &args));
   MT_TRY(mt_symbol_list_outputs(sym, &nout, &outs));
   int rc = MT_OK;
   mt_shape *as = calloc((size_t)nargs + 1, sizeof *as), *os = calloc((size_t)nout + 1, sizeof *os),
-           *xs = calloc((size_t)g->naux + 1, sizeof *xs), *known = calloc((size_t)g->ninputs + 1, sizeof *known);
+           *xs = calloc((size_t)g->naux + 1, sizeof *xs),
+           *known = calloc((size_t)g->ninputs + 1, sizeof *known);
   const char **knames = calloc((size_t)g->ninputs + 1, sizeof *knames);
   mt_ndarray **argv = calloc((size_t)nargs + 1, sizeof *argv),
              **gradv = calloc((size_t)nargs + 1, sizeof *gradv),

@@ -8,12 +8,12 @@
 
 typedef struct {
   mt_context ctx;
-  int64_t begin, end;     /* rows [begin, end) of the batch */
+  int64_t begin, end; /* rows [begin, end) of the batch */
   mt_executor *exec;
-  mt_arena *params;       /* param_names on ctx */
-  mt_arena *grads;        /* gradients of params, one flat buffer (NULL: not training) */
-  mt_arena *aux;          /* aux_names on ctx */
-  mt_ndarray **inputs;    /* ninputs arrays (data then labels) of the slice */
+  mt_arena *params;         /* param_names on ctx */
+  mt_arena *grads;          /* gradients of params, one flat buffer (NULL: not training) */
+  mt_arena *aux;            /* aux_names on ctx */
+  mt_ndarray **inputs;      /* ninputs arrays (data then labels) of the slice */
   mt_ndarray **input_grads; /* data gradients when inputs_need_grad, else NULL entries */
 } mt_exec_slot;
 
@@ -21,7 +21,7 @@ typedef struct {
   int nslots;
   mt_exec_slot *slots;
   int64_t batch_size;
-  int ninputs, ndata;     /* inputs: data names then label names bound in the symbol */
+  int ninputs, ndata; /* inputs: data names then label names bound in the symbol */
   const char *const *input_names;
   int nparam, naux;
   const char *const *param_names, *const *aux_names;

@@ -27,13 +27,13 @@ struct mt_executor {
   mt_ndarray **args, **grads, **aux; /* list order; grads[i] NULL if no gradient */
   mt_grad_req *reqs;
   mt_arena *arg_arena, *grad_arena, *aux_arena; /* simple_bind only */
-  mt_ndarray **ev;    /* value of each entry */
-  mt_ndarray **eg;    /* gradient of each entry (NULL: none) */
-  mt_ndarray *views;  /* storage for pool views: 2 * nentries */
+  mt_ndarray **ev;                              /* value of each entry */
+  mt_ndarray **eg;                              /* gradient of each entry (NULL: none) */
+  mt_ndarray *views;                            /* storage for pool views: 2 * nentries */
   float *pool;
   int64_t pool_elems, unplanned_elems;
-  int *node_bwd;      /* node needs backward */
-  int *arg_of_entry;  /* entry -> arg index or -1 */
+  int *node_bwd;     /* node needs backward */
+  int *arg_of_entry; /* entry -> arg index or -1 */
   unsigned char *touched;
   uint64_t seed, step;
   int64_t sample_offset;
@@ -86,8 +86,7 @@ static int plan_and_alloc(mt_executor *ex, plan_buf *bufs, int nbufs) {
       if (best < 0) best = s;
       else if (slot_size[s] >= need && (slot_size[best] < need || slot_size[s] < slot_size[best]))
         best = s;
-      else if (slot_size[best] < need && slot_size[s] > slot_size[best])
-        best = s;
+      else if (slot_size[best] < need && slot_size[s] > slot_size[best]) best = s;
     }
     if (best < 0) {
       best = nslots++;
@@ -175,9 +174,8 @@ static int bind_common(mt_executor *ex) {
   ex->node_bwd = calloc((size_t)n + 1, sizeof *ex->node_bwd);
   ex->arg_of_entry = calloc((size_t)ne + 1, sizeof *ex->arg_of_entry);
   ex->touched = calloc((size_t)ne + 1, 1);
-  if (!es || !names || !shapes || !bufs || !entry_node || !last_use || !last_consumer ||
-      !is_head || !ex->ev || !ex->eg || !ex->views || !ex->node_bwd || !ex->arg_of_entry ||
-      !ex->touched) {
+  if (!es || !names || !shapes || !bufs || !entry_node || !last_use || !last_consumer || !is_head ||
+      !ex->ev || !ex->eg || !ex->views || !ex->node_bwd || !ex->arg_of_entry || !ex->touched) {
     rc = MT_NOMEM();
     goto done;
   }
@@ -190,11 +188,16 @@ static int bind_common(mt_executor *ex) {
   for (int i = 0; i < ex->naux; i++) {
     const mt_shape *want = &es[g->entry_ptr[g->aux_nodes[i]]];
     if (!mt_shape_equal(want, &ex->aux[i]->shape))
-      MT_TRY_GOTO(mt_shape_mismatch("bind", ex->aux_names[i], "aux state", want, &ex->aux[i]->shape), rc, done);
+      MT_TRY_GOTO(
+          mt_shape_mismatch("bind", ex->aux_names[i], "aux state", want, &ex->aux[i]->shape), rc,
+          done);
   }
   for (int i = 0; i < ex->nargs; i++)
-    if (ex->grads[i] && ex->reqs[i] != MT_REQ_NULL && !mt_shape_equal(&ex->grads[i]->shape, &ex->args[i]->shape))
-      MT_TRY_GOTO(mt_shape_mismatch("bind", ex->arg_names[i], "gradient", &ex->args[i]->shape, &ex->grads[i]->shape), rc, done);
+    if (ex->grads[i] && ex->reqs[i] != MT_REQ_NULL &&
+        !mt_shape_equal(&ex->grads[i]->shape, &ex->args[i]->shape))
+      MT_TRY_GOTO(mt_shape_mismatch("bind", ex->arg_names[i], "gradient", &ex->args[i]->shape,
+                                    &ex->grads[i]->shape),
+                  rc, done);
   /* variable entries point at the user's arrays */
   for (int e = 0; e < ne; e++) ex->arg_of_entry[e] = -1;
   for (int i = 0; i < ex->nargs; i++) {

@@ -32,8 +32,8 @@ static fault_spec fault_parse(void) {
 
 static int fault_hit(const fault_spec *f, int epoch, int nbatch, mt_batch *b) {
   if (!f->on || f->rank != mt_dist_rank() || f->epoch != epoch || f->batch != nbatch) return MT_OK;
-  fprintf(stderr, "modtrain: MODTRAIN_FAULT: rank %d injects '%s' at epoch %d batch %d\n",
-          f->rank, f->kind, epoch, nbatch);
+  fprintf(stderr, "modtrain: MODTRAIN_FAULT: rank %d injects '%s' at epoch %d batch %d\n", f->rank,
+          f->kind, epoch, nbatch);
   fflush(stderr);
   if (!strcmp(f->kind, "exit")) _exit(7);
   if (!strcmp(f->kind, "hang"))
@@ -61,8 +61,8 @@ void mt_fit_options_init(mt_fit_options *o) {
   o->num_epoch = -1;
 }
 
-static int call_batch_cbs(int n, const mt_batch_callback *cbs, int epoch, int nbatch, mt_metric *metric,
-                          int64_t batch_size) {
+static int call_batch_cbs(int n, const mt_batch_callback *cbs, int epoch, int nbatch,
+                          mt_metric *metric, int64_t batch_size) {
   mt_batch_end_params p = {epoch, nbatch, metric, batch_size};
   for (int i = 0; i < n; i++)
     if (cbs[i].fn) {
@@ -148,7 +148,8 @@ typedef struct {
   float *buf[64]; /* host copies, grown as batches arrive */
 } predict_acc;
 
-static int predict_collect(int n, mt_ndarray *const *outs, int nbatch, const mt_batch *b, void *user) {
+static int predict_collect(int n, mt_ndarray *const *outs, int nbatch, const mt_batch *b,
+                           void *user) {
   predict_acc *a = user;
   if (n > 64) n = 64;
   a->n = n;
@@ -224,8 +225,9 @@ static void json_metrics(FILE *f, const mt_metric *m, int global) {
 static void metrics_event(FILE *f, const char *event, int epoch, int batch, int64_t samples,
                           double speed, double t, const mt_metric *m, int global) {
   if (!f) return;
-  fprintf(f, "{\"event\": \"%s\", \"epoch\": %d, \"batch\": %d, \"samples\": %lld, "
-             "\"samples_per_sec\": %.3f, \"time\": %.6f, ",
+  fprintf(f,
+          "{\"event\": \"%s\", \"epoch\": %d, \"batch\": %d, \"samples\": %lld, "
+          "\"samples_per_sec\": %.3f, \"time\": %.6f, ",
           event, epoch, batch, (long long)samples, speed, t);
   json_metrics(f, m, global);
   fputs("}\n", f);
@@ -279,7 +281,8 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
   /* Under MPI the training metric stays local; `view` holds the sums over
    * ranks for the log and the batch-end callbacks. */
   view = train_metric;
-  if (is_dist(m)) MT_TRY_GOTO(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &view), rc, done);
+  if (is_dist(m))
+    MT_TRY_GOTO(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &view), rc, done);
   int64_t batch_size = mt_data_iter_batch_size(train) * (m->kv ? m->kv->num_workers : 1);
   fault_spec fault = fault_parse();
   double fit_t0 = now_s(), last_t = fit_t0;
@@ -328,7 +331,8 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
         /* a callback reset the local sums (Speedometer auto_reset): do it for real */
         const char *nm;
         double v;
-        if (mt_metric_get(view, 0, &nm, &v) == MT_OK && isnan(v)) mt_metric_reset_local(train_metric);
+        if (mt_metric_get(view, 0, &nm, &v) == MT_OK && isnan(v))
+          mt_metric_reset_local(train_metric);
       }
       nbatch++;
     }
@@ -341,7 +345,8 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     double cost = now_s() - tic;
     mt_log_train("Epoch[%d] Time cost=%.3f", epoch, cost);
     metrics_event(mfile, "train_epoch", epoch, nbatch, (int64_t)nbatch * batch_size,
-                  cost > 0 ? (double)nbatch * (double)batch_size / cost : 0, now_s() - fit_t0, view, 1);
+                  cost > 0 ? (double)nbatch * (double)batch_size / cost : 0, now_s() - fit_t0, view,
+                  1);
     last_t = now_s();
     last_samples = 0;
     const mt_arena *args, *aux;
@@ -350,7 +355,9 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
       MT_TRY_GOTO(mt_module_init_params(m, NULL, args, aux, 0, 1, 0), rc, done);
     for (int i = 0; i < opt->n_epoch_end_callback; i++)
       if (opt->epoch_end_callback[i].fn)
-        MT_TRY_GOTO(opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux, opt->epoch_end_callback[i].user), rc, done);
+        MT_TRY_GOTO(opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux,
+                                                  opt->epoch_end_callback[i].user),
+                    rc, done);
     if (opt->eval_data) {
       mt_watchdog_progress("validation", epoch, 0);
       MT_TRY_GOTO(mt_module_score(m, opt->eval_data, val_metric, -1, 1, epoch,
@@ -398,10 +405,11 @@ static int speedometer_cb(const mt_batch_end_params *p, void *user) {
   double dt = now_s() - s->tic;
   double speed = dt > 0 ? (double)s->frequent * (double)s->batch_size / dt : INFINITY;
   char line[1024];
-  int off = s->auto_reset ? snprintf(line, sizeof line, "Epoch[%d] Batch [%d-%d]\tSpeed: %.2f samples/sec",
-                                     p->epoch, count - s->frequent, count, speed)
-                          : snprintf(line, sizeof line, "Epoch[%d] Batch [0-%d]\tSpeed: %.2f samples/sec",
-                                     p->epoch, count, speed);
+  int off = s->auto_reset
+                ? snprintf(line, sizeof line, "Epoch[%d] Batch [%d-%d]\tSpeed: %.2f samples/sec",
+                           p->epoch, count - s->frequent, count, speed)
+                : snprintf(line, sizeof line, "Epoch[%d] Batch [0-%d]\tSpeed: %.2f samples/sec",
+                           p->epoch, count, speed);
   if (p->eval_metric) {
     for (int i = 0; i < mt_metric_num(p->eval_metric) && off < (int)sizeof line; i++) {
       const char *name;
@@ -416,9 +424,11 @@ static int speedometer_cb(const mt_batch_end_params *p, void *user) {
   return 0;
 }
 
-int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset, mt_batch_callback *out) {
+int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset,
+                          mt_batch_callback *out) {
   memset(out, 0, sizeof *out);
-  if (frequent <= 0) return MT_ERR(MT_E_INVAL, "speedometer: frequent must be positive, got %d", frequent);
+  if (frequent <= 0)
+    return MT_ERR(MT_E_INVAL, "speedometer: frequent must be positive, got %d", frequent);
   speedometer *s = calloc(1, sizeof *s);
   if (!s) return MT_NOMEM();
   s->batch_size = batch_size;

@@ -327,7 +327,6 @@ static int train(const mt_config *cfg) {
             "HDF5 issue; this version writes none\n",
             cfg->prefix);
 
-
   /* One process: dist_sync and hier reduce across the contexts only, which
    * is what local does, without starting MPI. */
   const char *kv = cfg->kvstore;
@@ -355,8 +354,9 @@ static int train(const mt_config *cfg) {
             "modtrain %s: world size %d (%d node%s, %d rank%s per node), contexts %s, kvstore "
             "%s%s%s%s, BLAS kernel %s",
             mt_version(), world, topo.num_nodes, topo.num_nodes > 1 ? "s" : "", topo.local_size,
-            topo.local_size > 1 ? "s" : "", ctxs, cfg->kvstore, kv != cfg->kvstore ? " (1 process: " : "",
-            kv != cfg->kvstore ? kv : "", kv != cfg->kvstore ? ")" : "", blas ? blas : "?");
+            topo.local_size > 1 ? "s" : "", ctxs, cfg->kvstore,
+            kv != cfg->kvstore ? " (1 process: " : "", kv != cfg->kvstore ? kv : "",
+            kv != cfg->kvstore ? ")" : "", blas ? blas : "?");
   if (rank == 0) {
     if (threads) fprintf(stderr, " x %d thread%s\n", threads, threads > 1 ? "s" : "");
     else fprintf(stderr, " (threads from OPENBLAS_NUM_THREADS/OMP_NUM_THREADS)\n");
@@ -375,7 +375,8 @@ static int train(const mt_config *cfg) {
     snprintf(data, sizeof data, "synthetic data (%d classes x %d features, %lld samples per set)",
              cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples);
   else
-    snprintf(data, sizeof data, "data %s (validation %s)", cfg->train, cfg->val ? cfg->val : "none");
+    snprintf(data, sizeof data, "data %s (validation %s)", cfg->train,
+             cfg->val ? cfg->val : "none");
   if (rank == 0)
     fprintf(stderr, "modtrain: %s: %s, batch %lld; network %s; %d epochs of %s (%s)\n", cfg->path,
             data, (long long)cfg->batch_size, net, cfg->num_epoch, cfg->optimizer,
@@ -505,7 +506,8 @@ static int cmd_train(int argc, char **argv) {
   /* every rank validates; all stop if any rank found a problem (never a hang) */
   int all = all_ok(ok);
   if (!all) {
-    if (!ok && (mt_dist_rank() == 0 || mt_dist_world_size() == 1)) code = fail(EXIT_USAGE, mt_last_error());
+    if (!ok && (mt_dist_rank() == 0 || mt_dist_world_size() == 1))
+      code = fail(EXIT_USAGE, mt_last_error());
     else if (!ok) {
       fprintf(stderr, "modtrain: error (rank %d): %s\n", mt_dist_rank(), mt_last_error());
       code = EXIT_USAGE;

@@ -69,7 +69,8 @@ void mt_module_free(mt_module *m) {
 }
 
 int mt_module_set_bucket_bytes(mt_module *m, int64_t bytes) {
-  if (bytes < 0) return MT_ERR(MT_E_INVAL, "bucket size must be >= 0 bytes, got %lld", (long long)bytes);
+  if (bytes < 0)
+    return MT_ERR(MT_E_INVAL, "bucket size must be >= 0 bytes, got %lld", (long long)bytes);
   if (m->optimizer_initialized)
     return MT_ERR(MT_E_STATE, "set the bucket size before init_optimizer");
   m->bucket_bytes = bytes;
@@ -112,7 +113,8 @@ int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, i
         if (a) strncat(list, ", ", sizeof list - strlen(list) - 1);
         strncat(list, args[a], sizeof list - strlen(list) - 1);
       }
-      rc = MT_ERR(MT_E_INVAL, "module: data name '%s' is not an argument of the symbol (arguments: %s)",
+      rc = MT_ERR(MT_E_INVAL,
+                  "module: data name '%s' is not an argument of the symbol (arguments: %s)",
                   data_names[i], list);
       goto fail;
     }
@@ -143,7 +145,8 @@ int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, i
   for (int i = 0; i < m->ndata; i++) m->input_names[m->ninputs++] = strdup(m->data_names[i]);
   for (int i = 0; i < m->nlabel; i++) m->input_names[m->ninputs++] = strdup(m->label_names[i]);
   for (int a = 0; a < nargs; a++)
-    if (find(m->input_names, m->ninputs, args[a]) < 0) m->param_names[m->nparam++] = strdup(args[a]);
+    if (find(m->input_names, m->ninputs, args[a]) < 0)
+      m->param_names[m->nparam++] = strdup(args[a]);
   m->aux_names = dup_names(naux, aux);
   m->naux = naux;
   m->output_names = dup_names(nout, outs);
@@ -175,8 +178,9 @@ static int match_descs(const char *what, int nnames, char *const *names, int n,
     for (int j = 0; j < n; j++)
       if (!strcmp(descs[j].name, names[i])) k = j;
     if (k < 0)
-      return MT_ERR(MT_E_INVAL, "bind: no %s shape for '%s' (the %s names are the module's %s_names)",
-                    what, names[i], what, what);
+      return MT_ERR(MT_E_INVAL,
+                    "bind: no %s shape for '%s' (the %s names are the module's %s_names)", what,
+                    names[i], what, what);
     if (descs[k].shape.ndim < 1)
       return MT_ERR(MT_E_SHAPE, "bind: %s shape of '%s' is empty", what, names[i]);
     out[i] = descs[k].shape;
@@ -200,7 +204,7 @@ static int set_descs(mt_data_desc **dst, int n, char *const *names, const mt_sha
   *dst = calloc((size_t)n + 1, sizeof **dst);
   if (!*dst) return MT_NOMEM();
   for (int i = 0; i < n; i++) {
-    snprintf((*dst)[i].name, sizeof (*dst)[i].name, "%s", names[i]);
+    snprintf((*dst)[i].name, sizeof(*dst)[i].name, "%s", names[i]);
     (*dst)[i].shape = shapes[i];
   }
   return MT_OK;
@@ -211,10 +215,11 @@ static int bind_group(mt_module *m, const mt_shape *in_shapes, int have_labels) 
   MT_TRY(mt_exec_group_bind(&m->group, m->sym, m->nctx, m->ctxs, m->ninputs, m->ndata,
                             (const char *const *)m->input_names, in_shapes, m->nparam,
                             (const char *const *)m->param_names, m->naux,
-                            (const char *const *)m->aux_names, m->for_training,
-                            m->inputs_need_grad, m->grad_req));
+                            (const char *const *)m->aux_names, m->for_training, m->inputs_need_grad,
+                            m->grad_req));
   MT_TRY(set_descs(&m->data_shapes, m->ndata, m->data_names, in_shapes));
-  if (have_labels) MT_TRY(set_descs(&m->label_shapes, m->nlabel, m->label_names, in_shapes + m->ndata));
+  if (have_labels)
+    MT_TRY(set_descs(&m->label_shapes, m->nlabel, m->label_names, in_shapes + m->ndata));
   else {
     free(m->label_shapes);
     m->label_shapes = NULL;
@@ -248,7 +253,8 @@ int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int
   memset(in, 0, sizeof in);
   MT_TRY(match_descs("data", m->ndata, m->data_names, ndata, data_shapes, in));
   int have_labels = label_shapes && nlabel > 0;
-  if (have_labels) MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
+  if (have_labels)
+    MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
   m->for_training = for_training;
   m->inputs_need_grad = inputs_need_grad;
   m->grad_req = grad_req;
@@ -258,16 +264,19 @@ int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int
     return rc;
   }
   if (!m->arg_params) {
-    mt_shape *ps = calloc((size_t)m->nparam + 1, sizeof *ps), *xs = calloc((size_t)m->naux + 1, sizeof *xs);
+    mt_shape *ps = calloc((size_t)m->nparam + 1, sizeof *ps),
+             *xs = calloc((size_t)m->naux + 1, sizeof *xs);
     if (!ps || !xs) rc = MT_NOMEM();
     for (int i = 0; rc == MT_OK && i < m->nparam; i++)
       ps[i] = mt_ndarray_shape(mt_arena_at(m->group.slots[0].params, i));
     for (int i = 0; rc == MT_OK && i < m->naux; i++)
       xs[i] = mt_ndarray_shape(mt_arena_at(m->group.slots[0].aux, i));
     if (rc == MT_OK)
-      rc = mt_arena_create(mt_cpu(0), m->nparam, (const char *const *)m->param_names, ps, &m->arg_params);
+      rc = mt_arena_create(mt_cpu(0), m->nparam, (const char *const *)m->param_names, ps,
+                           &m->arg_params);
     if (rc == MT_OK)
-      rc = mt_arena_create(mt_cpu(0), m->naux, (const char *const *)m->aux_names, xs, &m->aux_params);
+      rc = mt_arena_create(mt_cpu(0), m->naux, (const char *const *)m->aux_names, xs,
+                           &m->aux_params);
     free(ps);
     free(xs);
     if (rc < 0) return rc;
@@ -285,14 +294,15 @@ int mt_module_reshape(mt_module *m, int ndata, const mt_data_desc *data_shapes, 
   memset(in, 0, sizeof in);
   MT_TRY(match_descs("data", m->ndata, m->data_names, ndata, data_shapes, in));
   int have_labels = label_shapes && nlabel > 0;
-  if (have_labels) MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
+  if (have_labels)
+    MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
   return bind_group(m, in, have_labels);
 }
 
 /* ------------------------------------------------------------ parameters */
 
-static int init_one(const char *name, mt_ndarray *arr, const mt_arena *given, const mt_initializer *init,
-                    int allow_missing) {
+static int init_one(const char *name, mt_ndarray *arr, const mt_arena *given,
+                    const mt_initializer *init, int allow_missing) {
   mt_ndarray *src = given ? mt_arena_get(given, name) : NULL;
   if (src) {
     if (!mt_shape_equal(&src->shape, &arr->shape))
@@ -308,9 +318,10 @@ static int check_extra(const mt_arena *given, char *const *names, int n, const c
   if (!given) return MT_OK;
   for (int i = 0; i < mt_arena_count(given); i++)
     if (find(names, n, mt_arena_name(given, i)) < 0)
-      return MT_ERR(MT_E_INVAL,
-                    "init_params: found name '%s' that is not in the %s (use allow_extra to ignore it)",
-                    mt_arena_name(given, i), what);
+      return MT_ERR(
+          MT_E_INVAL,
+          "init_params: found name '%s' that is not in the %s (use allow_extra to ignore it)",
+          mt_arena_name(given, i), what);
   return MT_OK;
 }
 
@@ -328,9 +339,11 @@ int mt_module_init_params(mt_module *m, const mt_initializer *init, const mt_are
     MT_TRY(check_extra(aux_params, m->aux_names, m->naux, "auxiliary states"));
   }
   for (int i = 0; i < m->nparam; i++)
-    MT_TRY(init_one(m->param_names[i], mt_arena_at(m->arg_params, i), arg_params, init, allow_missing));
+    MT_TRY(init_one(m->param_names[i], mt_arena_at(m->arg_params, i), arg_params, init,
+                    allow_missing));
   for (int i = 0; i < m->naux; i++)
-    MT_TRY(init_one(m->aux_names[i], mt_arena_at(m->aux_params, i), aux_params, init, allow_missing));
+    MT_TRY(
+        init_one(m->aux_names[i], mt_arena_at(m->aux_params, i), aux_params, init, allow_missing));
   MT_TRY(copy_params_to_devices(m));
   m->params_initialized = 1;
   m->params_dirty = 0;
@@ -339,7 +352,8 @@ int mt_module_init_params(mt_module *m, const mt_initializer *init, const mt_are
 
 int mt_module_set_params(mt_module *m, const mt_arena *arg_params, const mt_arena *aux_params,
                          int allow_missing, int force_init, int allow_extra) {
-  return mt_module_init_params(m, NULL, arg_params, aux_params, allow_missing, force_init, allow_extra);
+  return mt_module_init_params(m, NULL, arg_params, aux_params, allow_missing, force_init,
+                               allow_extra);
 }
 
 int mt_module_sync_params(mt_module *m) {
@@ -564,7 +578,8 @@ int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
   int nl = b->nlabel < m->nlabel ? b->nlabel : m->nlabel;
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
-    for (int i = 0; i < m->ndata; i++) MT_TRY(copy_rows(sl->inputs[i], b->data[i], sl->begin, sl->end));
+    for (int i = 0; i < m->ndata; i++)
+      MT_TRY(copy_rows(sl->inputs[i], b->data[i], sl->begin, sl->end));
     for (int i = 0; i < nl; i++) {
       if (b->label[i]->shape.dim[0] != m->group.batch_size)
         return MT_ERR(MT_E_SHAPE, "forward: label '%s' has %lld rows for a batch of %lld",
@@ -583,7 +598,8 @@ int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
 int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before backward");
-  if (!m->for_training) return MT_ERR(MT_E_STATE, "backward: re-bind with for_training=1 to run backward");
+  if (!m->for_training)
+    return MT_ERR(MT_E_STATE, "backward: re-bind with for_training=1 to run backward");
   /* Overlap: with grad_req write, buckets start reducing as soon as the last
    * context's backward has produced them. (With add, gradients accumulate
    * over several backwards and are reduced in update.) */
@@ -636,7 +652,8 @@ int mt_module_update(mt_module *m) {
   if (!m->binded || !m->params_initialized || !m->optimizer_initialized)
     return MT_ERR(MT_E_STATE, "call bind, init_params and init_optimizer before update");
   mt_exec_group *g = &m->group;
-  if (!g->slots[0].grads) return MT_ERR(MT_E_STATE, "update: the module has no gradients (bound with grad_req null)");
+  if (!g->slots[0].grads)
+    return MT_ERR(MT_E_STATE, "update: the module has no gradients (bound with grad_req null)");
   m->params_dirty = 1;
   float *bufs[64];
   mt_context ctxs[64];
@@ -650,9 +667,12 @@ int mt_module_update(mt_module *m) {
   }
   mt_exec_slot *s0 = &g->slots[0];
   int finite = 1;
-  if (s0->ctx.type == MT_CPU) finite = mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads));
+  if (s0->ctx.type == MT_CPU)
+    finite = mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads));
 #ifdef MT_HAVE_CUDA
-  else MT_TRY(mtk_cuda_all_finite(s0->ctx.id, mt_arena_data(s0->grads), mt_arena_size(s0->grads), &finite));
+  else
+    MT_TRY(mtk_cuda_all_finite(s0->ctx.id, mt_arena_data(s0->grads), mt_arena_size(s0->grads),
+                               &finite));
 #endif
   if (!finite && s0->ctx.type != MT_CPU)
     return MT_ERR(MT_E_NUMERIC, "a gradient on gpu(%d) has NaN or Inf", s0->ctx.id);
@@ -676,7 +696,8 @@ int mt_module_update(mt_module *m) {
   return MT_OK;
 }
 
-int mt_module_update_metric(mt_module *m, mt_metric *metric, int nlabel, mt_ndarray *const *labels) {
+int mt_module_update_metric(mt_module *m, mt_metric *metric, int nlabel,
+                            mt_ndarray *const *labels) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before update_metric");
   int n = nlabel < m->nout ? nlabel : m->nout;
@@ -696,7 +717,8 @@ int mt_module_update_metric(mt_module *m, mt_metric *metric, int nlabel, mt_ndar
 }
 
 /* Concatenates per-slot arrays (rows) into merged arrays on context 0. */
-static int merge(mt_module *m, mt_ndarray ***merged, int n, mt_ndarray *(*get)(mt_exec_slot *, int)) {
+static int merge(mt_module *m, mt_ndarray ***merged, int n,
+                 mt_ndarray *(*get)(mt_exec_slot *, int)) {
   if (!*merged) {
     *merged = calloc((size_t)n + 1, sizeof **merged);
     if (!*merged) return MT_NOMEM();
@@ -754,7 +776,8 @@ int mt_module_get_outputs(mt_module *m, int *n, mt_ndarray *const **outputs) {
 int mt_module_get_input_grads(mt_module *m, int *n, mt_ndarray *const **grads) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before get_input_grads");
-  if (!m->inputs_need_grad) return MT_ERR(MT_E_STATE, "get_input_grads: bind with inputs_need_grad=1");
+  if (!m->inputs_need_grad)
+    return MT_ERR(MT_E_STATE, "get_input_grads: bind with inputs_need_grad=1");
   MT_TRY(merge(m, &m->merged_igrad, m->ndata, slot_input_grad));
   *n = m->ndata;
   *grads = m->merged_igrad;

@@ -8,10 +8,10 @@
 
 struct mt_module {
   mt_symbol *sym;
-  int ndata, nlabel;          /* label names found in the symbol's arguments */
+  int ndata, nlabel; /* label names found in the symbol's arguments */
   char **data_names, **label_names;
   int ninputs;
-  char **input_names;         /* data names then (bound) label names */
+  char **input_names; /* data names then (bound) label names */
   int nout;
   char **output_names;
   int nparam, naux;
@@ -33,14 +33,14 @@ struct mt_module {
   int64_t bucket_bytes;
   int nbuckets;
   struct mt_bucket {
-    int first, last;     /* parameter index range */
-    int64_t off, len;    /* element range in the flat gradient buffer */
-    int pending;         /* parameters not yet final in this backward */
-  } *buckets;
-  int *param_bucket;     /* parameter -> bucket */
-  int *arg_to_param;     /* executor argument -> parameter, or -1 */
+    int first, last;  /* parameter index range */
+    int64_t off, len; /* element range in the flat gradient buffer */
+    int pending;      /* parameters not yet final in this backward */
+  } * buckets;
+  int *param_bucket; /* parameter -> bucket */
+  int *arg_to_param; /* executor argument -> parameter, or -1 */
   unsigned char *param_done;
-  int reduce_in_flight;  /* buckets were started during backward */
+  int reduce_in_flight; /* buckets were started during backward */
   int buckets_started;
 };
 

@@ -89,7 +89,10 @@ static int check_ctx(mt_context ctx) {
 #ifdef MT_HAVE_CUDA
     return MT_OK;
 #else
-    return MT_ERR(MT_E_UNSUPPORTED, "gpu(%d): this build has no CUDA support (rebuild with nvcc present and -DMT_CUDA=ON)", ctx.id);
+    return MT_ERR(
+        MT_E_UNSUPPORTED,
+        "gpu(%d): this build has no CUDA support (rebuild with nvcc present and -DMT_CUDA=ON)",
+        ctx.id);
 #endif
   }
   return MT_ERR(MT_E_INVAL, "unknown device type %d", (int)ctx.type);
@@ -110,7 +113,8 @@ int mt_ndarray_create(mt_shape shape, mt_context ctx, mt_ndarray **out) {
   if (shape.ndim < 1 || shape.ndim > MT_MAX_DIM)
     return MT_ERR(MT_E_SHAPE, "ndarray: ndim %d out of range [1, %d]", shape.ndim, MT_MAX_DIM);
   for (int i = 0; i < shape.ndim; i++)
-    if (shape.dim[i] < 0) return MT_ERR(MT_E_SHAPE, "ndarray: negative dimension %lld", (long long)shape.dim[i]);
+    if (shape.dim[i] < 0)
+      return MT_ERR(MT_E_SHAPE, "ndarray: negative dimension %lld", (long long)shape.dim[i]);
   MT_TRY(check_ctx(ctx));
   mt_ndarray *a = calloc(1, sizeof *a);
   if (!a) return MT_NOMEM();
@@ -253,7 +257,8 @@ int mt_arena_create(mt_context ctx, int n, const char *const *names, const mt_sh
   a->data = mt_device_alloc(ctx, off);
   if (!a->data) goto nomem;
   if (ctx.type != MT_CPU && mt_device_memset0(ctx, a->data, off) < 0) goto nomem;
-  for (int i = 0; i < n; i++) mt_ndarray_init_view(&a->views[i], a->data + a->offsets[i], shapes[i], ctx);
+  for (int i = 0; i < n; i++)
+    mt_ndarray_init_view(&a->views[i], a->data + a->offsets[i], shapes[i], ctx);
   *out = a;
   return MT_OK;
 nomem:
@@ -273,8 +278,12 @@ void mt_arena_free(mt_arena *a) {
 }
 
 int mt_arena_count(const mt_arena *a) { return a->n; }
-mt_ndarray *mt_arena_at(const mt_arena *a, int i) { return i >= 0 && i < a->n ? &a->views[i] : NULL; }
-const char *mt_arena_name(const mt_arena *a, int i) { return i >= 0 && i < a->n ? a->names[i] : NULL; }
+mt_ndarray *mt_arena_at(const mt_arena *a, int i) {
+  return i >= 0 && i < a->n ? &a->views[i] : NULL;
+}
+const char *mt_arena_name(const mt_arena *a, int i) {
+  return i >= 0 && i < a->n ? a->names[i] : NULL;
+}
 mt_ndarray *mt_arena_get(const mt_arena *a, const char *name) {
   for (int i = 0; i < a->n; i++)
     if (!strcmp(a->names[i], name)) return &a->views[i];

@@ -7,17 +7,17 @@
 #define MT_ND_OWNS 1u /* storage freed with the array */
 
 struct mt_ndarray {
-  float *data;      /* host or device pointer, per ctx */
+  float *data; /* host or device pointer, per ctx */
   mt_shape shape;
-  int64_t size;     /* elements */
+  int64_t size; /* elements */
   mt_context ctx;
   unsigned flags;
 };
 
 struct mt_arena {
   mt_context ctx;
-  float *data;      /* one allocation */
-  int64_t size;     /* elements including padding */
+  float *data;  /* one allocation */
+  int64_t size; /* elements including padding */
   int n;
   char **names;
   int64_t *offsets;

@@ -29,9 +29,9 @@ typedef struct {
 } mt_op_ctx;
 
 typedef struct mt_op {
-  const char *name;    /* MXNet's op name: "FullyConnected" */
-  size_t param_size;   /* bytes of the op's parameter struct */
-  unsigned flags;      /* MT_OP_* */
+  const char *name;  /* MXNet's op name: "FullyConnected" */
+  size_t param_size; /* bytes of the op's parameter struct */
+  unsigned flags;    /* MT_OP_* */
   /* Fills *param (param_size bytes, zeroed) from attrs; errors name the node,
    * the key and the bad value. Unknown keys are errors. */
   int (*parse)(const mt_attrs *attrs, const char *node_name, void *param);
@@ -40,8 +40,8 @@ typedef struct mt_op {
   const char *(*arg_name)(const void *param, int i);
   int (*num_aux)(const void *param); /* NULL = 0 */
   const char *(*aux_name)(const void *param, int i);
-  int (*num_outputs)(const void *param);         /* NULL = 1, all visible */
-  int (*num_visible_outputs)(const void *param); /* NULL = num_outputs */
+  int (*num_outputs)(const void *param);                /* NULL = 1, all visible */
+  int (*num_visible_outputs)(const void *param);        /* NULL = num_outputs */
   const char *(*output_name)(const void *param, int i); /* NULL = "output" */
   /* in[num_args]: known shapes have ndim > 0; the op fills the shapes it can
    * deduce (weights from data) and checks the others. Fills out[num_outputs]

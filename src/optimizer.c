@@ -423,8 +423,9 @@ static int check_arrays(const mt_optimizer *opt, int index, const mt_ndarray *we
   const char *kn = opt_names[opt->kind];
   int gpu = weight->ctx.type == MT_GPU;
   if (grad && grad->ctx.type != weight->ctx.type)
-    return MT_ERR(MT_E_INVAL, "optimizer '%s': parameter %d: weight and gradient on different devices",
-                  kn, index);
+    return MT_ERR(MT_E_INVAL,
+                  "optimizer '%s': parameter %d: weight and gradient on different devices", kn,
+                  index);
 #ifdef MT_HAVE_CUDA
   /* GPU: sgd (and nag without momentum, which is sgd) have CUDA kernels */
   if (gpu && !(opt->kind == OPT_SGD || (opt->kind == OPT_NAG && opt->nstates == 0)))
@@ -481,9 +482,9 @@ int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarr
   const float rescale = (float)opt->rescale_grad;
 #ifdef MT_HAVE_CUDA
   if (weight->ctx.type == MT_GPU) /* check_arrays admitted sgd and momentum-less nag only */
-    return mtk_cuda_multi_sgd_update(weight->ctx.id, w, g, opt->nstates > 0 ? p->states[0].data : NULL,
-                                     n, (float)lr, (float)wd,
-                                     opt->momentum > 0 ? (float)opt->momentum : 0.f, rescale, clip);
+    return mtk_cuda_multi_sgd_update(
+        weight->ctx.id, w, g, opt->nstates > 0 ? p->states[0].data : NULL, n, (float)lr, (float)wd,
+        opt->momentum > 0 ? (float)opt->momentum : 0.f, rescale, clip);
 #endif
   switch (opt->kind) {
   case OPT_SGD:

@@ -42,8 +42,8 @@ static int progress_cb(const mt_batch_end_params *p, void *user) {
     bar[40] = '\0';
     double left = speed > 0 ? (double)(s->per_epoch - done) * (double)s->batch_size / speed : 0;
     fprintf(stderr, "\rEpoch %d/%d [%s] %3d%% %d/%d  %.0f samples/s  ETA %d:%02d ", p->epoch + 1,
-            s->num_epoch, bar, 100 * done / s->per_epoch, done, s->per_epoch, speed,
-            (int)left / 60, (int)left % 60);
+            s->num_epoch, bar, 100 * done / s->per_epoch, done, s->per_epoch, speed, (int)left / 60,
+            (int)left % 60);
   } else {
     fprintf(stderr, "\rEpoch %d/%d batch %d  %.0f samples/s ", p->epoch + 1, s->num_epoch, done,
             speed);

@@ -242,7 +242,8 @@ int mt_symbol_create(const char *opname, const char *name, const char *attrs_tex
     for (int i = 3; i < total && i < 5; i++)
       if (!entries[i].node->op && !mt_attrs_get(&entries[i].node->attrs, "__init__"))
         MT_TRY_GOTO(mt_attrs_set(&entries[i].node->attrs, "__init__",
-                                 i == 3 ? "[\"zero\", {}]" : "[\"one\", {}]"), rc, done);
+                                 i == 3 ? "[\"zero\", {}]" : "[\"one\", {}]"),
+                    rc, done);
   mt_node *n;
   MT_TRY_GOTO(mt_node_new(op, name, &attrs, total, entries, &n), rc, done);
   int nvis = mt_op_num_visible_outputs(op, n->param);

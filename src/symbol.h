@@ -16,7 +16,7 @@ typedef struct {
 
 struct mt_node {
   int refcount;
-  const mt_op *op;  /* NULL for a variable ("null" in JSON) */
+  const mt_op *op; /* NULL for a variable ("null" in JSON) */
   char *name;
   mt_attrs attrs;   /* string attrs as given (JSON "attrs") */
   void *param;      /* op->param_size bytes parsed from attrs; NULL for variables */
@@ -55,14 +55,14 @@ int mt_symbol_from_entries(int n, const mt_entry *entries, mt_symbol **out);
 typedef struct {
   int nnodes;
   mt_node **nodes;
-  int *entry_ptr;   /* nnodes+1: entry id of (node i, output k) = entry_ptr[i] + k */
+  int *entry_ptr; /* nnodes+1: entry id of (node i, output k) = entry_ptr[i] + k */
   int nentries;
   int nheads;
-  int *heads;       /* entry ids of the symbol's outputs */
+  int *heads; /* entry ids of the symbol's outputs */
   int *head_node, *head_index;
-  int narg;         /* variables used as op arguments (or bare heads), in node order */
+  int narg; /* variables used as op arguments (or bare heads), in node order */
   int *arg_nodes;
-  int naux;         /* variables used as aux inputs, in node order */
+  int naux; /* variables used as aux inputs, in node order */
   int *aux_nodes;
 } mt_graph;
 

@@ -31,8 +31,8 @@ int mt_synthetic_iter_create(int num_classes, int dim, int64_t num_samples, int6
   /* The shuffle order is keyed by (seed, epoch), as the HDF5 iterator's: the
    * in-memory set and its `modtrain synth` file train identically. (The
    * permutation's Philox stream is not one the samples were drawn from.) */
-  MT_TRY_GOTO(mt_ndarray_iter_create(x, y, batch_size, shuffle, seed, MT_LAST_BATCH_PAD,
-                                     "data", "softmax_label", out),
+  MT_TRY_GOTO(mt_ndarray_iter_create(x, y, batch_size, shuffle, seed, MT_LAST_BATCH_PAD, "data",
+                                     "softmax_label", out),
               rc, done);
 done:
   mt_ndarray_free(x);

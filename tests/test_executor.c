@@ -32,7 +32,8 @@ static void test_lists_and_shapes(void **state) {
   int n;
   const char *const *names;
   MT_ASSERT_OK(mt_symbol_list_arguments(s, &n, &names));
-  const char *want[] = {"data", "fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias", "softmax_label"};
+  const char *want[] = {"data",       "fc1_weight", "fc1_bias",
+                        "fc2_weight", "fc2_bias",   "softmax_label"};
   assert_int_equal(n, 6);
   for (int i = 0; i < 6; i++) assert_string_equal(names[i], want[i]);
   MT_ASSERT_OK(mt_symbol_list_outputs(s, &n, &names));
@@ -65,7 +66,8 @@ static void test_auto_names_and_errors(void **state) {
   mt_symbol *bad;
   assert_int_equal(mt_symbol_create("NoSuchOp", "z", NULL, 1, &d, &bad), MT_E_NOTFOUND);
   assert_non_null(strstr(mt_last_error(), "NoSuchOp"));
-  assert_int_equal(mt_symbol_create("FullyConnected", "z", "num_hidden=abc", 1, &d, &bad), MT_E_INVAL);
+  assert_int_equal(mt_symbol_create("FullyConnected", "z", "num_hidden=abc", 1, &d, &bad),
+                   MT_E_INVAL);
   assert_non_null(strstr(mt_last_error(), "num_hidden"));
   /* a shape mismatch names the node and both shapes */
   MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fcx", "num_hidden=4", 1, &d, &f));
@@ -187,7 +189,11 @@ static void test_mlp_forward_backward(void **state) {
   assert_true(maxdiff(mt_ndarray_data(mt_executor_output(ex, 0)), prob, B * C) < 1e-5);
   assert_int_equal(mt_executor_backward(ex, 0, NULL), MT_E_STATE);
   mt_executor_free(ex);
-  free(prob); free(dw1); free(db1); free(dw2); free(db2);
+  free(prob);
+  free(dw1);
+  free(db1);
+  free(dw2);
+  free(db2);
   mt_symbol_free(s);
 }
 
@@ -209,7 +215,8 @@ static void test_shared_weight(void **state) {
   mt_shape ks[] = {MT_SHAPE(4, 5)};
   mt_executor *ex;
   MT_ASSERT_OK(mt_executor_simple_bind(sum, mt_cpu(0), MT_REQ_WRITE, 1, k, ks, 1, &ex));
-  float *xd = mt_ndarray_data(mt_executor_arg(ex, "x")), *wd = mt_ndarray_data(mt_executor_arg(ex, "w"));
+  float *xd = mt_ndarray_data(mt_executor_arg(ex, "x")),
+        *wd = mt_ndarray_data(mt_executor_arg(ex, "w"));
   tu_fill_uniform(xd, 20, -1, 1, 1);
   tu_fill_uniform(wd, 15, -1, 1, 2);
   MT_ASSERT_OK(mt_executor_forward(ex, 1));
@@ -235,7 +242,11 @@ static void test_shared_weight(void **state) {
     }
   mt_ndarray_free(og);
   mt_executor_free(ex);
-  mt_symbol_free(x); mt_symbol_free(w); mt_symbol_free(a); mt_symbol_free(b); mt_symbol_free(sum);
+  mt_symbol_free(x);
+  mt_symbol_free(w);
+  mt_symbol_free(a);
+  mt_symbol_free(b);
+  mt_symbol_free(sum);
 }
 
 /* A deep chain: the plan must share storage, and results must not change. */
@@ -304,7 +315,8 @@ static void test_memory_plan(void **state) {
 static void test_bind_checks(void **state) {
   mt_symbol *s = mlp(4, 3);
   mt_ndarray *arrs[6];
-  mt_shape shapes[6] = {MT_SHAPE(2, 5), MT_SHAPE(4, 5), MT_SHAPE(4), MT_SHAPE(3, 4), MT_SHAPE(3), MT_SHAPE(2)};
+  mt_shape shapes[6] = {MT_SHAPE(2, 5), MT_SHAPE(4, 5), MT_SHAPE(4),
+                        MT_SHAPE(3, 4), MT_SHAPE(3),    MT_SHAPE(2)};
   for (int i = 0; i < 6; i++) MT_ASSERT_OK(mt_ndarray_create(shapes[i], mt_cpu(0), &arrs[i]));
   mt_executor *ex;
   MT_ASSERT_OK(mt_executor_bind(s, mt_cpu(0), 6, arrs, NULL, NULL, 0, NULL, &ex));

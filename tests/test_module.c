@@ -126,7 +126,8 @@ static void train(int nctx, int steps, float *out_w, float *out_b, int64_t batch
   mt_initializer *init;
   MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 3, &init));
   MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
-  MT_ASSERT_OK(mt_module_init_optimizer(m, "local", "sgd", "learning_rate=0.5 momentum=0.9 wd=0.001", 0));
+  MT_ASSERT_OK(
+      mt_module_init_optimizer(m, "local", "sgd", "learning_rate=0.5 momentum=0.9 wd=0.001", 0));
   for (int i = 0; i < steps; i++) {
     mt_batch b;
     fill_batch(&b, batch, 100 + (uint64_t)i);
@@ -239,7 +240,8 @@ static void test_params_dicts(void **state) {
   mt_symbol_free(s);
 }
 
-static int count_rows(int nout, mt_ndarray *const *outs, int nbatch, const mt_batch *b, void *user) {
+static int count_rows(int nout, mt_ndarray *const *outs, int nbatch, const mt_batch *b,
+                      void *user) {
   *(int64_t *)user += mt_ndarray_shape(outs[0]).dim[0];
   return 0;
 }
@@ -293,7 +295,11 @@ static void test_predict_strips_padding_and_fit_learns(void **state) {
   mt_module_free(m);
   mt_data_iter_free(train);
   mt_data_iter_free(val);
-  mt_symbol_free(data); mt_symbol_free(fc1); mt_symbol_free(act); mt_symbol_free(fc2); mt_symbol_free(net);
+  mt_symbol_free(data);
+  mt_symbol_free(fc1);
+  mt_symbol_free(act);
+  mt_symbol_free(fc2);
+  mt_symbol_free(net);
 }
 
 int main(void) {

@@ -52,8 +52,8 @@ static void free_batch(mt_batch *b) {
 /* Trains and returns all parameters concatenated (fc1_weight, fc1_bias,
  * fc2_weight, fc2_bias) in `out` (H*D + H + C*H + C floats). */
 enum { NPARAM_FLOATS = H * D + H + C * H + C };
-static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden, int init_seed,
-                 float *out) {
+static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
+                 int init_seed, float *out) {
   mt_symbol *s = mlp(hidden);
   mt_context ctxs[2] = {mt_cpu(0), mt_cpu(1)};
   mt_module *m;
@@ -114,7 +114,8 @@ static void test_dist_equals_single_process(void **state) {
   double dd = tu_max_abs_diff(dist, ref, NPARAM_FLOATS);
   double spread = spread_across_ranks(dist, NPARAM_FLOATS);
   if (rank == 0)
-    print_message("world %d: max |dist_sync - one process| = %g, spread across ranks = %g\n", world, dd, spread);
+    print_message("world %d: max |dist_sync - one process| = %g, spread across ranks = %g\n", world,
+                  dd, spread);
   assert_true(dd < 1e-5);
   assert_true(spread == 0.0);
   MT_ASSERT_OK(train("dist_sync", 1, 1, (int64_t)25 << 20, H, 7 + rank, again));
@@ -163,7 +164,8 @@ static void test_score_metric_is_global(void **state) {
   mt_batch b;
   make_batch(&b, 0, lb, ub);
   mt_data_iter *it;
-  MT_ASSERT_OK(mt_ndarray_iter_create(b.data[0], b.label[0], ub - lb, 0, 0, MT_LAST_BATCH_PAD, NULL, NULL, &it));
+  MT_ASSERT_OK(mt_ndarray_iter_create(b.data[0], b.label[0], ub - lb, 0, 0, MT_LAST_BATCH_PAD, NULL,
+                                      NULL, &it));
   mt_metric *acc;
   MT_ASSERT_OK(mt_metric_create("acc", &acc));
   MT_ASSERT_OK(mt_module_score(m, it, acc, -1, 1, 0, 0, NULL));

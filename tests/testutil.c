@@ -30,7 +30,8 @@ double tu_max_rel_diff(const float *a, const float *b, int64_t n, double floor) 
   return m;
 }
 
-int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs, const mt_shape *shapes) {
+int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
+                const mt_shape *shapes) {
   memset(t, 0, sizeof *t);
   t->op = mt_op_find(opname);
   if (!t->op) return mt_error_set(MT_E_NOTFOUND, "no op %s", opname);
@@ -129,7 +130,7 @@ double tu_gradcheck_run(const tu_gradcheck *g) {
   }
 #define RESTORE_AUX()                                                                              \
   for (int ai = 0; ai < t.naux; ai++)                                                              \
-    memcpy(t.aux[ai]->data, aux0[ai], sizeof(float) * (size_t)t.aux[ai]->size)
+  memcpy(t.aux[ai]->data, aux0[ai], sizeof(float) * (size_t)t.aux[ai]->size)
   RESTORE_AUX();
   if (t.op->forward(t.param, &c, t.in, t.out, t.aux) < 0) fail_msg("forward: %s", mt_last_error());
   if (t.op->backward(t.param, &c, og, t.in, t.out, req, grad, t.aux) < 0)
@@ -150,7 +151,9 @@ double tu_gradcheck_run(const tu_gradcheck *g) {
     for (int64_t j = 0; j < grad[i]->size; j++) {
       double want = (double)pre[i][j] + grad[i]->data[j];
       double d = fabs(want - grad2[i]->data[j]) / fmax(1.0, fabs(want));
-      if (d > 1e-5) fail_msg("%s: req=add differs from write+prefill at arg %d elem %lld: %g vs %g", g->op, i, (long long)j, grad2[i]->data[j], want);
+      if (d > 1e-5)
+        fail_msg("%s: req=add differs from write+prefill at arg %d elem %lld: %g vs %g", g->op, i,
+                 (long long)j, grad2[i]->data[j], want);
     }
     int64_t n = grad[i]->size, stride = n > maxc ? n / maxc : 1;
     for (int64_t j = 0; j < n; j += stride) {

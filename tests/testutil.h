@@ -17,7 +17,7 @@
 #define MT_ASSERT_OK(expr)                                                                         \
   do {                                                                                             \
     int rc_ = (expr);                                                                              \
-    if (rc_ < 0) fail_msg("%s -> %d: %s", #expr, rc_, mt_last_error());                          \
+    if (rc_ < 0) fail_msg("%s -> %d: %s", #expr, rc_, mt_last_error());                            \
   } while (0)
 
 /* Deterministic uniform fill in [lo, hi). */
@@ -41,13 +41,13 @@ typedef struct {
   int nargs;
   mt_shape shapes[8]; /* argument shapes; unknown (ndim 0) ones inferred */
   unsigned no_grad;
-  double eps;         /* default 1e-3 */
-  int is_train;       /* forward mode for the check (default 1 when 0 given? no: as given) */
+  double eps;   /* default 1e-3 */
+  int is_train; /* forward mode for the check (default 1 when 0 given? no: as given) */
   void (*init)(int arg, float *x, int64_t n, const mt_shape *s, void *user);
   /* loss given outputs and inputs; NULL = weighted sum */
   double (*loss)(mt_ndarray *const *out, int nout, mt_ndarray *const *in, void *user);
   void *user;
-  int max_checks;     /* elements checked per input (default all up to 400) */
+  int max_checks; /* elements checked per input (default all up to 400) */
 } tu_gradcheck;
 
 double tu_gradcheck_run(const tu_gradcheck *g);

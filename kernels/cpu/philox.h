@@ -45,7 +45,9 @@ static inline MTK_HD uint64_t mtk_philox_key(uint64_t seed, uint64_t stream) {
 }
 
 /* Uniform in (0, 1): 24 random bits, never 0 or 1. */
-static inline MTK_HD float mtk_u01(uint32_t x) { return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+static inline MTK_HD float mtk_u01(uint32_t x) {
+  return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
 
 /* The i-th uniform of stream (key, hi). */
 static inline MTK_HD float mtk_philox_uniform(uint64_t key, uint64_t hi, uint64_t i) {

@@ -11,7 +11,7 @@
   do {                                                                                             \
     cudaError_t e_ = (call);                                                                       \
     if (e_ != cudaSuccess)                                                                         \
-      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                  \
+      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
                           cudaGetErrorString(e_));                                                 \
   } while (0)
 
@@ -19,7 +19,7 @@
   do {                                                                                             \
     cublasStatus_t s_ = (call);                                                                    \
     if (s_ != CUBLAS_STATUS_SUCCESS)                                                               \
-      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                  \
+      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
                           cublasGetStatusString(s_));                                              \
   } while (0)
 

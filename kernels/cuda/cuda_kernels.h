@@ -24,7 +24,8 @@ int mtk_cuda_sync(int dev);
 int mtk_cuda_fc_forward(int dev, const float *x, const float *w, const float *b, float *y, int rows,
                         int n, int k);
 int mtk_cuda_fc_backward(int dev, const float *dy, const float *x, const float *w, int rows, int n,
-                         int k, float *dx, int dx_add, float *dw, int dw_add, float *db, int db_add);
+                         int k, float *dx, int dx_add, float *dw, int dw_add, float *db,
+                         int db_add);
 
 /* The kernels below mirror kernels/cpu/ (same arguments after `dev`, same
  * formulas; see the CPU headers). They run on the device's default stream,
@@ -83,9 +84,8 @@ int mtk_cuda_dropout_apply(int dev, float *y, const float *x, const float *mask,
  * mean = moving_mean and var_invstd = 1 / sqrt(moving_var + eps). */
 int mtk_cuda_bn_stats(int dev, const float *x, int64_t outer, int64_t C, int64_t inner, float *mean,
                       float *var);
-int mtk_cuda_bn_finish_stats(int dev, int64_t C, float *mean, float *var_invstd,
-                             float *moving_mean, float *moving_var, float momentum, float eps,
-                             int batch_stats);
+int mtk_cuda_bn_finish_stats(int dev, int64_t C, float *mean, float *var_invstd, float *moving_mean,
+                             float *moving_var, float momentum, float eps, int batch_stats);
 int mtk_cuda_bn_forward(int dev, float *y, const float *x, const float *mean, const float *invstd,
                         const float *gamma, const float *beta, int64_t outer, int64_t C,
                         int64_t inner);

@@ -31,13 +31,14 @@ __global__ void mtk_sum_rows_kernel(float *db, const float *dy, int rows, int n,
   db[c] = add ? db[c] + s : s;
 }
 
-extern "C" int mtk_cuda_fc_forward(int dev, const float *x, const float *w, const float *b, float *y,
-                                   int rows, int n, int k) {
+extern "C" int mtk_cuda_fc_forward(int dev, const float *x, const float *w, const float *b,
+                                   float *y, int rows, int n, int k) {
   cublasHandle_t h;
   int rc = handle(dev, &h);
   if (rc) return rc;
   const float one = 1.0f, zero = 0.0f;
-  MT_CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, n, rows, k, &one, w, k, x, k, &zero, y, n));
+  MT_CHECK_CUBLAS(
+      cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, n, rows, k, &one, w, k, x, k, &zero, y, n));
   if (b) {
     int64_t total = (int64_t)rows * n;
     int blocks = (int)((total + 255) / 256);
@@ -48,9 +49,9 @@ extern "C" int mtk_cuda_fc_forward(int dev, const float *x, const float *w, cons
   return 0;
 }
 
-extern "C" int mtk_cuda_fc_backward(int dev, const float *dy, const float *x, const float *w, int rows,
-                                    int n, int k, float *dx, int dx_add, float *dw, int dw_add,
-                                    float *db, int db_add) {
+extern "C" int mtk_cuda_fc_backward(int dev, const float *dy, const float *x, const float *w,
+                                    int rows, int n, int k, float *dx, int dx_add, float *dw,
+                                    int dw_add, float *db, int db_add) {
   cublasHandle_t h;
   int rc = handle(dev, &h);
   if (rc) return rc;

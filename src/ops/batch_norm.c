@@ -132,13 +132,12 @@ static int bn_backward_gpu(const bn_param *p, const mt_op_ctx *c, mt_ndarray *co
   bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
   int want_dgamma = req[1] && !p->fix_gamma;
   if (req[0] || want_dgamma || req[2])
-    MT_TRY(mtk_cuda_bn_backward(dev, og[0]->data, in[0]->data, out[1]->data, out[2]->data,
-                                p->fix_gamma ? NULL : in[1]->data, outer, C, inner,
-                                bn_batch_stats(p, c), req[0] ? ig[0]->data : NULL,
-                                req[0] == MT_REQ_ADD ? 1.0f : 0.0f,
-                                want_dgamma ? ig[1]->data : NULL,
-                                req[1] == MT_REQ_ADD ? 1.0f : 0.0f, req[2] ? ig[2]->data : NULL,
-                                req[2] == MT_REQ_ADD ? 1.0f : 0.0f));
+    MT_TRY(mtk_cuda_bn_backward(
+        dev, og[0]->data, in[0]->data, out[1]->data, out[2]->data,
+        p->fix_gamma ? NULL : in[1]->data, outer, C, inner, bn_batch_stats(p, c),
+        req[0] ? ig[0]->data : NULL, req[0] == MT_REQ_ADD ? 1.0f : 0.0f,
+        want_dgamma ? ig[1]->data : NULL, req[1] == MT_REQ_ADD ? 1.0f : 0.0f,
+        req[2] ? ig[2]->data : NULL, req[2] == MT_REQ_ADD ? 1.0f : 0.0f));
   if (p->fix_gamma && req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(dev, ig[1]->data, C, 0.0f));
   return MT_OK;
 }

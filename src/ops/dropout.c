@@ -120,8 +120,8 @@ static int drop_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *
     if (!req[0]) return MT_OK;
     float b = req[0] == MT_REQ_ADD ? 1.0f : 0.0f;
     if (drop_active(p, c))
-      return mtk_cuda_dropout_apply(c->ctx.id, ig[0]->data, og[0]->data, out[1]->data,
-                                    ig[0]->size, b);
+      return mtk_cuda_dropout_apply(c->ctx.id, ig[0]->data, og[0]->data, out[1]->data, ig[0]->size,
+                                    b);
     return mtk_cuda_copy_beta(c->ctx.id, ig[0]->data, og[0]->data, ig[0]->size, b);
 #else
     return MT_ERR(MT_E_UNSUPPORTED, "Dropout: no CUDA in this build");

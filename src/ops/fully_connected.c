@@ -53,7 +53,8 @@ static int fc_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sha
   mt_shape *d = &in[0];
   if (d->ndim == 0) return MT_ERR(MT_E_SHAPE, "FullyConnected '%s': shape of data unknown", node);
   if (d->ndim < 2 && p->flatten)
-    return MT_ERR(MT_E_SHAPE, "FullyConnected '%s': data needs at least 2 dims (batch, features)", node);
+    return MT_ERR(MT_E_SHAPE, "FullyConnected '%s': data needs at least 2 dims (batch, features)",
+                  node);
   int64_t rows, k;
   fc_dims(p, d, &rows, &k);
   mt_shape w = MT_SHAPE(p->num_hidden, k);
@@ -102,11 +103,10 @@ static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
   const float *dy = og[0]->data;
   if (c->ctx.type != MT_CPU) {
 #ifdef MT_HAVE_CUDA
-    return mtk_cuda_fc_backward(c->ctx.id, dy, in[0]->data, in[1]->data, (int)rows, n, (int)k,
-                                req[0] ? ig[0]->data : NULL, req[0] == MT_REQ_ADD,
-                                req[1] ? ig[1]->data : NULL, req[1] == MT_REQ_ADD,
-                                (!p->no_bias && req[2]) ? ig[2]->data : NULL,
-                                !p->no_bias && req[2] == MT_REQ_ADD);
+    return mtk_cuda_fc_backward(
+        c->ctx.id, dy, in[0]->data, in[1]->data, (int)rows, n, (int)k, req[0] ? ig[0]->data : NULL,
+        req[0] == MT_REQ_ADD, req[1] ? ig[1]->data : NULL, req[1] == MT_REQ_ADD,
+        (!p->no_bias && req[2]) ? ig[2]->data : NULL, !p->no_bias && req[2] == MT_REQ_ADD);
 #else
     return MT_ERR(MT_E_UNSUPPORTED, "FullyConnected: no CUDA in this build");
 #endif
@@ -119,7 +119,8 @@ static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
   if (req[0])
     mtk_sgemm(0, 0, (int)rows, (int)k, n, 1.0f, dy, n, in[1]->data, (int)k,
               req[0] == MT_REQ_ADD ? 1.0f : 0.0f, ig[0]->data, (int)k);
-  if (!p->no_bias && req[2]) mtk_sum_rows(ig[2]->data, dy, rows, n, req[2] == MT_REQ_ADD ? 1.0f : 0.0f);
+  if (!p->no_bias && req[2])
+    mtk_sum_rows(ig[2]->data, dy, rows, n, req[2] == MT_REQ_ADD ? 1.0f : 0.0f);
   return MT_OK;
 }
 

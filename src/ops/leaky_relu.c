@@ -59,8 +59,8 @@ static int leaky_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *
   const leaky_param *p = pp;
   if (c->ctx.type == MT_GPU) {
 #ifdef MT_HAVE_CUDA
-    return mtk_cuda_leaky_relu_forward(c->ctx.id, p->act_type, p->slope, in[0]->data,
-                                       out[0]->data, in[0]->size);
+    return mtk_cuda_leaky_relu_forward(c->ctx.id, p->act_type, p->slope, in[0]->data, out[0]->data,
+                                       in[0]->size);
 #else
     return MT_ERR(MT_E_UNSUPPORTED, "LeakyReLU: no CUDA in this build");
 #endif
@@ -79,8 +79,8 @@ static int leaky_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const 
   if (!req[0]) return MT_OK;
   if (c->ctx.type == MT_GPU) {
 #ifdef MT_HAVE_CUDA
-    return mtk_cuda_leaky_relu_backward(c->ctx.id, p->act_type, p->slope, og[0]->data,
-                                        out[0]->data, ig[0]->data, in[0]->size,
+    return mtk_cuda_leaky_relu_backward(c->ctx.id, p->act_type, p->slope, og[0]->data, out[0]->data,
+                                        ig[0]->data, in[0]->size,
                                         req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
 #else
     return MT_ERR(MT_E_UNSUPPORTED, "LeakyReLU: no CUDA in this build");

@@ -18,12 +18,8 @@ static const mt_op *const mt_ops[] = {
 static const struct {
   const char *alias, *name;
 } mt_aliases[] = {
-    {"Softmax", "SoftmaxOutput"},
-    {"elemwise_add", "elemwise_add"},
-    {"_Plus", "elemwise_add"},
-    {"_plus", "elemwise_add"},
-    {"add_n", "ElementWiseSum"},
-    {"concat", "Concat"},
+    {"Softmax", "SoftmaxOutput"}, {"elemwise_add", "elemwise_add"}, {"_Plus", "elemwise_add"},
+    {"_plus", "elemwise_add"},    {"add_n", "ElementWiseSum"},      {"concat", "Concat"},
     {"flatten", "Flatten"},
 };
 
@@ -46,7 +42,9 @@ int mt_op_num_outputs(const mt_op *op, const void *param) {
 int mt_op_num_visible_outputs(const mt_op *op, const void *param) {
   return op->num_visible_outputs ? op->num_visible_outputs(param) : mt_op_num_outputs(op, param);
 }
-int mt_op_num_aux(const mt_op *op, const void *param) { return op->num_aux ? op->num_aux(param) : 0; }
+int mt_op_num_aux(const mt_op *op, const void *param) {
+  return op->num_aux ? op->num_aux(param) : 0;
+}
 const char *mt_op_output_name(const mt_op *op, const void *param, int i) {
   return op->output_name ? op->output_name(param, i) : "output";
 }

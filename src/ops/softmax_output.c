@@ -107,8 +107,7 @@ static int so_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sha
 /* The GPU backward: as the CPU path below; normalization=valid counts the
  * labels on the device, and the label check reads its result back. */
 static int so_backward_gpu(const so_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
-                           mt_ndarray *const *out, const mt_grad_req *req,
-                           mt_ndarray *const *ig) {
+                           mt_ndarray *const *out, const mt_grad_req *req, mt_ndarray *const *ig) {
   int64_t outer, C, inner;
   mt_shape l = {0};
   so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
@@ -117,14 +116,13 @@ static int so_backward_gpu(const so_param *p, const mt_op_ctx *c, mt_ndarray *co
     double norm = 1.0;
     if (p->normalization == SO_NORM_BATCH)
       norm = p->multi_output ? (double)outer : (double)label->size;
-    else if (p->normalization == SO_NORM_VALID)
-      norm = 0.0; /* counted on the device */
+    else if (p->normalization == SO_NORM_VALID) norm = 0.0; /* counted on the device */
     int64_t bad;
     float bad_label = 0.0f;
-    MT_TRY(mtk_cuda_softmax_output_grad(c->ctx.id, ig[0]->data, out[0]->data, label->data, outer,
-                                        C, inner, p->use_ignore, (float)p->ignore_label,
-                                        p->grad_scale, norm, req[0] == MT_REQ_ADD ? 1.0f : 0.0f,
-                                        &bad, &bad_label));
+    MT_TRY(mtk_cuda_softmax_output_grad(c->ctx.id, ig[0]->data, out[0]->data, label->data, outer, C,
+                                        inner, p->use_ignore, (float)p->ignore_label, p->grad_scale,
+                                        norm, req[0] == MT_REQ_ADD ? 1.0f : 0.0f, &bad,
+                                        &bad_label));
     if (bad >= 0)
       return MT_ERR(MT_E_INVAL,
                     "SoftmaxOutput: label %g at position %lld is not a class in [0, %lld)%s",
