@@ -19,11 +19,13 @@
     }                                                                                              \
   } while (0)
 
+#ifdef MT_HAVE_CUDA
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+#endif
 
 int main(int argc, char **argv) {
 #ifndef MT_HAVE_CUDA
