@@ -43,7 +43,8 @@ enum {
   MT_E_NCCL = -10,       /* NCCL call failed */
   MT_E_HDF5 = -11,       /* HDF5 call failed */
   MT_E_NUMERIC = -12,    /* NaN or Inf in loss or gradient */
-  MT_E_UNSUPPORTED = -13 /* feature not built in (e.g. GPU without CUDA) */
+  MT_E_UNSUPPORTED = -13, /* feature not built in (e.g. GPU without CUDA) */
+  MT_E_INTERRUPTED = -14  /* stopped on request (SIGUSR1/SIGTERM); checkpoint written */
 };
 
 /* The message of the last failed call on this thread ("" if none). */
@@ -476,6 +477,9 @@ MT_API int mt_data_iter_provide_data(mt_data_iter *it, int *n, const mt_data_des
 MT_API int mt_data_iter_provide_label(mt_data_iter *it, int *n, const mt_data_desc **descs);
 /* Batch size = dim 0 of the first data description. */
 MT_API int64_t mt_data_iter_batch_size(mt_data_iter *it);
+/* Puts a fresh iterator at the start of epoch `epoch` (for resume): as the
+ * `epoch` resets of an uninterrupted run (shuffle is keyed by the epoch). */
+MT_API int mt_data_iter_set_epoch(mt_data_iter *it, int64_t epoch);
 
 typedef enum {
   MT_LAST_BATCH_PAD = 0,      /* fill the last batch from the start; batch.pad says how many */
@@ -640,6 +644,16 @@ typedef struct {
    * (0: epoch events only). */
   const char *metrics_file;
   int metrics_every;
+  /* Preemption: when *stop_requested becomes non-zero on any rank (a signal
+   * handler sets it), every rank stops at the same batch boundary; with
+   * stop_checkpoint_prefix set, rank 0 saves the position inside the epoch
+   * (mt_module_save_checkpoint_at, with stop_checkpoint_config) and fit
+   * returns MT_E_INTERRUPTED after all ranks have it. */
+  volatile int *stop_requested;
+  const char *stop_checkpoint_prefix;
+  const char *stop_checkpoint_config;
+  /* Resume inside begin_epoch: skip this many batches of it first. */
+  int64_t begin_batch;
 } mt_fit_options;
 
 MT_API void mt_fit_options_init(mt_fit_options *o);
@@ -778,6 +792,10 @@ MT_API int mt_checkpoint_latest(const char *prefix, int *epoch);
  * and with save_optimizer_states the optimizer's states and counts. */
 MT_API int mt_module_save_checkpoint(mt_module *mod, const char *prefix, int epoch,
                                      int save_optimizer_states);
+/* The same with optimizer states, inside epoch `epoch` after `data_batch`
+ * batches (a preempted run: resuming skips those batches), and the config. */
+MT_API int mt_module_save_checkpoint_at(mt_module *mod, const char *prefix, int epoch,
+                                        int64_t data_batch, const char *config);
 /* Module.load_optimizer_states: restores the optimizer's states and update
  * counts from P-EEEE.h5, matching parameters by name. Needs init_optimizer;
  * the optimizer must have the saved name and number of states. */
@@ -799,9 +817,11 @@ MT_API int mt_module_restore_checkpoint(mt_module *mod, const char *prefix, int 
 MT_API int mt_do_checkpoint(const char *prefix, int period, mt_epoch_callback *out);
 /* callback.module_checkpoint(mod, prefix, period, save_optimizer_states):
  * the same through mt_module_save_checkpoint (rank 0 of the module's
- * kvstore only). The module must outlive the callback. */
+ * kvstore only), also storing `config` (the run's config text, copied; may
+ * be NULL) in the checkpoint. The module must outlive the callback. */
 MT_API int mt_module_checkpoint(mt_module *mod, const char *prefix, int period,
-                                int save_optimizer_states, mt_epoch_callback *out);
+                                int save_optimizer_states, const char *config,
+                                mt_epoch_callback *out);
 /* Frees a callback made by mt_do_checkpoint / mt_module_checkpoint. */
 MT_API void mt_epoch_callback_free(mt_epoch_callback *cb);
 

@@ -1,6 +1,9 @@
 /* checkpoint.h — HDF5 files of named float32 arrays and scalar attributes,
  * the storage layer of checkpoints (DESIGN.md §6; the layout itself is
- * src/checkpoint.c's). Depends on the public header and libhdf5 only.
+ * src/checkpoint.c's). Depends on the public header, libhdf5, and io/'s
+ * HDF5 check macro and process-wide HDF5 lock (io/h5_check.h,
+ * io/h5dataset.h): every function holds the lock while it calls HDF5, so
+ * a checkpoint can be saved while an HDF5 iterator prefetches.
  *
  * Writing is atomic: mtio_h5w_commit writes "<path>.tmp.<pid>" in the same
  * directory, fsyncs it, renames it over <path> and fsyncs the directory.
@@ -38,7 +41,9 @@ typedef struct mtio_h5w mtio_h5w;
 /* Starts a file to be committed as <path> (built in memory; written at
  * commit to "<path>.tmp.<pid>", then renamed). meta_bytes: an upper bound
  * of the metadata (object headers, links, attributes; 0 = 1 MiB), laid out
- * before the datasets. Text attributes must come before the datasets. */
+ * before the datasets. Text attributes must come before the datasets (a
+ * text added later may be placed after them, and the in-memory image then
+ * spans the whole file). */
 int mtio_h5w_create(const char *path, int64_t meta_bytes, mtio_h5w **out);
 /* A float32 dataset at `dset` (e.g. "/arg/fc1_weight") of the given shape
  * (1..MT_MAX_DIM dims), contiguous, holding `data` (mt_shape_size floats,

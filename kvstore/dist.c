@@ -44,6 +44,8 @@ typedef struct {
   int nreq, capreq;
   pending *pend; /* hier: buckets whose node-local stage was started */
   int npend, cappend;
+  int agree_in, agree_out; /* the preemption flag's non-blocking allreduce */
+  MPI_Request agree_req;
 } dist_impl;
 
 /* --------------------------------------------------------------- process */
@@ -164,6 +166,7 @@ static void dist_destroy(mt_kvstore *kv) {
   if (!d) return;
   if (mpi_up()) {
     if (d->nreq) MPI_Waitall(d->nreq, d->reqs, MPI_STATUSES_IGNORE);
+    if (kv->agree_pending) MPI_Wait(&d->agree_req, MPI_STATUS_IGNORE);
     if (d->leaders != MPI_COMM_NULL) MPI_Comm_free(&d->leaders);
     if (d->node != MPI_COMM_NULL) MPI_Comm_free(&d->node);
     MPI_Comm_free(&d->world);
@@ -288,6 +291,20 @@ static int dist_barrier(mt_kvstore *kv) {
   return MT_OK;
 }
 
+static int dist_agree_start(mt_kvstore *kv, int flag) {
+  dist_impl *d = kv->impl;
+  d->agree_in = flag;
+  MT_CHECK_MPI(MPI_Iallreduce(&d->agree_in, &d->agree_out, 1, MPI_INT, MPI_MAX, d->world, &d->agree_req));
+  return MT_OK;
+}
+
+static int dist_agree_wait(mt_kvstore *kv, int *any) {
+  dist_impl *d = kv->impl;
+  MT_CHECK_MPI(MPI_Wait(&d->agree_req, MPI_STATUS_IGNORE));
+  *any = d->agree_out;
+  return MT_OK;
+}
+
 const mt_kvstore_backend mt_kvstore_dist_sync = {
     .name = "dist_sync",
     .start = dist_start,
@@ -297,6 +314,8 @@ const mt_kvstore_backend mt_kvstore_dist_sync = {
     .allreduce_f64 = dist_allreduce_f64,
     .check_same = dist_check_same,
     .barrier = dist_barrier,
+    .agree_start = dist_agree_start,
+    .agree_wait = dist_agree_wait,
     .destroy = dist_destroy,
 };
 
@@ -309,5 +328,7 @@ const mt_kvstore_backend mt_kvstore_hier = {
     .allreduce_f64 = dist_allreduce_f64,
     .check_same = dist_check_same,
     .barrier = dist_barrier,
+    .agree_start = dist_agree_start,
+    .agree_wait = dist_agree_wait,
     .destroy = dist_destroy,
 };

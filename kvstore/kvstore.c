@@ -151,3 +151,19 @@ int mt_kvstore_copy_devices(int ndev, float *const *bufs, const mt_context *ctxs
   }
   return MT_OK;
 }
+
+int mt_kvstore_agree_start(mt_kvstore *kv, int flag) {
+  kv->agree_pending = 1;
+  if (kv->backend->agree_start) return kv->backend->agree_start(kv, flag);
+  kv->agree_flag = flag;
+  return MT_OK;
+}
+
+int mt_kvstore_agree_wait(mt_kvstore *kv, int *any) {
+  *any = 0;
+  if (!kv->agree_pending) return MT_OK;
+  kv->agree_pending = 0;
+  if (kv->backend->agree_wait) return kv->backend->agree_wait(kv, any);
+  *any = kv->agree_flag;
+  return MT_OK;
+}

@@ -36,12 +36,17 @@ typedef struct {
    * differs from rank 0's ("what" names the thing compared). */
   int (*check_same)(mt_kvstore *kv, uint64_t value, const char *what);
   int (*barrier)(mt_kvstore *kv);
+  /* Non-blocking agreement on a flag (preemption): start with this rank's
+   * flag; wait gives the OR over ranks. NULL: one process. */
+  int (*agree_start)(mt_kvstore *kv, int flag);
+  int (*agree_wait)(mt_kvstore *kv, int *any);
   void (*destroy)(mt_kvstore *kv);
 } mt_kvstore_backend;
 
 struct mt_kvstore {
   const mt_kvstore_backend *backend;
   int rank, num_workers;
+  int agree_flag, agree_pending; /* one-process agreement */
   void *impl; /* backend state */
 };
 
@@ -65,6 +70,10 @@ int mt_kvstore_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt_
 int mt_kvstore_allreduce_f64(mt_kvstore *kv, double *buf, int64_t n);
 int mt_kvstore_check_same(mt_kvstore *kv, uint64_t value, const char *what);
 int mt_kvstore_barrier(mt_kvstore *kv);
+/* Agreement across ranks, started at one batch boundary and completed at
+ * the next: every rank sees the same answer at the same batch. */
+int mt_kvstore_agree_start(mt_kvstore *kv, int flag);
+int mt_kvstore_agree_wait(mt_kvstore *kv, int *any);
 
 /* Sums devices 1..ndev-1 into device 0 (the in-process stage of every backend). */
 int mt_kvstore_reduce_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);

@@ -372,3 +372,12 @@ fail:
   nd_destroy(it);
   return rc;
 }
+
+int mt_data_iter_set_epoch(mt_data_iter *it, int64_t epoch) {
+  /* exactly the resets an uninterrupted run makes at its epoch ends */
+  for (int64_t e = 0; e < epoch; e++) {
+    int rc = mt_data_iter_reset(it);
+    if (rc < 0) return rc;
+  }
+  return MT_OK;
+}

@@ -54,6 +54,7 @@ const char *mt_strerror(int code) {
   case MT_E_HDF5: return "HDF5 error";
   case MT_E_NUMERIC: return "NaN or Inf";
   case MT_E_UNSUPPORTED: return "not supported in this build";
+  case MT_E_INTERRUPTED: return "stopped on request";
   default: return "unknown error";
   }
 }

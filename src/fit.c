@@ -243,6 +243,37 @@ static void log_metric(const char *prefix, int epoch, const mt_metric *metric, i
   }
 }
 
+/* Every rank stopped after `nbatch` batches of `epoch`: rank 0 writes the
+ * checkpoint of that position; all ranks learn whether it worked. */
+static int stop_here(mt_module *m, const mt_fit_options *opt, int epoch, int nbatch) {
+  int rc = MT_OK;
+  char path[4200] = "";
+  if (opt->stop_checkpoint_prefix && *opt->stop_checkpoint_prefix) {
+    mt_checkpoint_path(opt->stop_checkpoint_prefix, epoch, path, sizeof path);
+    /* every rank syncs (a collective-free copy); rank 0 writes */
+    if (!m->kv || m->kv->rank == 0) {
+      rc = mt_module_save_checkpoint_at(m, opt->stop_checkpoint_prefix, epoch, nbatch,
+                                        opt->stop_checkpoint_config);
+      if (rc == MT_OK) mt_log_train("Saved checkpoint to \"%s\"", path);
+    }
+    double failed = rc < 0;
+    if (m->kv && mt_kvstore_is_dist(m->kv)) {
+      int r2 = mt_kvstore_allreduce_f64(m->kv, &failed, 1);
+      if (r2 < 0) return r2;
+    }
+    if (rc < 0) return mt_error_prefix(rc, "checkpoint on stop at epoch %d batch %d", epoch, nbatch);
+    if (failed > 0) return MT_ERR(MT_E_IO, "rank 0 could not write the checkpoint %s", path);
+    return MT_ERR(MT_E_INTERRUPTED,
+                  "stopped on request at epoch %d after batch %d; the position is in %s: resume "
+                  "with --resume (or [checkpoint] resume = auto)",
+                  epoch, nbatch, path);
+  }
+  return MT_ERR(MT_E_INTERRUPTED,
+                "stopped on request at epoch %d after batch %d; no [checkpoint] prefix, nothing "
+                "saved",
+                epoch, nbatch);
+}
+
 int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) {
   mt_fit_options defaults;
   if (!opt) {
@@ -254,18 +285,25 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
   const mt_data_desc *dd, *ld;
   MT_TRY(mt_data_iter_provide_data(train, &nd, &dd));
   MT_TRY(mt_data_iter_provide_label(train, &nl, &ld));
-  MT_TRY(mt_module_bind(m, nd, dd, nl, ld, 1, 0, opt->force_rebind, MT_REQ_WRITE));
-  mt_initializer *own_init = NULL;
-  const mt_initializer *init = opt->initializer;
-  if (!init) {
-    MT_TRY(mt_initializer_create("uniform scale=0.01", 0, &own_init));
-    init = own_init;
+  /* A module the caller already prepared (bound, initialised, optimizer
+   * installed and perhaps restored from a checkpoint) is continued as it is;
+   * MXNet's fit would warn at each step and ignore it, the same outcome. */
+  if (!m->binded || opt->force_rebind)
+    MT_TRY(mt_module_bind(m, nd, dd, nl, ld, 1, 0, opt->force_rebind, MT_REQ_WRITE));
+  if (!m->params_initialized || opt->force_init) {
+    mt_initializer *own_init = NULL;
+    const mt_initializer *init = opt->initializer;
+    if (!init) {
+      MT_TRY(mt_initializer_create("uniform scale=0.01", 0, &own_init));
+      init = own_init;
+    }
+    rc = mt_module_init_params(m, init, opt->arg_params, opt->aux_params, opt->allow_missing,
+                               opt->force_init, 0);
+    mt_initializer_free(own_init);
+    if (rc < 0) return rc;
   }
-  rc = mt_module_init_params(m, init, opt->arg_params, opt->aux_params, opt->allow_missing,
-                             opt->force_init, 0);
-  mt_initializer_free(own_init);
-  if (rc < 0) return rc;
-  MT_TRY(mt_module_init_optimizer(m, opt->kvstore, opt->optimizer, opt->optimizer_params, 0));
+  if (!m->optimizer_initialized)
+    MT_TRY(mt_module_init_optimizer(m, opt->kvstore, opt->optimizer, opt->optimizer_params, 0));
   if (opt->lr_scheduler && *opt->lr_scheduler) {
     mt_lr_scheduler *sched;
     MT_TRY(mt_lr_scheduler_create(opt->lr_scheduler, mt_optimizer_learning_rate(m->opt), &sched));
@@ -299,6 +337,14 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     mt_metric_reset(train_metric);
     mt_batch b;
     int nbatch = 0, got;
+    if (epoch == opt->begin_epoch && opt->begin_batch > 0) { /* resume inside the epoch */
+      for (; nbatch < opt->begin_batch && (got = mt_data_iter_next(train, &b)) == 1; nbatch++) {
+      }
+      if (nbatch < opt->begin_batch && got < 0) {
+        rc = got;
+        goto fail_batch;
+      }
+    }
     while ((got = mt_data_iter_next(train, &b)) == 1) {
       mt_watchdog_progress("training", epoch, nbatch);
       MT_TRY_GOTO(fault_hit(&fault, epoch, nbatch, &b), rc, fail_batch);
@@ -335,6 +381,17 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
           mt_metric_reset_local(train_metric);
       }
       nbatch++;
+      if (opt->stop_requested) {
+        /* preemption: the flag raised at batch k is agreed on at batch k+1
+         * (non-blocking), so every rank stops after the same batch */
+        int any = 0;
+        MT_TRY_GOTO(mt_kvstore_agree_wait(m->kv, &any), rc, fail_batch);
+        if (any) {
+          rc = stop_here(m, opt, epoch, nbatch);
+          goto done;
+        }
+        MT_TRY_GOTO(mt_kvstore_agree_start(m->kv, *opt->stop_requested != 0), rc, fail_batch);
+      }
     }
     if (got < 0) {
       rc = got;

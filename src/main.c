@@ -4,8 +4,10 @@
  * subcommand `viz` writes Graphviz DOT of a network. Exit codes: 0 success,
  * 1 runtime error, 2 usage or config error (or not implemented yet). */
 #include <getopt.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <signal.h>
 #include <mpi.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +15,15 @@
 
 #include "modtrain.h"
 #include "src/config.h"
+#include "src/error.h"
 #include "src/net_builder.h"
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_REQUEUE = 3 };
+
+/* SIGUSR1 / SIGTERM (what Slurm sends before a time limit or preemption):
+ * finish the batch, checkpoint the position, exit EXIT_REQUEUE. */
+static volatile int stop_requested;
+static void on_stop_signal(int sig) { stop_requested = sig; }
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -56,7 +64,12 @@ static void usage(FILE *f) {
           "exit codes:\n"
           "  0  success\n"
           "  1  runtime error (training or data failed)\n"
-          "  2  usage or config error, nothing trained; or not implemented yet in this version\n");
+          "  2  usage or config error, nothing trained; or not implemented yet in this version\n"
+          "  3  checkpoint written after SIGUSR1/SIGTERM, requeue me (resume continues exactly)\n"
+          "  4  the watchdog ended the job (no progress for [train] watchdog seconds)\n"
+          "\n"
+          "signals: SIGUSR1 or SIGTERM make every rank stop at the next batch boundary; with\n"
+          "[checkpoint] prefix set, the position is checkpointed and the exit status is 3.\n");
 }
 
 static int fail(int code, const char *what) {
@@ -256,16 +269,6 @@ static void ctx_list(const mt_config *cfg, char *buf, size_t n) {
                             cfg->ctx[i].type == MT_GPU ? "gpu" : "cpu", cfg->ctx[i].id);
 }
 
-/* A checkpoint under prefix, if any exists (resume = auto). */
-static int any_checkpoint(const char *prefix) {
-  char pat[4200];
-  snprintf(pat, sizeof pat, "%s-[0-9][0-9][0-9][0-9].h5", prefix);
-  glob_t g;
-  int found = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-  globfree(&g);
-  return found;
-}
-
 /* Under mpirun: a collective "does every rank agree?" (MIN of ok). */
 static int all_ok(int ok) {
   if (mt_dist_world_size() <= 1) return ok;
@@ -287,6 +290,65 @@ static int rank_differing(const char *text) {
     if (all[r] != all[0]) bad = r;
   free(all);
   return bad;
+}
+
+/* mkdir -p of the checkpoint prefix's directory (rank 0 writes there). */
+static int make_prefix_dir(const char *prefix) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", prefix);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return MT_OK;
+  *slash = '\0';
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    mkdir(dir, 0777);
+    *p = '/';
+  }
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return mt_error_set(MT_E_IO, "[checkpoint] prefix: cannot create directory '%s': %s", dir,
+                        strerror(errno));
+  return MT_OK;
+}
+
+/* Continues from a checkpoint: binds, initialises and installs the optimizer
+ * as fit would, then loads parameters, optimizer state and RNG position and
+ * puts the iterator at the saved epoch and batch. */
+static int resume(const mt_config *cfg, mt_module *mod, mt_data_iter *train_it, const char *kv,
+                  const mt_initializer *init, mt_fit_options *o) {
+  int epoch = cfg->resume, rc;
+  char path[4200];
+  if (cfg->resume == MT_RESUME_AUTO) {
+    rc = mt_checkpoint_latest(cfg->prefix, &epoch);
+    if (rc == MT_E_NOTFOUND) {
+      if (mt_dist_rank() == 0)
+        fprintf(stderr, "modtrain: no complete checkpoint under '%s' yet: starting at epoch 0\n",
+                cfg->prefix);
+      return MT_OK;
+    }
+    if (rc < 0) return rc;
+  }
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  MT_TRY(mt_load_checkpoint(cfg->prefix, epoch, NULL, NULL, NULL, &x));
+  free(x.loaded_config);
+  int nd, nl;
+  const mt_data_desc *dd, *ld;
+  MT_TRY(mt_data_iter_provide_data(train_it, &nd, &dd));
+  MT_TRY(mt_data_iter_provide_label(train_it, &nl, &ld));
+  MT_TRY(mt_module_bind(mod, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
+  MT_TRY(mt_module_init_params(mod, init, NULL, NULL, 0, 0, 0));
+  MT_TRY(mt_module_init_optimizer(mod, kv, cfg->optimizer, cfg->optimizer_params, 0));
+  MT_TRY(mt_module_restore_checkpoint(mod, cfg->prefix, epoch));
+  MT_TRY(mt_data_iter_set_epoch(train_it, x.data_epoch));
+  o->begin_epoch = (int)x.data_epoch;
+  o->begin_batch = x.data_batch;
+  mt_checkpoint_path(cfg->prefix, epoch, path, sizeof path);
+  if (mt_dist_rank() == 0)
+    fprintf(stderr, "modtrain: resuming from %s: epoch %lld, batch %lld (saved by %d rank%s)\n",
+            path, (long long)x.data_epoch, (long long)x.data_batch, x.world_size,
+            x.world_size == 1 ? "" : "s");
+  return MT_OK;
 }
 
 static int train(const mt_config *cfg) {
@@ -311,21 +373,6 @@ static int train(const mt_config *cfg) {
              bad);
     return rank == 0 ? fail(EXIT_USAGE, buf) : EXIT_USAGE;
   }
-  if (cfg->resume != MT_RESUME_NONE) {
-    if (cfg->resume != MT_RESUME_AUTO || any_checkpoint(cfg->prefix)) {
-      snprintf(buf, sizeof buf,
-               "%s: [checkpoint] resume: resuming from checkpoints comes with "
-               "the checkpoint issue (not implemented yet in this version)",
-               mt_config_where(cfg, "checkpoint", "resume", where, sizeof where));
-      return fail(EXIT_USAGE, buf);
-    }
-    fprintf(stderr, "modtrain: no checkpoint under '%s' yet: starting at epoch 0\n", cfg->prefix);
-  }
-  if (cfg->prefix)
-    fprintf(stderr,
-            "modtrain: warning: [checkpoint] prefix = %s: checkpoints come with the "
-            "HDF5 issue; this version writes none\n",
-            cfg->prefix);
 
   /* One process: dist_sync and hier reduce across the contexts only, which
    * is what local does, without starting MPI. */
@@ -426,9 +473,42 @@ static int train(const mt_config *cfg) {
   }
   if (rc == MT_OK) mt_module_set_seed(mod, cfg->seed);
   if (rc == MT_OK) rc = mt_module_set_bucket_bytes(mod, (int64_t)cfg->bucket_mb << 20);
+  /* checkpoints: every `period` epochs, and on SIGUSR1/SIGTERM at a batch boundary */
+  char *cfg_text = NULL;
+  mt_epoch_callback ckpt = {0};
+  if (rc == MT_OK) rc = mt_config_to_ini(cfg, &cfg_text);
+  if (rc == MT_OK && cfg->prefix) {
+    rc = make_prefix_dir(cfg->prefix);
+    if (rc == MT_OK) rc = mt_module_checkpoint(mod, cfg->prefix, cfg->period, 1, cfg_text, &ckpt);
+    if (rc == MT_OK) o.epoch_end_callback[o.n_epoch_end_callback++] = ckpt;
+    o.stop_checkpoint_prefix = cfg->prefix;
+    o.stop_checkpoint_config = cfg_text;
+  }
+  o.stop_requested = &stop_requested;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  /* resume: the newest complete checkpoint (auto) or the one asked for */
+  if (rc == MT_OK && cfg->resume != MT_RESUME_NONE) rc = resume(cfg, mod, train_it, kv, init, &o);
   if (rc == MT_OK) rc = mt_watchdog_start(cfg->watchdog);
   if (rc == MT_OK) rc = mt_module_fit(mod, train_it, &o);
   mt_watchdog_stop();
+  if (ckpt.fn) mt_epoch_callback_free(&ckpt);
+  free(cfg_text);
+  if (rc == MT_E_INTERRUPTED) {
+    /* every rank stopped at the same batch; with a prefix the position is saved */
+    if (rank == 0) fprintf(stderr, "modtrain: %s\n", mt_last_error());
+    mt_batch_callback_free(have_speedo ? &speedo : NULL);
+    mt_initializer_free(init);
+    mt_module_free(mod);
+    mt_data_iter_free(val_it);
+    mt_data_iter_free(train_it);
+    return cfg->prefix ? EXIT_REQUEUE : EXIT_RUNTIME;
+  }
   if (rc < 0 && world > 1) {
     /* one rank failing ends the whole job promptly: the others may be waiting in a collective */
     fprintf(stderr, "modtrain: error (rank %d of %d): %s\n", rank, world, mt_last_error());

@@ -1,0 +1,293 @@
+/* bench_checkpoint.c — checkpoint write and read throughput against raw file
+ * I/O of the same bytes in the same directory.
+ *
+ * The parameter set: --mib MiB (default 256) of float32 in 16 weight
+ * matrices (rows x 2048) plus a bias each, in one arena, as a model's
+ * parameters are. A symbol (a small MLP) is saved with it, as in real use.
+ *   write  modtrain: mt_save_checkpoint(prefix, e, sym, args, NULL, NULL):
+ *          P-symbol.json and P-EEEE.h5, each to a temporary name, fsynced,
+ *          renamed, directory fsynced.
+ *          raw: open(O_CREAT|O_TRUNC) + write() of the arena's bytes + fsync
+ *          + close, to a file in the same directory.
+ *   read   modtrain: mt_load_checkpoint(prefix, e, NULL, &args, NULL, NULL)
+ *          (a new arena, every /arg dataset read into it).
+ *          raw: open + read() of the raw file into a new malloc'd buffer.
+ *   read into memory
+ *          the same reads into memory that already exists (as a restore
+ *          into a model's arrays): modtrain: the checkpoint's /arg datasets
+ *          read with io/checkpoint.h (open, list, H5Dread each) into one
+ *          touched buffer; raw: read() into the same buffer. The difference
+ *          to "read" is the cost of new memory: mt_arena_create zero-fills
+ *          (user page faults + memset), where read() into a fresh malloc
+ *          faults the pages in the kernel's copy.
+ *          Files are dropped from the page cache before every read
+ *          (posix_fadvise DONTNEED after fsync), so all reads come from
+ *          disk; --warm keeps the cache (memory bandwidth instead).
+ * Each figure is the median of --reps repetitions (default 5), modtrain and
+ * raw interleaved, alternating which goes first; MB/s = 1e6 bytes/s of the
+ * parameter bytes. The loaded arena is compared with the saved one (exit 1
+ * on a mismatch).
+ *
+ *   bench_checkpoint [--dir /tmp] [--mib 256] [--reps 5] [--warm]
+ * Target: ratio modtrain/raw >= 0.8 for write and read. Exit 0 unless an
+ * error or a mismatch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/checkpoint.h"
+#include "modtrain.h"
+
+#define NMAT 16
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "bench_checkpoint: %s: %s\n", what, errno ? strerror(errno) : mt_last_error());
+  exit(1);
+}
+
+static void drop_cache(const char *path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return;
+  fdatasync(fd);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+}
+
+static double raw_write(const char *path, const float *p, int64_t bytes) {
+  unlink(path); /* a new file, as the checkpoint's temporary file is */
+  double t = now_s();
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) die(path);
+  for (int64_t off = 0; off < bytes;) {
+    ssize_t k = write(fd, (const char *)p + off, (size_t)(bytes - off));
+    if (k <= 0) die("raw write");
+    off += k;
+  }
+  if (fsync(fd) < 0 || close(fd) < 0) die("raw fsync");
+  return now_s() - t;
+}
+
+static double raw_read(const char *path, int64_t bytes) {
+  double t = now_s();
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) die(path);
+  char *buf = malloc((size_t)bytes);
+  if (!buf) die("malloc");
+  for (int64_t off = 0; off < bytes;) {
+    ssize_t k = read(fd, buf + off, (size_t)(bytes - off));
+    if (k <= 0) die("raw read");
+    off += k;
+  }
+  close(fd);
+  double dt = now_s() - t;
+  free(buf);
+  return dt;
+}
+
+static double raw_read_into(const char *path, char *buf, int64_t bytes) {
+  double t = now_s();
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) die(path);
+  for (int64_t off = 0; off < bytes;) {
+    ssize_t k = read(fd, buf + off, (size_t)(bytes - off));
+    if (k <= 0) die("raw read");
+    off += k;
+  }
+  close(fd);
+  return now_s() - t;
+}
+
+/* The checkpoint's /arg datasets, in file order, into buf. */
+static double ckpt_read_into(const char *path, char *buf, int64_t bytes) {
+  double t = now_s();
+  mtio_h5r *r;
+  int n;
+  char **links;
+  if (mtio_h5r_open(path, &r) < 0 || mtio_h5r_list(r, "/arg", &n, &links) < 0) die("open");
+  int64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    char dset[256];
+    mt_shape s;
+    snprintf(dset, sizeof dset, "/arg/%s", links[i]);
+    if (mtio_h5r_shape(r, dset, &s) < 0) die("shape");
+    int64_t k = mt_shape_size(&s);
+    if (off + 4 * k > bytes || mtio_h5r_read(r, dset, (float *)(buf + off), k) < 0) die("read");
+    off += 4 * k;
+  }
+  mtio_names_free(n, links);
+  mtio_h5r_close(r);
+  return now_s() - t;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int main(int argc, char **argv) {
+  const char *dir = "/tmp";
+  int mib = 256, reps = 5, warm = 0;
+  static const struct option opts[] = {
+      {"dir", required_argument, 0, 'd'},  {"mib", required_argument, 0, 'm'},
+      {"reps", required_argument, 0, 'r'}, {"warm", no_argument, 0, 'w'},
+      {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "d:m:r:wh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': dir = optarg; break;
+    case 'm': mib = atoi(optarg); break;
+    case 'r': reps = atoi(optarg); break;
+    case 'w': warm = 1; break;
+    default:
+      printf(
+          "usage: bench_checkpoint [--dir /tmp] [--mib 256] [--reps 5] [--warm]\n"
+          "  --dir   directory for the files (default /tmp)\n"
+          "  --mib   parameter set size in MiB (default 256)\n"
+          "  --reps  repetitions, median reported (default 5)\n"
+          "  --warm  read with the page cache warm (default: dropped)\n");
+      return c == 'h' ? 0 : 1;
+    }
+  }
+  if (mib < 1 || reps < 1) {
+    fprintf(stderr, "bench_checkpoint: --mib and --reps must be >= 1\n");
+    return 1;
+  }
+  /* 16 matrices (rows, 2048) + 16 biases (rows): rows from the size */
+  int64_t rows = ((int64_t)mib << 20) / 4 / NMAT / 2049;
+  const char *names[2 * NMAT];
+  mt_shape shapes[2 * NMAT];
+  char nbuf[2 * NMAT][32];
+  for (int i = 0; i < NMAT; i++) {
+    snprintf(nbuf[2 * i], sizeof nbuf[0], "fc%d_weight", i);
+    snprintf(nbuf[2 * i + 1], sizeof nbuf[0], "fc%d_bias", i);
+    names[2 * i] = nbuf[2 * i];
+    names[2 * i + 1] = nbuf[2 * i + 1];
+    shapes[2 * i] = MT_SHAPE((int)rows, 2048);
+    shapes[2 * i + 1] = MT_SHAPE((int)rows);
+  }
+  mt_arena *args;
+  if (mt_arena_create(mt_cpu(0), 2 * NMAT, names, shapes, &args) < 0) die("arena");
+  int64_t bytes = 0;
+  for (int i = 0; i < 2 * NMAT; i++) {
+    mt_ndarray *a = mt_arena_at(args, i);
+    float *p = mt_ndarray_data(a);
+    for (int64_t k = 0; k < mt_ndarray_size(a); k++)
+      p[k] = (float)((k * 2654435761u + (uint64_t)i) >> 12);
+    bytes += 4 * mt_ndarray_size(a);
+  }
+  /* the raw side writes the same bytes: one contiguous buffer */
+  float *flat = malloc((size_t)bytes);
+  if (!flat) die("malloc");
+  for (int64_t i = 0, off = 0; i < 2 * NMAT; i++) {
+    mt_ndarray *a = mt_arena_at(args, i);
+    memcpy((char *)flat + off, mt_ndarray_data(a), 4 * (size_t)mt_ndarray_size(a));
+    off += 4 * mt_ndarray_size(a);
+  }
+  mt_symbol *data, *fc, *net;
+  if (mt_symbol_variable("data", &data) < 0 ||
+      mt_symbol_create("FullyConnected", "fc1", "num_hidden=64", 1, &data, &fc) < 0 ||
+      mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc, &net) < 0)
+    die("symbol");
+
+  char prefix[3072], raw[4096], h5[4096];
+  snprintf(prefix, sizeof prefix, "%s/bench_ckpt_%ld", dir, (long)getpid());
+  snprintf(raw, sizeof raw, "%s/bench_raw_%ld.bin", dir, (long)getpid());
+  printf("bench_checkpoint: %.1f MiB in %d arrays, directory %s, %d reps, %s cache for reads\n",
+         (double)bytes / (1 << 20), 2 * NMAT, dir, reps, warm ? "warm" : "dropped");
+  double *tw[2], *tr[2], *ti[2];
+  for (int k = 0; k < 2; k++) {
+    tw[k] = calloc((size_t)reps, sizeof(double));
+    tr[k] = calloc((size_t)reps, sizeof(double));
+    ti[k] = calloc((size_t)reps, sizeof(double));
+  }
+  char *into = malloc((size_t)bytes);
+  if (!into) die("malloc");
+  memset(into, 1, (size_t)bytes);
+  int bad = 0;
+  for (int r = 0; r < reps; r++) {
+    for (int o = 0; o < 2; o++) {
+      int k = (o + r) % 2; /* 0 = modtrain, 1 = raw */
+      if (k == 0) {
+        double t = now_s();
+        if (mt_save_checkpoint(prefix, r + 1, net, args, NULL, NULL) < 0) die("mt_save_checkpoint");
+        tw[0][r] = now_s() - t;
+      } else {
+        tw[1][r] = raw_write(raw, flat, bytes);
+      }
+    }
+    mt_checkpoint_path(prefix, r + 1, h5, sizeof h5);
+    if (!warm) {
+      drop_cache(h5);
+      drop_cache(raw);
+    }
+    for (int o = 0; o < 2; o++) {
+      int k = (o + r + 1) % 2;
+      if (k == 0) {
+        mt_arena *back;
+        double t = now_s();
+        if (mt_load_checkpoint(prefix, r + 1, NULL, &back, NULL, NULL) < 0)
+          die("mt_load_checkpoint");
+        tr[0][r] = now_s() - t;
+        for (int i = 0; i < 2 * NMAT; i++)
+          if (memcmp(mt_ndarray_data(mt_arena_at(back, i)), mt_ndarray_data(mt_arena_at(args, i)),
+                     4 * (size_t)mt_ndarray_size(mt_arena_at(args, i))))
+            bad = 1;
+        mt_arena_free(back);
+      } else {
+        tr[1][r] = raw_read(raw, bytes);
+      }
+    }
+    for (int o = 0; o < 2; o++) {
+      int k = (o + r) % 2;
+      if (!warm) drop_cache(k == 0 ? h5 : raw);
+      ti[k][r] = k == 0 ? ckpt_read_into(h5, into, bytes) : raw_read_into(raw, into, bytes);
+      if (k == 0 && memcmp(into, flat, (size_t)bytes)) bad = 1;
+    }
+    unlink(h5);
+  }
+  unlink(raw);
+  snprintf(h5, sizeof h5, "%s-symbol.json", prefix);
+  unlink(h5);
+  if (bad) {
+    fprintf(stderr, "bench_checkpoint: the loaded parameters differ from the saved ones\n");
+    return 1;
+  }
+  double w0 = median(tw[0], reps), w1 = median(tw[1], reps), r0 = median(tr[0], reps),
+         r1 = median(tr[1], reps), i0 = median(ti[0], reps), i1 = median(ti[1], reps);
+  double mb = (double)bytes / 1e6;
+  printf("%-18s %14s %14s %8s\n", "", "modtrain MB/s", "raw MB/s", "ratio");
+  printf("%-18s %14.1f %14.1f %8.3f%s\n", "write", mb / w0, mb / w1, w1 / w0,
+         w1 / w0 < 0.8 ? "  BELOW TARGET 0.8" : "");
+  printf("%-18s %14.1f %14.1f %8.3f%s\n", "read", mb / r0, mb / r1, r1 / r0,
+         r1 / r0 < 0.8 ? "  BELOW TARGET 0.8" : "");
+  printf("%-18s %14.1f %14.1f %8.3f%s\n", "read into memory", mb / i0, mb / i1, i1 / i0,
+         i1 / i0 < 0.8 ? "  BELOW TARGET 0.8" : "");
+  for (int k = 0; k < 2; k++) {
+    free(tw[k]);
+    free(tr[k]);
+    free(ti[k]);
+  }
+  free(into);
+  free(flat);
+  mt_arena_free(args);
+  mt_symbol_free(net);
+  mt_symbol_free(fc);
+  mt_symbol_free(data);
+  return 0;
+}

@@ -1,0 +1,834 @@
+/* checkpoint.c — checkpoints (DESIGN.md §6) and MXNet `.params` interop:
+ * mt_save_checkpoint / mt_load_checkpoint (mx.model.save_checkpoint /
+ * load_checkpoint), the module's save / restore with optimizer state, the
+ * do_checkpoint and module_checkpoint epoch-end callbacks, the newest
+ * complete checkpoint under a prefix, and mt_params_save / _load.
+ *
+ * For prefix P and epoch E the files are P-symbol.json (MXNet JSON) and
+ * P-EEEE.h5 (E printed with at least 4 digits):
+ *
+ *   /                attributes: format_version (1), epoch, num_update,
+ *                    world_size_at_save, data_epoch, data_batch, rng_seed,
+ *                    rng_step, symbol (JSON text), config (text), writer
+ *   /arg/<name>      float32, the parameter's shape   (attribute count on /arg)
+ *   /aux/<name>      float32, the aux state's shape   (attribute count on /aux)
+ *   /optimizer       attributes: optimizer (name), num_update, num_states;
+ *                    present when the optimizer state was saved
+ *   /optimizer/<param>            attributes: index, count, has_state
+ *   /optimizer/<param>/<state>    float32, the parameter's shape
+ *
+ * Names are link names after mtio_h5_escape ('/' and '%' escaped), so an
+ * ordinary name reads as itself in h5dump and h5py. Nothing depends on the
+ * world size that wrote the file. Both files are written to a temporary
+ * name, fsynced and renamed (io/checkpoint.h), so a crash or a full disk
+ * leaves the previous checkpoint as it was. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "io/checkpoint.h"
+#include "io/params_file.h"
+#include "module.h"
+
+#define MT_CKPT_FORMAT_VERSION 1
+#define MT_CKPT_NAME_MAX 1024 /* escaped link names */
+
+void mt_checkpoint_extra_init(mt_checkpoint_extra *e) {
+  if (!e) return;
+  memset(e, 0, sizeof *e);
+  e->world_size = 1;
+}
+
+int mt_checkpoint_path(const char *prefix, int epoch, char *buf, size_t len) {
+  if (!prefix || !*prefix) return MT_ERR(MT_E_INVAL, "checkpoint: empty prefix");
+  if (epoch < 0) return MT_ERR(MT_E_INVAL, "checkpoint '%s': negative epoch %d", prefix, epoch);
+  int n = snprintf(buf, len, "%s-%04d.h5", prefix, epoch);
+  if (n < 0 || (size_t)n >= len)
+    return MT_ERR(MT_E_INVAL, "checkpoint: path for prefix '%s' is too long", prefix);
+  return MT_OK;
+}
+
+/* Host pointer to a CPU array's elements, or a staging copy of a device
+ * array (*tmp then owns it). */
+static int host_view(const mt_ndarray *a, const float **p, float **tmp) {
+  *tmp = NULL;
+  float *d = mt_ndarray_data(a);
+  if (d) {
+    *p = d;
+    return MT_OK;
+  }
+  int64_t n = mt_ndarray_size(a);
+  *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
+  if (!*tmp) return MT_NOMEM();
+  int rc = mt_ndarray_copy_to(a, *tmp, n);
+  if (rc < 0) {
+    free(*tmp);
+    *tmp = NULL;
+    return rc;
+  }
+  *p = *tmp;
+  return MT_OK;
+}
+
+/* Reads dataset `dset` into array a (any device). */
+static int read_into(mtio_h5r *r, const char *dset, mt_ndarray *a) {
+  float *d = mt_ndarray_data(a);
+  int64_t n = mt_ndarray_size(a);
+  if (d) return mtio_h5r_read(r, dset, d, n);
+  float *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
+  if (!tmp) return MT_NOMEM();
+  int rc = mtio_h5r_read(r, dset, tmp, n);
+  if (rc == MT_OK) rc = mt_ndarray_copy_from(a, tmp, n);
+  free(tmp);
+  return rc;
+}
+
+static int join(char *buf, size_t len, const char *grp, const char *name) {
+  char esc[MT_CKPT_NAME_MAX];
+  MT_TRY(mtio_h5_escape(name, esc, sizeof esc));
+  int n = snprintf(buf, len, "%s/%s", grp, esc);
+  if (n < 0 || (size_t)n >= len)
+    return MT_ERR(MT_E_INVAL, "checkpoint: name '%s' is too long", name);
+  return MT_OK;
+}
+
+/* ------------------------------------------------------------------ save */
+
+/* Host copies of device arrays: the writer reads the elements at commit. */
+typedef struct {
+  int n, cap;
+  float **bufs;
+} staging;
+
+static void staging_free(staging *st) {
+  for (int i = 0; i < st->n; i++) free(st->bufs[i]);
+  free(st->bufs);
+  memset(st, 0, sizeof *st);
+}
+
+/* Adds dataset `dset` holding array a (any device). */
+static int add_array(mtio_h5w *w, const char *dset, const mt_ndarray *a, staging *st) {
+  const float *p = NULL;
+  float *tmp;
+  MT_TRY(host_view(a, &p, &tmp));
+  if (tmp) {
+    if (st->n == st->cap) {
+      int cap = st->cap ? 2 * st->cap : 16;
+      float **b = realloc(st->bufs, sizeof *b * (size_t)cap);
+      if (!b) {
+        free(tmp);
+        return MT_NOMEM();
+      }
+      st->bufs = b;
+      st->cap = cap;
+    }
+    st->bufs[st->n++] = tmp;
+  }
+  mt_shape s = mt_ndarray_shape(a);
+  return mtio_h5w_array(w, dset, &s, p);
+}
+
+static int write_group(mtio_h5w *w, const char *grp, const mt_arena *params, staging *st) {
+  int n = params ? mt_arena_count(params) : 0;
+  MT_TRY(mtio_h5w_attr_i64(w, grp, "count", n)); /* creates the group, even when empty */
+  for (int i = 0; i < n; i++) {
+    char dset[2 * MT_CKPT_NAME_MAX];
+    MT_TRY(join(dset, sizeof dset, grp, mt_arena_name(params, i)));
+    MT_TRY(add_array(w, dset, mt_arena_at(params, i), st));
+  }
+  return MT_OK;
+}
+
+/* /optimizer's own attributes; its text goes before any dataset (see
+ * io/checkpoint.h). */
+static int write_optimizer_attrs(mtio_h5w *w, mt_optimizer *opt) {
+  MT_TRY(mtio_h5w_attr_str(w, "/optimizer", "optimizer", mt_optimizer_name(opt)));
+  MT_TRY(mtio_h5w_attr_i64(w, "/optimizer", "num_update", mt_optimizer_num_update(opt)));
+  int nstates = mt_optimizer_num_states(opt, 0); /* the same for every index */
+  if (nstates < 0) return nstates;
+  return mtio_h5w_attr_i64(w, "/optimizer", "num_states", nstates);
+}
+
+/* /optimizer/<param>: each index the optimizer has seen, by its bound name. */
+static int write_optimizer(mtio_h5w *w, mt_optimizer *opt, staging *st) {
+  for (int i = 0; i < mt_optimizer_index_bound(opt); i++) {
+    char unnamed[32], grp[2 * MT_CKPT_NAME_MAX], dset[3 * MT_CKPT_NAME_MAX];
+    const char *name = mt_optimizer_index_name(opt, i);
+    if (!name) {
+      snprintf(unnamed, sizeof unnamed, "__index_%d", i);
+      name = unnamed;
+    }
+    int64_t count;
+    MT_TRY(mt_optimizer_get_update_count(opt, i, &count));
+    MT_TRY(join(grp, sizeof grp, "/optimizer", name));
+    MT_TRY(mtio_h5w_attr_i64(w, grp, "index", i));
+    MT_TRY(mtio_h5w_attr_i64(w, grp, "count", count));
+    int ns = mt_optimizer_num_states(opt, i), has_state = 1;
+    if (ns < 0) return ns;
+    for (int k = 0; k < ns; k++) {
+      const char *sname;
+      mt_ndarray *state;
+      int rc = mt_optimizer_state(opt, i, k, &sname, &state);
+      if (rc == MT_E_STATE) { /* never updated: no state yet, none to save */
+        mt_error_clear();
+        has_state = 0;
+        break;
+      }
+      if (rc < 0) return rc;
+      MT_TRY(join(dset, sizeof dset, grp, sname));
+      MT_TRY(add_array(w, dset, state, st));
+    }
+    MT_TRY(mtio_h5w_attr_i64(w, grp, "has_state", ns > 0 && has_state));
+  }
+  return MT_OK;
+}
+
+/* An upper bound of the file's metadata, laid out before the elements
+ * (io/checkpoint.h): per dataset or group its object header, link and index
+ * records (< 1 KiB each in HDF5 1.8's format; 4 KiB counted), plus 128 KiB
+ * for the superblock, root group and attributes. */
+static int64_t estimate_meta_bytes(const mt_arena *args, const mt_arena *aux,
+                                   const mt_optimizer *opt) {
+  int64_t objects = 8 + (args ? mt_arena_count(args) : 0) + (aux ? mt_arena_count(aux) : 0);
+  for (int i = 0; opt && i < mt_optimizer_index_bound(opt); i++) {
+    int ns = mt_optimizer_num_states(opt, i);
+    objects += 1 + (ns > 0 ? ns : 0);
+  }
+  return (128 << 10) + 4096 * objects;
+}
+
+int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
+                       const mt_arena *arg_params, const mt_arena *aux_params,
+                       const mt_checkpoint_extra *extra) {
+  char path[4096];
+  MT_TRY(mt_checkpoint_path(prefix, epoch, path, sizeof path));
+  mt_checkpoint_extra none;
+  mt_checkpoint_extra_init(&none);
+  if (!extra) extra = &none;
+  char *json = NULL;
+  if (sym) {
+    char spath[4096];
+    snprintf(spath, sizeof spath, "%s-symbol.json", prefix);
+    MT_TRY(mt_symbol_save(sym, spath));
+    MT_TRY(mt_symbol_tojson(sym, &json));
+  }
+  mtio_h5w *w = NULL;
+  int rc;
+  staging keep = {0}; /* device arrays' host copies, alive until commit */
+  MT_TRY_GOTO(
+      mtio_h5w_create(path, estimate_meta_bytes(arg_params, aux_params, extra->optimizer), &w), rc,
+      done);
+  int64_t num_update =
+      extra->optimizer ? mt_optimizer_num_update(extra->optimizer) : extra->num_update;
+  MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "format_version", MT_CKPT_FORMAT_VERSION), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "epoch", epoch), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "num_update", num_update), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "world_size_at_save",
+                                extra->world_size > 0 ? extra->world_size : 1),
+              rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "data_epoch", extra->data_epoch), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "data_batch", extra->data_batch), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_u64(w, "/", "rng_seed", extra->rng_seed), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_u64(w, "/", "rng_step", extra->rng_step), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "symbol", json ? json : ""), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "config", extra->config ? extra->config : ""), rc, fail);
+  MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "writer", "modtrain"), rc, fail);
+  if (extra->optimizer) MT_TRY_GOTO(write_optimizer_attrs(w, extra->optimizer), rc, fail);
+  MT_TRY_GOTO(write_group(w, "/arg", arg_params, &keep), rc, fail);
+  MT_TRY_GOTO(write_group(w, "/aux", aux_params, &keep), rc, fail);
+  if (extra->optimizer) MT_TRY_GOTO(write_optimizer(w, extra->optimizer, &keep), rc, fail);
+  rc = mtio_h5w_commit(w); /* frees w; removes the temporary file on failure */
+  goto done;
+fail:
+  mtio_h5w_abort(w);
+done:
+  staging_free(&keep);
+  free(json);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ load */
+
+/* Opens P-EEEE.h5 and checks format_version and epoch. */
+static int open_checked(const char *prefix, int epoch, mtio_h5r **out) {
+  char path[4096];
+  MT_TRY(mt_checkpoint_path(prefix, epoch, path, sizeof path));
+  mtio_h5r *r;
+  MT_TRY(mtio_h5r_open(path, &r));
+  int64_t version, ep;
+  int rc = mtio_h5r_attr_i64(r, "/", "format_version", &version);
+  if (rc == MT_E_NOTFOUND)
+    rc = MT_ERR(MT_E_FORMAT, "'%s' is not a modtrain checkpoint (no format_version attribute)",
+                path);
+  else if (rc == MT_OK && version != MT_CKPT_FORMAT_VERSION)
+    rc = MT_ERR(MT_E_FORMAT, "'%s' has checkpoint format_version %lld; this modtrain reads %d",
+                path, (long long)version, MT_CKPT_FORMAT_VERSION);
+  if (rc == MT_OK) rc = mtio_h5r_attr_i64(r, "/", "epoch", &ep);
+  if (rc == MT_OK && ep != epoch)
+    rc = MT_ERR(MT_E_FORMAT, "'%s' holds epoch %lld, not %d (renamed or copied file?)", path,
+                (long long)ep, epoch);
+  if (rc == MT_OK) {
+    int ex = mtio_h5r_exists(r, "/arg");
+    if (ex == 0)
+      rc = MT_ERR(MT_E_FORMAT, "'%s': no /arg group (not a modtrain checkpoint, or damaged)", path);
+    else if (ex < 0) rc = ex;
+  }
+  if (rc < 0) {
+    mtio_h5r_close(r);
+    return rc;
+  }
+  *out = r;
+  return MT_OK;
+}
+
+/* The datasets of group `grp` as a new CPU arena (creation order). A missing
+ * group gives an empty arena when `optional`. */
+static int read_group(mtio_h5r *r, const char *grp, int optional, mt_arena **out) {
+  *out = NULL;
+  if (optional) {
+    int ex = mtio_h5r_exists(r, grp);
+    if (ex < 0) return ex;
+    if (!ex) return mt_arena_create(mt_cpu(0), 0, NULL, NULL, out);
+  }
+  int n = 0, rc;
+  char **links = NULL, **names = NULL;
+  mt_shape *shapes = NULL;
+  MT_TRY(mtio_h5r_list(r, grp, &n, &links));
+  names = calloc((size_t)n + 1, sizeof *names);
+  shapes = calloc((size_t)n + 1, sizeof *shapes);
+  if (!names || !shapes) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    char dset[2 * MT_CKPT_NAME_MAX], name[MT_CKPT_NAME_MAX];
+    snprintf(dset, sizeof dset, "%s/%s", grp, links[i]);
+    MT_TRY_GOTO(mtio_h5_unescape(links[i], name, sizeof name), rc, done);
+    MT_TRY_GOTO(mtio_h5r_shape(r, dset, &shapes[i]), rc, done);
+    if (!(names[i] = strdup(name))) {
+      rc = MT_NOMEM();
+      goto done;
+    }
+  }
+  MT_TRY_GOTO(mt_arena_create(mt_cpu(0), n, (const char *const *)names, shapes, out), rc, done);
+  for (int i = 0; i < n; i++) {
+    char dset[2 * MT_CKPT_NAME_MAX];
+    snprintf(dset, sizeof dset, "%s/%s", grp, links[i]);
+    MT_TRY_GOTO(read_into(r, dset, mt_arena_at(*out, i)), rc, done);
+  }
+  rc = MT_OK;
+done:
+  if (rc < 0) {
+    mt_arena_free(*out);
+    *out = NULL;
+  }
+  mtio_names_free(n, links);
+  mtio_names_free(n, names);
+  free(shapes);
+  return rc;
+}
+
+/* Restores /optimizer into opt. With module names (n > 0), a saved entry
+ * goes to the index of its name in `names`, and `weights[index]` shapes the
+ * state; else to its saved index, the state shaped like the saved one. */
+static int restore_optimizer(mtio_h5r *r, mt_optimizer *opt, int n, char *const *names,
+                             mt_ndarray *const *weights) {
+  const char *path = mtio_h5r_path(r);
+  int ex = mtio_h5r_exists(r, "/optimizer");
+  if (ex < 0) return ex;
+  if (!ex)
+    return MT_ERR(MT_E_NOTFOUND,
+                  "'%s' holds no optimizer state (saved without save_optimizer_states)", path);
+  char *saved_name = NULL;
+  MT_TRY(mtio_h5r_attr_str(r, "/optimizer", "optimizer", &saved_name));
+  if (strcmp(saved_name, mt_optimizer_name(opt))) {
+    int rc = MT_ERR(MT_E_INVAL, "'%s' holds the state of optimizer '%s'; this one is '%s'", path,
+                    saved_name, mt_optimizer_name(opt));
+    free(saved_name);
+    return rc;
+  }
+  free(saved_name);
+  int64_t saved_ns;
+  MT_TRY(mtio_h5r_attr_i64(r, "/optimizer", "num_states", &saved_ns));
+  int ns0 = mt_optimizer_num_states(opt, 0);
+  if (ns0 < 0) return ns0;
+  if (saved_ns != ns0)
+    return MT_ERR(MT_E_INVAL,
+                  "'%s': optimizer '%s' was saved with %lld state arrays per parameter, this one "
+                  "keeps %d (other settings, e.g. momentum 0 vs non-zero?)",
+                  path, mt_optimizer_name(opt), (long long)saved_ns, ns0);
+  int nl = 0, rc = MT_OK;
+  char **links = NULL;
+  MT_TRY(mtio_h5r_list(r, "/optimizer", &nl, &links));
+  for (int e = 0; e < nl && rc == MT_OK; e++) {
+    char grp[2 * MT_CKPT_NAME_MAX], name[MT_CKPT_NAME_MAX], dset[3 * MT_CKPT_NAME_MAX];
+    snprintf(grp, sizeof grp, "/optimizer/%s", links[e]);
+    int64_t index, count, has_state;
+    MT_TRY_GOTO(mtio_h5_unescape(links[e], name, sizeof name), rc, done);
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, grp, "index", &index), rc, done);
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, grp, "count", &count), rc, done);
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, grp, "has_state", &has_state), rc, done);
+    int idx = (int)index;
+    mt_ndarray *weight = NULL, *own = NULL;
+    if (n > 0) {
+      idx = -1;
+      for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) idx = i;
+      if (idx < 0) {
+        rc = MT_ERR(MT_E_INVAL,
+                    "'%s' holds optimizer state for '%s', which the module does not have", path,
+                    name);
+        goto done;
+      }
+      weight = weights[idx];
+    }
+    const char *bind = strncmp(name, "__index_", 8) ? name : NULL;
+    MT_TRY_GOTO(mt_optimizer_set_update_count(opt, idx, count), rc, done);
+    int ns = mt_optimizer_num_states(opt, idx);
+    if (ns < 0) {
+      rc = ns;
+      goto done;
+    }
+    int nsaved = 0;
+    char **snames = NULL;
+    MT_TRY_GOTO(mtio_h5r_list(r, grp, &nsaved, &snames), rc, done);
+    if (has_state && nsaved != ns) {
+      rc = MT_ERR(MT_E_INVAL,
+                  "'%s': '%s' has %d optimizer state arrays, optimizer '%s' keeps %d (saved with "
+                  "other settings, e.g. momentum?)",
+                  path, name, nsaved, mt_optimizer_name(opt), ns);
+    } else {
+      /* the state is created now (zeros, as on a first update) so that the
+       * name is bound and saved arrays can be copied in */
+      if (!weight && (nsaved > 0 || ns == 0)) {
+        mt_shape s = MT_SHAPE(1);
+        if (nsaved > 0) {
+          snprintf(dset, sizeof dset, "%s/%s", grp, snames[0]);
+          rc = mtio_h5r_shape(r, dset, &s);
+        }
+        if (rc == MT_OK) rc = mt_ndarray_create(s, mt_cpu(0), &own);
+        weight = own;
+      }
+      if (rc == MT_OK && weight) rc = mt_optimizer_create_state(opt, idx, bind, weight);
+      for (int k = 0; has_state && k < ns && rc == MT_OK; k++) {
+        const char *sname;
+        mt_ndarray *st;
+        rc = mt_optimizer_state(opt, idx, k, &sname, &st);
+        if (rc == MT_OK) rc = join(dset, sizeof dset, grp, sname);
+        if (rc == MT_OK) rc = read_into(r, dset, st);
+      }
+    }
+    mt_ndarray_free(own);
+    mtio_names_free(nsaved, snames);
+  }
+done:
+  mtio_names_free(nl, links);
+  return rc;
+}
+
+int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym, mt_arena **arg_params,
+                       mt_arena **aux_params, mt_checkpoint_extra *extra) {
+  if (sym) *sym = NULL;
+  if (arg_params) *arg_params = NULL;
+  if (aux_params) *aux_params = NULL;
+  if (extra) extra->loaded_config = NULL;
+  mtio_h5r *r;
+  MT_TRY(open_checked(prefix, epoch, &r));
+  mt_symbol *s = NULL;
+  mt_arena *args = NULL, *aux = NULL;
+  char *json = NULL, *config = NULL;
+  int rc = MT_OK;
+  MT_TRY_GOTO(read_group(r, "/arg", 0, &args), rc, fail);
+  MT_TRY_GOTO(read_group(r, "/aux", 1, &aux), rc, fail);
+  if (sym) {
+    /* the file's own copy of the symbol, else P-symbol.json */
+    rc = mtio_h5r_attr_str(r, "/", "symbol", &json);
+    if (rc < 0 && rc != MT_E_NOTFOUND) goto fail;
+    if (json && *json) {
+      rc = mt_symbol_load_json(json, &s);
+      if (rc < 0) {
+        mt_error_prefix(rc, "symbol attribute of '%s'", mtio_h5r_path(r));
+        goto fail;
+      }
+    } else {
+      char spath[4096];
+      snprintf(spath, sizeof spath, "%s-symbol.json", prefix);
+      MT_TRY_GOTO(mt_symbol_load(spath, &s), rc, fail);
+    }
+  }
+  if (extra) {
+    int64_t v;
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "num_update", &extra->num_update), rc, fail);
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "world_size_at_save", &v), rc, fail);
+    extra->world_size = (int)v;
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "data_epoch", &extra->data_epoch), rc, fail);
+    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "data_batch", &extra->data_batch), rc, fail);
+    MT_TRY_GOTO(mtio_h5r_attr_u64(r, "/", "rng_seed", &extra->rng_seed), rc, fail);
+    MT_TRY_GOTO(mtio_h5r_attr_u64(r, "/", "rng_step", &extra->rng_step), rc, fail);
+    MT_TRY_GOTO(mtio_h5r_attr_str(r, "/", "config", &config), rc, fail);
+    if (extra->optimizer)
+      MT_TRY_GOTO(restore_optimizer(r, extra->optimizer, 0, NULL, NULL), rc, fail);
+    extra->loaded_config = config;
+    config = NULL;
+  }
+  if (sym) *sym = s;
+  else mt_symbol_free(s);
+  if (arg_params) *arg_params = args;
+  else mt_arena_free(args);
+  if (aux_params) *aux_params = aux;
+  else mt_arena_free(aux);
+  free(json);
+  mtio_h5r_close(r);
+  return MT_OK;
+fail:
+  mt_symbol_free(s);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  free(json);
+  free(config);
+  mtio_h5r_close(r);
+  return rc;
+}
+
+/* ---------------------------------------------------- newest checkpoint */
+
+/* Every dataset of /arg must read back: this catches files that open but
+ * lost data (HDF5 itself rejects truncated files at open). */
+static int validate(const char *prefix, int epoch) {
+  mtio_h5r *r;
+  MT_TRY(open_checked(prefix, epoch, &r));
+  int n = 0, rc;
+  char **links = NULL;
+  float *buf = NULL;
+  int64_t cap = 0;
+  MT_TRY_GOTO(mtio_h5r_list(r, "/arg", &n, &links), rc, done);
+  for (int i = 0; i < n; i++) {
+    char dset[2 * MT_CKPT_NAME_MAX];
+    mt_shape s;
+    snprintf(dset, sizeof dset, "/arg/%s", links[i]);
+    MT_TRY_GOTO(mtio_h5r_shape(r, dset, &s), rc, done);
+    int64_t sz = mt_shape_size(&s);
+    if (sz > cap) {
+      free(buf);
+      cap = sz;
+      if (!(buf = malloc((size_t)cap * sizeof(float)))) {
+        rc = MT_NOMEM();
+        goto done;
+      }
+    }
+    MT_TRY_GOTO(mtio_h5r_read(r, dset, buf, sz), rc, done);
+  }
+done:
+  free(buf);
+  mtio_names_free(n, links);
+  mtio_h5r_close(r);
+  return rc;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x < y) - (x > y);
+}
+
+int mt_checkpoint_latest(const char *prefix, int *epoch) {
+  if (!prefix || !*prefix || !epoch) return MT_ERR(MT_E_INVAL, "checkpoint_latest: empty prefix");
+  const char *slash = strrchr(prefix, '/');
+  char dir[4096];
+  const char *base = slash ? slash + 1 : prefix;
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == prefix) snprintf(dir, sizeof dir, "/");
+  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - prefix), prefix);
+  DIR *d = opendir(dir);
+  if (!d)
+    return MT_ERR(MT_E_NOTFOUND, "no checkpoint '%s-NNNN.h5': directory '%s': %s", prefix, dir,
+                  strerror(errno));
+  size_t blen = strlen(base);
+  int *epochs = NULL, n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *nm = e->d_name;
+    if (strncmp(nm, base, blen) || nm[blen] != '-') continue;
+    const char *p = nm + blen + 1, *q = p;
+    long v = 0;
+    while (*q >= '0' && *q <= '9' && v < 100000000) v = v * 10 + (*q++ - '0');
+    if (q == p || strcmp(q, ".h5")) continue; /* temporary files end in .tmp.<pid> */
+    if (n == cap) {
+      int *ne = realloc(epochs, sizeof *epochs * (size_t)(cap = cap ? 2 * cap : 16));
+      if (!ne) {
+        closedir(d);
+        free(epochs);
+        return MT_NOMEM();
+      }
+      epochs = ne;
+    }
+    epochs[n++] = (int)v;
+  }
+  closedir(d);
+  if (n > 1) qsort(epochs, (size_t)n, sizeof *epochs, cmp_desc);
+  for (int i = 0; i < n; i++) {
+    if (i && epochs[i] == epochs[i - 1]) continue; /* "P-1.h5" and "P-0001.h5" */
+    char path[4096];
+    mt_checkpoint_path(prefix, epochs[i], path, sizeof path);
+    int rc = validate(prefix, epochs[i]);
+    if (rc == MT_OK) {
+      *epoch = epochs[i];
+      free(epochs);
+      return MT_OK;
+    }
+    mt_log(MT_LOG_WARN, "checkpoint", "skipping damaged checkpoint '%s': %s", path,
+           mt_last_error());
+  }
+  free(epochs);
+  return MT_ERR(MT_E_NOTFOUND, "no complete checkpoint '%s-NNNN.h5' in '%s' (%d damaged)", prefix,
+                dir, n);
+}
+
+/* ---------------------------------------------------------------- module */
+
+static int module_save_at(mt_module *m, const char *prefix, int epoch, int64_t data_batch,
+                          int save_optimizer_states, const char *config) {
+  if (!m) return MT_ERR(MT_E_INVAL, "save_checkpoint: NULL module");
+  if (save_optimizer_states && !m->optimizer_initialized)
+    return MT_ERR(MT_E_STATE, "save_checkpoint: save_optimizer_states needs init_optimizer first");
+  const mt_arena *args, *aux;
+  MT_TRY(mt_module_get_params(m, &args, &aux));
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.world_size = m->kv ? m->kv->num_workers : 1;
+  x.data_epoch = epoch; /* saved at the end of epoch - 1: the next one is `epoch` */
+  x.data_batch = data_batch; /* > 0: stopped inside epoch `epoch` after that many batches */
+  x.rng_seed = m->seed;
+  x.rng_step = m->step;
+  x.optimizer = save_optimizer_states ? m->opt : NULL;
+  x.num_update = m->opt ? mt_optimizer_num_update(m->opt) : 0;
+  x.config = config;
+  return mt_save_checkpoint(prefix, epoch, m->sym, args, aux, &x);
+}
+
+static int module_save(mt_module *m, const char *prefix, int epoch, int save_optimizer_states,
+                       const char *config) {
+  return module_save_at(m, prefix, epoch, 0, save_optimizer_states, config);
+}
+
+int mt_module_save_checkpoint_at(mt_module *m, const char *prefix, int epoch, int64_t data_batch,
+                                 const char *config) {
+  return module_save_at(m, prefix, epoch, data_batch, 1, config);
+}
+
+int mt_module_save_checkpoint(mt_module *m, const char *prefix, int epoch,
+                              int save_optimizer_states) {
+  return module_save(m, prefix, epoch, save_optimizer_states, NULL);
+}
+
+static int module_load_states(mt_module *m, mtio_h5r *r) {
+  mt_ndarray *weights[4096] = {0}, **w = weights;
+  if (m->nparam > 4096 && !(w = calloc((size_t)m->nparam, sizeof *w))) return MT_NOMEM();
+  /* the arrays the optimizer updates: context 0's parameters */
+  for (int i = 0; i < m->nparam; i++) w[i] = mt_arena_at(m->group.slots[0].params, i);
+  int rc = restore_optimizer(r, m->opt, m->nparam, m->param_names, w);
+  if (w != weights) free(w);
+  return rc;
+}
+
+int mt_module_load_optimizer_states(mt_module *m, const char *prefix, int epoch) {
+  if (!m) return MT_ERR(MT_E_INVAL, "load_optimizer_states: NULL module");
+  if (!m->optimizer_initialized)
+    return MT_ERR(MT_E_STATE, "load_optimizer_states: call init_optimizer first");
+  mtio_h5r *r;
+  MT_TRY(open_checked(prefix, epoch, &r));
+  int rc = module_load_states(m, r);
+  mtio_h5r_close(r);
+  return rc;
+}
+
+int mt_module_restore_checkpoint(mt_module *m, const char *prefix, int epoch) {
+  if (!m) return MT_ERR(MT_E_INVAL, "restore_checkpoint: NULL module");
+  if (!m->binded || !m->params_initialized || !m->optimizer_initialized)
+    return MT_ERR(MT_E_STATE,
+                  "restore_checkpoint: call bind, init_params and init_optimizer first (the "
+                  "checkpoint overwrites the parameters and the optimizer state)");
+  mt_arena *args = NULL, *aux = NULL;
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  MT_TRY(mt_load_checkpoint(prefix, epoch, NULL, &args, &aux, &x));
+  free(x.loaded_config);
+  int rc = mt_module_set_params(m, args, aux, 0, 1, 0);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  if (rc < 0) {
+    char path[4096];
+    mt_checkpoint_path(prefix, epoch, path, sizeof path);
+    return mt_error_prefix(rc, "restoring '%s'", path);
+  }
+  MT_TRY(mt_module_load_optimizer_states(m, prefix, epoch));
+  m->seed = x.rng_seed;
+  m->step = x.rng_step;
+  return MT_OK;
+}
+
+/* ------------------------------------------------------------- callbacks */
+
+typedef struct {
+  char *prefix, *config; /* config: module_checkpoint's copy, or NULL */
+  int period;
+  mt_module *mod; /* module_checkpoint; NULL for do_checkpoint */
+  int save_states;
+} ckpt_cb;
+
+static int ckpt_cb_fn(int epoch, mt_symbol *sym, const mt_arena *args, const mt_arena *aux,
+                      void *user) {
+  ckpt_cb *c = user;
+  if ((epoch + 1) % c->period) return MT_OK;
+  int rank = c->mod && c->mod->kv ? c->mod->kv->rank : mt_log_rank();
+  if (rank != 0) return MT_OK; /* DESIGN.md §4: checkpoints come from rank 0 */
+  char path[4096];
+  MT_TRY(mt_checkpoint_path(c->prefix, epoch + 1, path, sizeof path));
+  if (c->mod) MT_TRY(module_save(c->mod, c->prefix, epoch + 1, c->save_states, c->config));
+  else MT_TRY(mt_save_checkpoint(c->prefix, epoch + 1, sym, args, aux, NULL));
+  mt_log_train("Saved checkpoint to \"%s\"", path);
+  return MT_OK;
+}
+
+static int make_cb(const char *prefix, int period, mt_module *mod, int save_states,
+                   const char *config, mt_epoch_callback *out) {
+  if (!out) return MT_ERR(MT_E_INVAL, "checkpoint callback: NULL output");
+  memset(out, 0, sizeof *out);
+  if (!prefix || !*prefix) return MT_ERR(MT_E_INVAL, "checkpoint callback: empty prefix");
+  if (period < 1) return MT_ERR(MT_E_INVAL, "checkpoint callback: period %d must be >= 1", period);
+  ckpt_cb *c = calloc(1, sizeof *c);
+  if (!c || !(c->prefix = strdup(prefix)) || (config && !(c->config = strdup(config)))) {
+    if (c) free(c->prefix);
+    free(c);
+    return MT_NOMEM();
+  }
+  c->period = period;
+  c->mod = mod;
+  c->save_states = save_states;
+  out->fn = ckpt_cb_fn;
+  out->user = c;
+  return MT_OK;
+}
+
+int mt_do_checkpoint(const char *prefix, int period, mt_epoch_callback *out) {
+  return make_cb(prefix, period, NULL, 0, NULL, out);
+}
+
+int mt_module_checkpoint(mt_module *mod, const char *prefix, int period, int save_optimizer_states,
+                         const char *config, mt_epoch_callback *out) {
+  if (!mod) return MT_ERR(MT_E_INVAL, "module_checkpoint: NULL module");
+  return make_cb(prefix, period, mod, save_optimizer_states, config, out);
+}
+
+void mt_epoch_callback_free(mt_epoch_callback *cb) {
+  if (!cb) return;
+  if (cb->fn == ckpt_cb_fn && cb->user) {
+    ckpt_cb *c = cb->user;
+    free(c->prefix);
+    free(c->config);
+    free(c);
+  }
+  cb->fn = NULL;
+  cb->user = NULL;
+}
+
+/* ---------------------------------------------------------- .params files */
+
+int mt_params_save(const char *path, const mt_arena *arg_params, const mt_arena *aux_params) {
+  if (!path) return MT_ERR(MT_E_INVAL, "params_save: NULL path");
+  int na = arg_params ? mt_arena_count(arg_params) : 0;
+  int nx = aux_params ? mt_arena_count(aux_params) : 0, n = na + nx, rc = MT_OK;
+  char **names = calloc((size_t)n + 1, sizeof *names);
+  mt_shape *shapes = calloc((size_t)n + 1, sizeof *shapes);
+  const float **data = calloc((size_t)n + 1, sizeof *data);
+  float **tmp = calloc((size_t)n + 1, sizeof *tmp);
+  if (!names || !shapes || !data || !tmp) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    const mt_arena *a = i < na ? arg_params : aux_params;
+    int k = i < na ? i : i - na;
+    const char *nm = mt_arena_name(a, k);
+    size_t len = strlen(nm) + 5;
+    if (!(names[i] = malloc(len))) {
+      rc = MT_NOMEM();
+      goto done;
+    }
+    snprintf(names[i], len, "%s:%s", i < na ? "arg" : "aux", nm);
+    shapes[i] = mt_ndarray_shape(mt_arena_at(a, k));
+    MT_TRY_GOTO(host_view(mt_arena_at(a, k), &data[i], &tmp[i]), rc, done);
+  }
+  rc = mtio_params_write(path, n, (const char *const *)names, shapes, data);
+done:
+  for (int i = 0; i < n; i++) {
+    if (names) free(names[i]);
+    if (tmp) free(tmp[i]);
+  }
+  free(names);
+  free(shapes);
+  free(data);
+  free(tmp);
+  return rc;
+}
+
+int mt_params_load(const char *path, mt_arena **arg_params, mt_arena **aux_params) {
+  if (!path || !arg_params || !aux_params) return MT_ERR(MT_E_INVAL, "params_load: NULL argument");
+  *arg_params = *aux_params = NULL;
+  int n, rc = MT_OK;
+  mtio_named_array *list;
+  MT_TRY(mtio_params_read(path, &n, &list));
+  const char **names[2] = {calloc((size_t)n + 1, sizeof(char *)),
+                           calloc((size_t)n + 1, sizeof(char *))};
+  mt_shape *shapes[2] = {calloc((size_t)n + 1, sizeof(mt_shape)),
+                         calloc((size_t)n + 1, sizeof(mt_shape))};
+  int *which = calloc((size_t)n + 1, sizeof *which), cnt[2] = {0, 0};
+  mt_arena *out[2] = {NULL, NULL};
+  if (!names[0] || !names[1] || !shapes[0] || !shapes[1] || !which) {
+    rc = MT_NOMEM();
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    const char *key = list[i].name;
+    if (!key) {
+      rc = MT_ERR(MT_E_FORMAT,
+                  "'%s' holds %d unnamed arrays; parameters need names (arg:NAME, aux:NAME)", path,
+                  n);
+      goto done;
+    }
+    /* "arg:" and "aux:" as mx.model.load_checkpoint; a bare name (Gluon's
+     * save_parameters) is an argument. */
+    int g = !strncmp(key, "aux:", 4);
+    const char *nm = (!strncmp(key, "arg:", 4) || g) ? key + 4 : key;
+    for (int k = 0; k < cnt[g]; k++)
+      if (!strcmp(names[g][k], nm)) {
+        rc = MT_ERR(MT_E_FORMAT, "'%s': parameter '%s' appears twice", path, key);
+        goto done;
+      }
+    which[i] = g;
+    names[g][cnt[g]] = nm;
+    shapes[g][cnt[g]++] = list[i].shape;
+  }
+  for (int g = 0; g < 2; g++)
+    MT_TRY_GOTO(mt_arena_create(mt_cpu(0), cnt[g], names[g], shapes[g], &out[g]), rc, done);
+  int pos[2] = {0, 0};
+  for (int i = 0; i < n; i++) {
+    mt_ndarray *a = mt_arena_at(out[which[i]], pos[which[i]]++);
+    memcpy(mt_ndarray_data(a), list[i].data, sizeof(float) * (size_t)mt_ndarray_size(a));
+  }
+  *arg_params = out[0];
+  *aux_params = out[1];
+  out[0] = out[1] = NULL;
+done:
+  mt_arena_free(out[0]);
+  mt_arena_free(out[1]);
+  for (int g = 0; g < 2; g++) {
+    free(names[g]);
+    free(shapes[g]);
+  }
+  free(which);
+  mtio_named_arrays_free(n, list);
+  return rc;
+}

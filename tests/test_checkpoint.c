@@ -1,0 +1,857 @@
+/* test_checkpoint.c — checkpoints (DESIGN.md §6): save/load round trip bit
+ * for bit (parameters, aux states, optimizer states and counts for sgd with
+ * momentum and adam, attributes), the file read by h5dump and h5py with no
+ * modtrain code, resume bit-exact (4 epochs straight == 2 epochs,
+ * checkpoint, new module, restore, 2 more), the newest complete checkpoint
+ * with damaged ones skipped, and the error cases, each naming the path. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/checkpoint.h"
+#include "src/module.h"
+#include "testutil.h"
+
+static char dir[64];
+
+static int setup(void **state) {
+  snprintf(dir, sizeof dir, "/tmp/mt_ckpt_XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static void prefix_of(char *buf, size_t len, const char *name) {
+  snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* ------------------------------------------------------ a small parameter set */
+
+static const char *const ARG_NAMES[] = {"fc1_weight", "fc1_bias", "fc2_weight", "odd/na%me_weight"};
+static const mt_shape ARG_SHAPES[] = {{2, {64, 128}}, {1, {64}}, {2, {10, 64}}, {3, {2, 3, 4}}};
+static const char *const AUX_NAMES[] = {"bn_moving_mean", "bn_moving_var"};
+static const mt_shape AUX_SHAPES[] = {{1, {16}}, {1, {16}}};
+
+static void make_params(mt_arena **args, mt_arena **aux, uint64_t seed) {
+  MT_ASSERT_OK(mt_arena_create(mt_cpu(0), 4, ARG_NAMES, ARG_SHAPES, args));
+  MT_ASSERT_OK(mt_arena_create(mt_cpu(0), 2, AUX_NAMES, AUX_SHAPES, aux));
+  for (int i = 0; i < 4; i++)
+    tu_fill_uniform(mt_ndarray_data(mt_arena_at(*args, i)), mt_shape_size(&ARG_SHAPES[i]), -1, 1,
+                    seed + (uint64_t)i);
+  for (int i = 0; i < 2; i++)
+    tu_fill_uniform(mt_ndarray_data(mt_arena_at(*aux, i)), 16, 0, 2, seed + 10 + (uint64_t)i);
+}
+
+static void expect_same_arena(const mt_arena *a, const mt_arena *b) {
+  assert_int_equal(mt_arena_count(a), mt_arena_count(b));
+  for (int i = 0; i < mt_arena_count(a); i++) {
+    assert_string_equal(mt_arena_name(a, i), mt_arena_name(b, i));
+    mt_shape sa = mt_ndarray_shape(mt_arena_at(a, i)), sb = mt_ndarray_shape(mt_arena_at(b, i));
+    assert_true(mt_shape_equal(&sa, &sb));
+    assert_memory_equal(mt_ndarray_data(mt_arena_at(a, i)), mt_ndarray_data(mt_arena_at(b, i)),
+                        sizeof(float) * (size_t)mt_shape_size(&sa));
+  }
+}
+
+/* Runs `steps` updates of every parameter of args with deterministic
+ * gradients (the same sequence for any optimizer given the same step). */
+static void run_updates(mt_optimizer *opt, mt_arena *args, int first_step, int steps) {
+  for (int s = first_step; s < first_step + steps; s++)
+    for (int i = 0; i < mt_arena_count(args); i++) {
+      mt_ndarray *w = mt_arena_at(args, i), *g;
+      MT_ASSERT_OK(mt_ndarray_create(mt_ndarray_shape(w), mt_cpu(0), &g));
+      tu_fill_uniform(mt_ndarray_data(g), mt_ndarray_size(g), -1, 1,
+                      1000 + 17 * (uint64_t)s + (uint64_t)i);
+      MT_ASSERT_OK(mt_optimizer_update(opt, i, mt_arena_name(args, i), w, g));
+      mt_ndarray_free(g);
+    }
+}
+
+static void expect_same_optimizer(const mt_optimizer *a, const mt_optimizer *b, int nparam) {
+  assert_int_equal(mt_optimizer_num_update(a), mt_optimizer_num_update(b));
+  for (int i = 0; i < nparam; i++) {
+    int64_t ca, cb;
+    MT_ASSERT_OK(mt_optimizer_get_update_count(a, i, &ca));
+    MT_ASSERT_OK(mt_optimizer_get_update_count(b, i, &cb));
+    assert_int_equal(ca, cb);
+    assert_string_equal(mt_optimizer_index_name(a, i), mt_optimizer_index_name(b, i));
+    int ns = mt_optimizer_num_states(a, i);
+    assert_int_equal(ns, mt_optimizer_num_states(b, i));
+    for (int k = 0; k < ns; k++) {
+      const char *na, *nb;
+      mt_ndarray *sa, *sb;
+      MT_ASSERT_OK(mt_optimizer_state(a, i, k, &na, &sa));
+      MT_ASSERT_OK(mt_optimizer_state(b, i, k, &nb, &sb));
+      assert_string_equal(na, nb);
+      assert_int_equal(mt_ndarray_size(sa), mt_ndarray_size(sb));
+      assert_memory_equal(mt_ndarray_data(sa), mt_ndarray_data(sb),
+                          sizeof(float) * (size_t)mt_ndarray_size(sa));
+    }
+  }
+}
+
+static mt_symbol *make_mlp(void) {
+  mt_symbol *data, *fc1, *act1, *fc2, *net;
+  MT_ASSERT_OK(mt_symbol_variable("data", &data));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", "num_hidden=64", 1, &data, &fc1));
+  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=relu", 1, &fc1, &act1));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=10", 1, &act1, &fc2));
+  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &net));
+  mt_symbol_free(data);
+  mt_symbol_free(fc1);
+  mt_symbol_free(act1);
+  mt_symbol_free(fc2);
+  return net;
+}
+
+/* ------------------------------------------------------- memory of a save */
+
+static long max_rss_kib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+/* HDF5 builds only the metadata in memory and the elements go from the
+ * arrays to the file: saving 64 MiB of parameters (and 64 MiB of momentum)
+ * must not raise the process's peak memory by anything near their size.
+ * Runs first, so the peak so far is this test's own. */
+static void test_save_memory(void **state) {
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "mem");
+  const char *names[] = {"a_weight", "b_weight", "c_weight", "d_bias"};
+  mt_shape shapes[] = {MT_SHAPE(2048, 2048), MT_SHAPE(4096, 1024), MT_SHAPE(1024, 4096),
+                       MT_SHAPE(1000)};
+  mt_arena *args;
+  MT_ASSERT_OK(mt_arena_create(mt_cpu(0), 4, names, shapes, &args));
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
+  run_updates(opt, args, 0, 1); /* touches params, momentum (and frees the gradients) */
+  mt_symbol *sym = make_mlp();
+  long before = max_rss_kib();
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.optimizer = opt;
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 1, sym, args, NULL, &x));
+  long grew = max_rss_kib() - before;
+  if (grew > 16 * 1024) fail_msg("saving 128 MiB raised peak memory by %ld KiB", grew);
+  mt_arena *back;
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 1, NULL, &back, NULL, NULL));
+  expect_same_arena(args, back);
+  mt_arena_free(back);
+  mt_arena_free(args);
+  mt_optimizer_free(opt);
+  mt_symbol_free(sym);
+}
+
+/* ------------------------------------------------------------ round trip */
+
+/* Save with an optimizer after some updates; load into fresh arenas and a
+ * fresh optimizer of the same settings: everything equal bit for bit, and
+ * further updates of both give identical weights. */
+static void round_trip_with(const char *opt_name, const char *opt_params, int expect_states) {
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, opt_name);
+  mt_arena *args, *aux;
+  make_params(&args, &aux, 1);
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create(opt_name, opt_params, &opt));
+  run_updates(opt, args, 0, 3);
+  assert_int_equal(mt_optimizer_num_states(opt, 0), expect_states);
+  mt_symbol *sym = make_mlp();
+  /* a config far above HDF5's 64 KiB compact-attribute limit */
+  size_t clen = 200000;
+  char *config = malloc(clen + 1);
+  for (size_t i = 0; i < clen; i++) config[i] = (char)('a' + i % 26);
+  memcpy(config, "[train]\nnum_epoch = 4\n", 22);
+  config[clen] = '\0';
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.world_size = 4;
+  x.data_epoch = 3;
+  x.data_batch = 7;
+  x.rng_seed = 0xFEEDFACECAFEBEEFull;
+  x.rng_step = 12345;
+  x.config = config;
+  x.optimizer = opt;
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 3, sym, args, aux, &x));
+
+  char path[160], spath[160];
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 3, path, sizeof path));
+  snprintf(spath, sizeof spath, "%s-symbol.json", prefix);
+  assert_true(file_exists(path));
+  assert_true(file_exists(spath));
+
+  mt_optimizer *opt2;
+  MT_ASSERT_OK(mt_optimizer_create(opt_name, opt_params, &opt2));
+  mt_checkpoint_extra y;
+  mt_checkpoint_extra_init(&y);
+  y.optimizer = opt2;
+  mt_symbol *sym2;
+  mt_arena *args2, *aux2;
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 3, &sym2, &args2, &aux2, &y));
+  expect_same_arena(args, args2);
+  expect_same_arena(aux, aux2);
+  expect_same_optimizer(opt, opt2, 4);
+  assert_int_equal(y.num_update, 3);
+  assert_int_equal(y.world_size, 4);
+  assert_int_equal(y.data_epoch, 3);
+  assert_int_equal(y.data_batch, 7);
+  assert_true(y.rng_seed == 0xFEEDFACECAFEBEEFull);
+  assert_true(y.rng_step == 12345);
+  assert_non_null(y.loaded_config);
+  assert_string_equal(y.loaded_config, config);
+  char *j1, *j2;
+  MT_ASSERT_OK(mt_symbol_tojson(sym, &j1));
+  MT_ASSERT_OK(mt_symbol_tojson(sym2, &j2));
+  assert_string_equal(j1, j2);
+
+  /* training continues identically from the restored state */
+  run_updates(opt, args, 3, 2);
+  run_updates(opt2, args2, 3, 2);
+  expect_same_arena(args, args2);
+  expect_same_optimizer(opt, opt2, 4);
+
+  /* restoring into an optimizer of other settings is refused */
+  mt_optimizer *other;
+  MT_ASSERT_OK(mt_optimizer_create(strcmp(opt_name, "adam") ? "adam" : "sgd", "", &other));
+  mt_checkpoint_extra z;
+  mt_checkpoint_extra_init(&z);
+  z.optimizer = other;
+  mt_arena *a3 = NULL;
+  assert_int_equal(mt_load_checkpoint(prefix, 3, NULL, &a3, NULL, &z), MT_E_INVAL);
+  assert_null(a3);
+  assert_non_null(strstr(mt_last_error(), path));
+  mt_optimizer_free(other);
+
+  free(j1);
+  free(j2);
+  free(y.loaded_config);
+  free(config);
+  mt_symbol_free(sym);
+  mt_symbol_free(sym2);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  mt_arena_free(args2);
+  mt_arena_free(aux2);
+  mt_optimizer_free(opt);
+  mt_optimizer_free(opt2);
+}
+
+static void test_round_trip_sgd_momentum(void **state) {
+  round_trip_with("sgd", "learning_rate=0.1 momentum=0.9 wd=0.001", 1);
+}
+
+static void test_round_trip_adam(void **state) {
+  round_trip_with("adam", "learning_rate=0.01 beta1=0.8", 2);
+}
+
+/* Without an optimizer, and with NULL outputs: params only. */
+static void test_round_trip_params_only(void **state) {
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "plain");
+  mt_arena *args, *aux, *args2, *aux2;
+  make_params(&args, &aux, 5);
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 0, NULL, args, aux, NULL));
+  mt_checkpoint_extra y;
+  mt_checkpoint_extra_init(&y);
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 0, NULL, &args2, &aux2, &y));
+  expect_same_arena(args, args2);
+  expect_same_arena(aux, aux2);
+  assert_string_equal(y.loaded_config, "");
+  assert_int_equal(y.world_size, 1);
+  /* asking for optimizer state the file does not hold */
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create("sgd", "momentum=0.9", &opt));
+  y.optimizer = opt;
+  free(y.loaded_config);
+  assert_int_equal(mt_load_checkpoint(prefix, 0, NULL, NULL, NULL, &y), MT_E_NOTFOUND);
+  assert_non_null(strstr(mt_last_error(), "no optimizer state"));
+  mt_optimizer_free(opt);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  mt_arena_free(args2);
+  mt_arena_free(aux2);
+}
+
+/* ------------------------------------------------ readable without modtrain */
+
+static void test_h5dump_and_h5py(void **state) {
+  char prefix[128], path[160], out[192], cmd[1024];
+  prefix_of(prefix, sizeof prefix, "ext");
+  mt_arena *args, *aux;
+  make_params(&args, &aux, 9);
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
+  run_updates(opt, args, 0, 2);
+  mt_symbol *sym = make_mlp();
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.config = "[train]\nnum_epoch = 2\n";
+  x.optimizer = opt;
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 2, sym, args, aux, &x));
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 2, path, sizeof path));
+
+  /* h5dump: the whole file parses; names, attributes and optimizer state
+   * appear under their plain names */
+  if (system("h5dump --version > /dev/null 2>&1") != 0) {
+    print_message("SKIP h5dump part: h5dump is not installed (apt-get install hdf5-tools)\n");
+  } else {
+    snprintf(out, sizeof out, "%s/dump.txt", dir);
+    snprintf(cmd, sizeof cmd, "h5dump '%s' > '%s' 2>&1", path, out);
+    assert_int_equal(system(cmd), 0);
+    const char *needles[] = {"DATASET \"fc1_weight\"",
+                             "DATASET \"odd%2Fna%25me_weight\"",
+                             "DATASET \"bn_moving_var\"",
+                             "ATTRIBUTE \"format_version\"",
+                             "ATTRIBUTE \"world_size_at_save\"",
+                             "GROUP \"optimizer\"",
+                             "DATASET \"momentum\"",
+                             "H5T_IEEE_F32LE",
+                             "( 64, 128 )",
+                             "\"FullyConnected\""};
+    for (size_t i = 0; i < sizeof needles / sizeof *needles; i++) {
+      snprintf(cmd, sizeof cmd, "grep -qF '%s' '%s'", needles[i], out);
+      if (system(cmd) != 0) fail_msg("h5dump output %s lacks %s", out, needles[i]);
+    }
+  }
+
+  /* h5py: values equal the raw bytes the test writes next to the file.
+   * The python3 on PATH may be another install (pyenv) than the distro's,
+   * which is where python3-h5py lives. */
+  const char *pythons[] = {"python3", "/usr/bin/python3"}, *python = NULL;
+  for (int i = 0; i < 2 && !python; i++) {
+    snprintf(cmd, sizeof cmd, "%s -c 'import h5py, numpy' > /dev/null 2>&1", pythons[i]);
+    if (system(cmd) == 0) python = pythons[i];
+  }
+  if (!python) {
+    print_message(
+        "SKIP h5py part: python3 -c \"import h5py\" failed for python3 and "
+        "/usr/bin/python3 (apt-get install python3-h5py)\n");
+  } else {
+    char raw[160], py[160];
+    snprintf(raw, sizeof raw, "%s/fc1_weight.f32", dir);
+    FILE *f = fopen(raw, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(mt_ndarray_data(mt_arena_at(args, 0)), 4, 64 * 128, f), 64 * 128);
+    fclose(f);
+    mt_ndarray *mom;
+    MT_ASSERT_OK(mt_optimizer_state(opt, 1, 0, NULL, &mom));
+    snprintf(raw, sizeof raw, "%s/fc1_bias_momentum.f32", dir);
+    f = fopen(raw, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(mt_ndarray_data(mom), 4, 64, f), 64);
+    fclose(f);
+    snprintf(py, sizeof py, "%s/check.py", dir);
+    f = fopen(py, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "import sys, json, h5py, numpy as np\n"
+            "d = sys.argv[2]\n"
+            "with h5py.File(sys.argv[1], 'r') as h:\n"
+            "    w = h['arg/fc1_weight'][...]\n"
+            "    assert w.dtype == np.float32 and w.shape == (64, 128), (w.dtype, w.shape)\n"
+            "    ref = np.fromfile(d + '/fc1_weight.f32', dtype=np.float32).reshape(64, 128)\n"
+            "    assert w.tobytes() == ref.tobytes(), 'fc1_weight differs'\n"
+            "    m = h['optimizer/fc1_bias/momentum'][...]\n"
+            "    assert m.tobytes() == np.fromfile(d + '/fc1_bias_momentum.f32', "
+            "dtype=np.float32).tobytes()\n"
+            "    assert sorted(h['arg'].keys()) == sorted(['fc1_weight', 'fc1_bias', 'fc2_weight', "
+            "'odd%%2Fna%%25me_weight'])\n"
+            "    assert h['aux/bn_moving_mean'].shape == (16,)\n"
+            "    a = h.attrs\n"
+            "    assert int(a['format_version']) == 1 and int(a['epoch']) == 2, dict(a)\n"
+            "    assert int(a['num_update']) == 2 and int(a['world_size_at_save']) == 1\n"
+            "    cfg = a['config']; cfg = cfg.decode() if isinstance(cfg, bytes) else cfg\n"
+            "    assert cfg == '[train]\\nnum_epoch = 2\\n', repr(cfg)\n"
+            "    sym = a['symbol']; sym = sym.decode() if isinstance(sym, bytes) else sym\n"
+            "    ops = [n['op'] for n in json.loads(sym)['nodes']]\n"
+            "    assert 'FullyConnected' in ops and 'SoftmaxOutput' in ops, ops\n"
+            "    assert int(h['optimizer/fc1_weight'].attrs['count']) == 2\n"
+            "print('h5py ok')\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s '%s' '%s' '%s'", python, py, path, dir);
+    assert_int_equal(system(cmd), 0);
+  }
+  mt_optimizer_free(opt);
+  mt_symbol_free(sym);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+}
+
+/* ----------------------------------------------------------- resume */
+
+enum { NUM_CLASSES = 10, NUM_FEATURES = 128, NUM_SAMPLES = 320, BATCH = 32 };
+
+static void fit_options(mt_fit_options *o, const mt_initializer *init, int begin, int end) {
+  mt_fit_options_init(o);
+  o->optimizer = "sgd";
+  o->optimizer_params = "learning_rate=0.1 momentum=0.9";
+  o->initializer = init;
+  o->begin_epoch = begin;
+  o->num_epoch = end;
+}
+
+/* Trains the tutorial MLP; returns a copy of its parameters (caller frees). */
+static float *copy_params(mt_module *mod, int64_t *n) {
+  const mt_arena *args, *aux;
+  MT_ASSERT_OK(mt_module_get_params(mod, &args, &aux));
+  *n = mt_arena_size(args);
+  float *p = malloc(sizeof(float) * (size_t)*n);
+  memcpy(p, mt_arena_data(args), sizeof(float) * (size_t)*n);
+  return p;
+}
+
+static mt_module *new_module(mt_symbol *net) {
+  mt_module *mod;
+  MT_ASSERT_OK(mt_module_create(net, 0, NULL, 0, NULL, 1, (mt_context[]){mt_cpu(0)}, &mod));
+  return mod;
+}
+
+/* 4 epochs straight == 2 epochs with module_checkpoint, then a new module
+ * restored from epoch 2 and fit from begin_epoch 2 to 4: the same bits. */
+static void test_resume_bit_exact(void **state) {
+  mt_symbol *net = make_mlp();
+  mt_initializer *init;
+  MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 0, &init));
+  mt_fit_options o;
+
+  /* A: straight */
+  mt_data_iter *it;
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  mt_module *a = new_module(net);
+  fit_options(&o, init, 0, 4);
+  MT_ASSERT_OK(mt_module_fit(a, it, &o));
+  int64_t n;
+  float *pa = copy_params(a, &n);
+  mt_data_iter_free(it);
+
+  /* B: 2 epochs, checkpoint every epoch with optimizer state */
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "mlp");
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  mt_module *b = new_module(net);
+  fit_options(&o, init, 0, 2);
+  MT_ASSERT_OK(
+      mt_module_checkpoint(b, prefix, 1, 1, "[train]\nnum_epoch = 4\n", &o.epoch_end_callback[0]));
+  o.n_epoch_end_callback = 1;
+  MT_ASSERT_OK(mt_module_fit(b, it, &o));
+  mt_epoch_callback_free(&o.epoch_end_callback[0]);
+  uint64_t step_b = b->step;
+  mt_module_free(b);
+  mt_data_iter_free(it);
+  int latest;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
+  assert_int_equal(latest, 2);
+
+  /* C: a new process would do this: load, bind, init, restore, fit 2..4 */
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  for (int e = 0; e < 2; e++) MT_ASSERT_OK(mt_data_iter_reset(it)); /* the iterator's epoch 2 */
+  mt_symbol *loaded;
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 2, &loaded, NULL, NULL, &x));
+  /* what module_checkpoint stored besides the parameters */
+  assert_string_equal(x.loaded_config, "[train]\nnum_epoch = 4\n");
+  assert_int_equal(x.data_epoch, 2);
+  assert_int_equal(x.data_batch, 0);
+  assert_int_equal(x.num_update, 2 * NUM_SAMPLES / BATCH);
+  assert_int_equal(x.world_size, 1);
+  assert_true(x.rng_step == step_b);
+  free(x.loaded_config);
+  mt_module *c = new_module(loaded);
+  int nd, nl;
+  const mt_data_desc *dd, *ld;
+  MT_ASSERT_OK(mt_data_iter_provide_data(it, &nd, &dd));
+  MT_ASSERT_OK(mt_data_iter_provide_label(it, &nl, &ld));
+  MT_ASSERT_OK(mt_module_bind(c, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
+  MT_ASSERT_OK(mt_module_init_params(c, init, NULL, NULL, 0, 0, 0));
+  fit_options(&o, init, 2, 4);
+  MT_ASSERT_OK(mt_module_init_optimizer(c, o.kvstore, o.optimizer, o.optimizer_params, 0));
+  MT_ASSERT_OK(mt_module_restore_checkpoint(c, prefix, 2));
+  assert_true(c->step == step_b);
+  assert_int_equal(mt_optimizer_num_update(mt_module_get_optimizer(c)), 2 * NUM_SAMPLES / BATCH);
+  MT_ASSERT_OK(mt_module_fit(c, it, &o));
+  int64_t nc;
+  float *pc = copy_params(c, &nc);
+  assert_int_equal(n, nc);
+  if (memcmp(pa, pc, sizeof(float) * (size_t)n)) {
+    double d = tu_max_abs_diff(pa, pc, n);
+    fail_msg("resumed parameters differ from the straight run (max |diff| %g)", d);
+  }
+  mt_data_iter_free(it);
+
+  /* Control: restoring the parameters without the momentum does differ, so
+   * the comparison above can fail. */
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  for (int e = 0; e < 2; e++) MT_ASSERT_OK(mt_data_iter_reset(it));
+  mt_arena *args, *aux;
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 2, NULL, &args, &aux, NULL));
+  mt_module *d = new_module(loaded);
+  fit_options(&o, init, 2, 4);
+  o.arg_params = args;
+  o.aux_params = aux;
+  MT_ASSERT_OK(mt_module_fit(d, it, &o));
+  float *pd = copy_params(d, &nc);
+  assert_true(memcmp(pa, pd, sizeof(float) * (size_t)n) != 0);
+
+  free(pa);
+  free(pc);
+  free(pd);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  mt_data_iter_free(it);
+  mt_module_free(a);
+  mt_module_free(c);
+  mt_module_free(d);
+  mt_symbol_free(loaded);
+  mt_symbol_free(net);
+  mt_initializer_free(init);
+}
+
+/* The same on gpu(0): parameters and the sgd momentum live on the device,
+ * so the save stages device states to the host and the restore copies them
+ * back. Skipped without a CUDA device. */
+static void test_resume_bit_exact_gpu(void **state) {
+  mt_ndarray *probe;
+  if (mt_ndarray_create(MT_SHAPE(1), mt_gpu(0), &probe) < 0) {
+    print_message("SKIP: no CUDA device (%s)\n", mt_last_error());
+    skip();
+  }
+  mt_ndarray_free(probe);
+  mt_symbol *net = make_mlp();
+  mt_initializer *init;
+  MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 0, &init));
+  mt_context gpu = mt_gpu(0);
+  mt_fit_options o;
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "gpu");
+  mt_data_iter *it;
+  mt_module *a, *b, *c;
+  /* straight */
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  MT_ASSERT_OK(mt_module_create(net, 0, NULL, 0, NULL, 1, &gpu, &a));
+  fit_options(&o, init, 0, 4);
+  MT_ASSERT_OK(mt_module_fit(a, it, &o));
+  int64_t n, nc;
+  float *pa = copy_params(a, &n);
+  mt_data_iter_free(it);
+  /* 2 epochs, checkpoints with the device momentum */
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  MT_ASSERT_OK(mt_module_create(net, 0, NULL, 0, NULL, 1, &gpu, &b));
+  fit_options(&o, init, 0, 2);
+  MT_ASSERT_OK(
+      mt_module_checkpoint(b, prefix, 1, 1, "[train]\nnum_epoch = 4\n", &o.epoch_end_callback[0]));
+  o.n_epoch_end_callback = 1;
+  MT_ASSERT_OK(mt_module_fit(b, it, &o));
+  mt_epoch_callback_free(&o.epoch_end_callback[0]);
+  mt_module_free(b);
+  mt_data_iter_free(it);
+  /* a new module restores epoch 2 and trains to 4 */
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  for (int e = 0; e < 2; e++) MT_ASSERT_OK(mt_data_iter_reset(it));
+  MT_ASSERT_OK(mt_module_create(net, 0, NULL, 0, NULL, 1, &gpu, &c));
+  int nd, nl;
+  const mt_data_desc *dd, *ld;
+  MT_ASSERT_OK(mt_data_iter_provide_data(it, &nd, &dd));
+  MT_ASSERT_OK(mt_data_iter_provide_label(it, &nl, &ld));
+  MT_ASSERT_OK(mt_module_bind(c, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
+  MT_ASSERT_OK(mt_module_init_params(c, init, NULL, NULL, 0, 0, 0));
+  fit_options(&o, init, 2, 4);
+  MT_ASSERT_OK(mt_module_init_optimizer(c, o.kvstore, o.optimizer, o.optimizer_params, 0));
+  MT_ASSERT_OK(mt_module_restore_checkpoint(c, prefix, 2));
+  MT_ASSERT_OK(mt_module_fit(c, it, &o));
+  float *pc = copy_params(c, &nc);
+  assert_int_equal(n, nc);
+  if (memcmp(pa, pc, sizeof(float) * (size_t)n))
+    fail_msg("gpu: resumed parameters differ from the straight run (max |diff| %g)",
+             tu_max_abs_diff(pa, pc, n));
+  print_message("gpu(0): resumed run equals the straight run bit for bit (%lld floats)\n",
+                (long long)n);
+  free(pa);
+  free(pc);
+  mt_data_iter_free(it);
+  mt_module_free(a);
+  mt_module_free(c);
+  mt_symbol_free(net);
+  mt_initializer_free(init);
+}
+
+/* do_checkpoint: files at (epoch + 1) % period == 0, numbered epoch + 1,
+ * and the log line on stdout. */
+static void test_do_checkpoint(void **state) {
+  mt_symbol *net = make_mlp();
+  mt_data_iter *it;
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
+  mt_module *mod = new_module(net);
+  mt_fit_options o;
+  fit_options(&o, NULL, 0, 4);
+  char prefix[128], log[160];
+  prefix_of(prefix, sizeof prefix, "do");
+  MT_ASSERT_OK(mt_do_checkpoint(prefix, 2, &o.epoch_end_callback[0]));
+  o.n_epoch_end_callback = 1;
+  /* capture stdout (mt_log_train) into a file */
+  snprintf(log, sizeof log, "%s/fit.log", dir);
+  fflush(stdout);
+  int saved = dup(1), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  assert_true(saved >= 0 && fd >= 0);
+  dup2(fd, 1);
+  close(fd);
+  int rc = mt_module_fit(mod, it, &o);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  MT_ASSERT_OK(rc);
+  mt_epoch_callback_free(&o.epoch_end_callback[0]);
+  char p[160], line[512];
+  for (int e = 1; e <= 4; e++) {
+    MT_ASSERT_OK(mt_checkpoint_path(prefix, e, p, sizeof p));
+    assert_int_equal(file_exists(p), e % 2 == 0);
+  }
+  int found = 0;
+  for (int e = 2; e <= 4; e += 2) {
+    MT_ASSERT_OK(mt_checkpoint_path(prefix, e, p, sizeof p));
+    snprintf(line, sizeof line, "grep -qxF 'Saved checkpoint to \"%s\"' '%s'", p, log);
+    found += system(line) == 0;
+  }
+  assert_int_equal(found, 2);
+  /* the saved parameters are the module's after epoch 4 */
+  mt_arena *args;
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 4, NULL, &args, NULL, NULL));
+  const mt_arena *cur;
+  MT_ASSERT_OK(mt_module_get_params(mod, &cur, NULL));
+  expect_same_arena(cur, args);
+  mt_arena_free(args);
+  assert_int_equal(mt_do_checkpoint(prefix, 0, &o.epoch_end_callback[0]), MT_E_INVAL);
+  mt_module_free(mod);
+  mt_data_iter_free(it);
+  mt_symbol_free(net);
+}
+
+/* --------------------------------------------------- latest and damage */
+
+static void copy_truncated(const char *src, const char *dst, double frac) {
+  FILE *f = fopen(src, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  long keep = (long)(n * frac);
+  char *buf = malloc((size_t)n);
+  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  f = fopen(dst, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(buf, 1, (size_t)keep, f), (size_t)keep);
+  fclose(f);
+  free(buf);
+}
+
+static void expect_load_error(const char *prefix, int epoch, int code, const char *needle) {
+  char path[160];
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, epoch, path, sizeof path));
+  mt_arena *args = (mt_arena *)1;
+  int rc = mt_load_checkpoint(prefix, epoch, NULL, &args, NULL, NULL);
+  if (rc != code)
+    fail_msg("loading %s: expected %s, got %d: %s", path, mt_strerror(code), rc, mt_last_error());
+  assert_null(args);
+  if (!strstr(mt_last_error(), path))
+    fail_msg("message does not name %s: %s", path, mt_last_error());
+  if (needle && !strstr(mt_last_error(), needle))
+    fail_msg("message lacks '%s': %s", needle, mt_last_error());
+}
+
+static void test_errors(void **state) {
+  char prefix[128], path[160], good[160];
+  prefix_of(prefix, sizeof prefix, "err");
+  mt_arena *args, *aux;
+  make_params(&args, &aux, 3);
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 1, NULL, args, aux, NULL));
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 1, good, sizeof good));
+
+  /* missing file */
+  expect_load_error(prefix, 9, MT_E_IO, "No such file");
+  /* not HDF5 */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 2, path, sizeof path));
+  FILE *f = fopen(path, "w");
+  fputs("this is not an HDF5 file\n", f);
+  fclose(f);
+  expect_load_error(prefix, 2, MT_E_FORMAT, "not an HDF5 file");
+  /* truncated (half of a valid file) */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 3, path, sizeof path));
+  copy_truncated(good, path, 0.5);
+  expect_load_error(prefix, 3, MT_E_FORMAT, "truncated");
+  /* an HDF5 file without /arg */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 4, path, sizeof path));
+  mtio_h5w *w;
+  MT_ASSERT_OK(mtio_h5w_create(path, 0, &w));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 1));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "epoch", 4));
+  MT_ASSERT_OK(mtio_h5w_commit(w));
+  expect_load_error(prefix, 4, MT_E_FORMAT, "no /arg group");
+  /* a future format version */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 5, path, sizeof path));
+  MT_ASSERT_OK(mtio_h5w_create(path, 0, &w));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 2));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "epoch", 5));
+  MT_ASSERT_OK(mtio_h5w_commit(w));
+  expect_load_error(prefix, 5, MT_E_FORMAT, "format_version 2");
+  /* a renamed file: its epoch attribute is not the name's */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 6, path, sizeof path));
+  copy_truncated(good, path, 1.0);
+  expect_load_error(prefix, 6, MT_E_FORMAT, "holds epoch 1, not 6");
+  /* saving into a directory that does not exist */
+  int rc = mt_save_checkpoint("/nonexistent_mt_dir/p", 1, NULL, args, aux, NULL);
+  assert_int_equal(rc, MT_E_IO);
+  assert_non_null(strstr(mt_last_error(), "/nonexistent_mt_dir/p-0001.h5"));
+  /* the newest complete one is 1: 2..6 are damaged or foreign (warnings) */
+  int e = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 1);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+}
+
+static void test_latest(void **state) {
+  char prefix[128], path[160];
+  prefix_of(prefix, sizeof prefix, "lat");
+  int e = -1;
+  assert_int_equal(mt_checkpoint_latest(prefix, &e), MT_E_NOTFOUND);
+  assert_non_null(strstr(mt_last_error(), prefix));
+  mt_arena *args, *aux;
+  make_params(&args, &aux, 4);
+  for (int k = 1; k <= 3; k++) MT_ASSERT_OK(mt_save_checkpoint(prefix, k, NULL, args, aux, NULL));
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 3);
+  /* a leftover temporary file of epoch 4 (a crash mid-write) is never picked */
+  snprintf(path, sizeof path, "%s-0004.h5.tmp.99999", prefix);
+  FILE *f = fopen(path, "w");
+  fputs("partial", f);
+  fclose(f);
+  /* a damaged newest one: 3 truncated -> 2 */
+  char p3[160], copy[192];
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 3, p3, sizeof p3));
+  snprintf(copy, sizeof copy, "%s.orig", p3);
+  assert_int_equal(rename(p3, copy), 0);
+  copy_truncated(copy, p3, 0.9);
+  /* ... with a warning naming it (stderr captured into a file) */
+  char log[160], cmd[512];
+  snprintf(log, sizeof log, "%s/latest.log", dir);
+  fflush(stderr);
+  int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  assert_true(saved >= 0 && fd >= 0);
+  dup2(fd, 2);
+  close(fd);
+  mt_log_set_level(MT_LOG_WARN);
+  int rc = mt_checkpoint_latest(prefix, &e);
+  mt_log_set_level(MT_LOG_ERROR);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  MT_ASSERT_OK(rc);
+  assert_int_equal(e, 2);
+  snprintf(cmd, sizeof cmd, "grep -qF \"skipping damaged checkpoint '%s'\" '%s'", p3, log);
+  if (system(cmd) != 0) fail_msg("no warning naming %s in %s", p3, log);
+  /* a different prefix sharing the directory is not confused with it */
+  char other[128];
+  prefix_of(other, sizeof other, "lat-x");
+  MT_ASSERT_OK(mt_save_checkpoint(other, 7, NULL, args, aux, NULL));
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 2);
+  /* the temp writer leaves no temporary file after a commit */
+  snprintf(path, sizeof path, "%s-0002.h5.tmp.%ld", prefix, (long)getpid());
+  assert_false(file_exists(path));
+  mt_arena_free(args);
+  mt_arena_free(aux);
+}
+
+/* A module's restore refuses to run before init_optimizer, and a module of
+ * another architecture refuses the parameters, naming the file. */
+static void test_module_restore_errors(void **state) {
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "modres");
+  mt_symbol *net = make_mlp();
+  mt_data_iter *it;
+  MT_ASSERT_OK(
+      mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 0, &it));
+  mt_module *m = new_module(net);
+  assert_int_equal(mt_module_restore_checkpoint(m, prefix, 1), MT_E_STATE);
+  mt_fit_options o;
+  fit_options(&o, NULL, 0, 1);
+  MT_ASSERT_OK(mt_module_fit(m, it, &o));
+  MT_ASSERT_OK(mt_module_save_checkpoint(m, prefix, 1, 0)); /* no optimizer state */
+  assert_int_equal(mt_module_restore_checkpoint(m, prefix, 1), MT_E_NOTFOUND);
+  MT_ASSERT_OK(mt_module_save_checkpoint(m, prefix, 1, 1));
+  MT_ASSERT_OK(mt_module_restore_checkpoint(m, prefix, 1));
+  /* wrong architecture: fc1 with 32 hidden units */
+  mt_symbol *data, *fc1, *fc2, *net2;
+  MT_ASSERT_OK(mt_symbol_variable("data", &data));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", "num_hidden=32", 1, &data, &fc1));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=10", 1, &fc1, &fc2));
+  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &net2));
+  mt_module *m2 = new_module(net2);
+  MT_ASSERT_OK(mt_module_fit(m2, it, &o));
+  int rc = mt_module_restore_checkpoint(m2, prefix, 1);
+  assert_true(rc < 0);
+  assert_non_null(strstr(mt_last_error(), prefix));
+  mt_module_free(m);
+  mt_module_free(m2);
+  mt_data_iter_free(it);
+  mt_symbol_free(net);
+  mt_symbol_free(net2);
+  mt_symbol_free(data);
+  mt_symbol_free(fc1);
+  mt_symbol_free(fc2);
+}
+
+static void test_escape(void **state) {
+  char e[64], u[64];
+  const char *names[] = {"fc1_weight", "a/b", "100%", ".", "..", "%2F"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    MT_ASSERT_OK(mtio_h5_escape(names[i], e, sizeof e));
+    assert_null(strchr(e, '/'));
+    assert_string_not_equal(e, ".");
+    MT_ASSERT_OK(mtio_h5_unescape(e, u, sizeof u));
+    assert_string_equal(u, names[i]);
+  }
+  assert_int_equal(mtio_h5_escape("", e, sizeof e), MT_E_INVAL);
+  assert_int_equal(mtio_h5_unescape("%zz", u, sizeof u), MT_E_FORMAT);
+}
+
+int main(void) {
+  mt_blas_init();
+  mt_log_set_level(MT_LOG_ERROR); /* the expected warnings (skipped checkpoints) stay quiet */
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_save_memory),
+      cmocka_unit_test(test_escape),
+      cmocka_unit_test(test_round_trip_sgd_momentum),
+      cmocka_unit_test(test_round_trip_adam),
+      cmocka_unit_test(test_round_trip_params_only),
+      cmocka_unit_test(test_h5dump_and_h5py),
+      cmocka_unit_test(test_resume_bit_exact),
+      cmocka_unit_test(test_resume_bit_exact_gpu),
+      cmocka_unit_test(test_do_checkpoint),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_latest),
+      cmocka_unit_test(test_module_restore_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
