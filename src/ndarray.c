@@ -1,5 +1,6 @@
 /* ndarray.c — shapes, arrays (owning or views) and arenas. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +48,18 @@ char *mt_shape_str(const mt_shape *s, char *buf, size_t len) {
 
 /* ---- device memory ---- */
 
+/* CPU memory comes zeroed from calloc, 64-byte aligned by hand (the
+ * pointer calloc gave is kept just before the aligned block). For large
+ * blocks glibc's calloc maps fresh pages that the kernel zeroes on first
+ * touch, so a big arena costs no memset pass (checkpoint loads, buffers). */
 float *mt_device_alloc(mt_context ctx, int64_t nelem) {
   size_t bytes = (size_t)(nelem > 0 ? nelem : 1) * sizeof(float);
   if (ctx.type == MT_CPU) {
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, rounded);
-    if (p) memset(p, 0, rounded);
-    return p;
+    char *raw = calloc(1, bytes + 64 + sizeof(void *));
+    if (!raw) return NULL;
+    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)a)[-1] = raw;
+    return (float *)a;
   }
 #ifdef MT_HAVE_CUDA
   if (ctx.type == MT_GPU) return mtk_cuda_alloc(ctx.id, bytes);
@@ -64,7 +70,7 @@ float *mt_device_alloc(mt_context ctx, int64_t nelem) {
 void mt_device_free(mt_context ctx, float *p) {
   if (!p) return;
   if (ctx.type == MT_CPU) {
-    free(p);
+    free(((void **)p)[-1]);
     return;
   }
 #ifdef MT_HAVE_CUDA
