@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,20 @@ int mt_cmd_synth(int argc, char **argv) {
     return 2;
   }
   const char *out = argv[optind];
+  /* like the checkpoint prefix: the output's directory is created if missing */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", out);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = '\0';
+    for (char *c = dir + 1; *c; c++)
+      if (*c == '/') {
+        *c = '\0';
+        mkdir(dir, 0777);
+        *c = '/';
+      }
+    mkdir(dir, 0777);
+  }
   if (samples > INT64_MAX / classes) {
     fprintf(stderr, "modtrain synth: --samples %" PRId64 " x --classes %" PRId64 " overflows\n",
             samples, classes);
