@@ -294,7 +294,8 @@ static int dist_barrier(mt_kvstore *kv) {
 static int dist_agree_start(mt_kvstore *kv, int flag) {
   dist_impl *d = kv->impl;
   d->agree_in = flag;
-  MT_CHECK_MPI(MPI_Iallreduce(&d->agree_in, &d->agree_out, 1, MPI_INT, MPI_MAX, d->world, &d->agree_req));
+  MT_CHECK_MPI(
+      MPI_Iallreduce(&d->agree_in, &d->agree_out, 1, MPI_INT, MPI_MAX, d->world, &d->agree_req));
   return MT_OK;
 }
 

@@ -47,7 +47,7 @@ struct mt_kvstore {
   const mt_kvstore_backend *backend;
   int rank, num_workers;
   int agree_flag, agree_pending; /* one-process agreement */
-  void *impl; /* backend state */
+  void *impl;                    /* backend state */
 };
 
 /* By MXNet's type name: "local" / "device" (one process), "dist_sync" /

@@ -598,7 +598,7 @@ static int module_save_at(mt_module *m, const char *prefix, int epoch, int64_t d
   mt_checkpoint_extra x;
   mt_checkpoint_extra_init(&x);
   x.world_size = m->kv ? m->kv->num_workers : 1;
-  x.data_epoch = epoch; /* saved at the end of epoch - 1: the next one is `epoch` */
+  x.data_epoch = epoch;      /* saved at the end of epoch - 1: the next one is `epoch` */
   x.data_batch = data_batch; /* > 0: stopped inside epoch `epoch` after that many batches */
   x.rng_seed = m->seed;
   x.rng_step = m->step;

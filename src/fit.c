@@ -261,7 +261,8 @@ static int stop_here(mt_module *m, const mt_fit_options *opt, int epoch, int nba
       int r2 = mt_kvstore_allreduce_f64(m->kv, &failed, 1);
       if (r2 < 0) return r2;
     }
-    if (rc < 0) return mt_error_prefix(rc, "checkpoint on stop at epoch %d batch %d", epoch, nbatch);
+    if (rc < 0)
+      return mt_error_prefix(rc, "checkpoint on stop at epoch %d batch %d", epoch, nbatch);
     if (failed > 0) return MT_ERR(MT_E_IO, "rank 0 could not write the checkpoint %s", path);
     return MT_ERR(MT_E_INTERRUPTED,
                   "stopped on request at epoch %d after batch %d; the position is in %s: resume "
@@ -338,8 +339,7 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     mt_batch b;
     int nbatch = 0, got;
     if (epoch == opt->begin_epoch && opt->begin_batch > 0) { /* resume inside the epoch */
-      for (; nbatch < opt->begin_batch && (got = mt_data_iter_next(train, &b)) == 1; nbatch++) {
-      }
+      for (; nbatch < opt->begin_batch && (got = mt_data_iter_next(train, &b)) == 1; nbatch++) {}
       if (nbatch < opt->begin_batch && got < 0) {
         rc = got;
         goto fail_batch;

@@ -15,6 +15,7 @@
 
 #include "modtrain.h"
 #include "src/config.h"
+#include "io/checkpoint.h"
 #include "src/error.h"
 #include "src/net_builder.h"
 
@@ -26,50 +27,54 @@ static volatile int stop_requested;
 static void on_stop_signal(int sig) { stop_requested = sig; }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: modtrain CONFIG [--resume[=EPOCH]] [--set section.key=value]... [--check]\n"
-          "       modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n"
-          "       modtrain synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
-          "       modtrain predict | score ...   (not implemented yet in this version)\n"
-          "       modtrain --help | --version\n"
-          "\n"
-          "Trains the network a job config describes with MXNet's Module API in C\n"
-          "(bind, init_params, init_optimizer, fit), printing MXNet's log lines.\n"
-          "The config's keys, their defaults and meaning: docs/config.md.\n"
-          "\n"
-          "options:\n"
-          "  --set section.key=value  override a config key after the file is read; repeatable,\n"
-          "                           checked like the file (default: none)\n"
-          "  --resume[=EPOCH]         continue from the newest complete checkpoint, or EPOCH's;\n"
-          "                           the same as --set checkpoint.resume=auto|EPOCH\n"
-          "                           (default: the config's [checkpoint] resume, none)\n"
-          "  --check                  check the config and build the network, print the\n"
-          "                           effective config, and exit without training (default: off)\n"
-          "  -h, --help               show this help and exit\n"
-          "  -V, --version            print the version and exit\n"
-          "\n"
-          "subcommands:\n"
-          "  viz CONFIG|SYMBOL.json   Graphviz DOT of the network on stdout (shapes on the\n"
-          "                           edges for a config with synthetic data); render it with\n"
-          "                           dot -Tsvg\n"
-          "  synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
-          "                           write the synthetic dataset to an HDF5 file\n"
-          "  predict CONFIG --epoch E  predictions to HDF5              (not implemented yet)\n"
-          "  score CONFIG --epoch E    metrics of a checkpoint          (not implemented yet)\n"
-          "\n"
-          "environment:\n"
-          "  MODTRAIN_LOG        error|warn|info|debug (default info)\n"
-          "  OPENBLAS_CORETYPE   force an OpenBLAS kernel (default: the best for this CPU)\n"
-          "\n"
-          "exit codes:\n"
-          "  0  success\n"
-          "  1  runtime error (training or data failed)\n"
-          "  2  usage or config error, nothing trained; or not implemented yet in this version\n"
-          "  3  checkpoint written after SIGUSR1/SIGTERM, requeue me (resume continues exactly)\n"
-          "  4  the watchdog ended the job (no progress for [train] watchdog seconds)\n"
-          "\n"
-          "signals: SIGUSR1 or SIGTERM make every rank stop at the next batch boundary; with\n"
-          "[checkpoint] prefix set, the position is checkpointed and the exit status is 3.\n");
+  fprintf(
+      f,
+      "usage: modtrain CONFIG [--resume[=EPOCH]] [--set section.key=value]... [--check]\n"
+      "       modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n"
+      "       modtrain synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
+      "       modtrain predict CONFIG --epoch E [--out PREDS.h5] [--data val|train] [--set ...]\n"
+      "       modtrain score CONFIG --epoch E [--data val|train] [--set ...]\n"
+      "       modtrain --help | --version\n"
+      "\n"
+      "Trains the network a job config describes with MXNet's Module API in C\n"
+      "(bind, init_params, init_optimizer, fit), printing MXNet's log lines.\n"
+      "The config's keys, their defaults and meaning: docs/config.md.\n"
+      "\n"
+      "options:\n"
+      "  --set section.key=value  override a config key after the file is read; repeatable,\n"
+      "                           checked like the file (default: none)\n"
+      "  --resume[=EPOCH]         continue from the newest complete checkpoint, or EPOCH's;\n"
+      "                           the same as --set checkpoint.resume=auto|EPOCH\n"
+      "                           (default: the config's [checkpoint] resume, none)\n"
+      "  --check                  check the config and build the network, print the\n"
+      "                           effective config, and exit without training (default: off)\n"
+      "  -h, --help               show this help and exit\n"
+      "  -V, --version            print the version and exit\n"
+      "\n"
+      "subcommands:\n"
+      "  viz CONFIG|SYMBOL.json   Graphviz DOT of the network on stdout (shapes on the\n"
+      "                           edges for a config with synthetic data); render it with\n"
+      "                           dot -Tsvg\n"
+      "  synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
+      "                           write the synthetic dataset to an HDF5 file\n"
+      "  predict CONFIG --epoch E  the outputs of checkpoint E on the config's validation\n"
+      "                           data (--data train: the training data) into an HDF5 file:\n"
+      "                           /pred/<output> [N, ...]; default PREFIX-EEEE-pred.h5\n"
+      "  score CONFIG --epoch E    the config's eval_metric of checkpoint E on that data\n"
+      "\n"
+      "environment:\n"
+      "  MODTRAIN_LOG        error|warn|info|debug (default info)\n"
+      "  OPENBLAS_CORETYPE   force an OpenBLAS kernel (default: the best for this CPU)\n"
+      "\n"
+      "exit codes:\n"
+      "  0  success\n"
+      "  1  runtime error (training or data failed)\n"
+      "  2  usage or config error, nothing trained; or not implemented yet in this version\n"
+      "  3  checkpoint written after SIGUSR1/SIGTERM, requeue me (resume continues exactly)\n"
+      "  4  the watchdog ended the job (no progress for [train] watchdog seconds)\n"
+      "\n"
+      "signals: SIGUSR1 or SIGTERM make every rank stop at the next batch boundary; with\n"
+      "[checkpoint] prefix set, the position is checkpointed and the exit status is 3.\n");
 }
 
 static int fail(int code, const char *what) {
@@ -616,15 +621,132 @@ done:
   return code;
 }
 
+/* modtrain predict / score: a checkpoint of the config's run, on its
+ * validation (or training) data, one process. */
+static int cmd_eval(int argc, char **argv, int score) {
+  static const struct option opts[] = {
+      {"epoch", required_argument, 0, 'e'}, {"out", required_argument, 0, 'o'},
+      {"data", required_argument, 0, 'd'},  {"set", required_argument, 0, 's'},
+      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+  const char *name = score ? "score" : "predict", *out = NULL, *which = "val";
+  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  int nset = 0, epoch = -1, c, code = EXIT_OK;
+  if (!sets) return fail(EXIT_RUNTIME, "out of memory");
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'e': epoch = atoi(optarg); break;
+    case 'o': out = optarg; break;
+    case 'd': which = optarg; break;
+    case 's': sets[nset++] = optarg; break;
+    case 'h':
+      usage(stdout);
+      free(sets);
+      return EXIT_OK;
+    default: free(sets); return EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1 || epoch < 0 || (strcmp(which, "val") && strcmp(which, "train"))) {
+    fprintf(stderr, "modtrain %s: usage: modtrain %s CONFIG --epoch E%s [--data val|train]\n", name,
+            name, score ? "" : " [--out PREDS.h5]");
+    free(sets);
+    return EXIT_USAGE;
+  }
+  mt_config *cfg = NULL;
+  mt_symbol *sym = NULL;
+  mt_arena *args = NULL, *aux = NULL;
+  mt_data_iter *it = NULL;
+  mt_module *mod = NULL;
+  mt_metric *metric = NULL;
+  mt_ndarray **preds = NULL;
+  int npred = 0;
+  char path[4200], buf[4400];
+  if (mt_config_load(argv[optind], nset, sets, &cfg) < 0) {
+    code = fail(EXIT_USAGE, mt_last_error());
+    goto done;
+  }
+  if (!cfg->prefix) {
+    snprintf(buf, sizeof buf, "%s: [checkpoint] prefix is not set: no checkpoints to %s", cfg->path,
+             name);
+    code = fail(EXIT_USAGE, buf);
+    goto done;
+  }
+  const char *src = !strcmp(which, "train") || !cfg->val ? cfg->train : cfg->val;
+  const char *label = cfg->label_names[0];
+  const char *data_name = "data";
+  int rc = mt_load_checkpoint(cfg->prefix, epoch, &sym, &args, &aux, NULL);
+  if (rc == MT_OK) rc = make_iter(cfg, src, src == cfg->train ? 0 : 1, 0, label, 0, 1, &it);
+  if (rc == MT_OK)
+    rc = mt_module_create(sym, 1, &data_name, cfg->nlabels, (const char *const *)cfg->label_names,
+                          cfg->nctx, cfg->ctx, &mod);
+  int nd, nl;
+  const mt_data_desc *dd, *ld;
+  if (rc == MT_OK) rc = mt_data_iter_provide_data(it, &nd, &dd);
+  if (rc == MT_OK) rc = mt_data_iter_provide_label(it, &nl, &ld);
+  if (rc == MT_OK) rc = mt_module_bind(mod, nd, dd, nl, ld, 0, 0, 0, MT_REQ_NULL);
+  if (rc == MT_OK) rc = mt_module_set_params(mod, args, aux, 0, 1, 0);
+  mt_checkpoint_path(cfg->prefix, epoch, path, sizeof path);
+  if (rc == MT_OK && score) {
+    rc = mt_metric_create(cfg->eval_metric, &metric);
+    if (rc == MT_OK) rc = mt_module_score(mod, it, metric, -1, 1, epoch, 0, NULL);
+    for (int i = 0; rc == MT_OK && i < mt_metric_num(metric); i++) {
+      const char *mn;
+      double v;
+      mt_metric_get(metric, i, &mn, &v);
+      printf("%s=%f\n", mn, v);
+    }
+  } else if (rc == MT_OK) {
+    rc = mt_module_predict(mod, it, -1, 1, &npred, &preds);
+    char def[4200];
+    if (!out) {
+      snprintf(def, sizeof def, "%.*s-pred.h5", (int)(strlen(path) - 3), path);
+      out = def;
+    }
+    mtio_h5w *w = NULL;
+    int nout;
+    const char *const *onames;
+    if (rc == MT_OK) rc = mt_module_output_names(mod, &nout, &onames);
+    if (rc == MT_OK) rc = mtio_h5w_create(out, 0, &w);
+    if (rc == MT_OK) rc = mtio_h5w_attr_str(w, "/", "checkpoint", path);
+    if (rc == MT_OK) rc = mtio_h5w_attr_str(w, "/", "data", src);
+    if (rc == MT_OK) rc = mtio_h5w_attr_i64(w, "/", "epoch", epoch);
+    for (int i = 0; rc == MT_OK && i < npred && i < nout; i++) {
+      char dset[512];
+      snprintf(dset, sizeof dset, "/pred/%s", onames[i]);
+      mt_shape sh = mt_ndarray_shape(preds[i]);
+      rc = mtio_h5w_array(w, dset, &sh, mt_ndarray_data(preds[i]));
+    }
+    if (rc == MT_OK) rc = mtio_h5w_commit(w);
+    else mtio_h5w_abort(w);
+    if (rc == MT_OK) {
+      mt_shape sh = mt_ndarray_shape(preds[0]);
+      char sb[96];
+      fprintf(stderr, "modtrain predict: %s on %s: %s predictions written to %s\n", path, src,
+              mt_shape_str(&sh, sb, sizeof sb), out);
+    }
+  }
+  if (rc < 0) code = fail(EXIT_RUNTIME, mt_last_error());
+done:
+  for (int i = 0; i < npred; i++) mt_ndarray_free(preds[i]);
+  free(preds);
+  mt_metric_free(metric);
+  mt_module_free(mod);
+  mt_data_iter_free(it);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  mt_symbol_free(sym);
+  mt_config_free(cfg);
+  free(sets);
+  return code;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2) {
     const char *sub = argv[1];
     if (!strcmp(sub, "viz")) return cmd_viz(argc - 1, argv + 1);
     if (!strcmp(sub, "synth")) return mt_cmd_synth(argc - 1, argv + 1);
-    if (!strcmp(sub, "predict") || !strcmp(sub, "score")) {
-      fprintf(stderr, "modtrain %s: not implemented yet in this version\n", sub);
-      return EXIT_USAGE;
-    }
+    if (!strcmp(sub, "predict")) return cmd_eval(argc - 1, argv + 1, 0);
+    if (!strcmp(sub, "score")) return cmd_eval(argc - 1, argv + 1, 1);
   }
   /* under mpirun/srun: MPI up before anything else, so every rank can agree */
   if (launched_ranks() >= 1 && getenv_any_launcher()) {

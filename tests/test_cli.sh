@@ -128,11 +128,16 @@ assert last["epoch"] == 4 and last["metrics"]["accuracy"] > 0.9, last
 PY
 fi
 
-# subcommands of later versions
-for s in predict score; do
-  expect 2 "$M" "$s"
-  has "$T/err" "not implemented yet"
-done
+# checkpoints, then score and predict from one
+expect 0 "$M" "$JOB" --set checkpoint.prefix="$T/ck/m" --set train.num_epoch=2
+has "$T/out" "Saved checkpoint to \"$T/ck/m-0002.h5\""
+expect 0 "$M" score "$JOB" --epoch 2 --set checkpoint.prefix="$T/ck/m"
+has "$T/out" "accuracy="
+expect 0 "$M" predict "$JOB" --epoch 2 --set checkpoint.prefix="$T/ck/m" --out "$T/p.h5"
+h5ls "$T/p.h5/pred/softmax_output" 2>/dev/null | grep -q "{320, 10}" || fail "predict: no (320, 10) /pred/softmax_output"
+expect 1 "$M" score "$JOB" --epoch 7 --set checkpoint.prefix="$T/ck/m"
+has "$T/err" "m-0007.h5"
+expect 2 "$M" score "$JOB"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
