@@ -31,18 +31,18 @@ extern "C" {
 
 enum {
   MT_OK = 0,
-  MT_E_INVAL = -1,       /* bad argument or attribute value */
-  MT_E_STATE = -2,       /* call out of order (e.g. forward before bind) */
-  MT_E_SHAPE = -3,       /* shape mismatch or shape that cannot be inferred */
-  MT_E_NOMEM = -4,       /* allocation failed */
-  MT_E_IO = -5,          /* file system error */
-  MT_E_FORMAT = -6,      /* malformed file, JSON or config */
-  MT_E_NOTFOUND = -7,    /* unknown name (op, argument, key) */
-  MT_E_MPI = -8,         /* MPI call failed */
-  MT_E_CUDA = -9,        /* CUDA or cuBLAS call failed */
-  MT_E_NCCL = -10,       /* NCCL call failed */
-  MT_E_HDF5 = -11,       /* HDF5 call failed */
-  MT_E_NUMERIC = -12,    /* NaN or Inf in loss or gradient */
+  MT_E_INVAL = -1,        /* bad argument or attribute value */
+  MT_E_STATE = -2,        /* call out of order (e.g. forward before bind) */
+  MT_E_SHAPE = -3,        /* shape mismatch or shape that cannot be inferred */
+  MT_E_NOMEM = -4,        /* allocation failed */
+  MT_E_IO = -5,           /* file system error */
+  MT_E_FORMAT = -6,       /* malformed file, JSON or config */
+  MT_E_NOTFOUND = -7,     /* unknown name (op, argument, key) */
+  MT_E_MPI = -8,          /* MPI call failed */
+  MT_E_CUDA = -9,         /* CUDA or cuBLAS call failed */
+  MT_E_NCCL = -10,        /* NCCL call failed */
+  MT_E_HDF5 = -11,        /* HDF5 call failed */
+  MT_E_NUMERIC = -12,     /* NaN or Inf in loss or gradient */
   MT_E_UNSUPPORTED = -13, /* feature not built in (e.g. GPU without CUDA) */
   MT_E_INTERRUPTED = -14  /* stopped on request (SIGUSR1/SIGTERM); checkpoint written */
 };
