@@ -178,21 +178,25 @@ ssize_t pwrite(int fd, const void *b, size_t n, off_t off) {
 ssize_t pwrite64(int fd, const void *b, size_t n, off_t off) { return pwrite(fd, b, n, off); }
 EOF
   "$CC" -shared -fPIC -O1 -o "$WORK/enospc.so" "$WORK/enospc.c" -ldl || fail "cannot build the LD_PRELOAD shim"
+  # a sanitizer build needs its runtime first in the preload list
+  ASAN_RT=$(ldd "$TRAINER" 2>/dev/null | awk '/libasan/ {print $3}')
+  PRE="$WORK/enospc.so"
+  [ -n "$ASAN_RT" ] && PRE="$ASAN_RT:$WORK/enospc.so"
   mkdir -p "$WORK/inj" "$WORK/count"
   I="$WORK/inj/m"
   "$TRAINER" save "$I" 1 50000 > /dev/null || fail "inject: first save"
   # bytes a save writes (symbol JSON first, then HDF5), counted by the shim
-  env LD_PRELOAD="$WORK/enospc.so" MT_WRITE_COUNT="$WORK/count/n" "$TRAINER" save "$WORK/count/m" 2 50000 \
+  env LD_PRELOAD="$PRE" MT_WRITE_COUNT="$WORK/count/n" "$TRAINER" save "$WORK/count/m" 2 50000 \
     > /dev/null || fail "inject: counting save"
   total=$(cat "$WORK/count/n")
   json=$(stat -c %s "$WORK/count/m-symbol.json")
   echo "a save writes $total bytes ($json of symbol JSON)"
   for n in 0 100 $((json - 1)) $((json + 1)) $((json + 700)) $((json + 5000)) $((total / 2)) \
            $((total - 5000)) $((total - 2000)) $((total - 700)) $((total - 100)) $((total - 1)); do
-    expect_enospc "inject after $n of $total bytes" "$I" 2 50000 LD_PRELOAD="$WORK/enospc.so" MT_FAIL_WRITE_AFTER=$n
+    expect_enospc "inject after $n of $total bytes" "$I" 2 50000 LD_PRELOAD="$PRE" MT_FAIL_WRITE_AFTER=$n
     "$TRAINER" verify "$I" 1 50000 > /dev/null || fail "inject after $n bytes: previous checkpoint damaged"
   done
-  env LD_PRELOAD="$WORK/enospc.so" MT_FAIL_WRITE_AFTER="$total" "$TRAINER" save "$I" 2 50000 > /dev/null \
+  env LD_PRELOAD="$PRE" MT_FAIL_WRITE_AFTER="$total" "$TRAINER" save "$I" 2 50000 > /dev/null \
     || fail "inject: a save within the budget failed"
   "$TRAINER" verify "$I" 2 50000 > /dev/null || fail "inject: save within budget does not verify"
 else
