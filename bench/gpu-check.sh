@@ -19,7 +19,7 @@ B=${1:-build-cuda}
 export OPENBLAS_NUM_THREADS=1 CMOCKA_MESSAGE_OUTPUT=STDOUT
 fail=0
 nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
-for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module; do
+for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module "$B"/tests/test_gpu_kvstore; do
   echo "== $t"
   "$t"; rc=$?
   echo "gpu-check: $(basename "$t") rc=$rc"
@@ -27,6 +27,18 @@ for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module; do
 done
 echo "== modtrain tutorial on gpu(0)"
 "$B"/modtrain jobs/configs/tutorial.ini --set train.context=gpu || fail=1
+echo "== 2 ranks on gpu(0) (dist_sync, MPI staged through pinned memory) vs 1 rank"
+T=$(mktemp -d)
+A="--set train.context=gpu --set train.momentum=0.9 --set train.num_epoch=3"
+"$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/one/m >/dev/null 2>&1 || fail=1
+mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/two/m 2>&1 | tail -3 || fail=1
+python3 - "$T/one/m-0003.h5" "$T/two/m-0003.h5" <<'PY' || fail=1
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+d = max(float(np.abs(a["arg"][k][()] - b["arg"][k][()]).max()) for k in a["arg"])
+print("2 ranks vs 1 rank on gpu(0): max |param difference| = %g" % d)
+sys.exit(0 if d < 1e-5 else 1)
+PY
 echo "== training throughput, same card, same run"
 for net in "32 128 64 10" "256 784 1024 1024 10"; do
   m=$("$B"/bench_gpu_train $net) || { echo "bench_gpu_train $net failed"; fail=1; continue; }

@@ -16,6 +16,19 @@
 #include <unistd.h>
 
 #include "kvstore/kvstore.h"
+#ifdef MT_HAVE_CUDA
+#include <nccl.h>
+
+#include "kernels/cuda/cuda_kernels.h"
+
+#define MT_CHECK_NCCL(call)                                                                        \
+  do {                                                                                             \
+    ncclResult_t r_ = (call);                                                                      \
+    if (r_ != ncclSuccess)                                                                         \
+      return mt_error_set(MT_E_NCCL, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
+                          ncclGetErrorString(r_));                                                 \
+  } while (0)
+#endif
 
 #define MT_CHECK_MPI(call)                                                                         \
   do {                                                                                             \
@@ -46,6 +59,20 @@ typedef struct {
   int npend, cappend;
   int agree_in, agree_out; /* the preemption flag's non-blocking allreduce */
   MPI_Request agree_req;
+  /* GPU values go through MPI staged in pinned host buffers (MPI here is not
+   * CUDA-aware): one buffer per started bucket, reused step after step, and
+   * copied back to the device at wait. */
+  struct stage {
+    float *host, *dev;
+    int64_t n, cap;
+    int dev_id;
+  } * stages;
+  int nstage, capstage;
+  int nccl; /* the nccl kvstore: the devices of a process reduce through NCCL */
+#ifdef MT_HAVE_CUDA
+  ncclComm_t *comms;
+  int ncomm, comm_dev[64];
+#endif
 } dist_impl;
 
 /* --------------------------------------------------------------- process */
@@ -136,12 +163,20 @@ void mt_dist_abort(int exit_code) {
 
 /* ---------------------------------------------------------------- backends */
 
-int mt_kvstore_dist_init(mt_kvstore *kv, int hierarchical) {
+int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
+  int hierarchical = mode == 1;
   int rc = mt_dist_init(NULL, NULL);
   if (rc < 0) return rc;
   dist_impl *d = calloc(1, sizeof *d);
   if (!d) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
   d->hier = hierarchical;
+  d->nccl = mode == 2;
+#ifndef MT_HAVE_CUDA
+  if (d->nccl) {
+    free(d);
+    return mt_error_set(MT_E_UNSUPPORTED, "kvstore nccl: this build has no CUDA/NCCL");
+  }
+#endif
   d->node = d->leaders = MPI_COMM_NULL;
   MT_CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &d->world));
   MPI_Comm_set_errhandler(d->world, MPI_ERRORS_RETURN);
@@ -173,6 +208,12 @@ static void dist_destroy(mt_kvstore *kv) {
   }
   free(d->reqs);
   free(d->pend);
+#ifdef MT_HAVE_CUDA
+  for (int i = 0; i < d->capstage; i++) mtk_cuda_host_free(d->stages[i].host);
+  for (int i = 0; i < d->ncomm; i++) ncclCommDestroy(d->comms[i]);
+  free(d->comms);
+#endif
+  free(d->stages);
   free(d);
   kv->impl = NULL;
 }
@@ -188,24 +229,113 @@ static MPI_Request *new_req(dist_impl *d) {
   return &d->reqs[d->nreq++];
 }
 
+#define MT_TRY_RC(x)                                                                               \
+  do {                                                                                             \
+    int r_ = (x);                                                                                  \
+    if (r_ < 0) return r_;                                                                         \
+  } while (0)
+
+/* Copies a device bucket into the next pinned staging buffer (*host). */
+static int stage_out(dist_impl *d, float *dev, int dev_id, int64_t n, float **host) {
+#ifdef MT_HAVE_CUDA
+  if (d->nstage == d->capstage) {
+    int cap = d->capstage ? 2 * d->capstage : 16;
+    struct stage *st = realloc(d->stages, sizeof *st * (size_t)cap);
+    if (!st) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+    memset(st + d->capstage, 0, sizeof *st * (size_t)(cap - d->capstage));
+    d->stages = st;
+    d->capstage = cap;
+  }
+  struct stage *s = &d->stages[d->nstage];
+  if (s->cap < n) {
+    mtk_cuda_host_free(s->host);
+    s->host = mtk_cuda_host_alloc((size_t)n * sizeof(float));
+    if (!s->host) {
+      s->cap = 0;
+      return MT_E_CUDA;
+    }
+    s->cap = n;
+  }
+  s->dev = dev;
+  s->dev_id = dev_id;
+  s->n = n;
+  MT_TRY_RC(mtk_cuda_copy(-1, s->host, dev_id, dev, (size_t)n * sizeof(float)));
+  d->nstage++;
+  *host = s->host;
+  return MT_OK;
+#else
+  return mt_error_set(MT_E_UNSUPPORTED, "kvstore: GPU values in a build without CUDA");
+#endif
+}
+
+/* After the MPI stage: the reduced buckets back to their devices. */
+static int stage_back(dist_impl *d) {
+#ifdef MT_HAVE_CUDA
+  for (int i = 0; i < d->nstage; i++) {
+    struct stage *s = &d->stages[i];
+    MT_TRY_RC(mtk_cuda_copy(s->dev_id, s->dev, -1, s->host, (size_t)s->n * sizeof(float)));
+  }
+#endif
+  d->nstage = 0;
+  return MT_OK;
+}
+
+/* The nccl kvstore's device stage: the GPUs of this process (distinct
+ * devices, as NCCL requires) allreduce with one communicator each
+ * (ncclCommInitAll, grouped calls); a GPU listed twice falls back to the
+ * staged device sum of mt_kvstore_reduce_devices. */
+static int nccl_reduce_devices(dist_impl *d, int ndev, float *const *bufs, const mt_context *ctxs,
+                               int64_t n) {
+#ifdef MT_HAVE_CUDA
+  int distinct = ndev > 1 && ndev <= 64;
+  for (int i = 0; i < ndev && distinct; i++) {
+    if (ctxs[i].type != MT_GPU) distinct = 0;
+    for (int j = 0; j < i && distinct; j++)
+      if (ctxs[j].id == ctxs[i].id) distinct = 0;
+  }
+  if (!distinct) return mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
+  if (!d->comms) {
+    int devs[64];
+    for (int i = 0; i < ndev; i++) devs[i] = d->comm_dev[i] = ctxs[i].id;
+    d->comms = calloc((size_t)ndev, sizeof *d->comms);
+    if (!d->comms) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+    MT_CHECK_NCCL(ncclCommInitAll(d->comms, ndev, devs));
+    d->ncomm = ndev;
+  }
+  if (ndev != d->ncomm)
+    return mt_error_set(MT_E_INVAL, "kvstore nccl: %d devices now, %d when it started", ndev,
+                        d->ncomm);
+  MT_CHECK_NCCL(ncclGroupStart());
+  for (int i = 0; i < ndev; i++)
+    MT_CHECK_NCCL(ncclAllReduce(bufs[i], bufs[i], (size_t)n, ncclFloat, ncclSum, d->comms[i], 0));
+  MT_CHECK_NCCL(ncclGroupEnd());
+  for (int i = 0; i < ndev; i++) MT_TRY_RC(mtk_cuda_sync(ctxs[i].id));
+  return MT_OK;
+#else
+  return mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
+#endif
+}
+
 static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                       int64_t n) {
   dist_impl *d = kv->impl;
-  int rc = mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
+  int rc = d->nccl ? nccl_reduce_devices(d, ndev, bufs, ctxs, n)
+                   : mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
   if (rc < 0) return rc;
   if (kv->num_workers == 1) return MT_OK;
+  float *base = bufs[0];
+  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, &base));
   for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
     int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
     MPI_Request *r = new_req(d);
     if (!r) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
     if (!d->hier) {
-      MT_CHECK_MPI(
-          MPI_Iallreduce(MPI_IN_PLACE, bufs[0] + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
+      MT_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, base + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
       continue;
     }
     if (d->node_size > 1) {
-      void *send = d->node_rank == 0 ? MPI_IN_PLACE : (void *)(bufs[0] + off);
-      MT_CHECK_MPI(MPI_Ireduce(send, bufs[0] + off, cnt, MPI_FLOAT, MPI_SUM, 0, d->node, r));
+      void *send = d->node_rank == 0 ? MPI_IN_PLACE : (void *)(base + off);
+      MT_CHECK_MPI(MPI_Ireduce(send, base + off, cnt, MPI_FLOAT, MPI_SUM, 0, d->node, r));
     } else {
       d->nreq--; /* nothing to do inside a node of one rank */
     }
@@ -216,7 +346,7 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
       d->pend = p;
       d->cappend = cap;
     }
-    d->pend[d->npend++] = (pending){bufs[0] + off, cnt};
+    d->pend[d->npend++] = (pending){base + off, cnt};
   }
   return MT_OK;
 }
@@ -241,19 +371,19 @@ static int dist_wait(mt_kvstore *kv) {
     if (d->node_size > 1) MT_CHECK_MPI(MPI_Bcast(p->buf, (int)p->n, MPI_FLOAT, 0, d->node));
   }
   d->npend = 0;
-  return MT_OK;
+  return stage_back(d);
 }
 
 static int dist_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                           int64_t n) {
   dist_impl *d = kv->impl;
-  if (ctxs[0].type != MT_CPU)
-    return mt_error_set(MT_E_UNSUPPORTED, "kvstore %s: GPU values need the CUDA issue's staging",
-                        kv->backend->name);
+  float *base = bufs[0];
+  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, &base));
   for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
     int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
-    MT_CHECK_MPI(MPI_Bcast(bufs[0] + off, cnt, MPI_FLOAT, 0, d->world));
+    MT_CHECK_MPI(MPI_Bcast(base + off, cnt, MPI_FLOAT, 0, d->world));
   }
+  MT_TRY_RC(stage_back(d));
   return mt_kvstore_copy_devices(ndev, bufs, ctxs, n);
 }
 
@@ -322,6 +452,20 @@ const mt_kvstore_backend mt_kvstore_dist_sync = {
 
 const mt_kvstore_backend mt_kvstore_hier = {
     .name = "hier",
+    .start = dist_start,
+    .progress = dist_progress,
+    .wait = dist_wait,
+    .broadcast = dist_broadcast,
+    .allreduce_f64 = dist_allreduce_f64,
+    .check_same = dist_check_same,
+    .barrier = dist_barrier,
+    .agree_start = dist_agree_start,
+    .agree_wait = dist_agree_wait,
+    .destroy = dist_destroy,
+};
+
+const mt_kvstore_backend mt_kvstore_nccl = {
+    .name = "nccl",
     .start = dist_start,
     .progress = dist_progress,
     .wait = dist_wait,

@@ -17,10 +17,14 @@ int mt_kvstore_create(const char *type, mt_kvstore **out) {
   else if (!strcmp(type, "hier")) {
     b = &mt_kvstore_hier;
     hier = 1;
+  } else if (!strcmp(type, "nccl")) {
+    b = &mt_kvstore_nccl;
+    hier = 2;
   }
   if (!b)
     return mt_error_set(MT_E_INVAL,
-                        "unknown kvstore type '%s' (known: local, device, dist_sync, hier)", type);
+                        "unknown kvstore type '%s' (known: local, device, dist_sync, hier, nccl)",
+                        type);
   mt_kvstore *kv = calloc(1, sizeof *kv);
   if (!kv) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
   kv->backend = b;

@@ -79,8 +79,11 @@ int mt_kvstore_agree_wait(mt_kvstore *kv, int *any);
 int mt_kvstore_reduce_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
 int mt_kvstore_copy_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
 
-extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvstore_hier;
-/* Backend constructors fill kv->impl, rank, num_workers. */
-int mt_kvstore_dist_init(mt_kvstore *kv, int hierarchical);
+extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvstore_hier,
+    mt_kvstore_nccl;
+/* Backend constructors fill kv->impl, rank, num_workers. mode: 0 dist_sync,
+ * 1 hier, 2 nccl (NCCL across the process's GPUs, then MPI across ranks,
+ * staged through pinned host buffers). */
+int mt_kvstore_dist_init(mt_kvstore *kv, int mode);
 
 #endif

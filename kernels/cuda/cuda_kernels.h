@@ -19,6 +19,9 @@ int mtk_cuda_fill(int dev, float *p, int64_t n, float v);
 /* dst_dev/src_dev: device ordinal, or -1 for host memory. */
 int mtk_cuda_copy(int dst_dev, float *dst, int src_dev, const float *src, size_t bytes);
 int mtk_cuda_sync(int dev);
+/* Page-locked host memory (staging for MPI); NULL with the error recorded. */
+float *mtk_cuda_host_alloc(size_t bytes);
+void mtk_cuda_host_free(float *p);
 
 /* FullyConnected through cuBLAS (row-major, as the CPU path). */
 int mtk_cuda_fc_forward(int dev, const float *x, const float *w, const float *b, float *y, int rows,

@@ -61,3 +61,19 @@ extern "C" int mtk_cuda_sync(int dev) {
   MT_CHECK_CUDA(cudaDeviceSynchronize());
   return 0;
 }
+
+// Pinned host memory for staging device buffers through MPI (page-locked:
+// copies run at full PCIe/NVLink speed and can be asynchronous).
+extern "C" float *mtk_cuda_host_alloc(size_t bytes) {
+  void *p = NULL;
+  if (cudaMallocHost(&p, bytes) != cudaSuccess) {
+    cudaError_t e = cudaGetLastError();
+    mt_error_set(MT_E_CUDA, "cudaMallocHost(%zu): %s", bytes, cudaGetErrorString(e));
+    return NULL;
+  }
+  return (float *)p;
+}
+
+extern "C" void mtk_cuda_host_free(float *p) {
+  if (p) cudaFreeHost(p);
+}
