@@ -11,7 +11,7 @@
 # usage: bench/gpu-check.sh [BUILD_DIR]   (default build-cuda)
 # Prepare here:  cmake -S . -B build-cuda -DCMAKE_CUDA_ARCHITECTURES=90 &&
 #   cmake --build build-cuda -j2 && ../shared/gpu/bundle-runtime.sh "$PWD/gpu-rt" \
-#   build-cuda/modtrain build-cuda/bench_gpu_train build-cuda/tests/test_gpu_*
+#   build-cuda/modtrain build-cuda/bench_gpu_train build-cuda/tests/test_gpu_* build-cuda/tests/test_checkpoint
 # There:  tar xzf gpu-rt.tar.gz && . gpu-rt/env.sh && bash bench/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ B=${1:-build-cuda}
 export OPENBLAS_NUM_THREADS=1 CMOCKA_MESSAGE_OUTPUT=STDOUT
 fail=0
 nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
-for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module "$B"/tests/test_gpu_kvstore; do
+for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module "$B"/tests/test_gpu_kvstore "$B"/tests/test_checkpoint; do
   echo "== $t"
   "$t"; rc=$?
   echo "gpu-check: $(basename "$t") rc=$rc"
