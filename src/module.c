@@ -10,9 +10,34 @@
 
 #include "error.h"
 #include "executor.h"
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define MT_HAVE_MXCSR 1
+#endif
 #include "kernels/kernels.h"
 #include "module.h"
 #include "op.h"
+
+/* Denormals flushed to zero while the module computes (restored after):
+ * gradients and momenta of a converging net decay into subnormal floats,
+ * which cost ~100 cycles an operation on x86 (3x on a whole update). Only
+ * the calling thread's MXCSR is touched, and only for the call. */
+static unsigned ftz_on(void) {
+#ifdef MT_HAVE_MXCSR
+  unsigned old = _mm_getcsr();
+  _mm_setcsr(old | 0x8040u); /* FTZ | DAZ */
+  return old;
+#else
+  return 0;
+#endif
+}
+static void ftz_restore(unsigned old) {
+#ifdef MT_HAVE_MXCSR
+  _mm_setcsr(old);
+#else
+  (void)old;
+#endif
+}
 
 static void free_names(char **names, int n) {
   if (!names) return;
@@ -565,7 +590,7 @@ static int copy_rows(mt_ndarray *dst, const mt_ndarray *src, int64_t begin, int6
   return rc;
 }
 
-int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
+static int mt_module_forward_impl(mt_module *m, const mt_batch *b, int is_train) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before forward");
   if (is_train < 0) is_train = m->for_training;
@@ -595,7 +620,7 @@ int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
   return MT_OK;
 }
 
-int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
+static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before backward");
   if (!m->for_training)
@@ -648,7 +673,7 @@ int mt_module_forward_backward(mt_module *m, const mt_batch *b) {
   return mt_module_backward(m, 0, NULL);
 }
 
-int mt_module_update(mt_module *m) {
+static int mt_module_update_impl(mt_module *m) {
   if (!m->binded || !m->params_initialized || !m->optimizer_initialized)
     return MT_ERR(MT_E_STATE, "call bind, init_params and init_optimizer before update");
   mt_exec_group *g = &m->group;
@@ -823,3 +848,24 @@ int mt_module_params_initialized(const mt_module *m) { return m->params_initiali
 int mt_module_optimizer_initialized(const mt_module *m) { return m->optimizer_initialized; }
 int mt_module_inputs_need_grad(const mt_module *m) { return m->inputs_need_grad; }
 mt_symbol *mt_module_symbol(const mt_module *m) { return m->sym; }
+
+int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
+  unsigned csr = ftz_on();
+  int rc = mt_module_forward_impl(m, b, is_train);
+  ftz_restore(csr);
+  return rc;
+}
+
+int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
+  unsigned csr = ftz_on();
+  int rc = mt_module_backward_impl(m, nout_grads, out_grads);
+  ftz_restore(csr);
+  return rc;
+}
+
+int mt_module_update(mt_module *m) {
+  unsigned csr = ftz_on();
+  int rc = mt_module_update_impl(m);
+  ftz_restore(csr);
+  return rc;
+}

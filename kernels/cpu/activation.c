@@ -46,6 +46,15 @@ static inline float act_grad(mtk_act_type act, const float *x, const float *y, i
 
 void mtk_activation_backward(mtk_act_type act, const float *dy, const float *x, const float *y,
                              float *dx, int64_t n, float beta) {
+  if (act == MTK_ACT_RELU) {
+    /* the hot case without the per-element switch, so it vectorises; the
+     * multiply keeps a NaN in dy a NaN (as MXNet), where a select would not */
+    if (beta == 0.0f)
+      for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (y[i] > 0.0f ? 1.0f : 0.0f);
+    else
+      for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (y[i] > 0.0f ? 1.0f : 0.0f) + beta * dx[i];
+    return;
+  }
   if (beta == 0.0f)
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * act_grad(act, x, y, i);
   else
