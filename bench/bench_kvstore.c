@@ -52,7 +52,7 @@
   do {                                                                                             \
     int rc_ = (x);                                                                                 \
     if (rc_ < 0) {                                                                                 \
-      fprintf(stderr, "bench_kvstore: rank %d: %s failed (%s): %s\n", rank, #x, mt_strerror(rc_),   \
+      fprintf(stderr, "bench_kvstore: rank %d: %s failed (%s): %s\n", rank, #x, mt_strerror(rc_),  \
               mt_last_error());                                                                    \
       MPI_Abort(MPI_COMM_WORLD, 1);                                                                \
     }                                                                                              \
@@ -164,7 +164,8 @@ static double sample(path p, float *buf, int64_t n, int64_t tn, int iters) {
 }
 
 /* Operations per sample so that the slowest path lasts about min_s; the same on every rank. */
-static int calibrate(const path *ps, int np, float *const *bufs, int64_t n, int64_t tn, double min_s) {
+static int calibrate(const path *ps, int np, float *const *bufs, int64_t n, int64_t tn,
+                     double min_s) {
   double worst = 0;
   for (int k = 0; k < np; k++) {
     sample(ps[k], bufs[k], n, tn, 1); /* warm-up */
@@ -213,12 +214,15 @@ static void usage(FILE *f) {
 
 static int parse_args(int argc, char **argv, options *o) {
   *o = (options){"dist_sync", 4096, (int64_t)64 << 20, 4096, 9, 100, 0.050};
-  static const struct option longopts[] = {
-      {"type", required_argument, 0, 't'},      {"min-bytes", required_argument, 0, 'a'},
-      {"max-bytes", required_argument, 0, 'b'}, {"reps", required_argument, 0, 'r'},
-      {"min-ms", required_argument, 0, 'm'},    {"ntensors", required_argument, 0, 'n'},
-      {"tensor-bytes", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"type", required_argument, 0, 't'},
+                                           {"min-bytes", required_argument, 0, 'a'},
+                                           {"max-bytes", required_argument, 0, 'b'},
+                                           {"reps", required_argument, 0, 'r'},
+                                           {"min-ms", required_argument, 0, 'm'},
+                                           {"ntensors", required_argument, 0, 'n'},
+                                           {"tensor-bytes", required_argument, 0, 's'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
@@ -262,7 +266,8 @@ static void part_sizes(const options *o) {
     int iters;
     /* ratio[0] = median of t_raw / t_kv = kv busbw / raw busbw */
     measure(ps, 2, bufs, n, n, o, 1, med, ratio, &iters);
-    double bw_kv = factor * (double)bytes / med[0] * 1e-9, bw_raw = factor * (double)bytes / med[1] * 1e-9;
+    double bw_kv = factor * (double)bytes / med[0] * 1e-9,
+           bw_raw = factor * (double)bytes / med[1] * 1e-9;
     int counts = bytes >= ((int64_t)1 << 20);
     if (counts && ratio[0] < worst) worst = ratio[0];
     if (counts && ratio[0] < 0.95) below++;
@@ -270,9 +275,10 @@ static void part_sizes(const options *o) {
       printf("%10lld %8d %12.1f %12.1f %10.3f %10.3f %7.3f%s\n", (long long)bytes, iters,
              med[0] * 1e6, med[1] * 1e6, bw_kv, bw_raw, ratio[0],
              counts && ratio[0] < 0.95 ? "  BELOW TARGET" : "");
-      printf("RESULT what=pushpull kvstore=%s ranks=%d bytes=%lld kv_us=%.2f raw_us=%.2f "
-             "kv_busbw_GBps=%.4f raw_busbw_GBps=%.4f ratio=%.4f\n",
-             o->type, world, (long long)bytes, med[0] * 1e6, med[1] * 1e6, bw_kv, bw_raw, ratio[0]);
+      printf(
+          "RESULT what=pushpull kvstore=%s ranks=%d bytes=%lld kv_us=%.2f raw_us=%.2f "
+          "kv_busbw_GBps=%.4f raw_busbw_GBps=%.4f ratio=%.4f\n",
+          o->type, world, (long long)bytes, med[0] * 1e6, med[1] * 1e6, bw_kv, bw_raw, ratio[0]);
       fflush(stdout);
     }
   }

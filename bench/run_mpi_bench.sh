@@ -5,10 +5,10 @@
 #   OMPI_MCA_btl=self,vader,tcp          shared memory between the ranks;
 #   OMPI_MCA_pml=ob1                     skips btl/ofi (1.2 s per start-up)
 #   OPENBLAS_NUM_THREADS=1               1 BLAS thread per rank
-#   --bind-to none                       measured on the 2-core VM: pinned to
-#                                        core 0, a lone rank trained ~20% slower
-#                                        (32.6 vs 25.4 ms per step) than unpinned;
-#                                        the 2-rank figures were alike either way
+#   --bind-to none                       on the 2-core VM, `core` and `none` gave
+#                                        the same figures (weak scaling 1.615x vs
+#                                        1.620x); none also suits other rank
+#                                        counts and shared machines
 #   --oversubscribe                      only when there are more ranks than cores
 # After each benchmark the share of the CPUs that other processes used during
 # the run is printed: other work on the 2 cores distorts every figure, so
@@ -38,7 +38,7 @@ case "$what" in
     fi
     ;;
   -h | --help)
-    sed -n '2,22p' "$0"
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 0
     ;;
   *)

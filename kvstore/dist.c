@@ -68,7 +68,8 @@ typedef struct {
     int dev_id;
   } * stages;
   int nstage, capstage;
-  int nccl; /* the nccl kvstore: the devices of a process reduce through NCCL */
+  int nccl;     /* the nccl kvstore: the devices of a process reduce through NCCL */
+  int blocking; /* set by mt_kvstore_reduce: nothing to overlap, use blocking MPI */
 #ifdef MT_HAVE_CUDA
   ncclComm_t *comms;
   int ncomm, comm_dev[64];
@@ -89,6 +90,11 @@ int mt_dist_init(int *argc, char ***argv) {
   int init = 0;
   MPI_Initialized(&init);
   if (!init) {
+    /* Open MPI's default non-blocking allreduce (libnbc) reduces to rank 0
+     * and broadcasts for small worlds, moving the data twice: its ring
+     * algorithm reaches the blocking allreduce's bandwidth (bench/README.md,
+     * bench_kvstore). A user's own setting wins. */
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
     int provided;
     MT_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     if (!mt_mpi_owned) atexit(finalize_at_exit);
@@ -329,6 +335,11 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
     int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
     MPI_Request *r = new_req(d);
     if (!r) return mt_error_set(MT_E_NOMEM, "kvstore: out of memory");
+    if (!d->hier && d->blocking) {
+      d->nreq--;
+      MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, base + off, cnt, MPI_FLOAT, MPI_SUM, d->world));
+      continue;
+    }
     if (!d->hier) {
       MT_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, base + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
       continue;
@@ -477,3 +488,11 @@ const mt_kvstore_backend mt_kvstore_nccl = {
     .agree_wait = dist_agree_wait,
     .destroy = dist_destroy,
 };
+
+/* Blocking reduction (nothing left to overlap): the blocking collective is
+ * faster than the non-blocking one on small worlds. */
+int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking) {
+  if (kv->backend == &mt_kvstore_local) return MT_OK;
+  ((dist_impl *)kv->impl)->blocking = blocking;
+  return MT_OK;
+}

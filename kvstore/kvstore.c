@@ -61,7 +61,9 @@ int mt_kvstore_wait(mt_kvstore *kv) { return kv->backend->wait ? kv->backend->wa
 
 int mt_kvstore_pushpull(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                         int64_t n) {
+  mt_kvstore_dist_set_blocking(kv, 1);
   int rc = mt_kvstore_start(kv, ndev, bufs, ctxs, n);
+  mt_kvstore_dist_set_blocking(kv, 0);
   if (rc == 0) rc = mt_kvstore_wait(kv);
   if (rc == 0) rc = mt_kvstore_copy_devices(ndev, bufs, ctxs, n);
   return rc;

@@ -85,5 +85,7 @@ extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvsto
  * 1 hier, 2 nccl (NCCL across the process's GPUs, then MPI across ranks,
  * staged through pinned host buffers). */
 int mt_kvstore_dist_init(mt_kvstore *kv, int mode);
+/* MPI backends: reductions started while set use blocking MPI calls. */
+int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking);
 
 #endif

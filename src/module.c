@@ -687,7 +687,12 @@ static int mt_module_update_impl(mt_module *m) {
     MT_TRY(mt_kvstore_wait(m->kv));
     m->reduce_in_flight = 0;
   } else if (n > 1 || mt_kvstore_is_dist(m->kv)) {
-    for (int k = 0; k < m->nbuckets; k++) MT_TRY(start_bucket(m, k));
+    /* nothing left to overlap: blocking collectives */
+    mt_kvstore_dist_set_blocking(m->kv, 1);
+    int rc = MT_OK;
+    for (int k = 0; k < m->nbuckets && rc == MT_OK; k++) rc = start_bucket(m, k);
+    mt_kvstore_dist_set_blocking(m->kv, 0);
+    MT_TRY(rc);
     MT_TRY(mt_kvstore_wait(m->kv));
   }
   mt_exec_slot *s0 = &g->slots[0];
