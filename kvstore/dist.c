@@ -447,47 +447,20 @@ static int dist_agree_wait(mt_kvstore *kv, int *any) {
   return MT_OK;
 }
 
-const mt_kvstore_backend mt_kvstore_dist_sync = {
-    .name = "dist_sync",
-    .start = dist_start,
-    .progress = dist_progress,
-    .wait = dist_wait,
-    .broadcast = dist_broadcast,
-    .allreduce_f64 = dist_allreduce_f64,
-    .check_same = dist_check_same,
-    .barrier = dist_barrier,
-    .agree_start = dist_agree_start,
-    .agree_wait = dist_agree_wait,
-    .destroy = dist_destroy,
-};
+/* The three MPI kvstores share their code; the mode set at creation
+ * (dist_impl's hier / nccl) chooses the device and node stages. */
+#define MT_DIST_BACKEND(type_name)                                                                 \
+  {                                                                                                \
+    .name = type_name, .start = dist_start, .progress = dist_progress, .wait = dist_wait,          \
+    .broadcast = dist_broadcast, .allreduce_f64 = dist_allreduce_f64,                              \
+    .check_same = dist_check_same, .barrier = dist_barrier, .agree_start = dist_agree_start,       \
+    .agree_wait = dist_agree_wait, .destroy = dist_destroy                                         \
+  }
 
-const mt_kvstore_backend mt_kvstore_hier = {
-    .name = "hier",
-    .start = dist_start,
-    .progress = dist_progress,
-    .wait = dist_wait,
-    .broadcast = dist_broadcast,
-    .allreduce_f64 = dist_allreduce_f64,
-    .check_same = dist_check_same,
-    .barrier = dist_barrier,
-    .agree_start = dist_agree_start,
-    .agree_wait = dist_agree_wait,
-    .destroy = dist_destroy,
-};
+const mt_kvstore_backend mt_kvstore_dist_sync = MT_DIST_BACKEND("dist_sync");
+const mt_kvstore_backend mt_kvstore_hier = MT_DIST_BACKEND("hier");
 
-const mt_kvstore_backend mt_kvstore_nccl = {
-    .name = "nccl",
-    .start = dist_start,
-    .progress = dist_progress,
-    .wait = dist_wait,
-    .broadcast = dist_broadcast,
-    .allreduce_f64 = dist_allreduce_f64,
-    .check_same = dist_check_same,
-    .barrier = dist_barrier,
-    .agree_start = dist_agree_start,
-    .agree_wait = dist_agree_wait,
-    .destroy = dist_destroy,
-};
+const mt_kvstore_backend mt_kvstore_nccl = MT_DIST_BACKEND("nccl");
 
 /* Blocking reduction (nothing left to overlap): the blocking collective is
  * faster than the non-blocking one on small worlds. */
