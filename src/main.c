@@ -504,23 +504,19 @@ static int train(const mt_config *cfg) {
   mt_watchdog_stop();
   if (ckpt.fn) mt_epoch_callback_free(&ckpt);
   free(cfg_text);
+  int code = EXIT_OK;
   if (rc == MT_E_INTERRUPTED) {
     /* every rank stopped at the same batch; with a prefix the position is saved */
     if (rank == 0) fprintf(stderr, "modtrain: %s\n", mt_last_error());
-    mt_batch_callback_free(have_speedo ? &speedo : NULL);
-    mt_initializer_free(init);
-    mt_module_free(mod);
-    mt_data_iter_free(val_it);
-    mt_data_iter_free(train_it);
-    return cfg->prefix ? EXIT_REQUEUE : EXIT_RUNTIME;
-  }
-  if (rc < 0 && world > 1) {
+    code = cfg->prefix ? EXIT_REQUEUE : EXIT_RUNTIME;
+  } else if (rc < 0 && world > 1) {
     /* one rank failing ends the whole job promptly: the others may be waiting in a collective */
     fprintf(stderr, "modtrain: error (rank %d of %d): %s\n", rank, world, mt_last_error());
     fflush(stderr);
     mt_dist_abort(EXIT_RUNTIME);
+  } else if (rc < 0) {
+    code = fail(EXIT_RUNTIME, mt_last_error());
   }
-  int code = rc < 0 ? fail(EXIT_RUNTIME, mt_last_error()) : EXIT_OK;
   if (have_speedo) mt_batch_callback_free(&speedo);
   mt_initializer_free(init);
   mt_module_free(mod);
