@@ -65,6 +65,11 @@ typedef struct mt_op {
 /* num_args depends on the attrs (Concat's num_args, ElementWiseSum). */
 #define MT_OP_VARIADIC 2u
 
+/* Variadic ops (Concat, ElementWiseSum) take at most this many inputs,
+ * named "arg0".."arg255" as in MXNet. */
+#define MT_OP_MAX_VARIADIC 256
+const char *mt_op_variadic_arg_name(int i);
+
 /* NULL if no op has that name (MXNet aliases included). */
 const mt_op *mt_op_find(const char *name);
 int mt_op_count(void);

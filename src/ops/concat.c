@@ -8,19 +8,6 @@
 #include "../op.h"
 #include "kernels/kernels.h"
 
-/* Argument names "arg0".."arg255", MXNet's names for variadic inputs; kept
- * static so arg_name can return them without storage in the param. */
-#define CONCAT_MAX_ARGS 256
-/* clang-format off */
-#define D10(t) "arg" #t "0", "arg" #t "1", "arg" #t "2", "arg" #t "3", "arg" #t "4", \
-               "arg" #t "5", "arg" #t "6", "arg" #t "7", "arg" #t "8", "arg" #t "9"
-static const char *const concat_names[CONCAT_MAX_ARGS] = {
-    D10(), D10(1), D10(2), D10(3), D10(4), D10(5), D10(6), D10(7), D10(8), D10(9), D10(10),
-    D10(11), D10(12), D10(13), D10(14), D10(15), D10(16), D10(17), D10(18), D10(19), D10(20),
-    D10(21), D10(22), D10(23), D10(24), "arg250", "arg251", "arg252", "arg253", "arg254", "arg255"};
-#undef D10
-/* clang-format on */
-
 typedef struct {
   int64_t num_args;
   int64_t dim; /* as given; may be negative */
@@ -32,9 +19,9 @@ static int concat_parse(const mt_attrs *a, const char *node, void *p) {
   concat_param *cp = p;
   MT_TRY(mt_attr_check_known(a, "Concat", node, concat_keys));
   MT_TRY(mt_attr_int_required(a, "Concat", node, "num_args", &cp->num_args));
-  if (cp->num_args < 1 || cp->num_args > CONCAT_MAX_ARGS)
+  if (cp->num_args < 1 || cp->num_args > MT_OP_MAX_VARIADIC)
     return MT_ERR(MT_E_INVAL, "Concat '%s': num_args=%lld must be between 1 and %d", node,
-                  (long long)cp->num_args, CONCAT_MAX_ARGS);
+                  (long long)cp->num_args, MT_OP_MAX_VARIADIC);
   MT_TRY(mt_attr_int(a, "Concat", node, "dim", 1, &cp->dim));
   if (cp->dim < -MT_MAX_DIM || cp->dim >= MT_MAX_DIM)
     return MT_ERR(MT_E_INVAL, "Concat '%s': dim=%lld is out of range [-%d, %d)", node,
@@ -43,7 +30,7 @@ static int concat_parse(const mt_attrs *a, const char *node, void *p) {
 }
 
 static int concat_num_args(const void *p) { return (int)((const concat_param *)p)->num_args; }
-static const char *concat_arg_name(const void *p, int i) { return concat_names[i]; }
+static const char *concat_arg_name(const void *p, int i) { return mt_op_variadic_arg_name(i); }
 
 /* outer (product of axes before `axis`) and inner (after) of shape s */
 static void concat_dims(const mt_shape *s, int axis, int64_t *outer, int64_t *inner) {

@@ -9,18 +9,6 @@
 #include "../op.h"
 #include "kernels/kernels.h"
 
-/* Argument names "arg0".."arg255", MXNet's names for variadic inputs. */
-#define ESUM_MAX_ARGS 256
-/* clang-format off */
-#define D10(t) "arg" #t "0", "arg" #t "1", "arg" #t "2", "arg" #t "3", "arg" #t "4", \
-               "arg" #t "5", "arg" #t "6", "arg" #t "7", "arg" #t "8", "arg" #t "9"
-static const char *const esum_names[ESUM_MAX_ARGS] = {
-    D10(), D10(1), D10(2), D10(3), D10(4), D10(5), D10(6), D10(7), D10(8), D10(9), D10(10),
-    D10(11), D10(12), D10(13), D10(14), D10(15), D10(16), D10(17), D10(18), D10(19), D10(20),
-    D10(21), D10(22), D10(23), D10(24), "arg250", "arg251", "arg252", "arg253", "arg254", "arg255"};
-#undef D10
-/* clang-format on */
-
 typedef struct {
   int64_t num_args;
 } esum_param;
@@ -31,14 +19,14 @@ static int esum_parse(const mt_attrs *a, const char *node, void *p) {
   esum_param *ep = p;
   MT_TRY(mt_attr_check_known(a, "ElementWiseSum", node, esum_keys));
   MT_TRY(mt_attr_int_required(a, "ElementWiseSum", node, "num_args", &ep->num_args));
-  if (ep->num_args < 1 || ep->num_args > ESUM_MAX_ARGS)
+  if (ep->num_args < 1 || ep->num_args > MT_OP_MAX_VARIADIC)
     return MT_ERR(MT_E_INVAL, "ElementWiseSum '%s': num_args=%lld must be between 1 and %d", node,
-                  (long long)ep->num_args, ESUM_MAX_ARGS);
+                  (long long)ep->num_args, MT_OP_MAX_VARIADIC);
   return MT_OK;
 }
 
 static int esum_num_args(const void *p) { return (int)((const esum_param *)p)->num_args; }
-static const char *esum_arg_name(const void *p, int i) { return esum_names[i]; }
+static const char *esum_arg_name(const void *p, int i) { return mt_op_variadic_arg_name(i); }
 
 static int esum_infer_shape(const void *pp, const char *node, mt_shape *in, mt_shape *out,
                             mt_shape *aux) {

@@ -65,3 +65,18 @@ int mt_shape_assign(mt_shape *s, const mt_shape *want, const char *op, const cha
   if (!mt_shape_equal(s, want)) return mt_shape_mismatch(op, node, what, want, s);
   return MT_OK;
 }
+
+/* Kept static so arg_name can return them without storage in the param. */
+/* clang-format off */
+#define D10(t) "arg" #t "0", "arg" #t "1", "arg" #t "2", "arg" #t "3", "arg" #t "4", \
+               "arg" #t "5", "arg" #t "6", "arg" #t "7", "arg" #t "8", "arg" #t "9"
+static const char *const variadic_names[MT_OP_MAX_VARIADIC] = {
+    D10(), D10(1), D10(2), D10(3), D10(4), D10(5), D10(6), D10(7), D10(8), D10(9), D10(10),
+    D10(11), D10(12), D10(13), D10(14), D10(15), D10(16), D10(17), D10(18), D10(19), D10(20),
+    D10(21), D10(22), D10(23), D10(24), "arg250", "arg251", "arg252", "arg253", "arg254", "arg255"};
+#undef D10
+/* clang-format on */
+
+const char *mt_op_variadic_arg_name(int i) {
+  return i >= 0 && i < MT_OP_MAX_VARIADIC ? variadic_names[i] : NULL;
+}
