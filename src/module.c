@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 #include "module.h"
 #include "op.h"
+#include "optimizer.h"
 
 /* Denormals flushed to zero while the module computes (restored after):
  * gradients and momenta of a converging net decay into subnormal floats,
@@ -696,26 +697,27 @@ static int mt_module_update_impl(mt_module *m) {
     MT_TRY(mt_kvstore_wait(m->kv));
   }
   mt_exec_slot *s0 = &g->slots[0];
-  int finite = 1;
-  if (s0->ctx.type == MT_CPU)
-    finite = mtk_all_finite(mt_arena_data(s0->grads), mt_arena_size(s0->grads));
-#ifdef MT_HAVE_CUDA
-  else
-    MT_TRY(mtk_cuda_all_finite(s0->ctx.id, mt_arena_data(s0->grads), mt_arena_size(s0->grads),
-                               &finite));
-#endif
-  if (!finite && s0->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_NUMERIC, "a gradient on gpu(%d) has NaN or Inf", s0->ctx.id);
-  if (!finite) {
+  if (s0->ctx.type == MT_CPU) {
+    /* the NaN/Inf check rides along the update, block by block */
     for (int i = 0; i < m->nparam; i++) {
-      mt_ndarray *gr = mt_arena_at(s0->grads, i);
-      if (!mtk_all_finite(gr->data, gr->size))
+      int finite = 1;
+      MT_TRY(mt_optimizer_update_finite(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
+                                        mt_arena_at(s0->grads, i), &finite));
+      if (!finite)
         return MT_ERR(MT_E_NUMERIC, "gradient of '%s' has NaN or Inf", m->param_names[i]);
     }
   }
-  for (int i = 0; i < m->nparam; i++)
-    MT_TRY(mt_optimizer_update(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
-                               mt_arena_at(s0->grads, i)));
+#ifdef MT_HAVE_CUDA
+  else {
+    int finite = 1;
+    MT_TRY(mtk_cuda_all_finite(s0->ctx.id, mt_arena_data(s0->grads), mt_arena_size(s0->grads),
+                               &finite));
+    if (!finite) return MT_ERR(MT_E_NUMERIC, "a gradient on gpu(%d) has NaN or Inf", s0->ctx.id);
+    for (int i = 0; i < m->nparam; i++)
+      MT_TRY(mt_optimizer_update(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
+                                 mt_arena_at(s0->grads, i)));
+  }
+#endif
   if (n > 1) {
     for (int s = 0; s < n; s++) {
       bufs[s] = mt_arena_data(g->slots[s].params);

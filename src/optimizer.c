@@ -453,8 +453,16 @@ int mt_optimizer_create_state(mt_optimizer *opt, int index, const char *name,
   return ensure_state(opt, index, p, weight);
 }
 
-int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
-                        const mt_ndarray *grad) {
+/* One parameter's step: lr, wd and the kernels' scalars, fixed for all of
+ * its elements (the update rules are elementwise, so any range of the
+ * parameter can be updated on its own). */
+typedef struct {
+  double lr, wd;
+  float clip, rescale;
+} step_args;
+
+static int begin_step(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
+                      const mt_ndarray *grad, opt_param **pp, step_args *a) {
   if (!opt || !weight || !grad) return MT_ERR(MT_E_INVAL, "mt_optimizer_update: NULL argument");
   MT_TRY(check_arrays(opt, index, weight, grad));
   opt_param *p = NULL;
@@ -470,59 +478,95 @@ int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarr
   if (p->count > opt->num_update) opt->num_update = p->count;
   /* _get_lr / _get_wd */
   double lr = opt->sched ? mt_lr_scheduler_lr(opt->sched, opt->num_update) : opt->lr;
-  lr *= p->lr_mult;
-  double wd = opt->wd * p->wd_mult;
-
-  float *w = weight->data;
-  const float *g = grad->data;
-  const int64_t n = weight->size;
+  a->lr = lr * p->lr_mult;
+  a->wd = opt->wd * p->wd_mult;
+  if (opt->kind == OPT_ADAM) {
+    double t = (double)p->count;
+    a->lr *= sqrt(1. - pow(opt->beta2, t)) / (1. - pow(opt->beta1, t));
+  }
   /* the kernels' clip bound: passed when truthy, else the operator default -1 */
-  const float clip =
-      (opt->has_clip && opt->clip_gradient != 0.0) ? (float)opt->clip_gradient : -1.f;
-  const float rescale = (float)opt->rescale_grad;
-#ifdef MT_HAVE_CUDA
-  if (weight->ctx.type == MT_GPU) /* check_arrays admitted sgd and momentum-less nag only */
-    return mtk_cuda_multi_sgd_update(
-        weight->ctx.id, w, g, opt->nstates > 0 ? p->states[0].data : NULL, n, (float)lr, (float)wd,
-        opt->momentum > 0 ? (float)opt->momentum : 0.f, rescale, clip);
-#endif
+  a->clip = (opt->has_clip && opt->clip_gradient != 0.0) ? (float)opt->clip_gradient : -1.f;
+  a->rescale = (float)opt->rescale_grad;
+  *pp = p;
+  return MT_OK;
+}
+
+/* MXNet's kernel for elements [off, off + n) of one CPU parameter. */
+static void cpu_step(const mt_optimizer *opt, opt_param *p, const step_args *a, float *w,
+                     const float *g, int64_t off, int64_t n) {
+  const float lr = (float)a->lr, wd = (float)a->wd, clip = a->clip, rescale = a->rescale;
+  const float mom = opt->momentum > 0 ? (float)opt->momentum : 0.f;
+  float *s0 = opt->nstates > 0 ? p->states[0].data + off : NULL;
+  w += off;
+  g += off;
   switch (opt->kind) {
   case OPT_SGD:
-    mtk_multi_sgd_update(w, g, opt->momentum > 0 ? p->states[0].data : NULL, n, (float)lr,
-                         (float)wd, opt->momentum > 0 ? (float)opt->momentum : 0.f, rescale, clip);
+    mtk_multi_sgd_update(w, g, opt->momentum > 0 ? s0 : NULL, n, lr, wd, mom, rescale, clip);
     break;
   case OPT_NAG:
-    if (opt->nstates > 0)
-      mtk_nag_mom_update(w, g, p->states[0].data, n, (float)lr, (float)wd,
-                         opt->momentum > 0 ? (float)opt->momentum : 0.f, rescale, clip);
-    else mtk_sgd_update(w, g, n, (float)lr, (float)wd, rescale, clip);
+    if (s0) mtk_nag_mom_update(w, g, s0, n, lr, wd, mom, rescale, clip);
+    else mtk_sgd_update(w, g, n, lr, wd, rescale, clip);
     break;
-  case OPT_ADAM: {
-    double t = (double)p->count;
-    double coef1 = 1. - pow(opt->beta1, t);
-    double coef2 = 1. - pow(opt->beta2, t);
-    lr *= sqrt(coef2) / coef1;
-    mtk_adam_update(w, g, p->states[0].data, p->states[1].data, n, (float)lr, (float)wd,
-                    (float)opt->beta1, (float)opt->beta2, (float)opt->epsilon, rescale, clip);
+  case OPT_ADAM:
+    mtk_adam_update(w, g, s0, p->states[1].data + off, n, lr, wd, (float)opt->beta1,
+                    (float)opt->beta2, (float)opt->epsilon, rescale, clip);
     break;
-  }
   case OPT_RMSPROP: {
     const float cw =
         (opt->has_clip_weights && opt->clip_weights != 0.0) ? (float)opt->clip_weights : -1.f;
     if (!opt->centered)
-      mtk_rmsprop_update(w, g, p->states[0].data, n, (float)lr, (float)wd, (float)opt->gamma1,
-                         (float)opt->epsilon, rescale, clip, cw);
+      mtk_rmsprop_update(w, g, s0, n, lr, wd, (float)opt->gamma1, (float)opt->epsilon, rescale,
+                         clip, cw);
     else
-      mtk_rmspropalex_update(w, g, p->states[0].data, p->states[1].data, p->states[2].data, n,
-                             (float)lr, (float)wd, (float)opt->gamma1, (float)opt->gamma2,
-                             (float)opt->epsilon, rescale, clip, cw);
+      mtk_rmspropalex_update(w, g, s0, p->states[1].data + off, p->states[2].data + off, n, lr, wd,
+                             (float)opt->gamma1, (float)opt->gamma2, (float)opt->epsilon, rescale,
+                             clip, cw);
     break;
   }
   case OPT_ADAGRAD:
-    mtk_adagrad_update(w, g, p->states[0].data, n, (float)lr, (float)wd, (float)opt->eps, rescale,
+    mtk_adagrad_update(w, g, s0, n, lr, wd, (float)opt->eps, rescale,
                        opt->has_clip ? (float)opt->clip_gradient : -1.f);
     break;
   default: break;
+  }
+}
+
+int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
+                        const mt_ndarray *grad) {
+  opt_param *p = NULL;
+  step_args a = {0};
+  MT_TRY(begin_step(opt, index, name, weight, grad, &p, &a));
+#ifdef MT_HAVE_CUDA
+  if (weight->ctx.type == MT_GPU) /* check_arrays admitted sgd and momentum-less nag only */
+    return mtk_cuda_multi_sgd_update(
+        weight->ctx.id, weight->data, grad->data, opt->nstates > 0 ? p->states[0].data : NULL,
+        weight->size, (float)a.lr, (float)a.wd, opt->momentum > 0 ? (float)opt->momentum : 0.f,
+        a.rescale, a.clip);
+#endif
+  cpu_step(opt, p, &a, weight->data, grad->data, 0, weight->size);
+  return MT_OK;
+}
+
+/* Elements per block of mt_optimizer_update_finite: 16 KiB of gradient, so
+ * the check leaves the block in L1 for the update that follows it. */
+#define FINITE_BLOCK 4096
+
+int mt_optimizer_update_finite(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
+                               const mt_ndarray *grad, int *finite) {
+  *finite = 1;
+  if (weight && weight->ctx.type != MT_CPU)
+    return MT_ERR(MT_E_UNSUPPORTED, "mt_optimizer_update_finite: CPU arrays only");
+  opt_param *p = NULL;
+  step_args a = {0};
+  MT_TRY(begin_step(opt, index, name, weight, grad, &p, &a));
+  const float *g = grad->data;
+  for (int64_t off = 0; off < weight->size; off += FINITE_BLOCK) {
+    int64_t n = weight->size - off < FINITE_BLOCK ? weight->size - off : FINITE_BLOCK;
+    if (!mtk_all_finite(g + off, n)) {
+      *finite = 0;
+      return MT_OK;
+    }
+    cpu_step(opt, p, &a, weight->data, g, off, n);
   }
   return MT_OK;
 }

@@ -2,6 +2,7 @@
  * activation.h for the formulas, which follow MXNet's mshadow_op.h). */
 #include <math.h>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 /* MXNet's softrelu: above 20, log1p(exp(x)) equals x in float32, and exp
@@ -9,7 +10,7 @@
  * tiny. */
 static inline float softrelu(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
-void mtk_activation_forward(mtk_act_type act, const float *x, float *y, int64_t n) {
+MTK_CLONES void mtk_activation_forward(mtk_act_type act, const float *x, float *y, int64_t n) {
   switch (act) {
   case MTK_ACT_RELU:
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -44,7 +45,7 @@ static inline float act_grad(mtk_act_type act, const float *x, const float *y, i
   return 0.0f;
 }
 
-void mtk_activation_backward(mtk_act_type act, const float *dy, const float *x, const float *y,
+MTK_CLONES void mtk_activation_backward(mtk_act_type act, const float *dy, const float *x, const float *y,
                              float *dx, int64_t n, float beta) {
   if (act == MTK_ACT_RELU) {
     /* the hot case without the per-element switch, so it vectorises; the

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 void mtk_fill(float *x, int64_t n, float v) {
@@ -13,7 +14,7 @@ void mtk_fill(float *x, int64_t n, float v) {
   for (int64_t i = 0; i < n; i++) x[i] = v;
 }
 
-void mtk_copy_beta(float *y, const float *x, int64_t n, float beta) {
+MTK_CLONES void mtk_copy_beta(float *y, const float *x, int64_t n, float beta) {
   if (beta == 0.0f) {
     if (y != x) memmove(y, x, (size_t)n * sizeof(float));
   } else {
@@ -21,29 +22,29 @@ void mtk_copy_beta(float *y, const float *x, int64_t n, float beta) {
   }
 }
 
-void mtk_axpy(float *y, float a, const float *x, int64_t n) {
+MTK_CLONES void mtk_axpy(float *y, float a, const float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void mtk_scale(float *x, float a, int64_t n) {
+MTK_CLONES void mtk_scale(float *x, float a, int64_t n) {
   for (int64_t i = 0; i < n; i++) x[i] *= a;
 }
 
-void mtk_add(float *out, const float *a, const float *b, int64_t n, float beta) {
+MTK_CLONES void mtk_add(float *out, const float *a, const float *b, int64_t n, float beta) {
   if (beta == 0.0f)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
   else
     for (int64_t i = 0; i < n; i++) out[i] += a[i] + b[i];
 }
 
-void mtk_add_row_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
+MTK_CLONES void mtk_add_row_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; r++) {
     float *yr = y + r * cols;
     for (int64_t c = 0; c < cols; c++) yr[c] += bias[c];
   }
 }
 
-void mtk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols, float beta) {
+MTK_CLONES void mtk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols, float beta) {
   if (beta == 0.0f) memset(out, 0, (size_t)cols * sizeof(float));
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * cols;
@@ -51,7 +52,7 @@ void mtk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols, float 
   }
 }
 
-int mtk_all_finite(const float *x, int64_t n) {
+MTK_CLONES int mtk_all_finite(const float *x, int64_t n) {
   /* Inf or NaN <=> exponent bits all ones. An OR over blocks vectorises
    * (isfinite's early exit does not); the bits are read through memcpy. */
   for (int64_t b = 0; b < n; b += 4096) {

@@ -7,11 +7,12 @@
  * pragma); sqrtps rounds like sqrtss, so the flag would not change results. */
 #include <math.h>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 static inline float mtk_clipf(float x, float c) { return x > c ? c : (x < -c ? -c : x); }
 
-void mtk_sgd_update(float *w, const float *g, int64_t n, float lr, float wd, float rescale,
+MTK_CLONES void mtk_sgd_update(float *w, const float *g, int64_t n, float lr, float wd, float rescale,
                     float clip) {
   const float keep = 1.f - lr * wd;
   if (clip >= 0.f) {
@@ -22,7 +23,7 @@ void mtk_sgd_update(float *w, const float *g, int64_t n, float lr, float wd, flo
   }
 }
 
-void mtk_multi_sgd_update(float *w, const float *g, float *mom, int64_t n, float lr, float wd,
+MTK_CLONES void mtk_multi_sgd_update(float *w, const float *g, float *mom, int64_t n, float lr, float wd,
                           float momentum, float rescale, float clip) {
   const float decay = lr * wd, step = lr * rescale;
   if (mom) {
@@ -52,7 +53,7 @@ void mtk_multi_sgd_update(float *w, const float *g, float *mom, int64_t n, float
   }
 }
 
-void mtk_nag_mom_update(float *w, const float *g, float *mom, int64_t n, float lr, float wd,
+MTK_CLONES void mtk_nag_mom_update(float *w, const float *g, float *mom, int64_t n, float lr, float wd,
                         float momentum, float rescale, float clip) {
   const float mp1 = momentum + 1;
   if (clip >= 0.f) {
@@ -73,7 +74,7 @@ void mtk_nag_mom_update(float *w, const float *g, float *mom, int64_t n, float l
   }
 }
 
-void mtk_adam_update(float *w, const float *g, float *mean, float *var, int64_t n, float lr,
+MTK_CLONES void mtk_adam_update(float *w, const float *g, float *mean, float *var, int64_t n, float lr,
                      float wd, float beta1, float beta2, float epsilon, float rescale, float clip) {
   const float c1 = 1.f - beta1, c2 = 1.f - beta2;
   if (clip >= 0.f) {
@@ -93,7 +94,7 @@ void mtk_adam_update(float *w, const float *g, float *mean, float *var, int64_t 
   }
 }
 
-void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, float lr, float wd,
+MTK_CLONES void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, float lr, float wd,
                         float gamma1, float epsilon, float rescale, float clip,
                         float clip_weights) {
   const float c1 = 1.f - gamma1;
@@ -108,7 +109,7 @@ void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, flo
   }
 }
 
-void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g, float *delta,
+MTK_CLONES void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g, float *delta,
                             int64_t n, float lr, float wd, float gamma1, float gamma2,
                             float epsilon, float rescale, float clip, float clip_weights) {
   const float c1 = 1.f - gamma1;
@@ -124,7 +125,7 @@ void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *sta
   }
 }
 
-void mtk_adagrad_update(float *w, const float *g, float *history, int64_t n, float lr, float wd,
+MTK_CLONES void mtk_adagrad_update(float *w, const float *g, float *history, int64_t n, float lr, float wd,
                         float eps, float rescale, float clip) {
   const float neg_lr = -lr;
   const float cg = clip >= 0.f ? clip : INFINITY;
