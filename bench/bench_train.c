@@ -48,6 +48,7 @@
 #endif
 
 #include "modtrain.h"
+#include "src/ndarray.h" /* mt_device_alloc: the GEMMs alone get the Module's kind of memory */
 
 #define MAX_LAYERS 8
 #define MAX_REPS 64
@@ -254,8 +255,11 @@ typedef struct {
   float *x, *w, *y, *dy, *dw, *dx;
 } gemm_layer;
 
+/* Allocated as the Module's arrays are (mt_device_alloc: 2 MiB-aligned
+ * blocks with transparent huge pages when large), so the GEMMs alone run on
+ * the same kind of memory as the step's. */
 static float *rand_buf(int64_t n, uint64_t seed) {
-  float *p = malloc(sizeof(float) * (size_t)n);
+  float *p = mt_device_alloc((mt_context){MT_CPU, 0}, n);
   if (!p) {
     fprintf(stderr, "bench_train: out of memory\n");
     exit(1);
@@ -285,12 +289,12 @@ static void gemm_setup(const options *o, gemm_layer *g) {
 
 static void gemm_free(const options *o, gemm_layer *g) {
   for (int l = 0; l < o->nlayer; l++) {
-    free(g[l].x);
-    free(g[l].w);
-    free(g[l].y);
-    free(g[l].dy);
-    free(g[l].dw);
-    free(g[l].dx);
+    mt_device_free((mt_context){MT_CPU, 0}, g[l].x);
+    mt_device_free((mt_context){MT_CPU, 0}, g[l].w);
+    mt_device_free((mt_context){MT_CPU, 0}, g[l].y);
+    mt_device_free((mt_context){MT_CPU, 0}, g[l].dy);
+    mt_device_free((mt_context){MT_CPU, 0}, g[l].dw);
+    mt_device_free((mt_context){MT_CPU, 0}, g[l].dx);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 #include "kernels/kernels.h"
@@ -48,6 +49,8 @@ char *mt_shape_str(const mt_shape *s, char *buf, size_t len) {
 
 /* ---- device memory ---- */
 
+#define MT_HUGE_PAGE ((size_t)2 << 20)
+
 /* CPU memory comes zeroed from calloc, 64-byte aligned by hand (the
  * pointer calloc gave is kept just before the aligned block). For large
  * blocks glibc's calloc maps fresh pages that the kernel zeroes on first
@@ -55,10 +58,18 @@ char *mt_shape_str(const mt_shape *s, char *buf, size_t len) {
 float *mt_device_alloc(mt_context ctx, int64_t nelem) {
   size_t bytes = (size_t)(nelem > 0 ? nelem : 1) * sizeof(float);
   if (ctx.type == MT_CPU) {
-    char *raw = calloc(1, bytes + 64 + sizeof(void *));
+    /* blocks of 2 MiB or more start on a 2 MiB boundary and ask for
+     * transparent huge pages (Linux's default THP mode is madvise): fewer
+     * TLB misses in the GEMMs and update passes over weights and gradients */
+    size_t align = bytes >= MT_HUGE_PAGE ? MT_HUGE_PAGE : 64;
+    char *raw = calloc(1, bytes + align + sizeof(void *));
     if (!raw) return NULL;
-    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1);
     ((void **)a)[-1] = raw;
+#ifdef MADV_HUGEPAGE
+    if (align == MT_HUGE_PAGE)
+      (void)madvise((void *)a, bytes & ~(size_t)(MT_HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
     return (float *)a;
   }
 #ifdef MT_HAVE_CUDA
