@@ -7,10 +7,12 @@
  *             dx[N,K] = dy[N,n] * W[n,K]                  2*N*n*K flops (+ db = sum of dy rows)
  * modtrain: the FullyConnected op found with mt_op_find, driven directly
  * (parse -> forward / backward, as tests/testutil.c does), after
- * mt_blas_init() has chosen OpenBLAS's best kernel. OpenBLAS: cblas_sgemm
- * with the same shapes, transposes and arrays, in the same process (so on the
- * same kernel). Only GEMM flops are counted; the op's bias work (add and row
- * sum) is part of its time unless --no-bias. Each figure is the median over
+ * mt_blas_init() has chosen OpenBLAS's best kernel; its GEMMs go through
+ * the build's backend (oneDNN by default, OpenBLAS with
+ * MODTRAIN_GEMM=openblas, which measures the op's own overhead alone).
+ * OpenBLAS: cblas_sgemm with the same shapes, transposes and arrays, in the
+ * same process (so on the same kernel). Only GEMM flops are counted; the op's bias work (add and
+ * row sum) is part of its time unless --no-bias. Each figure is the median over
  * --reps repetitions, each timing a loop of calls long enough (>= 20 ms) for
  * the clock; modtrain and OpenBLAS samples are interleaved so drift hits both.
  * BLAS threads: 1 unless OPENBLAS_NUM_THREADS is set.
@@ -240,7 +242,9 @@ int main(int argc, char **argv) {
 
   /* Kernel choice first (it re-initialises OpenBLAS), then the thread count. */
   mt_blas_init();
-  if (!getenv("OPENBLAS_NUM_THREADS")) mt_blas_set_threads(1);
+  /* both backends on the same thread count */
+  const char *nt = getenv("OPENBLAS_NUM_THREADS");
+  mt_blas_set_threads(nt && atoi(nt) > 0 ? atoi(nt) : 1);
 
   static const int dims[NLAYER + 1] = {784, 1024, 1024, 10};
   layer L[NLAYER];
@@ -288,8 +292,8 @@ int main(int argc, char **argv) {
 
   printf("bench_sgemm: FullyConnected GEMMs of a %d-%d-%d-%d MLP, batch %d%s\n", dims[0], dims[1],
          dims[2], dims[3], batch, no_bias ? ", no bias" : " (bias work included in modtrain)");
-  printf("OpenBLAS kernel %s, %d thread(s), median of %d repetitions\n", openblas_get_corename(),
-         openblas_get_num_threads(), reps);
+  printf("modtrain's GEMM: %s; OpenBLAS kernel %s, %d thread(s), median of %d repetitions\n",
+         mt_blas_gemm(), openblas_get_corename(), openblas_get_num_threads(), reps);
   printf("%-6s %-22s %-9s %8s %12s %12s %7s\n", "layer", "GEMM shapes", "pass", "GFLOP", "modtrain",
          "OpenBLAS", "ratio");
   printf("%-6s %-22s %-9s %8s %12s %12s %7s\n", "", "", "", "", "GFLOP/s", "GFLOP/s", "");

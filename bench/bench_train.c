@@ -13,8 +13,10 @@
  * --warmup untimed ones; the figure is the median over --reps repetitions.
  *
  * --gemm also times, interleaved with the step repetitions, the GEMMs of the
- * step alone: bare cblas_sgemm (same process, so the same OpenBLAS kernel)
- * on buffers of the step's shapes, row-major as modtrain stores:
+ * step alone: bare mtk_sgemm, the GEMM the step's operators call (same
+ * process, so the same backend: oneDNN, or OpenBLAS with
+ * MODTRAIN_GEMM=openblas) on buffers of the step's shapes, row-major as
+ * modtrain stores:
  *   forward  y[N,n] = x[N,K] W[n,K]^T                 every layer
  *   backward dW[n,K] = dy[N,n]^T x[N,K]               every layer
  *            dx[N,K] = dy[N,n] W[n,K]                 every layer but the first
@@ -48,7 +50,8 @@
 #endif
 
 #include "modtrain.h"
-#include "src/ndarray.h" /* mt_device_alloc: the GEMMs alone get the Module's kind of memory */
+#include "kernels/kernels.h" /* mtk_sgemm: the GEMM the operators call */
+#include "src/ndarray.h"     /* mt_device_alloc: the GEMMs alone get the Module's kind of memory */
 
 #define MAX_LAYERS 8
 #define MAX_REPS 64
@@ -302,16 +305,13 @@ static void gemm_free(const options *o, gemm_layer *g) {
 static void gemm_pass(const options *o, gemm_layer *g, int all_dx) {
   for (int l = 0; l < o->nlayer; l++) {
     gemm_layer *L = &g[l];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->N, L->n, L->K, 1.0f, L->x, L->K, L->w,
-                L->K, 0.0f, L->y, L->n);
+    mtk_sgemm(0, 1, L->N, L->n, L->K, 1.0f, L->x, L->K, L->w, L->K, 0.0f, L->y, L->n);
   }
   for (int l = o->nlayer - 1; l >= 0; l--) {
     gemm_layer *L = &g[l];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->n, L->K, L->N, 1.0f, L->dy, L->n, L->x,
-                L->K, 0.0f, L->dw, L->K);
+    mtk_sgemm(1, 0, L->n, L->K, L->N, 1.0f, L->dy, L->n, L->x, L->K, 0.0f, L->dw, L->K);
     if (l > 0 || all_dx)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->N, L->K, L->n, 1.0f, L->dy, L->n,
-                  L->w, L->K, 0.0f, L->dx, L->K);
+      mtk_sgemm(0, 0, L->N, L->K, L->n, 1.0f, L->dy, L->n, L->w, L->K, 0.0f, L->dx, L->K);
   }
 }
 
@@ -472,7 +472,8 @@ int main(int argc, char **argv) {
   mt_blas_set_threads(o.threads);
   char netstr[64];
   net_string(&o, netstr, sizeof netstr);
-  printf("modtrain %s, OpenBLAS kernel %s, %d BLAS thread(s)\n", mt_version(), kernel, o.threads);
+  printf("modtrain %s, GEMM %s, OpenBLAS kernel %s, %d BLAS thread(s)\n", mt_version(),
+         mt_blas_gemm(), kernel, o.threads);
 
   mt_symbol *net = build_net(&o);
   dataset ds;
@@ -509,9 +510,9 @@ int main(int argc, char **argv) {
     double gm = median(gemm_s, o.reps), rm = median(ratio, o.reps);
     double all = median(all_s, o.reps);
     printf(
-        "%s batch %d: the step's %d GEMMs alone (cblas_sgemm, %s): median %.2f us "
+        "%s batch %d: the step's %d GEMMs alone (mtk_sgemm, %s): median %.2f us "
         "(%.1f GFLOP/s); step/gemm median %.3f (min %.3f, max %.3f)\n",
-        netstr, o.batch, 3 * o.nlayer - 1, kernel, 1e6 * gm, step_gflop(&o, 0) / gm, rm,
+        netstr, o.batch, 3 * o.nlayer - 1, mt_blas_gemm(), 1e6 * gm, step_gflop(&o, 0) / gm, rm,
         minimum(ratio, o.reps), maximum(ratio, o.reps));
     printf(
         "%s batch %d: all %d GEMMs (3 per layer, with the first layer's dx): median %.2f us "

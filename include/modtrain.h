@@ -879,7 +879,13 @@ MT_API int mt_h5_iter_create(const char *path, int64_t batch_size, int shuffle, 
  * AVX2 -> Haswell) unless OPENBLAS_CORETYPE is set; idempotent and called by
  * every entry point that computes. Returns the kernel name in use. */
 MT_API const char *mt_blas_init(void);
+/* Threads of the GEMM backend (and OpenBLAS's pool), for the calling
+ * thread's GEMMs; n <= 0 leaves them as they are. */
 MT_API void mt_blas_set_threads(int n);
+/* The library behind every GEMM: "oneDNN X.Y.Z" when the build found
+ * Debian's libdnnl (the default: faster JIT sgemm kernels), or "OpenBLAS"
+ * (a build without oneDNN, or MODTRAIN_GEMM=openblas in the environment). */
+MT_API const char *mt_blas_gemm(void);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@ PKGS=(
   # libraries (PLATFORM.md)
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev
   libcmocka-dev libinih-dev libjansson-dev
+  # oneDNN: the GEMMs (faster than OpenBLAS's sgemm on AVX-512; kernels/cpu/blas.c)
+  libdnnl-dev
   # style check
   clang-format
   # tests: reference computations, HDF5 file checks, memory checks

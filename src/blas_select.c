@@ -43,6 +43,7 @@ static void blas_select(void) {
   } else {
     mt_log(MT_LOG_DEBUG, "blas", "OpenBLAS kernel %s", mtk_blas_corename());
   }
+  mt_log(MT_LOG_DEBUG, "blas", "GEMM backend %s", mtk_gemm_name());
 }
 
 const char *mt_blas_init(void) {
@@ -51,3 +52,5 @@ const char *mt_blas_init(void) {
 }
 
 void mt_blas_set_threads(int n) { mtk_blas_set_threads(n); }
+
+const char *mt_blas_gemm(void) { return mtk_gemm_name(); }

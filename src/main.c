@@ -65,6 +65,9 @@ static void usage(FILE *f) {
       "environment:\n"
       "  MODTRAIN_LOG        error|warn|info|debug (default info)\n"
       "  OPENBLAS_CORETYPE   force an OpenBLAS kernel (default: the best for this CPU)\n"
+      "  OPENBLAS_NUM_THREADS, OMP_NUM_THREADS\n"
+      "                      GEMM threads per rank (default: cores per node / ranks per node)\n"
+      "  MODTRAIN_GEMM       openblas: GEMMs through OpenBLAS instead of oneDNN\n"
       "\n"
       "exit codes:\n"
       "  0  success\n"
@@ -394,25 +397,31 @@ static int train(const mt_config *cfg) {
   mt_dist_topology_info topo;
   if (mt_dist_topology(&topo) < 0) return fail(EXIT_RUNTIME, mt_last_error());
   const char *blas = mt_blas_init();
-  int threads = 0;
-  if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS")) {
+  /* GEMM threads per rank: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS when the
+   * user set one (applied to both backends), else cores per node / ranks
+   * per node */
+  const char *tenv = getenv("OPENBLAS_NUM_THREADS") ? "OPENBLAS_NUM_THREADS"
+                     : getenv("OMP_NUM_THREADS")    ? "OMP_NUM_THREADS"
+                                                    : NULL;
+  int threads = tenv ? atoi(getenv(tenv)) : 0;
+  if (threads <= 0) {
+    tenv = NULL;
     threads = mt_dist_default_blas_threads();
-    mt_blas_set_threads(threads);
   }
+  mt_blas_set_threads(threads);
   char ctxs[256];
   ctx_list(cfg, ctxs, sizeof ctxs);
   if (rank == 0)
     fprintf(stderr,
             "modtrain %s: world size %d (%d node%s, %d rank%s per node), contexts %s, kvstore "
-            "%s%s%s%s, BLAS kernel %s",
+            "%s%s%s%s, GEMM %s, BLAS kernel %s",
             mt_version(), world, topo.num_nodes, topo.num_nodes > 1 ? "s" : "", topo.local_size,
             topo.local_size > 1 ? "s" : "", ctxs, cfg->kvstore,
             kv != cfg->kvstore ? " (1 process: " : "", kv != cfg->kvstore ? kv : "",
-            kv != cfg->kvstore ? ")" : "", blas ? blas : "?");
-  if (rank == 0) {
-    if (threads) fprintf(stderr, " x %d thread%s\n", threads, threads > 1 ? "s" : "");
-    else fprintf(stderr, " (threads from OPENBLAS_NUM_THREADS/OMP_NUM_THREADS)\n");
-  }
+            kv != cfg->kvstore ? ")" : "", mt_blas_gemm(), blas ? blas : "?");
+  if (rank == 0)
+    fprintf(stderr, " x %d thread%s%s%s\n", threads, threads > 1 ? "s" : "", tenv ? " from " : "",
+            tenv ? tenv : "");
   char net[512] = "";
   if (cfg->symbol_path) {
     snprintf(net, sizeof net, "%s", cfg->symbol_path);
