@@ -45,8 +45,8 @@ static inline float act_grad(mtk_act_type act, const float *x, const float *y, i
   return 0.0f;
 }
 
-MTK_CLONES void mtk_activation_backward(mtk_act_type act, const float *dy, const float *x, const float *y,
-                             float *dx, int64_t n, float beta) {
+MTK_CLONES void mtk_activation_backward(mtk_act_type act, const float *dy, const float *x,
+                                        const float *y, float *dx, int64_t n, float beta) {
   if (act == MTK_ACT_RELU) {
     /* the hot case without the per-element switch, so it vectorises; the
      * multiply keeps a NaN in dy a NaN (as MXNet), where a select would not */

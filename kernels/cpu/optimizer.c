@@ -12,8 +12,8 @@
 
 static inline float mtk_clipf(float x, float c) { return x > c ? c : (x < -c ? -c : x); }
 
-MTK_CLONES void mtk_sgd_update(float *w, const float *g, int64_t n, float lr, float wd, float rescale,
-                    float clip) {
+MTK_CLONES void mtk_sgd_update(float *w, const float *g, int64_t n, float lr, float wd,
+                               float rescale, float clip) {
   const float keep = 1.f - lr * wd;
   if (clip >= 0.f) {
     for (int64_t i = 0; i < n; i++) w[i] = keep * w[i] - lr * mtk_clipf(rescale * g[i], clip);
@@ -23,8 +23,8 @@ MTK_CLONES void mtk_sgd_update(float *w, const float *g, int64_t n, float lr, fl
   }
 }
 
-MTK_CLONES void mtk_multi_sgd_update(float *w, const float *g, float *mom, int64_t n, float lr, float wd,
-                          float momentum, float rescale, float clip) {
+MTK_CLONES void mtk_multi_sgd_update(float *w, const float *g, float *mom, int64_t n, float lr,
+                                     float wd, float momentum, float rescale, float clip) {
   const float decay = lr * wd, step = lr * rescale;
   if (mom) {
     if (clip >= 0.f) {
@@ -53,8 +53,8 @@ MTK_CLONES void mtk_multi_sgd_update(float *w, const float *g, float *mom, int64
   }
 }
 
-MTK_CLONES void mtk_nag_mom_update(float *w, const float *g, float *mom, int64_t n, float lr, float wd,
-                        float momentum, float rescale, float clip) {
+MTK_CLONES void mtk_nag_mom_update(float *w, const float *g, float *mom, int64_t n, float lr,
+                                   float wd, float momentum, float rescale, float clip) {
   const float mp1 = momentum + 1;
   if (clip >= 0.f) {
     for (int64_t i = 0; i < n; i++) {
@@ -74,8 +74,9 @@ MTK_CLONES void mtk_nag_mom_update(float *w, const float *g, float *mom, int64_t
   }
 }
 
-MTK_CLONES void mtk_adam_update(float *w, const float *g, float *mean, float *var, int64_t n, float lr,
-                     float wd, float beta1, float beta2, float epsilon, float rescale, float clip) {
+MTK_CLONES void mtk_adam_update(float *w, const float *g, float *mean, float *var, int64_t n,
+                                float lr, float wd, float beta1, float beta2, float epsilon,
+                                float rescale, float clip) {
   const float c1 = 1.f - beta1, c2 = 1.f - beta2;
   if (clip >= 0.f) {
     for (int64_t i = 0; i < n; i++) {
@@ -94,9 +95,9 @@ MTK_CLONES void mtk_adam_update(float *w, const float *g, float *mean, float *va
   }
 }
 
-MTK_CLONES void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, float lr, float wd,
-                        float gamma1, float epsilon, float rescale, float clip,
-                        float clip_weights) {
+MTK_CLONES void mtk_rmsprop_update(float *w, const float *g, float *state_n, int64_t n, float lr,
+                                   float wd, float gamma1, float epsilon, float rescale, float clip,
+                                   float clip_weights) {
   const float c1 = 1.f - gamma1;
   /* No clip is expressed as clipping at +inf, which leaves every value (NaN
    * included) unchanged, so one loop serves all four combinations. */
@@ -109,9 +110,10 @@ MTK_CLONES void mtk_rmsprop_update(float *w, const float *g, float *state_n, int
   }
 }
 
-MTK_CLONES void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g, float *delta,
-                            int64_t n, float lr, float wd, float gamma1, float gamma2,
-                            float epsilon, float rescale, float clip, float clip_weights) {
+MTK_CLONES void mtk_rmspropalex_update(float *w, const float *g, float *state_n, float *state_g,
+                                       float *delta, int64_t n, float lr, float wd, float gamma1,
+                                       float gamma2, float epsilon, float rescale, float clip,
+                                       float clip_weights) {
   const float c1 = 1.f - gamma1;
   const float cg = clip >= 0.f ? clip : INFINITY;
   const float cw = clip_weights >= 0.f ? clip_weights : INFINITY;
@@ -125,8 +127,8 @@ MTK_CLONES void mtk_rmspropalex_update(float *w, const float *g, float *state_n,
   }
 }
 
-MTK_CLONES void mtk_adagrad_update(float *w, const float *g, float *history, int64_t n, float lr, float wd,
-                        float eps, float rescale, float clip) {
+MTK_CLONES void mtk_adagrad_update(float *w, const float *g, float *history, int64_t n, float lr,
+                                   float wd, float eps, float rescale, float clip) {
   const float neg_lr = -lr;
   const float cg = clip >= 0.f ? clip : INFINITY;
   for (int64_t i = 0; i < n; i++) {

@@ -8,8 +8,7 @@
 #ifndef MT_KERNELS_CPU_SIMD_H
 #define MT_KERNELS_CPU_SIMD_H
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && \
-    !defined(MT_NO_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && !defined(MT_NO_CLONES)
 #if __has_attribute(target_clones)
 #define MTK_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
 #endif
