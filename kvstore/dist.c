@@ -8,6 +8,12 @@
  *              allreduce among node leaders, then a broadcast inside the
  *              node. Only the node-local stage overlaps backward.
  *
+ * Inside a node the sum goes through shared memory (kvstore/shm.c) rather
+ * than MPI when the node has several ranks: dist_sync on a world that is
+ * one node, and hier's node stage (then every node rank holds the node sum;
+ * the leaders' allreduce and the broadcast follow at wait). That reduction
+ * is blocking, done when the bucket starts. MODTRAIN_SHM=0 keeps MPI.
+ *
  * All calls go through MT_CHECK_MPI, which records MPI's own error string;
  * communicators use MPI_ERRORS_RETURN so errors come back as codes. */
 #include <mpi.h>
@@ -16,6 +22,7 @@
 #include <unistd.h>
 
 #include "kvstore/kvstore.h"
+#include "kvstore/shm.h"
 #ifdef MT_HAVE_CUDA
 #include <nccl.h>
 
@@ -70,6 +77,7 @@ typedef struct {
   int nstage, capstage;
   int nccl;     /* the nccl kvstore: the devices of a process reduce through NCCL */
   int blocking; /* set by mt_kvstore_reduce: nothing to overlap, use blocking MPI */
+  mt_shm *shm;  /* the node's shared-memory reduction, when it is used */
 #ifdef MT_HAVE_CUDA
   ncclComm_t *comms;
   int ncomm, comm_dev[64];
@@ -188,23 +196,28 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
   MPI_Comm_set_errhandler(d->world, MPI_ERRORS_RETURN);
   MPI_Comm_rank(d->world, &kv->rank);
   MPI_Comm_size(d->world, &kv->num_workers);
+  kv->impl = d; /* from here dist_destroy frees what was made */
+  MT_CHECK_MPI(
+      MPI_Comm_split_type(d->world, MPI_COMM_TYPE_SHARED, kv->rank, MPI_INFO_NULL, &d->node));
+  MPI_Comm_set_errhandler(d->node, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(d->node, &d->node_rank);
+  MPI_Comm_size(d->node, &d->node_size);
   if (hierarchical) {
-    MT_CHECK_MPI(
-        MPI_Comm_split_type(d->world, MPI_COMM_TYPE_SHARED, kv->rank, MPI_INFO_NULL, &d->node));
-    MPI_Comm_set_errhandler(d->node, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(d->node, &d->node_rank);
-    MPI_Comm_size(d->node, &d->node_size);
     MT_CHECK_MPI(
         MPI_Comm_split(d->world, d->node_rank == 0 ? 0 : MPI_UNDEFINED, kv->rank, &d->leaders));
     if (d->leaders != MPI_COMM_NULL) MPI_Comm_set_errhandler(d->leaders, MPI_ERRORS_RETURN);
   }
-  kv->impl = d;
+  /* every rank of the node decides alike: the same world, sizes and env */
+  int one_node = d->node_size == kv->num_workers;
+  if (d->node_size > 1 && (hierarchical || one_node) && mt_shm_wanted())
+    return mt_shm_create(d->node, &d->shm);
   return MT_OK;
 }
 
 static void dist_destroy(mt_kvstore *kv) {
   dist_impl *d = kv->impl;
   if (!d) return;
+  mt_shm_destroy(d->shm); /* frees its window only while MPI is up */
   if (mpi_up()) {
     if (d->nreq) MPI_Waitall(d->nreq, d->reqs, MPI_STATUSES_IGNORE);
     if (kv->agree_pending) MPI_Wait(&d->agree_req, MPI_STATUS_IGNORE);
@@ -331,6 +344,13 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
   if (kv->num_workers == 1) return MT_OK;
   float *base = bufs[0];
   if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, &base));
+  int node_done = 0;
+  if (d->shm) {
+    int k = mt_shm_allreduce(d->shm, base, n);
+    MT_TRY_RC(k);
+    if (k == 1 && !d->hier) return MT_OK; /* the node is the world: done */
+    node_done = k == 1;
+  }
   for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
     int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
     MPI_Request *r = new_req(d);
@@ -344,7 +364,9 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
       MT_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, base + off, cnt, MPI_FLOAT, MPI_SUM, d->world, r));
       continue;
     }
-    if (d->node_size > 1) {
+    if (node_done) {
+      d->nreq--; /* the node sum is there already */
+    } else if (d->node_size > 1) {
       void *send = d->node_rank == 0 ? MPI_IN_PLACE : (void *)(base + off);
       MT_CHECK_MPI(MPI_Ireduce(send, base + off, cnt, MPI_FLOAT, MPI_SUM, 0, d->node, r));
     } else {
@@ -461,6 +483,12 @@ const mt_kvstore_backend mt_kvstore_dist_sync = MT_DIST_BACKEND("dist_sync");
 const mt_kvstore_backend mt_kvstore_hier = MT_DIST_BACKEND("hier");
 
 const mt_kvstore_backend mt_kvstore_nccl = MT_DIST_BACKEND("nccl");
+
+float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n) {
+  if (kv->backend == &mt_kvstore_local) return NULL;
+  dist_impl *d = kv->impl;
+  return d->shm ? mt_shm_alloc(d->shm, n) : NULL;
+}
 
 /* Blocking reduction (nothing left to overlap): the blocking collective is
  * faster than the non-blocking one on small worlds. */

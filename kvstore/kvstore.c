@@ -33,6 +33,7 @@ int mt_kvstore_create(const char *type, mt_kvstore **out) {
   if (b != &mt_kvstore_local) {
     int rc = mt_kvstore_dist_init(kv, hier);
     if (rc < 0) {
+      if (kv->impl) b->destroy(kv); /* what init made before it failed */
       free(kv);
       return rc;
     }

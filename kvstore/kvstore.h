@@ -87,5 +87,11 @@ extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvsto
 int mt_kvstore_dist_init(mt_kvstore *kv, int mode);
 /* MPI backends: reductions started while set use blocking MPI calls. */
 int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking);
+/* Collective (every rank, the same n): host memory for n floats in which
+ * the kvstore reduces fastest (the node's shared-memory window, reduced in
+ * place), owned by the kvstore and valid until it is freed; NULL when it
+ * has none (local, one rank per node, several nodes with dist_sync,
+ * MODTRAIN_SHM=0). */
+float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n);
 
 #endif

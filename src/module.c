@@ -482,6 +482,15 @@ static int dist_setup(mt_module *m) {
 #undef MIX
   MT_TRY(mt_kvstore_check_same(m->kv, h, "parameters and gradient bucket layout"));
   mt_exec_group *g = &m->group;
+  /* Context 0's gradients move into the kvstore's fastest memory where it
+   * has some (the node's shared-memory window: reduced in place, no
+   * copies). Collective: every rank asks, with the size the check above
+   * made equal. */
+  float *home = mt_kvstore_host_buffer(m->kv, mt_arena_size(g->slots[0].params));
+  mt_arena *gr0 = g->slots[0].grads;
+  if (home && gr0 && gr0->ctx.type == MT_CPU &&
+      mt_arena_size(gr0) <= mt_arena_size(g->slots[0].params))
+    MT_TRY(mt_arena_rehome(gr0, home));
   float *bufs[64];
   mt_context ctxs[64];
   int n = g->nslots < 64 ? g->nslots : 64;
@@ -543,6 +552,13 @@ int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *opti
   int rc = mt_optimizer_create(optimizer ? optimizer : "sgd", params, &opt);
   if (rc < 0) {
     mt_kvstore_free(kv);
+    return rc;
+  }
+  /* gradients living in the old kvstore's memory move out before it goes */
+  mt_arena *gr0 = m->group.nslots > 0 ? m->group.slots[0].grads : NULL;
+  if (gr0 && gr0->external && (rc = mt_arena_rehome(gr0, NULL)) < 0) {
+    mt_kvstore_free(kv);
+    mt_optimizer_free(opt);
     return rc;
   }
   mt_optimizer_free(m->opt);

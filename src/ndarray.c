@@ -290,8 +290,20 @@ void mt_arena_free(mt_arena *a) {
   free(a->names);
   free(a->offsets);
   free(a->views);
-  mt_device_free(a->ctx, a->data);
+  if (!a->external) mt_device_free(a->ctx, a->data);
   free(a);
+}
+
+int mt_arena_rehome(mt_arena *a, float *data) {
+  if (a->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "arena: rehome of a GPU arena");
+  float *to = data ? data : mt_device_alloc(a->ctx, a->size);
+  if (!to) return MT_ERR(MT_E_NOMEM, "arena: cannot allocate %lld floats", (long long)a->size);
+  memcpy(to, a->data, (size_t)a->size * sizeof(float));
+  if (!a->external) mt_device_free(a->ctx, a->data);
+  a->data = to;
+  a->external = data != NULL;
+  for (int i = 0; i < a->n; i++) a->views[i].data = to + a->offsets[i];
+  return MT_OK;
 }
 
 int mt_arena_count(const mt_arena *a) { return a->n; }

@@ -22,7 +22,13 @@ struct mt_arena {
   char **names;
   int64_t *offsets;
   mt_ndarray *views; /* n views into data, not owning */
+  int external;      /* data belongs to someone else (mt_arena_rehome) */
 };
+
+/* Moves a CPU arena's contents to `data` (size floats, owned by the caller,
+ * e.g. a kvstore's shared-memory window; the arena will not free it), or
+ * back to memory of its own when data is NULL; the views follow. */
+int mt_arena_rehome(mt_arena *a, float *data);
 
 /* Initializes a non-owning view in place (no allocation). */
 void mt_ndarray_init_view(mt_ndarray *a, float *data, mt_shape shape, mt_context ctx);

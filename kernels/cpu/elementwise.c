@@ -67,3 +67,18 @@ MTK_CLONES int mtk_all_finite(const float *x, int64_t n) {
   }
   return 1;
 }
+
+MTK_CLONES void mtk_sum_arrays(float *out, const float *const *src, int nsrc, int64_t n) {
+  /* blocks through a stack buffer: out may be one of the sources */
+  float t[512];
+  for (int64_t b = 0; b < n; b += 512) {
+    int64_t m = n - b < 512 ? n - b : 512;
+    const float *s0 = src[0] + b;
+    for (int64_t i = 0; i < m; i++) t[i] = s0[i];
+    for (int j = 1; j < nsrc; j++) {
+      const float *s = src[j] + b;
+      for (int64_t i = 0; i < m; i++) t[i] += s[i];
+    }
+    memcpy(out + b, t, sizeof(float) * (size_t)m);
+  }
+}

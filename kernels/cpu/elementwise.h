@@ -17,5 +17,8 @@ void mtk_add_row_bias(float *y, const float *bias, int64_t rows, int64_t cols);
 void mtk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols, float beta);
 /* 1 if all n values are finite */
 int mtk_all_finite(const float *x, int64_t n);
+/* out[i] = ((src[0][i] + src[1][i]) + ...) + src[nsrc-1][i], summed in that
+ * order; out may be one of the sources. */
+void mtk_sum_arrays(float *out, const float *const *src, int nsrc, int64_t n);
 
 #endif
