@@ -102,6 +102,7 @@ static void usage(FILE *f) {
       "  OPENBLAS_NUM_THREADS, OMP_NUM_THREADS\n"
       "                      GEMM threads per rank (default: cores per node / ranks per node)\n"
       "  MODTRAIN_GEMM       openblas: GEMMs through OpenBLAS instead of oneDNN\n"
+      "  MODTRAIN_SHM        0: ranks of a node reduce through MPI, not shared memory\n"
       "\n"
       "exit codes:\n"
       "  0  success\n"
