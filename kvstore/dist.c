@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "kvstore/kvstore.h"
+#include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
 #ifdef MT_HAVE_CUDA
 #include <nccl.h>
@@ -36,17 +37,6 @@
                           ncclGetErrorString(r_));                                                 \
   } while (0)
 #endif
-
-#define MT_CHECK_MPI(call)                                                                         \
-  do {                                                                                             \
-    int e_ = (call);                                                                               \
-    if (e_ != MPI_SUCCESS) {                                                                       \
-      char s_[MPI_MAX_ERROR_STRING];                                                               \
-      int l_ = 0;                                                                                  \
-      MPI_Error_string(e_, s_, &l_);                                                               \
-      return mt_error_set(MT_E_MPI, "%s:%d: %s: %s", __FILE__, __LINE__, #call, s_);               \
-    }                                                                                              \
-  } while (0)
 
 /* MPI counts are int: large buffers go in chunks. */
 #define MT_MPI_CHUNK ((int64_t)1 << 30)

@@ -1,38 +1,34 @@
 /* shm.c — allreduce among the ranks of one node through an MPI-3 shared
  * memory window (MPI_Win_allocate_shared), without MPI moving the data.
  *
- * Each rank owns a segment of the window. For a buffer of n floats split in
+ * Each rank owns a segment of the window. A buffer of n floats is split in
  * p slices (p = ranks on the node):
- *   1. every rank copies its buffer, less its own slice, into its segment;
- *   2. barrier; rank r sums slice r of all p buffers (rank 0's first, in
- *      rank order, its own read from its buffer) into its buffer and into
+ *   1. every rank puts its buffer, less its own slice, in its segment;
+ *   2. barrier; rank r sums slice r of all p buffers, in rank order, into
  *      its segment;
- *   3. barrier; rank r copies the other summed slices from their owners'
- *      segments into its buffer;
- *   4. barrier, so no segment is overwritten while a peer still reads it.
- * Each rank moves about (2 + 2/p) n floats through memory, against about
- * 4 n for Open MPI's shared-memory ring (a copy into the peer's receive
- * buffer per step): on 2 ranks of the 2-core VM the 7.1 MiB gradient of the
- * 784-1024-1024-10 MLP took 0.59 ms against 1.38 ms for MPI_Allreduce
- * (bench/README.md). Every element is summed by one rank in rank order, so
- * all ranks get the same bits, run after run.
+ *   3. barrier; every rank copies the summed slices into its buffer;
+ *   4. barrier, so no segment is refilled while a peer still reads it.
+ * Every element is summed by one rank in rank order, so all ranks get the
+ * same bits, run after run.
  *
- * Fastest is the resident case: mt_shm_alloc gives the caller its buffer
- * (the Module's gradients) inside this rank's segment, so step 1 vanishes
- * and the sum is written in place: about 2.5 n floats of memory traffic per
- * rank for p = 2. That is the 0.59 ms above. A buffer outside the window
- * goes through it by copies (steps 1-4 as listed) when it is at most 2 MiB,
- * where that beats MPI; larger ones are left to MPI (mt_shm_allreduce
- * returns 0). Every rank passes the same sizes in the same order (the
- * kvstore's contract), so the window is sized and regrown collectively.
- * A rank that dies mid-barrier takes the job down through mpirun as any MPI
- * collective does. MODTRAIN_SHM=0 turns it off (the MPI collectives run). */
+ * Resident buffers skip step 1: mt_shm_alloc hands the caller (the Module's
+ * gradients) memory inside this rank's segment, the sum is written in place
+ * and step 3 copies only the others' slices, about 2.5 n floats of memory
+ * traffic per rank for p = 2. On 2 ranks of the 2-core VM that took the
+ * 7.1 MiB gradient of the 784-1024-1024-10 MLP in 0.59 ms, against 1.38 ms
+ * for MPI_Allreduce (bench/README.md). Other buffers take all four steps
+ * when they are at most 2 MiB, where that still beats MPI; larger ones are
+ * left to MPI (mt_shm_allreduce returns 0). Every rank passes the same
+ * sizes in the same order (the kvstore's contract), so the window is sized
+ * and regrown collectively. A rank that dies mid-barrier takes the job down
+ * through mpirun as any MPI collective does. MODTRAIN_SHM=0 turns it off. */
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
 #include "kvstore/kvstore.h"
+#include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
 
 #define MT_SHM_COPY_MAX ((int64_t)1 << 19) /* floats (2 MiB) for the copying path */
@@ -46,17 +42,6 @@ struct mt_shm {
   float **seg;  /* every rank's segment, mapped into this process */
   const float **src;
 };
-
-#define SHM_CHECK(call)                                                                            \
-  do {                                                                                             \
-    int e_ = (call);                                                                               \
-    if (e_ != MPI_SUCCESS) {                                                                       \
-      char s_[MPI_MAX_ERROR_STRING];                                                               \
-      int l_ = 0;                                                                                  \
-      MPI_Error_string(e_, s_, &l_);                                                               \
-      return mt_error_set(MT_E_MPI, "%s:%d: %s: %s", __FILE__, __LINE__, #call, s_);               \
-    }                                                                                              \
-  } while (0)
 
 int mt_shm_wanted(void) {
   const char *e = getenv("MODTRAIN_SHM");
@@ -104,13 +89,13 @@ void mt_shm_destroy(mt_shm *s) {
 static int grow(mt_shm *s, int64_t cap) {
   free_window(s);
   float *mine = NULL;
-  SHM_CHECK(MPI_Win_allocate_shared((MPI_Aint)(cap * (int64_t)sizeof(float)), sizeof(float),
-                                    MPI_INFO_NULL, s->node, &mine, &s->win));
-  SHM_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
+  MT_CHECK_MPI(MPI_Win_allocate_shared((MPI_Aint)(cap * (int64_t)sizeof(float)), sizeof(float),
+                                       MPI_INFO_NULL, s->node, &mine, &s->win));
+  MT_CHECK_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
   for (int r = 0; r < s->size; r++) {
     MPI_Aint bytes = 0;
     int unit = 0;
-    SHM_CHECK(MPI_Win_shared_query(s->win, r, &bytes, &unit, &s->seg[r]));
+    MT_CHECK_MPI(MPI_Win_shared_query(s->win, r, &bytes, &unit, &s->seg[r]));
   }
   s->cap = cap;
   return MT_OK;
@@ -119,55 +104,40 @@ static int grow(mt_shm *s, int64_t cap) {
 /* Makes the other ranks' stores visible (MPI's unified model: sync, barrier,
  * sync). */
 static int fence(mt_shm *s) {
-  SHM_CHECK(MPI_Win_sync(s->win));
-  SHM_CHECK(MPI_Barrier(s->node));
-  SHM_CHECK(MPI_Win_sync(s->win));
+  MT_CHECK_MPI(MPI_Win_sync(s->win));
+  MT_CHECK_MPI(MPI_Barrier(s->node));
+  MT_CHECK_MPI(MPI_Win_sync(s->win));
   return MT_OK;
 }
 
 static int64_t slice_lo(int64_t n, int p, int r) { return n * r / p; }
 
-static int reduce_chunk(mt_shm *s, float *buf, int64_t n) {
+/* The sum of every node rank's n floats, into buf. Each rank's copy sits
+ * at offset o of its segment: already (resident: buf is that copy) or
+ * after step 1 copies it in. */
+static int reduce(mt_shm *s, float *buf, int64_t o, int64_t n) {
   const int p = s->size, me = s->rank;
   const int64_t lo = slice_lo(n, p, me), hi = slice_lo(n, p, me + 1);
-  float *mine = s->seg[me];
-  /* 1. the slices the others sum */
-  memcpy(mine, buf, sizeof(float) * (size_t)lo);
-  memcpy(mine + hi, buf + hi, sizeof(float) * (size_t)(n - hi));
+  float *mine = s->seg[me] + o;
+  const int resident = buf == mine;
+  if (!resident) { /* 1. the slices the others sum */
+    memcpy(mine, buf, sizeof(float) * (size_t)lo);
+    memcpy(mine + hi, buf + hi, sizeof(float) * (size_t)(n - hi));
+  }
   int rc = fence(s);
   if (rc < 0) return rc;
-  /* 2. my slice, in rank order, into my buffer and my segment */
-  for (int r = 0; r < p; r++) s->src[r] = (r == me ? buf : s->seg[r]) + lo;
-  mtk_sum_arrays(buf + lo, s->src, p, hi - lo);
-  memcpy(mine + lo, buf + lo, sizeof(float) * (size_t)(hi - lo));
+  /* 2. my slice, in rank order, into my segment (where the others read it) */
+  for (int r = 0; r < p; r++) s->src[r] = (r == me ? buf : s->seg[r] + o) + lo;
+  mtk_sum_arrays(mine + lo, s->src, p, hi - lo);
   if ((rc = fence(s)) < 0) return rc;
-  /* 3. the others' summed slices */
+  /* 3. every summed slice into buf (mine too, unless buf is my segment) */
   for (int r = 0; r < p; r++) {
-    if (r == me) continue;
+    if (r == me && resident) continue;
     int64_t a = slice_lo(n, p, r), b = slice_lo(n, p, r + 1);
-    memcpy(buf + a, s->seg[r] + a, sizeof(float) * (size_t)(b - a));
+    memcpy(buf + a, s->seg[r] + o + a, sizeof(float) * (size_t)(b - a));
   }
   /* 4. nobody refills a segment a peer still reads */
-  SHM_CHECK(MPI_Barrier(s->node));
-  return MT_OK;
-}
-
-/* buf lies in this rank's segment at offset o, and so does every peer's
- * buffer (same layout everywhere): sum in place, copy the others' slices. */
-static int reduce_resident(mt_shm *s, int64_t o, int64_t n) {
-  const int p = s->size, me = s->rank;
-  const int64_t lo = slice_lo(n, p, me), hi = slice_lo(n, p, me + 1);
-  int rc = fence(s);
-  if (rc < 0) return rc;
-  for (int r = 0; r < p; r++) s->src[r] = s->seg[r] + o + lo;
-  mtk_sum_arrays(s->seg[me] + o + lo, s->src, p, hi - lo);
-  if ((rc = fence(s)) < 0) return rc;
-  for (int r = 0; r < p; r++) {
-    if (r == me) continue;
-    int64_t a = slice_lo(n, p, r), b = slice_lo(n, p, r + 1);
-    memcpy(s->seg[me] + o + a, s->seg[r] + o + a, sizeof(float) * (size_t)(b - a));
-  }
-  SHM_CHECK(MPI_Barrier(s->node)); /* before anyone writes its buffer again */
+  MT_CHECK_MPI(MPI_Barrier(s->node));
   return MT_OK;
 }
 
@@ -183,7 +153,7 @@ int mt_shm_allreduce(mt_shm *s, float *buf, int64_t n) {
   if (s->resident) {
     float *mine = s->seg[s->rank];
     if (buf >= mine && buf + n <= mine + s->cap) {
-      int rc = reduce_resident(s, buf - mine, n);
+      int rc = reduce(s, buf, buf - mine, n);
       return rc < 0 ? rc : 1;
     }
     return 0; /* the window is taken: MPI moves this one */
@@ -195,6 +165,6 @@ int mt_shm_allreduce(mt_shm *s, float *buf, int64_t n) {
     int rc = grow(s, n);
     if (rc < 0) return rc;
   }
-  int rc = reduce_chunk(s, buf, n);
+  int rc = reduce(s, buf, 0, n);
   return rc < 0 ? rc : 1;
 }
