@@ -41,15 +41,10 @@
 #include <unistd.h>
 
 #include "io/checkpoint.h"
+#include "bench/bench_util.h"
 #include "modtrain.h"
 
 #define NMAT 16
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void die(const char *what) {
   fprintf(stderr, "bench_checkpoint: %s: %s\n", what, errno ? strerror(errno) : mt_last_error());
@@ -66,7 +61,7 @@ static void drop_cache(const char *path) {
 
 static double raw_write(const char *path, const float *p, int64_t bytes) {
   unlink(path); /* a new file, as the checkpoint's temporary file is */
-  double t = now_s();
+  double t = bench_now();
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) die(path);
   for (int64_t off = 0; off < bytes;) {
@@ -75,11 +70,11 @@ static double raw_write(const char *path, const float *p, int64_t bytes) {
     off += k;
   }
   if (fsync(fd) < 0 || close(fd) < 0) die("raw fsync");
-  return now_s() - t;
+  return bench_now() - t;
 }
 
 static double raw_read(const char *path, int64_t bytes) {
-  double t = now_s();
+  double t = bench_now();
   int fd = open(path, O_RDONLY);
   if (fd < 0) die(path);
   char *buf = malloc((size_t)bytes);
@@ -90,13 +85,13 @@ static double raw_read(const char *path, int64_t bytes) {
     off += k;
   }
   close(fd);
-  double dt = now_s() - t;
+  double dt = bench_now() - t;
   free(buf);
   return dt;
 }
 
 static double raw_read_into(const char *path, char *buf, int64_t bytes) {
-  double t = now_s();
+  double t = bench_now();
   int fd = open(path, O_RDONLY);
   if (fd < 0) die(path);
   for (int64_t off = 0; off < bytes;) {
@@ -105,12 +100,12 @@ static double raw_read_into(const char *path, char *buf, int64_t bytes) {
     off += k;
   }
   close(fd);
-  return now_s() - t;
+  return bench_now() - t;
 }
 
 /* The checkpoint's /arg datasets, in file order, into buf. */
 static double ckpt_read_into(const char *path, char *buf, int64_t bytes) {
-  double t = now_s();
+  double t = bench_now();
   mtio_h5r *r;
   int n;
   char **links;
@@ -127,17 +122,7 @@ static double ckpt_read_into(const char *path, char *buf, int64_t bytes) {
   }
   mtio_names_free(n, links);
   mtio_h5r_close(r);
-  return now_s() - t;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return bench_now() - t;
 }
 
 int main(int argc, char **argv) {
@@ -224,9 +209,9 @@ int main(int argc, char **argv) {
     for (int o = 0; o < 2; o++) {
       int k = (o + r) % 2; /* 0 = modtrain, 1 = raw */
       if (k == 0) {
-        double t = now_s();
+        double t = bench_now();
         if (mt_save_checkpoint(prefix, r + 1, net, args, NULL, NULL) < 0) die("mt_save_checkpoint");
-        tw[0][r] = now_s() - t;
+        tw[0][r] = bench_now() - t;
       } else {
         tw[1][r] = raw_write(raw, flat, bytes);
       }
@@ -240,10 +225,10 @@ int main(int argc, char **argv) {
       int k = (o + r + 1) % 2;
       if (k == 0) {
         mt_arena *back;
-        double t = now_s();
+        double t = bench_now();
         if (mt_load_checkpoint(prefix, r + 1, NULL, &back, NULL, NULL) < 0)
           die("mt_load_checkpoint");
-        tr[0][r] = now_s() - t;
+        tr[0][r] = bench_now() - t;
         for (int i = 0; i < 2 * NMAT; i++)
           if (memcmp(mt_ndarray_data(mt_arena_at(back, i)), mt_ndarray_data(mt_arena_at(args, i)),
                      4 * (size_t)mt_ndarray_size(mt_arena_at(args, i))))
@@ -268,8 +253,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_checkpoint: the loaded parameters differ from the saved ones\n");
     return 1;
   }
-  double w0 = median(tw[0], reps), w1 = median(tw[1], reps), r0 = median(tr[0], reps),
-         r1 = median(tr[1], reps), i0 = median(ti[0], reps), i1 = median(ti[1], reps);
+  double w0 = bench_median(tw[0], reps), w1 = bench_median(tw[1], reps),
+         r0 = bench_median(tr[0], reps), r1 = bench_median(tr[1], reps),
+         i0 = bench_median(ti[0], reps), i1 = bench_median(ti[1], reps);
   double mb = (double)bytes / 1e6;
   printf("%-18s %14s %14s %8s\n", "", "modtrain MB/s", "raw MB/s", "ratio");
   printf("%-18s %14.1f %14.1f %8.3f%s\n", "write", mb / w0, mb / w1, w1 / w0,

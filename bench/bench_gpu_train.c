@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kernels/kernels.h"
+#include "bench/bench_util.h"
 #include "modtrain.h"
 
 #define CHECK(x)                                                                                   \
@@ -18,14 +19,6 @@
       return 1;                                                                                    \
     }                                                                                              \
   } while (0)
-
-#ifdef MT_HAVE_CUDA
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-#endif
 
 int main(int argc, char **argv) {
 #ifndef MT_HAVE_CUDA
@@ -100,13 +93,13 @@ int main(int argc, char **argv) {
   CHECK(mtk_cuda_sync(0));
   double best = 1e30;
   for (int rep = 0; rep < 5; rep++) {
-    double t0 = now();
+    double t0 = bench_now();
     for (int s = 0; s < steps; s++) {
       CHECK(mt_module_forward_backward(m, &b[s % NB]));
       CHECK(mt_module_update(m));
     }
     CHECK(mtk_cuda_sync(0));
-    double t = (now() - t0) / steps;
+    double t = (bench_now() - t0) / steps;
     if (t < best) best = t;
   }
   printf("modtrain-gpu %s batch %d: %.0f samples/s (%.1f us/step, best of 5 x %d steps)\n", net,

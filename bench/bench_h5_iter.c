@@ -33,6 +33,7 @@
 
 #include "io/h5dataset.h"
 #include "io/synthetic.h"
+#include "bench/bench_util.h"
 #include "modtrain.h"
 
 #define CHECK(x)                                                                                   \
@@ -45,39 +46,23 @@
 
 enum { DIM = 784, CLASSES = 10 };
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static void write_file(const char *path, int64_t n) {
   int64_t block = 4096, dim = DIM;
   float *x = malloc((size_t)(block * DIM) * sizeof *x), *y = malloc((size_t)block * sizeof *y);
   if (!x || !y) exit(1);
   mtio_h5_writer *w;
-  double t0 = now();
+  double t0 = bench_now();
   CHECK(mtio_h5_writer_create(path, 1, &dim, 0, CLASSES, 0, "bench_h5_iter", &w));
   double tgen = 0;
   for (int64_t f = 0; f < n; f += block) {
     int64_t r = n - f < block ? n - f : block;
-    double g = now();
+    double g = bench_now();
     CHECK(mtio_synthetic_generate_range(CLASSES, DIM, n, 0, 0, f, r, x, y));
-    tgen += now() - g;
+    tgen += bench_now() - g;
     CHECK(mtio_h5_writer_append(w, r, x, y));
   }
   CHECK(mtio_h5_writer_close(w));
-  double t = now() - t0, mb = (double)n * (DIM + 1) * 4 / 1e6;
+  double t = bench_now() - t0, mb = (double)n * (DIM + 1) * 4 / 1e6;
   printf("wrote %s: %lld samples, %.0f MB in %.2f s (%.2f s generating; writing %.0f MB/s)\n", path,
          (long long)n, mb, t, tgen, mb / (t - tgen));
   free(x);
@@ -89,10 +74,10 @@ static double iter_epoch(mt_data_iter *it, int64_t bs) {
   mt_batch b;
   int rc;
   int64_t samples = 0;
-  double t0 = now();
+  double t0 = bench_now();
   while ((rc = mt_data_iter_next(it, &b)) == 1) samples += bs - b.pad;
   CHECK(rc);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   CHECK(mt_data_iter_reset(it));
   return (double)samples / t;
 }
@@ -170,7 +155,7 @@ int main(int argc, char **argv) {
     rates[e] = iter_epoch(it, bs);
     printf("  iterator epoch %d (shuffled): %.0f samples/s\n", e, rates[e]);
   }
-  double iter_rate = median(rates, epochs);
+  double iter_rate = bench_median(rates, epochs);
   mt_data_iter_free(it);
   CHECK(mt_h5_iter_create(path, bs, 0, 0, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &it));
   double seq_rate = iter_epoch(it, bs);
@@ -186,14 +171,14 @@ int main(int argc, char **argv) {
   }
   double *t = malloc((size_t)reps * sizeof *t);
   for (int r = 0; r < reps; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < steps; i++) {
       CHECK(mt_module_forward_backward(mod, &b));
       CHECK(mt_module_update(mod));
     }
-    t[r] = (double)(steps * bs) / (now() - t0);
+    t[r] = (double)(steps * bs) / (bench_now() - t0);
   }
-  double train_rate = median(t, reps);
+  double train_rate = bench_median(t, reps);
   mt_data_iter_free(it);
   printf("  training 784-1024-1024-10, batch %lld, from memory: %.0f samples/s\n", (long long)bs,
          train_rate);
@@ -201,7 +186,7 @@ int main(int argc, char **argv) {
   /* 5. training fed by the iterator */
   CHECK(mt_h5_iter_create(path, bs, 1, 2, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &it));
   for (int r = 0; r < reps; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < steps; i++) {
       int rc = mt_data_iter_next(it, &b);
       CHECK(rc);
@@ -212,9 +197,9 @@ int main(int argc, char **argv) {
       CHECK(mt_module_forward_backward(mod, &b));
       CHECK(mt_module_update(mod));
     }
-    t[r] = (double)(steps * bs) / (now() - t0);
+    t[r] = (double)(steps * bs) / (bench_now() - t0);
   }
-  double fed_rate = median(t, reps);
+  double fed_rate = bench_median(t, reps);
   mt_data_iter_free(it);
   mt_module_free(mod);
   printf("  training fed by the HDF5 iterator: %.0f samples/s\n", fed_rate);

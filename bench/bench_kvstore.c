@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "kvstore/kvstore.h"
 
 #define MAX_REPS 64
@@ -77,24 +78,6 @@ static int rank, world;
 static MPI_Comm raw_comm;
 static mt_kvstore *kv;
 static const mt_context cpu0 = {MT_CPU, 0};
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_REPS];
-  memcpy(s, v, sizeof(double) * (size_t)n);
-  qsort(s, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
 
 static float *alloc_floats(int64_t n) {
   float *p = aligned_alloc(64, (size_t)((n * (int64_t)sizeof(float) + 63) / 64 * 64));
@@ -156,9 +139,9 @@ static void check_path(path p, const char *name, float *buf, int64_t n, int64_t 
 /* Seconds per operation over `iters` operations, the slowest rank's. */
 static double sample(path p, float *buf, int64_t n, int64_t tn, int iters) {
   CHECK_MPI(MPI_Barrier(raw_comm));
-  double t0 = now();
+  double t0 = bench_now();
   for (int i = 0; i < iters; i++) run_op(p, buf, n, tn);
-  double t = now() - t0, tmax;
+  double t = bench_now() - t0, tmax;
   CHECK_MPI(MPI_Allreduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, raw_comm));
   return tmax / iters;
 }
@@ -195,8 +178,8 @@ static void measure(const path *ps, int np, float *const *bufs, int64_t n, int64
     }
   for (int k = 0; k < np; k++) {
     for (int rep = 0; rep < o->reps; rep++) r[k][rep] = t[ref][rep] / t[k][rep];
-    med[k] = median(t[k], o->reps);
-    ratio_to_ref[k] = median(r[k], o->reps);
+    med[k] = bench_median(t[k], o->reps);
+    ratio_to_ref[k] = bench_median(r[k], o->reps);
   }
   *iters_out = iters;
 }

@@ -71,6 +71,7 @@
 #include <time.h>
 
 #include "kvstore/kvstore.h"
+#include "bench/bench_util.h"
 #include "modtrain.h"
 #include "src/module.h"
 
@@ -99,24 +100,6 @@ typedef struct {
 } options;
 
 static int rank, world;
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_REPS];
-  memcpy(s, v, sizeof(double) * (size_t)n);
-  qsort(s, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
 
 static double max_over_ranks(double v) {
   double m;
@@ -257,7 +240,7 @@ typedef struct {
 
 /* `steps` steps from batch *next on; per-phase times when ph != NULL. */
 static double run_steps(mt_module *mod, const dataset *ds, int steps, int *next, phases *ph) {
-  double t0 = now();
+  double t0 = bench_now();
   for (int s = 0; s < steps; s++) {
     const mt_batch *b = &ds->b[*next];
     *next = (*next + 1) % ds->n;
@@ -267,23 +250,23 @@ static double run_steps(mt_module *mod, const dataset *ds, int steps, int *next,
       CHECK(mt_module_update(mod));
       continue;
     }
-    double a = now();
+    double a = bench_now();
     CHECK(mt_module_forward(mod, b, 1));
-    double f = now();
+    double f = bench_now();
     CHECK(mt_module_backward(mod, 0, NULL));
-    double g = now();
+    double g = bench_now();
     CHECK(mt_module_update(mod));
-    double h = now();
+    double h = bench_now();
     if (ph->barrier) {
       MPI_Barrier(MPI_COMM_WORLD);
-      ph->sync += now() - h;
-      h = now();
+      ph->sync += bench_now() - h;
+      h = bench_now();
     }
     ph->fwd += f - a;
     ph->bwd += g - f;
     ph->upd += h - g;
   }
-  double t = now() - t0;
+  double t = bench_now() - t0;
   if (ph) ph->step += t;
   return t;
 }
@@ -320,8 +303,9 @@ static void part_scaling(const options *o, mt_symbol *net, const dataset *ds) {
     ratio_a[rep] = spsa[rep] / sps1[rep];
   }
   if (rank == 0) {
-    double m1 = median(sps1, o->reps), mn = median(spsn, o->reps), ma = median(spsa, o->reps);
-    double r = median(ratio, o->reps), ra = median(ratio_a, o->reps);
+    double m1 = bench_median(sps1, o->reps), mn = bench_median(spsn, o->reps),
+           ma = bench_median(spsa, o->reps);
+    double r = bench_median(ratio, o->reps), ra = bench_median(ratio_a, o->reps);
     printf(
         "\n== weak scaling, 784-1024-1024-10, batch %d per rank, %d BLAS thread(s) per rank ==\n",
         o->batch, o->threads);
@@ -388,25 +372,25 @@ static kv_probe *probe_of(mt_kvstore *kv) {
 static int probe_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                        int64_t n) {
   kv_probe *p = probe_of(kv);
-  double t0 = now();
+  double t0 = bench_now();
   int rc = p->orig->start(kv, ndev, bufs, ctxs, n);
-  p->t_start += now() - t0;
+  p->t_start += bench_now() - t0;
   return rc;
 }
 
 static int probe_progress(mt_kvstore *kv) {
   kv_probe *p = probe_of(kv);
-  double t0 = now();
+  double t0 = bench_now();
   int rc = p->orig->progress ? p->orig->progress(kv) : 0;
-  p->t_start += now() - t0;
+  p->t_start += bench_now() - t0;
   return rc;
 }
 
 static int probe_wait(mt_kvstore *kv) {
   kv_probe *p = probe_of(kv);
-  double t0 = now();
+  double t0 = bench_now();
   int rc = p->orig->wait ? p->orig->wait(kv) : 0;
-  p->t_wait += now() - t0;
+  p->t_wait += bench_now() - t0;
   return rc;
 }
 
@@ -477,9 +461,9 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
       int c = (j + rep) % (ncfg + 1);
       MPI_Barrier(MPI_COMM_WORLD);
       if (c == ncfg) { /* bare pushpull */
-        double t0 = now();
+        double t0 = bench_now();
         for (int s = 0; s < o->steps; s++) CHECK(mt_kvstore_pushpull(kv, 1, &buf, &cpu0, n));
-        bare[rep] = max_over_ranks(now() - t0) / o->steps;
+        bare[rep] = max_over_ranks(bench_now() - t0) / o->steps;
         continue;
       }
       phases ph = {.barrier = c == 1};
@@ -501,14 +485,14 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
   if (rank == 0) {
     double med[MAX_CFG + NBASE][NFIG];
     for (int c = 0; c < ncfg; c++)
-      for (int f = 0; f < NFIG; f++) med[c][f] = median(fig[c][f], o->reps);
+      for (int f = 0; f < NFIG; f++) med[c][f] = bench_median(fig[c][f], o->reps);
     printf(
         "\n== communication hidden behind backward, %d ranks, kvstore %s, batch %d per rank ==\n",
         world, o->kvstore, o->batch);
     printf("gradient: %lld floats (%.2f MiB); buckets in the order they start:\n", (long long)n,
            (double)n * 4 / (1 << 20));
     for (int c = NBASE; c < ncfg; c++) print_buckets(names[c], mods[c]);
-    double bare_med = median(bare, o->reps);
+    double bare_med = bench_median(bare, o->reps);
     printf("bare blocking pushpull of the whole gradient: %.3f ms (busbw %.2f GB/s)\n",
            bare_med * 1e3, 2.0 * (world - 1) / world * (double)n * 4 / bare_med * 1e-9);
     printf("%-9s %6s %6s %6s %6s %9s %6s %6s %6s %7s %7s %6s %7s\n", "config", "fwd", "bwd", "upd",

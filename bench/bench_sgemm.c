@@ -32,6 +32,7 @@
 
 #include <cblas.h>
 
+#include "bench/bench_util.h"
 #include "modtrain.h"
 #include "src/attrs.h"
 #include "src/ndarray.h"
@@ -53,12 +54,6 @@ typedef struct {
   mt_ndarray *y;       /* (N, n) */
   mt_ndarray *dy;      /* (N, n) */
 } layer;
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void fill(mt_ndarray *a, unsigned seed) {
   uint64_t s = 0x9e3779b97f4a7c15ull * (seed + 1);
@@ -150,10 +145,10 @@ static int run(layer *L, int impl, int pass) {
 
 /* Seconds per call over `iters` calls. */
 static double time_calls(layer *L, int impl, int pass, int iters) {
-  double t0 = now();
+  double t0 = bench_now();
   for (int i = 0; i < iters; i++)
     if (run(L, impl, pass) < 0) return -1;
-  return (now() - t0) / iters;
+  return (bench_now() - t0) / iters;
 }
 
 static float *copy_of(const mt_ndarray *a) {
@@ -196,16 +191,6 @@ static int verify(layer *L) {
     return mt_error_set(MT_E_NUMERIC, "%s backward: op and cblas differ: dx %g, dW %g (relative)",
                         L->name, ex, ew);
   return MT_OK;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void usage(FILE *f) {
@@ -303,7 +288,7 @@ int main(int argc, char **argv) {
       double flop = (p == FWD ? 2.0 : 4.0) * L[l].N * L[l].n * L[l].K;
       double t[NIMPL];
       for (int i = 0; i < NIMPL; i++) {
-        t[i] = median(&SAMPLE(l, p, i, 0), reps);
+        t[i] = bench_median(&SAMPLE(l, p, i, 0), reps);
         total_t[i] += t[i];
       }
       total_flop += flop;

@@ -49,6 +49,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "bench/bench_util.h"
 #include "modtrain.h"
 #include "kernels/kernels.h" /* mtk_sgemm: the GEMM the operators call */
 #include "src/ndarray.h"     /* mt_device_alloc: the GEMMs alone get the Module's kind of memory */
@@ -72,36 +73,6 @@ typedef struct {
   int batch, steps, warmup, reps, nbatches, threads;
   int gemm, phases, fit, fit_epochs, ftz;
 } options;
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_REPS];
-  memcpy(s, v, sizeof(double) * (size_t)n);
-  qsort(s, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-static double minimum(const double *v, int n) {
-  double m = v[0];
-  for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
-  return m;
-}
-
-static double maximum(const double *v, int n) {
-  double m = v[0];
-  for (int i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
-  return m;
-}
 
 static void net_string(const options *o, char *buf, size_t len) {
   size_t off = 0;
@@ -221,12 +192,12 @@ static inline void step(mt_module *mod, const mt_batch *b) {
 
 /* Seconds for `steps` steps, cycling through the batches from *next. */
 static double time_steps(mt_module *mod, const dataset *ds, int steps, int *next) {
-  double t0 = now();
+  double t0 = bench_now();
   for (int s = 0; s < steps; s++) {
     step(mod, &ds->batches[*next]);
     *next = (*next + 1) % ds->n;
   }
-  return now() - t0;
+  return bench_now() - t0;
 }
 
 /* Mean cross-entropy and accuracy of the module on batch 0 (inference). */
@@ -316,9 +287,9 @@ static void gemm_pass(const options *o, gemm_layer *g, int all_dx) {
 }
 
 static double time_gemms(const options *o, gemm_layer *g, int iters, int all_dx) {
-  double t0 = now();
+  double t0 = bench_now();
   for (int i = 0; i < iters; i++) gemm_pass(o, g, all_dx);
-  return now() - t0;
+  return bench_now() - t0;
 }
 
 static double step_gflop(const options *o, int all_dx) {
@@ -359,18 +330,18 @@ static void run_fit(const options *o, mt_symbol *net, const dataset *ds, const c
   double sps[MAX_REPS];
   for (int r = 0; r < o->reps; r++) {
     fo.num_epoch = o->fit_epochs;
-    double t0 = now();
+    double t0 = bench_now();
     CHECK(mt_module_fit(mod, it, &fo));
-    sps[r] = (double)o->fit_epochs * (double)rows / (now() - t0);
+    sps[r] = (double)o->fit_epochs * (double)rows / (bench_now() - t0);
   }
   mt_log_set_level(level);
   mt_log_set_rank(rank);
-  double med = median(sps, o->reps);
+  double med = bench_median(sps, o->reps);
   printf(
       "%s batch %d: mt_module_fit (iterator copy + acc metric + update), %d reps of %d "
       "epochs x %d batches: median %.0f samples/s (%.2f us/step; min %.0f, max %.0f)\n",
       netstr, o->batch, o->reps, o->fit_epochs, ds->n, med, 1e6 * o->batch / med,
-      minimum(sps, o->reps), maximum(sps, o->reps));
+      bench_min(sps, o->reps), bench_max(sps, o->reps));
   printf("RESULT impl=modtrain what=fit net=%s batch=%d samples_per_s=%.1f step_us=%.3f\n", netstr,
          o->batch, med, 1e6 * o->batch / med);
   mt_initializer_free(xavier);
@@ -495,35 +466,35 @@ int main(int argc, char **argv) {
       all_s[r] = time_gemms(&o, g, o.steps, 1) / o.steps;
     }
   }
-  double med = median(sps, o.reps);
+  double med = bench_median(sps, o.reps);
   printf(
       "%s batch %d: training step (forward + backward + update), %d reps of %d steps after "
       "%d warm-up: median %.0f samples/s (%.2f us/step; min %.0f, max %.0f)\n",
-      netstr, o.batch, o.reps, o.steps, o.warmup, med, 1e6 * o.batch / med, minimum(sps, o.reps),
-      maximum(sps, o.reps));
+      netstr, o.batch, o.reps, o.steps, o.warmup, med, 1e6 * o.batch / med, bench_min(sps, o.reps),
+      bench_max(sps, o.reps));
   printf(
       "RESULT impl=modtrain what=step net=%s batch=%d samples_per_s=%.1f step_us=%.3f "
       "min=%.1f max=%.1f\n",
-      netstr, o.batch, med, 1e6 * o.batch / med, minimum(sps, o.reps), maximum(sps, o.reps));
+      netstr, o.batch, med, 1e6 * o.batch / med, bench_min(sps, o.reps), bench_max(sps, o.reps));
 
   if (o.gemm) {
-    double gm = median(gemm_s, o.reps), rm = median(ratio, o.reps);
-    double all = median(all_s, o.reps);
+    double gm = bench_median(gemm_s, o.reps), rm = bench_median(ratio, o.reps);
+    double all = bench_median(all_s, o.reps);
     printf(
         "%s batch %d: the step's %d GEMMs alone (mtk_sgemm, %s): median %.2f us "
         "(%.1f GFLOP/s); step/gemm median %.3f (min %.3f, max %.3f)\n",
         netstr, o.batch, 3 * o.nlayer - 1, mt_blas_gemm(), 1e6 * gm, step_gflop(&o, 0) / gm, rm,
-        minimum(ratio, o.reps), maximum(ratio, o.reps));
+        bench_min(ratio, o.reps), bench_max(ratio, o.reps));
     printf(
         "%s batch %d: all %d GEMMs (3 per layer, with the first layer's dx): median %.2f us "
         "(%.1f GFLOP/s); step/that %.3f\n",
         netstr, o.batch, 3 * o.nlayer, 1e6 * all, step_gflop(&o, 1) / all,
-        median(step_s, o.reps) / all);
+        bench_median(step_s, o.reps) / all);
     printf(
         "RESULT impl=modtrain what=gemm net=%s batch=%d gemm_us=%.3f gemm_gflops=%.1f "
         "step_over_gemm=%.4f gemm_all_us=%.3f step_over_gemm_all=%.4f\n",
         netstr, o.batch, 1e6 * gm, step_gflop(&o, 0) / gm, rm, 1e6 * all,
-        median(step_s, o.reps) / all);
+        bench_median(step_s, o.reps) / all);
   }
 
   if (o.phases) {
@@ -534,23 +505,24 @@ int main(int argc, char **argv) {
       for (int s = 0; s < o.steps; s++) {
         const mt_batch *bt = &ds.batches[next];
         next = (next + 1) % ds.n;
-        double t0 = now();
+        double t0 = bench_now();
         CHECK(mt_module_forward(mod, bt, 1));
-        double t1 = now();
+        double t1 = bench_now();
         CHECK(mt_module_backward(mod, 0, NULL));
-        double t2 = now();
+        double t2 = bench_now();
         CHECK(mt_module_update(mod));
-        double t3 = now();
+        double t3 = bench_now();
         tf += t1 - t0, tb += t2 - t1, tu += t3 - t2;
       }
       f[r] = 1e6 * tf / o.steps, b[r] = 1e6 * tb / o.steps, u[r] = 1e6 * tu / o.steps;
     }
     printf("%s batch %d: phases (median us/step): forward %.2f, backward %.2f, update %.2f\n",
-           netstr, o.batch, median(f, o.reps), median(b, o.reps), median(u, o.reps));
+           netstr, o.batch, bench_median(f, o.reps), bench_median(b, o.reps),
+           bench_median(u, o.reps));
     printf(
         "RESULT impl=modtrain what=phases net=%s batch=%d forward_us=%.3f backward_us=%.3f "
         "update_us=%.3f\n",
-        netstr, o.batch, median(f, o.reps), median(b, o.reps), median(u, o.reps));
+        netstr, o.batch, bench_median(f, o.reps), bench_median(b, o.reps), bench_median(u, o.reps));
   }
 
   double loss, acc;
