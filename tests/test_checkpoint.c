@@ -100,20 +100,6 @@ static void expect_same_optimizer(const mt_optimizer *a, const mt_optimizer *b, 
   }
 }
 
-static mt_symbol *make_mlp(void) {
-  mt_symbol *data, *fc1, *act1, *fc2, *net;
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", "num_hidden=64", 1, &data, &fc1));
-  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=relu", 1, &fc1, &act1));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=10", 1, &act1, &fc2));
-  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &net));
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act1);
-  mt_symbol_free(fc2);
-  return net;
-}
-
 /* ------------------------------------------------------- memory of a save */
 
 static long max_rss_kib(void) {
@@ -137,7 +123,7 @@ static void test_save_memory(void **state) {
   mt_optimizer *opt;
   MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
   run_updates(opt, args, 0, 1); /* touches params, momentum (and frees the gradients) */
-  mt_symbol *sym = make_mlp();
+  mt_symbol *sym = tu_mlp(64, "relu", 10);
   long before = max_rss_kib();
   mt_checkpoint_extra x;
   mt_checkpoint_extra_init(&x);
@@ -168,7 +154,7 @@ static void round_trip_with(const char *opt_name, const char *opt_params, int ex
   MT_ASSERT_OK(mt_optimizer_create(opt_name, opt_params, &opt));
   run_updates(opt, args, 0, 3);
   assert_int_equal(mt_optimizer_num_states(opt, 0), expect_states);
-  mt_symbol *sym = make_mlp();
+  mt_symbol *sym = tu_mlp(64, "relu", 10);
   /* a config far above HDF5's 64 KiB compact-attribute limit */
   size_t clen = 200000;
   char *config = malloc(clen + 1);
@@ -294,7 +280,7 @@ static void test_h5dump_and_h5py(void **state) {
   mt_optimizer *opt;
   MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
   run_updates(opt, args, 0, 2);
-  mt_symbol *sym = make_mlp();
+  mt_symbol *sym = tu_mlp(64, "relu", 10);
   mt_checkpoint_extra x;
   mt_checkpoint_extra_init(&x);
   x.config = "[train]\nnum_epoch = 2\n";
@@ -421,7 +407,7 @@ static mt_module *new_module(mt_symbol *net) {
 /* 4 epochs straight == 2 epochs with module_checkpoint, then a new module
  * restored from epoch 2 and fit from begin_epoch 2 to 4: the same bits. */
 static void test_resume_bit_exact(void **state) {
-  mt_symbol *net = make_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_initializer *init;
   MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 0, &init));
   mt_fit_options o;
@@ -533,7 +519,7 @@ static void test_resume_bit_exact_gpu(void **state) {
     skip();
   }
   mt_ndarray_free(probe);
-  mt_symbol *net = make_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_initializer *init;
   MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 0, &init));
   mt_context gpu = mt_gpu(0);
@@ -597,7 +583,7 @@ static void test_resume_bit_exact_gpu(void **state) {
 /* do_checkpoint: files at (epoch + 1) % period == 0, numbered epoch + 1,
  * and the log line on stdout. */
 static void test_do_checkpoint(void **state) {
-  mt_symbol *net = make_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_data_iter *it;
   MT_ASSERT_OK(
       mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 1, &it));
@@ -788,7 +774,7 @@ static void test_latest(void **state) {
 static void test_module_restore_errors(void **state) {
   char prefix[128];
   prefix_of(prefix, sizeof prefix, "modres");
-  mt_symbol *net = make_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_data_iter *it;
   MT_ASSERT_OK(
       mt_synthetic_iter_create(NUM_CLASSES, NUM_FEATURES, NUM_SAMPLES, BATCH, 0, 0, 0, &it));

@@ -9,26 +9,8 @@
 #include "src/symbol.h"
 #include "testutil.h"
 
-/* data -> fc1(hidden) -> relu -> fc2(classes) -> SoftmaxOutput */
-static mt_symbol *mlp(int hidden, int classes) {
-  mt_symbol *data, *fc1, *act, *fc2, *out;
-  char a[64];
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  snprintf(a, sizeof a, "num_hidden=%d", hidden);
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", a, 1, &data, &fc1));
-  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=relu", 1, &fc1, &act));
-  snprintf(a, sizeof a, "num_hidden=%d", classes);
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", a, 1, &act, &fc2));
-  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &out));
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act);
-  mt_symbol_free(fc2);
-  return out;
-}
-
 static void test_lists_and_shapes(void **state) {
-  mt_symbol *s = mlp(64, 10);
+  mt_symbol *s = tu_mlp(64, "relu", 10);
   int n;
   const char *const *names;
   MT_ASSERT_OK(mt_symbol_list_arguments(s, &n, &names));
@@ -148,7 +130,7 @@ static mt_executor *bind_mlp(mt_symbol *s, int B, int D, mt_grad_req req) {
 
 static void test_mlp_forward_backward(void **state) {
   const int B = 16, D = 20, H = 12, C = 10;
-  mt_symbol *s = mlp(H, C);
+  mt_symbol *s = tu_mlp(H, "relu", C);
   mt_executor *ex = bind_mlp(s, B, D, MT_REQ_WRITE);
   assert_null(mt_executor_grad(ex, "data"));
   assert_null(mt_executor_grad(ex, "softmax_label"));
@@ -313,7 +295,7 @@ static void test_memory_plan(void **state) {
 }
 
 static void test_bind_checks(void **state) {
-  mt_symbol *s = mlp(4, 3);
+  mt_symbol *s = tu_mlp(4, "relu", 3);
   mt_ndarray *arrs[6];
   mt_shape shapes[6] = {MT_SHAPE(2, 5), MT_SHAPE(4, 5), MT_SHAPE(4),
                         MT_SHAPE(3, 4), MT_SHAPE(3),    MT_SHAPE(2)};

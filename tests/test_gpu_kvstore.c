@@ -97,12 +97,7 @@ static void test_two_gpus_nccl(void **state) {
 }
 
 static void train(const char *kv, float *out, int64_t n) {
-  mt_symbol *data, *fc1, *act, *fc2, *net;
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", "num_hidden=64", 1, &data, &fc1));
-  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=relu", 1, &fc1, &act));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=10", 1, &act, &fc2));
-  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &net));
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_data_iter *it;
   MT_ASSERT_OK(mt_synthetic_iter_create(10, 128, 320, 32, 0, 0, 0, &it));
   mt_module *m;
@@ -125,10 +120,6 @@ static void train(const char *kv, float *out, int64_t n) {
   mt_initializer_free(init);
   mt_module_free(m);
   mt_data_iter_free(it);
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act);
-  mt_symbol_free(fc2);
   mt_symbol_free(net);
 }
 

@@ -40,20 +40,6 @@ enum { CLASSES = 10, FEATURES = 128, SAMPLES = 640, BATCH = 32, STEPS = 20 };
 #define TOL 1e-4
 #define FLOOR 0.1
 
-static mt_symbol *tutorial_mlp(void) {
-  mt_symbol *data, *fc1, *act, *fc2, *net;
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", "num_hidden=64", 1, &data, &fc1));
-  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=relu", 1, &fc1, &act));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=10", 1, &act, &fc2));
-  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &net));
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act);
-  mt_symbol_free(fc2);
-  return net;
-}
-
 /* A bound module with parameters from xavier(magnitude=2, seed 0); with an
  * optimizer when with_opt. */
 static mt_module *make_module(mt_symbol *net, int nctx, const mt_context *ctxs, mt_data_iter *it,
@@ -179,7 +165,7 @@ static void next_batch(mt_data_iter *it, mt_batch *b) {
 }
 
 static void test_single_gpu_gradients_match_cpu(void **state) {
-  mt_symbol *net = tutorial_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_data_iter *it;
   MT_ASSERT_OK(mt_synthetic_iter_create(CLASSES, FEATURES, SAMPLES, BATCH, 0, 0, 0, &it));
   mt_module *cm = make_module(net, 1, (mt_context[]){mt_cpu(0)}, it, 0);
@@ -217,7 +203,7 @@ static void host_update(mt_module *gm, mt_optimizer *opt) {
 }
 
 static void test_single_gpu_training_matches_cpu(void **state) {
-  mt_symbol *net = tutorial_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_data_iter *it;
   MT_ASSERT_OK(mt_synthetic_iter_create(CLASSES, FEATURES, SAMPLES, BATCH, 0, 0, 0, &it));
   mt_module *cm = make_module(net, 1, (mt_context[]){mt_cpu(0)}, it, 1);
@@ -262,7 +248,7 @@ static void test_single_gpu_training_matches_cpu(void **state) {
 }
 
 static void test_same_gpu_twice(void **state) {
-  mt_symbol *net = tutorial_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   mt_data_iter *it;
   MT_ASSERT_OK(mt_synthetic_iter_create(CLASSES, FEATURES, SAMPLES, BATCH, 0, 0, 0, &it));
   const mt_context two[2] = {mt_gpu(0), mt_gpu(0)};

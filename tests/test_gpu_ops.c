@@ -538,20 +538,6 @@ static mt_symbol *op1(const char *op, const char *name, const char *attrs, mt_sy
   return s;
 }
 
-static mt_symbol *tutorial_mlp(void) {
-  mt_symbol *data, *fc1, *act, *fc2, *net;
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  fc1 = op1("FullyConnected", "fc1", "num_hidden=64", data);
-  act = op1("Activation", "relu1", "act_type=relu", fc1);
-  fc2 = op1("FullyConnected", "fc2", "num_hidden=10", act);
-  net = op1("SoftmaxOutput", "softmax", NULL, fc2);
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act);
-  mt_symbol_free(fc2);
-  return net;
-}
-
 /* data (16, 3, 4, 4) -> Flatten -> fc1 32 -> BatchNorm -> LeakyReLU elu ->
  * Dropout 0.25 -> {fc2, fc3} 10; sum = fc2 + fc3; act = sigmoid(fc2);
  * cat = Concat(sum, act) (16, 20) -> fc4 10; es = ElementWiseSum(fc4, sum);
@@ -720,7 +706,7 @@ static void expect_repeatable(const char *net_name, bound *g) {
 }
 
 static void test_executor_tutorial_mlp(void **state) {
-  mt_symbol *net = tutorial_mlp();
+  mt_symbol *net = tu_mlp(64, "relu", 10);
   const char *names[] = {"data", "softmax_label"};
   const mt_shape shapes[] = {S(32, 128), S(32)};
   bound c, g;

@@ -9,20 +9,6 @@
 
 #include "testutil.h"
 
-static mt_symbol *mlp(void) {
-  mt_symbol *data, *fc1, *act, *fc2, *out;
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", "num_hidden=16", 1, &data, &fc1));
-  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=relu", 1, &fc1, &act));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=4", 1, &act, &fc2));
-  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &out));
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act);
-  mt_symbol_free(fc2);
-  return out;
-}
-
 static const mt_data_desc DATA = {"data", {2, {8, 10}}}, LABEL = {"softmax_label", {1, {8}}};
 
 static void fill_batch(mt_batch *b, int64_t n, uint64_t seed) {
@@ -40,7 +26,7 @@ static void free_batch(mt_batch *b) {
 }
 
 static void test_state_machine(void **state) {
-  mt_symbol *s = mlp();
+  mt_symbol *s = tu_mlp(16, "relu", 4);
   mt_module *m;
   /* unknown data name: error; unknown label name: warning only */
   const char *bad[] = {"x"}, *lab[] = {"nolabel"};
@@ -116,7 +102,7 @@ static void test_state_machine(void **state) {
 
 /* Trains `steps` batches with ncontexts; returns fc1_weight + fc2_bias copies. */
 static void train(int nctx, int steps, float *out_w, float *out_b, int64_t batch) {
-  mt_symbol *s = mlp();
+  mt_symbol *s = tu_mlp(16, "relu", 4);
   mt_context ctxs[3] = {mt_cpu(0), mt_cpu(1), mt_cpu(2)};
   mt_module *m;
   MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, nctx, ctxs, &m));
@@ -158,7 +144,7 @@ static void test_multi_context_equals_single(void **state) {
 }
 
 static void test_outputs_reshape_and_input_grads(void **state) {
-  mt_symbol *s = mlp();
+  mt_symbol *s = tu_mlp(16, "relu", 4);
   mt_context ctxs[2] = {mt_cpu(0), mt_cpu(1)};
   mt_module *one, *two;
   MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 1, ctxs, &one));
@@ -198,7 +184,7 @@ static void test_outputs_reshape_and_input_grads(void **state) {
 }
 
 static void test_params_dicts(void **state) {
-  mt_symbol *s = mlp();
+  mt_symbol *s = tu_mlp(16, "relu", 4);
   mt_module *m;
   MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
   MT_ASSERT_OK(mt_module_bind(m, 1, &DATA, 1, &LABEL, 1, 0, 0, MT_REQ_WRITE));

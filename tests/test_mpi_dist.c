@@ -16,22 +16,6 @@
 enum { G = 16, D = 12, H = 10, C = 4, STEPS = 8, NP = 4 /* params */ };
 static int rank, world;
 
-static mt_symbol *mlp(int hidden) {
-  mt_symbol *data, *fc1, *act, *fc2, *out;
-  char a[32];
-  snprintf(a, sizeof a, "num_hidden=%d", hidden);
-  MT_ASSERT_OK(mt_symbol_variable("data", &data));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", a, 1, &data, &fc1));
-  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", "act_type=tanh", 1, &fc1, &act));
-  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", "num_hidden=4", 1, &act, &fc2));
-  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &out));
-  mt_symbol_free(data);
-  mt_symbol_free(fc1);
-  mt_symbol_free(act);
-  mt_symbol_free(fc2);
-  return out;
-}
-
 /* Global batch `step`, rows [lo, hi). */
 static void make_batch(mt_batch *b, int step, int lo, int hi) {
   memset(b, 0, sizeof *b);
@@ -54,7 +38,7 @@ static void free_batch(mt_batch *b) {
 enum { NPARAM_FLOATS = H * D + H + C * H + C };
 static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
                  int init_seed, float *out) {
-  mt_symbol *s = mlp(hidden);
+  mt_symbol *s = tu_mlp(hidden, "tanh", 4);
   mt_context ctxs[2] = {mt_cpu(0), mt_cpu(1)};
   mt_module *m;
   MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, nctx, ctxs, &m));
@@ -150,7 +134,7 @@ static void test_mismatch_is_an_error_not_a_hang(void **state) {
 }
 
 static void test_score_metric_is_global(void **state) {
-  mt_symbol *s = mlp(H);
+  mt_symbol *s = tu_mlp(H, "tanh", 4);
   mt_module *m;
   MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
   int lb = rank * G / world, ub = (rank + 1) * G / world;

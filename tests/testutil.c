@@ -12,6 +12,24 @@ void tu_fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t seed) {
   for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * mtk_philox_uniform(key, 0, (uint64_t)i);
 }
 
+mt_symbol *tu_mlp(int hidden, const char *act_type, int classes) {
+  mt_symbol *data, *fc1, *act, *fc2, *out;
+  char a[64];
+  MT_ASSERT_OK(mt_symbol_variable("data", &data));
+  snprintf(a, sizeof a, "num_hidden=%d", hidden);
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", a, 1, &data, &fc1));
+  snprintf(a, sizeof a, "act_type=%s", act_type);
+  MT_ASSERT_OK(mt_symbol_create("Activation", "relu1", a, 1, &fc1, &act));
+  snprintf(a, sizeof a, "num_hidden=%d", classes);
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", a, 1, &act, &fc2));
+  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &out));
+  mt_symbol_free(data);
+  mt_symbol_free(fc1);
+  mt_symbol_free(act);
+  mt_symbol_free(fc2);
+  return out;
+}
+
 double tu_max_abs_diff(const float *a, const float *b, int64_t n) {
   double m = 0;
   for (int64_t i = 0; i < n; i++) {

@@ -20,6 +20,14 @@
     if (rc_ < 0) fail_msg("%s -> %d: %s", #expr, rc_, mt_last_error());                            \
   } while (0)
 
+/* The tutorial MLP as MXNet names it:
+ *   data -> FullyConnected fc1 (num_hidden=hidden) -> Activation relu1
+ *   (act_type) -> FullyConnected fc2 (num_hidden=classes) -> SoftmaxOutput
+ *   softmax.
+ * The node is named relu1 whatever act_type is. Fails the test on error;
+ * the caller frees the result with mt_symbol_free. */
+mt_symbol *tu_mlp(int hidden, const char *act_type, int classes);
+
 /* Deterministic uniform fill in [lo, hi). */
 void tu_fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t seed);
 /* max |a - b| and max |a - b| / max(|b|, floor) */

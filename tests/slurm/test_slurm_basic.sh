@@ -35,33 +35,8 @@ modtrain=${1:-$src/build/modtrain}
 job_timeout=${MT_SLURM_JOB_TIMEOUT:-120}
 t0=$SECONDS
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mt-slurm-test.XXXXXX") || exit 1
-chmod 0755 "$work" # munged runs as user munge, its socket lives below
-export MT_SLURM_DIR=$work/slurm
-. "$here/lib.sh"
-
-cleanup() {
-  local keep=${MT_SLURM_KEEP:-0}
-  # a failed stop keeps the state dir: the next slurm_up.sh finds the
-  # leftovers through its slurm.conf and stops them
-  bash "$here/slurm_down.sh" --quiet || { echo "$MT_ME: slurm_down.sh failed" >&2; keep=1; }
-  if [ "$keep" = 1 ]; then
-    echo "$MT_ME: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() {
-  echo "$MT_ME: FAIL: $*" >&2
-  exit 1
-}
-step() { printf '%s: [%3d s] %s\n' "$MT_ME" $((SECONDS - t0)) "$*"; }
-# show_log FILE: the job's output, indented, for the test log
-show_log() { [ -r "$1" ] && sed 's/^/    | /' "$1" | head -n 60; }
+# work dir, lib.sh, clean-up on exit, fail, step, show_log, start_slurm
+. "$here/testlib.sh"
 
 # run_job NAME EXPECT_OUT SBATCH_ARGS...: submits, waits, prints the final
 # state; sets JOB (its id). Fails the test when sbatch or the wait fails.
@@ -83,14 +58,7 @@ run_job() {
 [ -x "$modtrain" ] || fail "no modtrain binary at $modtrain (build it, or pass its path)"
 [ -r "$src/jobs/train.sbatch" ] || fail "no $src/jobs/train.sbatch"
 
-step "starting Slurm (state in $MT_SLURM_DIR)"
-bash "$here/slurm_up.sh"
-rc=$?
-[ $rc -eq 77 ] && { echo "$MT_ME: SKIP: slurm_up.sh skipped (not root)"; trap - EXIT; rm -rf "$work"; exit 77; }
-[ $rc -eq 0 ] || fail "slurm_up.sh failed (status $rc)"
-. "$MT_SLURM_DIR/env.sh"
-cd "$work" || exit 1
-step "Slurm up"
+start_slurm
 
 # ---- 1. trivial job --------------------------------------------------------
 run_job hostname "$work/hostname.out" -o "$work/hostname.out" -J mt-hostname --wrap hostname

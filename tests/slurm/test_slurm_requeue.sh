@@ -46,32 +46,9 @@ rq_epochs=${MT_SLURM_RQ_EPOCHS:-6}
 MT_EXIT_REQUEUE=3 # as in jobs/train-requeue.sbatch
 t0=$SECONDS
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mt-slurm-test.XXXXXX") || exit 1
-chmod 0755 "$work" # munged runs as user munge, its socket lives below
-export MT_SLURM_DIR=$work/slurm
-. "$here/lib.sh"
-
-cleanup() {
-  local keep=${MT_SLURM_KEEP:-0}
-  # a failed stop keeps the state dir: the next slurm_up.sh finds the
-  # leftovers through its slurm.conf and stops them
-  bash "$here/slurm_down.sh" --quiet || { echo "$MT_ME: slurm_down.sh failed" >&2; keep=1; }
-  if [ "$keep" = 1 ]; then
-    echo "$MT_ME: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() {
-  echo "$MT_ME: FAIL: $*" >&2
-  exit 1
-}
-step() { printf '%s: [%3d s] %s\n' "$MT_ME" $((SECONDS - t0)) "$*"; }
-show_log() { [ -r "$1" ] && sed 's/^/    | /' "$1" | head -n 80; }
+show_log_lines=80
+# work dir, lib.sh, clean-up on exit, fail, step, show_log, start_slurm
+. "$here/testlib.sh"
 
 # wait_for_line FILE REGEX JOBID TIMEOUT_S: until FILE has a line matching
 # REGEX; fails the test when the job ends or the time runs out first
@@ -132,14 +109,7 @@ requeue_job() {
 [ -x "$modtrain" ] || fail "no modtrain binary at $modtrain (build it, or pass its path)"
 [ -r "$src/jobs/train-requeue.sbatch" ] || fail "no $src/jobs/train-requeue.sbatch"
 
-step "starting Slurm (state in $MT_SLURM_DIR)"
-bash "$here/slurm_up.sh"
-rc=$?
-[ $rc -eq 77 ] && { echo "$MT_ME: SKIP: slurm_up.sh skipped (not root)"; trap - EXIT; rm -rf "$work"; exit 77; }
-[ $rc -eq 0 ] || fail "slurm_up.sh failed (status $rc)"
-. "$MT_SLURM_DIR/env.sh"
-cd "$work" || exit 1
-step "Slurm up"
+start_slurm
 
 # ---- 1. the requeue plumbing with a stand-in --------------------------------
 # Each rank: epochs from the saved one (file $STANDIN_STATE, written by rank 0)
