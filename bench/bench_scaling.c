@@ -153,9 +153,10 @@ static mt_symbol *build_net(void) {
   return net;
 }
 
-/* bucket_bytes < 0: the Module's default. */
-static mt_module *make_module(mt_symbol *net, const options *o, const char *kv,
-                              int64_t bucket_bytes) {
+/* bucket_bytes < 0: the Module's default. shared 0: MODTRAIN_SHARED_UPDATE=0
+ * while the optimizer is set up (every rank updates all parameters). */
+static mt_module *make_module_ex(mt_symbol *net, const options *o, const char *kv,
+                                 int64_t bucket_bytes, int shared) {
   mt_module *mod;
   CHECK(mt_module_create(net, 0, NULL, 0, NULL, 1, (mt_context[]){mt_cpu(0)}, &mod));
   mt_data_desc d = {"data", MT_SHAPE(o->batch, NFEAT)}, l = {"softmax_label", MT_SHAPE(o->batch)};
@@ -165,8 +166,15 @@ static mt_module *make_module(mt_symbol *net, const options *o, const char *kv,
   CHECK(mt_module_init_params(mod, xavier, NULL, NULL, 0, 0, 0));
   mt_initializer_free(xavier);
   if (bucket_bytes >= 0) CHECK(mt_module_set_bucket_bytes(mod, bucket_bytes));
+  if (!shared) setenv("MODTRAIN_SHARED_UPDATE", "0", 1);
   CHECK(mt_module_init_optimizer(mod, kv, "sgd", "learning_rate=0.1 momentum=0.9", 0));
+  if (!shared) unsetenv("MODTRAIN_SHARED_UPDATE");
   return mod;
+}
+
+static mt_module *make_module(mt_symbol *net, const options *o, const char *kv,
+                              int64_t bucket_bytes) {
+  return make_module_ex(net, o, kv, bucket_bytes, 1);
 }
 
 static int64_t param_floats(mt_module *mod) {
@@ -279,33 +287,41 @@ static void part_scaling(const options *o, mt_symbol *net, const dataset *ds) {
    * differ only in whether the other ranks compute too */
   mt_module *alone = make_module(net, o, "local", -1);
   mt_module *dist = make_module(net, o, o->kvstore, o->scaling_bucket);
-  int next_d = 0, next_a = 0;
+  mt_module *plain = make_module_ex(net, o, o->kvstore, o->scaling_bucket, 0);
+  int next_d = 0, next_a = 0, next_p = 0;
   run_steps(dist, ds, o->warmup, &next_d, NULL);
+  run_steps(plain, ds, o->warmup, &next_p, NULL);
   run_steps(alone, ds, o->warmup, &next_a, NULL);
-  double sps1[MAX_REPS], spsn[MAX_REPS], spsa[MAX_REPS], ratio[MAX_REPS], ratio_a[MAX_REPS];
+  double sps1[MAX_REPS], spsn[MAX_REPS], spsa[MAX_REPS], spsp[MAX_REPS], ratio[MAX_REPS],
+      ratio_a[MAX_REPS], ratio_p[MAX_REPS];
   for (int rep = 0; rep < o->reps; rep++) {
-    for (int j = 0; j < 3; j++) {
-      int phase = (j + rep) % 3;
+    for (int j = 0; j < 4; j++) {
+      int phase = (j + rep) % 4;
       if (phase == 0) { /* 1 process: rank 0 alone */
         lazy_barrier();
         double t = rank == 0 ? run_steps(alone, ds, o->steps, &next_a, NULL) : 0;
         lazy_barrier();
         MPI_Bcast(&t, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         sps1[rep] = (double)o->batch * o->steps / t;
-      } else { /* N ranks: data parallel, or each on its own (no communication) */
+      } else { /* N ranks: data parallel (shared update on or off), or each on its own */
         MPI_Barrier(MPI_COMM_WORLD);
-        mt_module *m = phase == 1 ? dist : alone;
-        double t = max_over_ranks(run_steps(m, ds, o->steps, phase == 1 ? &next_d : &next_a, NULL));
-        (phase == 1 ? spsn : spsa)[rep] = (double)world * o->batch * o->steps / t;
+        mt_module *m = phase == 1 ? dist : phase == 2 ? alone : plain;
+        int *next = phase == 1 ? &next_d : phase == 2 ? &next_a : &next_p;
+        double t = max_over_ranks(run_steps(m, ds, o->steps, next, NULL));
+        (phase == 1   ? spsn
+         : phase == 2 ? spsa
+                      : spsp)[rep] = (double)world * o->batch * o->steps / t;
       }
     }
     ratio[rep] = spsn[rep] / sps1[rep];
     ratio_a[rep] = spsa[rep] / sps1[rep];
+    ratio_p[rep] = spsp[rep] / sps1[rep];
   }
   if (rank == 0) {
     double m1 = bench_median(sps1, o->reps), mn = bench_median(spsn, o->reps),
-           ma = bench_median(spsa, o->reps);
-    double r = bench_median(ratio, o->reps), ra = bench_median(ratio_a, o->reps);
+           ma = bench_median(spsa, o->reps), mp = bench_median(spsp, o->reps);
+    double r = bench_median(ratio, o->reps), ra = bench_median(ratio_a, o->reps),
+           rp = bench_median(ratio_p, o->reps);
     printf(
         "\n== weak scaling, 784-1024-1024-10, batch %d per rank, %d BLAS thread(s) per rank ==\n",
         o->batch, o->threads);
@@ -314,9 +330,14 @@ static void part_scaling(const options *o, mt_symbol *net, const dataset *ds) {
     char what[96], bucket[32];
     if (o->scaling_bucket < 0) snprintf(bucket, sizeof bucket, "25 MiB (default)");
     else snprintf(bucket, sizeof bucket, "%.2f MiB", (double)o->scaling_bucket / (1 << 20));
-    snprintf(what, sizeof what, "%d ranks (%s, %s buckets)", world, o->kvstore, bucket);
+    if (dist->shared_update)
+      snprintf(what, sizeof what, "%d ranks (%s, node-shared update)", world, o->kvstore);
+    else snprintf(what, sizeof what, "%d ranks (%s, %s buckets)", world, o->kvstore, bucket);
     printf("%-44s %9.0f samples/s  %7.2f ms/step  speed-up %.3fx\n", what, mn,
            1e3 * world * o->batch / mn, r);
+    snprintf(what, sizeof what, "%d ranks, MODTRAIN_SHARED_UPDATE=0", world);
+    printf("%-44s %9.0f samples/s  %7.2f ms/step  speed-up %.3fx\n", what, mp,
+           1e3 * world * o->batch / mp, rp);
     snprintf(what, sizeof what, "%d ranks, no communication (kvstore local)", world);
     printf("%-44s %9.0f samples/s  %7.2f ms/step  speed-up %.3fx\n", what, ma,
            1e3 * world * o->batch / ma, ra);
@@ -333,14 +354,15 @@ static void part_scaling(const options *o, mt_symbol *net, const dataset *ds) {
         r, lo, hi, 100.0 * r / world, 0.9 * world, verdict, ra);
     printf(
         "RESULT what=weak_scaling kvstore=%s ranks=%d batch_per_rank=%d threads=%d "
-        "bucket_bytes=%lld single_sps=%.1f dist_sps=%.1f nocomm_sps=%.1f ratio=%.4f "
-        "nocomm_ratio=%.4f\n",
+        "bucket_bytes=%lld shared_update=%d single_sps=%.1f dist_sps=%.1f nocomm_sps=%.1f "
+        "ratio=%.4f nocomm_ratio=%.4f plain_sps=%.1f plain_ratio=%.4f\n",
         o->kvstore, world, o->batch, o->threads,
-        (long long)(o->scaling_bucket < 0 ? (int64_t)25 << 20 : o->scaling_bucket), m1, mn, ma, r,
-        ra);
+        (long long)(o->scaling_bucket < 0 ? (int64_t)25 << 20 : o->scaling_bucket),
+        dist->shared_update, m1, mn, ma, r, ra, mp, rp);
     fflush(stdout);
   }
   mt_module_free(dist);
+  mt_module_free(plain);
   mt_module_free(alone);
 }
 
@@ -419,25 +441,27 @@ enum { NBASE = 2 }; /* configurations 0 (compute) and 1 (sync) come before the b
 enum { F_FWD, F_BWD, F_UPD, F_STEP, F_KVBWD, F_WAIT, F_COMM, NFIG };
 
 static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
-  int ncfg = NBASE + o->nbucket_cfg;
-  mt_module *mods[MAX_CFG + NBASE];
-  kv_probe *probe[MAX_CFG + NBASE] = {0};
-  char names[MAX_CFG + NBASE][32];
+  int ncfg = NBASE + o->nbucket_cfg + 1; /* the last: the node-shared update */
+  mt_module *mods[MAX_CFG + NBASE + 1];
+  kv_probe *probe[MAX_CFG + NBASE + 1] = {0};
+  char names[MAX_CFG + NBASE + 1][32];
   snprintf(names[0], sizeof names[0], "compute");
   snprintf(names[1], sizeof names[1], "sync");
   mods[0] = make_module(net, o, "local", -1);
   mods[1] = make_module(net, o, "local", -1);
-  for (int c = NBASE; c < ncfg; c++) {
+  for (int c = NBASE; c < ncfg - 1; c++) {
     int64_t b = o->bucket_cfg[c - NBASE];
     if (b == 0) snprintf(names[c], sizeof names[c], "b=0");
     else if (b % (1 << 20) == 0)
       snprintf(names[c], sizeof names[c], "b=%lldMiB", (long long)(b >> 20));
     else snprintf(names[c], sizeof names[c], "b=%lldB", (long long)b);
-    mods[c] = make_module(net, o, o->kvstore, b);
+    mods[c] = make_module_ex(net, o, o->kvstore, b, 0);
     probe[c] = probe_install(mods[c]);
   }
+  snprintf(names[ncfg - 1], sizeof names[ncfg - 1], "shared");
+  mods[ncfg - 1] = make_module(net, o, o->kvstore, -1);
   int base = -1; /* the no-overlap configuration: bucket 0 */
-  for (int c = NBASE; c < ncfg; c++)
+  for (int c = NBASE; c < ncfg - 1; c++)
     if (o->bucket_cfg[c - NBASE] == 0 && base < 0) base = c;
   /* a bare pushpull of the whole gradient, on its own kvstore and buffer */
   int64_t n = param_floats(mods[0]);
@@ -449,13 +473,13 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
     fprintf(stderr, "bench_scaling: rank %d: out of memory\n", rank);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
-  int next[MAX_CFG + NBASE] = {0};
+  int next[MAX_CFG + NBASE + 1] = {0};
   for (int c = 0; c < ncfg; c++) {
     MPI_Barrier(MPI_COMM_WORLD);
     run_steps(mods[c], ds, o->warmup, &next[c], NULL);
   }
   /* fig[c][f][rep]: seconds per step, averaged over ranks */
-  static double fig[MAX_CFG + NBASE][NFIG][MAX_REPS], bare[MAX_REPS];
+  static double fig[MAX_CFG + NBASE + 1][NFIG][MAX_REPS], bare[MAX_REPS];
   for (int rep = 0; rep < o->reps; rep++) {
     for (int j = 0; j <= ncfg; j++) {
       int c = (j + rep) % (ncfg + 1);
@@ -483,7 +507,7 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
           fig[c][F_BWD][rep] + fig[c][F_UPD][rep] - fig[1][F_BWD][rep] - fig[1][F_UPD][rep];
   }
   if (rank == 0) {
-    double med[MAX_CFG + NBASE][NFIG];
+    double med[MAX_CFG + NBASE + 1][NFIG];
     for (int c = 0; c < ncfg; c++)
       for (int f = 0; f < NFIG; f++) med[c][f] = bench_median(fig[c][f], o->reps);
     printf(
@@ -491,7 +515,7 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
         world, o->kvstore, o->batch);
     printf("gradient: %lld floats (%.2f MiB); buckets in the order they start:\n", (long long)n,
            (double)n * 4 / (1 << 20));
-    for (int c = NBASE; c < ncfg; c++) print_buckets(names[c], mods[c]);
+    for (int c = NBASE; c < ncfg - 1; c++) print_buckets(names[c], mods[c]);
     double bare_med = bench_median(bare, o->reps);
     printf("bare blocking pushpull of the whole gradient: %.3f ms (busbw %.2f GB/s)\n",
            bare_med * 1e3, 2.0 * (world - 1) / world * (double)n * 4 / bare_med * 1e-9);
@@ -509,6 +533,18 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
       }
       if (c == 1) {
         printf(" %6s %6.2f %6s %7s %7s %6s %7s\n", "-", m[F_WAIT] * 1e3, "-", "-", "-", "-", "-");
+        continue;
+      }
+      if (c == ncfg - 1) { /* no kvstore start / wait to probe: the sum is in update */
+        double hidc = T > 0 ? 1 - m[F_COMM] / T : 0;
+        printf(" %6s %6s %6s %7s %7s %6.2f %6.1f%%\n", "-", "-", "-", "-", "-", m[F_COMM] * 1e3,
+               100 * hidc);
+        printf(
+            "RESULT what=overlap kvstore=%s ranks=%d batch_per_rank=%d config=shared "
+            "shared_update=%d fwd_ms=%.4f bwd_ms=%.4f upd_ms=%.4f step_ms=%.4f comm_ms=%.4f "
+            "hidden_share_comm=%.4f\n",
+            o->kvstore, world, o->batch, mods[c]->shared_update, m[F_FWD] * 1e3, m[F_BWD] * 1e3,
+            m[F_UPD] * 1e3, m[F_STEP] * 1e3, m[F_COMM] * 1e3, hidc);
         continue;
       }
       double kvall = m[F_KVBWD] + m[F_WAIT];
@@ -530,8 +566,10 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
         "start + progress\nduring backward; wait: in mt_kvstore_wait during update (sync: in its "
         "barrier); kv = kv.bwd + wait,\nthe training thread's time in the kvstore; hidden = 1 - "
         "kv / kv(b=0); hid.w = 1 - wait / wait(b=0);\ncomm = (bwd + upd) - sync's; hid.c = 1 - "
-        "comm / comm(b=0)\n",
-        o->reps);
+        "comm / comm(b=0)\nb=...: the bucketed path (MODTRAIN_SHARED_UPDATE=0); shared: the "
+        "node-shared update (sum and\nupdate of each rank's slice, all inside update; %s "
+        "here)\n",
+        o->reps, mods[ncfg - 1]->shared_update ? "on" : "not available, so off");
     printf("RESULT what=bare_pushpull kvstore=%s ranks=%d floats=%lld ms=%.4f\n", o->kvstore, world,
            (long long)n, bare_med * 1e3);
     fflush(stdout);

@@ -480,6 +480,25 @@ float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n) {
   return d->shm ? mt_shm_alloc(d->shm, n) : NULL;
 }
 
+/* The node-shared update needs the node to be the whole world. */
+static mt_shm *world_shm(mt_kvstore *kv) {
+  if (kv->backend == &mt_kvstore_local) return NULL;
+  dist_impl *d = kv->impl;
+  return d->shm && d->node_size == kv->num_workers ? d->shm : NULL;
+}
+
+float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n) {
+  mt_shm *s = world_shm(kv);
+  return s ? mt_shm_alloc_shared(s, n) : NULL;
+}
+
+int mt_kvstore_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
+                            void *user, int *code) {
+  *code = 0;
+  mt_shm *s = world_shm(kv);
+  return s ? mt_shm_reduce_apply(s, buf, n, fn, user, code) : 0;
+}
+
 /* Blocking reduction (nothing left to overlap): the blocking collective is
  * faster than the non-blocking one on small worlds. */
 int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking) {

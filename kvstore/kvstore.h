@@ -94,4 +94,28 @@ int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking);
  * MODTRAIN_SHM=0). */
 float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n);
 
+/* The node-shared update, where the world is one node whose ranks reduce
+ * through shared memory (dist_sync or hier, MODTRAIN_SHM not 0):
+ *
+ * mt_kvstore_shared_buffer (collective, the same n everywhere): n floats
+ * that every rank maps, one copy on the node (the Module keeps its
+ * parameters and optimizer state there). NULL where there is no such
+ * memory; then mt_kvstore_reduce_apply always returns 0.
+ *
+ * mt_kvstore_reduce_apply (collective): buf, the mt_kvstore_host_buffer
+ * memory, is summed over the ranks slice by slice: each rank sums one
+ * slice, range by range, calling fn(user, lo, hi) on each range just after
+ * it is summed (the Module updates the parameters of that range), and then
+ * the ranks wait for each other, so every range is applied once on the
+ * node before any rank goes on. fn returns 0 to go on, > 0 to stop its
+ * slice with that code, < 0 on an error; *code is the smallest stop code
+ * of any rank (0: none), the same on every rank. Afterwards buf holds the
+ * summed values in this rank's slice only. Returns 1 when done, 0 when
+ * this kvstore cannot (nothing was done: use start / wait), < 0 on an
+ * error. */
+typedef int (*mt_kvstore_range_fn)(void *user, int64_t lo, int64_t hi);
+float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n);
+int mt_kvstore_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
+                            void *user, int *code);
+
 #endif

@@ -17,7 +17,7 @@
  * traffic per rank for p = 2. On 2 ranks of the 2-core VM that took the
  * 7.1 MiB gradient of the 784-1024-1024-10 MLP in 0.59 ms, against 1.38 ms
  * for MPI_Allreduce (bench/README.md). Other buffers take all four steps
- * when they are at most 2 MiB, where that still beats MPI; larger ones are
+ * when they are at most 512 KiB, where that still beats MPI; larger ones are
  * left to MPI (mt_shm_allreduce returns 0). Every rank passes the same
  * sizes in the same order (the kvstore's contract), so the window is sized
  * and regrown collectively. A rank that dies mid-barrier takes the job down
@@ -31,15 +31,14 @@
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
 
-#define MT_SHM_COPY_MAX ((int64_t)1 << 19) /* floats (2 MiB) for the copying path */
-
 struct mt_shm {
   MPI_Comm node;
   int rank, size;
   MPI_Win win;
-  int64_t cap;  /* floats per segment, 0 before the first use */
-  int resident; /* the window holds the caller's buffer (mt_shm_alloc) */
-  float **seg;  /* every rank's segment, mapped into this process */
+  MPI_Win shared_win; /* mt_shm_alloc_shared's: one segment, node rank 0's */
+  int64_t cap;        /* floats per segment, 0 before the first use */
+  int resident;       /* the window holds the caller's buffer (mt_shm_alloc) */
+  float **seg;        /* every rank's segment, mapped into this process */
   const float **src;
 };
 
@@ -53,7 +52,7 @@ int mt_shm_create(MPI_Comm node, mt_shm **out) {
   mt_shm *s = calloc(1, sizeof *s);
   if (!s) return mt_error_set(MT_E_NOMEM, "kvstore shm: out of memory");
   s->node = node;
-  s->win = MPI_WIN_NULL;
+  s->win = s->shared_win = MPI_WIN_NULL;
   MPI_Comm_rank(node, &s->rank);
   MPI_Comm_size(node, &s->size);
   s->seg = calloc((size_t)s->size, sizeof *s->seg);
@@ -79,7 +78,13 @@ void mt_shm_destroy(mt_shm *s) {
   if (!s) return;
   int fin = 0;
   MPI_Finalized(&fin);
-  if (!fin) free_window(s);
+  if (!fin) {
+    free_window(s);
+    if (s->shared_win != MPI_WIN_NULL) {
+      MPI_Win_unlock_all(s->shared_win);
+      MPI_Win_free(&s->shared_win);
+    }
+  }
   free(s->seg);
   free(s->src);
   free(s);
@@ -159,7 +164,8 @@ int mt_shm_allreduce(mt_shm *s, float *buf, int64_t n) {
     return 0; /* the window is taken: MPI moves this one */
   }
   /* through the window by copies: fewer passes than MPI only for small
-   * buffers (bench_kvstore: 1.2-1.9x up to 1 MiB, 0.8x at 4-16 MiB) */
+   * buffers (bench_kvstore on 2 ranks: 1.03-1.9x up to 512 KiB, 0.99 at
+   * 1 MiB, 0.79 at 2 MiB) */
   if (n > MT_SHM_COPY_MAX) return 0;
   if (n > s->cap) {
     int rc = grow(s, n);
@@ -167,4 +173,55 @@ int mt_shm_allreduce(mt_shm *s, float *buf, int64_t n) {
   }
   int rc = reduce(s, buf, 0, n);
   return rc < 0 ? rc : 1;
+}
+
+float *mt_shm_alloc_shared(mt_shm *s, int64_t n) {
+  if (s->size == 1 || s->shared_win != MPI_WIN_NULL || n <= 0) return NULL;
+  float *mine = NULL, *base = NULL;
+  MPI_Aint bytes = s->rank == 0 ? (MPI_Aint)(n * (int64_t)sizeof(float)) : 0;
+  if (MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, s->node, &mine,
+                              &s->shared_win) != MPI_SUCCESS) {
+    s->shared_win = MPI_WIN_NULL;
+    return NULL;
+  }
+  int unit = 0;
+  if (MPI_Win_lock_all(MPI_MODE_NOCHECK, s->shared_win) != MPI_SUCCESS ||
+      MPI_Win_shared_query(s->shared_win, 0, &bytes, &unit, &base) != MPI_SUCCESS)
+    return NULL;
+  return base;
+}
+
+/* Slices of the update: 16-float (64-byte) boundaries, so no cache line of
+ * the shared parameters is written by two ranks. */
+static int64_t slice_lo16(int64_t n, int p, int r) { return r == p ? n : ((n / 16) * r / p) * 16; }
+
+#define MT_SHM_APPLY_BLOCK ((int64_t)1 << 14) /* floats summed, then applied (64 KiB) */
+
+int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, void *user,
+                        int *code) {
+  *code = 0;
+  float *seg = s->size > 1 && s->resident ? s->seg[s->rank] : NULL;
+  if (!seg || buf < seg || buf + n > seg + s->cap) return 0;
+  const int p = s->size, me = s->rank;
+  const int64_t o = buf - seg, lo = slice_lo16(n, p, me), hi = slice_lo16(n, p, me + 1);
+  int rc = fence(s), stop = 0;
+  for (int64_t a = lo; rc == MT_OK && !stop && a < hi; a += MT_SHM_APPLY_BLOCK) {
+    int64_t b = hi - a < MT_SHM_APPLY_BLOCK ? hi : a + MT_SHM_APPLY_BLOCK;
+    for (int r = 0; r < p; r++) s->src[r] = s->seg[r] + o + a;
+    mtk_sum_arrays(buf + a, s->src, p, b - a);
+    int k = fn(user, a, b);
+    if (k < 0) rc = k;
+    else stop = k;
+  }
+  /* every rank's slice done before anyone reads the shared memory again */
+  int mine = stop > 0 ? stop : (int)((unsigned)-1 >> 1), all = mine;
+  MPI_Win_sync(s->win);
+  if (s->shared_win != MPI_WIN_NULL) MPI_Win_sync(s->shared_win);
+  int agree = MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, s->node);
+  MPI_Win_sync(s->win);
+  if (s->shared_win != MPI_WIN_NULL) MPI_Win_sync(s->shared_win);
+  if (rc < 0) return rc;
+  MT_CHECK_MPI(agree);
+  *code = all == (int)((unsigned)-1 >> 1) ? 0 : all;
+  return 1;
 }

@@ -214,6 +214,8 @@ static int match_descs(const char *what, int nnames, char *const *names, int n,
   return MT_OK;
 }
 
+static int share_undo(mt_module *m);
+
 static int copy_params_to_devices(mt_module *m) {
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
@@ -272,6 +274,7 @@ int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int
     return MT_ERR(MT_E_INVAL, "bind: inputs_need_grad requires for_training");
   if (force_rebind && m->binded) {
     if (m->params_initialized) MT_TRY(mt_module_sync_params(m));
+    MT_TRY(share_undo(m)); /* the new executors get parameters of their own */
     mt_exec_group_free(&m->group);
     m->binded = 0;
   }
@@ -465,6 +468,111 @@ static int build_buckets(mt_module *m) {
   return MT_OK;
 }
 
+/* ------------------------------------------------ the node-shared update
+ *
+ * Where the world is one node reducing through shared memory, context 0's
+ * parameters and the optimizer state move into memory the node's ranks
+ * share (one copy), next to the gradients the kvstore already holds there.
+ * Update is then mt_kvstore_reduce_apply: each rank sums its slice of the
+ * gradient over the ranks and at once updates the parameters of that
+ * slice, 64 KiB at a time while the summed gradient is in cache; the ranks
+ * then wait for each other, and every rank's forward reads the one updated
+ * copy. Against reducing everything everywhere and updating everywhere,
+ * each rank updates 1/p of the parameters, and nobody copies summed
+ * gradients back. The sums are the same rank-order sums, so results are
+ * bit-identical to the plain path. Every rank counts every parameter's
+ * update (mt_optimizer_begin_update), so counts, schedules and the
+ * checkpoint's state (rank 0 reads the whole shared state) are the same as
+ * without it. A non-finite gradient stops the slice that meets it; the
+ * ranks agree on the first such parameter, so all report the same one.
+ * One CPU context per rank only; MODTRAIN_SHARED_UPDATE=0 turns it off. */
+
+/* mt_kvstore_reduce_apply's callback: the parameters overlapping flat
+ * gradient range [lo, hi), ranges coming in increasing order. */
+static int shard_apply(void *user, int64_t lo, int64_t hi) {
+  struct mt_shard_walk *w = user;
+  mt_module *m = w->m;
+  const mt_exec_slot *s0 = &m->group.slots[0];
+  for (int i = w->cursor; i < m->nparam; i++) {
+    mt_ndarray *wt = mt_arena_at(s0->params, i);
+    int64_t off = mt_arena_offset(s0->grads, i), end = off + wt->size;
+    if (end <= lo) {
+      w->cursor = i + 1;
+      continue;
+    }
+    if (off >= hi) break;
+    int64_t a = lo > off ? lo : off, b = hi < end ? hi : end;
+    int finite = 1;
+    MT_TRY(mt_optimizer_apply_range(m->opt, i, wt, mt_arena_at(s0->grads, i), a - off, b - a,
+                                    &finite));
+    if (!finite) return w->bad = i + 1;
+  }
+  return 0;
+}
+
+static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+/* Collective, at init_optimizer: parameters and optimizer state into the
+ * node's shared memory where every rank can (a CPU context each, gradients
+ * already in the kvstore's window). */
+static int share_setup(mt_module *m) {
+  mt_exec_group *g = &m->group;
+  mt_arena *pa = g->slots[0].params, *gr = g->slots[0].grads;
+  const char *env = getenv("MODTRAIN_SHARED_UPDATE");
+  double able = g->nslots == 1 && pa->ctx.type == MT_CPU && gr && gr->external && m->nparam > 0 &&
+                !(env && !strcmp(env, "0"));
+  MT_TRY(mt_kvstore_allreduce_f64(m->kv, &able, 1)); /* all ranks, or none */
+  if (able < m->kv->num_workers) return MT_OK;
+  int64_t total = round16(mt_arena_size(pa));
+  for (int i = 0; i < m->nparam; i++)
+    total += mt_optimizer_state_floats(m->opt, mt_arena_at(pa, i)->size);
+  float *shared = mt_kvstore_shared_buffer(m->kv, total);
+  if (!shared) return MT_OK;
+  MT_TRY(mt_arena_rehome(pa, shared)); /* every rank copies the same bytes (broadcast) */
+  float *st = shared + round16(mt_arena_size(pa));
+  for (int i = 0; i < m->nparam; i++) {
+    mt_ndarray *wt = mt_arena_at(pa, i);
+    MT_TRY(mt_optimizer_place_state(m->opt, i, m->param_names[i], wt, st));
+    st += mt_optimizer_state_floats(m->opt, wt->size);
+  }
+  MT_TRY(mt_kvstore_barrier(m->kv)); /* nobody updates before everyone has moved in */
+  m->shared_update = 1;
+  if (m->kv->rank == 0)
+    mt_log(MT_LOG_DEBUG, "module",
+           "node-shared update: %lld floats of parameters and optimizer state shared by %d "
+           "ranks, each updating 1/%d",
+           (long long)total, m->kv->num_workers, m->kv->num_workers);
+  return MT_OK;
+}
+
+/* Not collective: parameters and optimizer state back to memory of this
+ * rank's own (the ranks hold the same values after an update). */
+static int share_undo(mt_module *m) {
+  if (!m->shared_update) return MT_OK;
+  mt_arena *pa = m->group.nslots > 0 ? m->group.slots[0].params : NULL;
+  if (pa && pa->external) MT_TRY(mt_arena_rehome(pa, NULL));
+  MT_TRY(mt_optimizer_own_states(m->opt));
+  m->shared_update = 0;
+  return MT_OK;
+}
+
+static int shared_update(mt_module *m) {
+  mt_exec_slot *s0 = &m->group.slots[0];
+  for (int i = 0; i < m->nparam; i++)
+    MT_TRY(mt_optimizer_begin_update(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
+                                     mt_arena_at(s0->grads, i)));
+  m->walk = (struct mt_shard_walk){m, 0, 0};
+  int code = 0;
+  int rc = mt_kvstore_reduce_apply(m->kv, mt_arena_data(s0->grads), mt_arena_size(s0->grads),
+                                   shard_apply, &m->walk, &code);
+  if (rc < 0) return rc;
+  if (rc == 0)
+    return MT_ERR(MT_E_STATE, "update: the kvstore no longer shares memory with the module");
+  if (code > 0)
+    return MT_ERR(MT_E_NUMERIC, "gradient of '%s' has NaN or Inf", m->param_names[code - 1]);
+  return MT_OK;
+}
+
 /* Ranks agree on the parameters and the bucket layout (else collectives
  * would mismatch and hang), then take rank 0's parameters. */
 static int dist_setup(mt_module *m) {
@@ -504,7 +612,7 @@ static int dist_setup(mt_module *m) {
     MT_TRY(mt_kvstore_broadcast(m->kv, n, bufs, ctxs, mt_arena_size(g->slots[0].aux)));
   }
   m->params_dirty = 1;
-  return MT_OK;
+  return share_setup(m);
 }
 
 static int start_bucket(mt_module *m, int k) {
@@ -554,9 +662,10 @@ int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *opti
     mt_kvstore_free(kv);
     return rc;
   }
-  /* gradients living in the old kvstore's memory move out before it goes */
+  /* gradients, parameters and state living in the old kvstore's memory
+   * move out before it goes */
   mt_arena *gr0 = m->group.nslots > 0 ? m->group.slots[0].grads : NULL;
-  if (gr0 && gr0->external && (rc = mt_arena_rehome(gr0, NULL)) < 0) {
+  if ((rc = share_undo(m)) < 0 || (gr0 && gr0->external && (rc = mt_arena_rehome(gr0, NULL)) < 0)) {
     mt_kvstore_free(kv);
     mt_optimizer_free(opt);
     return rc;
@@ -646,7 +755,7 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
    * context's backward has produced them. (With add, gradients accumulate
    * over several backwards and are reduced in update.) */
   int overlap = m->optimizer_initialized && m->grad_req == MT_REQ_WRITE && m->nbuckets > 0 &&
-                (m->group.nslots > 1 || mt_kvstore_is_dist(m->kv));
+                (m->group.nslots > 1 || mt_kvstore_is_dist(m->kv)) && !m->shared_update;
   if (m->reduce_in_flight) { /* a previous backward's buckets: finish before overwriting */
     MT_TRY(mt_kvstore_wait(m->kv));
     m->reduce_in_flight = 0;
@@ -697,6 +806,7 @@ static int mt_module_update_impl(mt_module *m) {
   if (!g->slots[0].grads)
     return MT_ERR(MT_E_STATE, "update: the module has no gradients (bound with grad_req null)");
   m->params_dirty = 1;
+  if (m->shared_update) return shared_update(m);
   float *bufs[64];
   mt_context ctxs[64];
   int n = g->nslots < 64 ? g->nslots : 64;

@@ -42,6 +42,15 @@ struct mt_module {
   unsigned char *param_done;
   int reduce_in_flight; /* buckets were started during backward */
   int buckets_started;
+  /* the node-shared update (module.c): context 0's parameters and the
+   * optimizer state live in memory the node's ranks share, and each rank
+   * updates the slice of them whose gradient it sums */
+  int shared_update;
+  struct mt_shard_walk {
+    struct mt_module *m;
+    int cursor; /* first parameter that may overlap the next range */
+    int bad;    /* 1 + the first parameter whose gradient was not finite */
+  } walk;
 };
 
 /* Copies device parameters to the CPU copies when they are stale. */

@@ -51,7 +51,12 @@ typedef struct {
   int64_t size; /* elements of the weight the state was made for */
   mt_context ctx;
   float *buf;                           /* all states in one allocation, each 64-byte aligned */
+  int placed;                           /* buf is the caller's (mt_optimizer_place_state) */
   mt_ndarray states[MT_OPT_MAX_STATES]; /* views into buf, weight's shape */
+  struct step_args {                    /* the current step's (begin_step) */
+    double lr, wd;
+    float clip, rescale;
+  } args;
 } opt_param;
 
 /* A multiplier set by name before or after the parameter appeared. */
@@ -228,7 +233,7 @@ int mt_optimizer_create(const char *name, const char *params, mt_optimizer **out
 
 static void param_free(opt_param *p) {
   if (!p) return;
-  if (p->buf) mt_device_free(p->ctx, p->buf);
+  if (p->buf && !p->placed) mt_device_free(p->ctx, p->buf);
   free(p->name);
   free(p);
 }
@@ -388,6 +393,9 @@ static int get_param(mt_optimizer *opt, int index, const char *name, opt_param *
   return MT_OK;
 }
 
+/* Floats between two states of a parameter: 64-byte aligned views. */
+static int64_t state_stride(int64_t size) { return (size + 15) & ~(int64_t)15; }
+
 /* create_state: zero states shaped like `weight`, one allocation. */
 static int ensure_state(mt_optimizer *opt, int index, opt_param *p, const mt_ndarray *weight) {
   if (p->has_state) {
@@ -402,7 +410,7 @@ static int ensure_state(mt_optimizer *opt, int index, opt_param *p, const mt_nda
   p->size = weight->size;
   p->ctx = weight->ctx;
   if (opt->nstates > 0) {
-    int64_t stride = (weight->size + 15) & ~(int64_t)15; /* 64-byte aligned views */
+    int64_t stride = state_stride(weight->size);
     p->buf = mt_device_alloc(weight->ctx, stride * opt->nstates);
     if (!p->buf)
       return MT_ERR(MT_E_NOMEM,
@@ -456,10 +464,7 @@ int mt_optimizer_create_state(mt_optimizer *opt, int index, const char *name,
 /* One parameter's step: lr, wd and the kernels' scalars, fixed for all of
  * its elements (the update rules are elementwise, so any range of the
  * parameter can be updated on its own). */
-typedef struct {
-  double lr, wd;
-  float clip, rescale;
-} step_args;
+typedef struct step_args step_args;
 
 static int begin_step(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                       const mt_ndarray *grad, opt_param **pp, step_args *a) {
@@ -487,6 +492,7 @@ static int begin_step(mt_optimizer *opt, int index, const char *name, mt_ndarray
   /* the kernels' clip bound: passed when truthy, else the operator default -1 */
   a->clip = (opt->has_clip && opt->clip_gradient != 0.0) ? (float)opt->clip_gradient : -1.f;
   a->rescale = (float)opt->rescale_grad;
+  p->args = *a;
   *pp = p;
   return MT_OK;
 }
@@ -567,6 +573,89 @@ int mt_optimizer_update_finite(mt_optimizer *opt, int index, const char *name, m
       return MT_OK;
     }
     cpu_step(opt, p, &a, weight->data, g, off, n);
+  }
+  return MT_OK;
+}
+
+/* ------------------------------------------- split steps, placed states */
+
+int mt_optimizer_begin_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
+                              const mt_ndarray *grad) {
+  if (weight && weight->ctx.type != MT_CPU)
+    return MT_ERR(MT_E_UNSUPPORTED, "mt_optimizer_begin_update: CPU arrays only");
+  opt_param *p = NULL;
+  step_args a = {0};
+  return begin_step(opt, index, name, weight, grad, &p, &a);
+}
+
+int mt_optimizer_apply_range(mt_optimizer *opt, int index, mt_ndarray *weight,
+                             const mt_ndarray *grad, int64_t off, int64_t n, int *finite) {
+  *finite = 1;
+  opt_param *p = find_param(opt, index);
+  if (!p || !p->has_state || !weight || !grad || weight->size != p->size || grad->size != p->size)
+    return MT_ERR(MT_E_STATE, "mt_optimizer_apply_range: parameter %d has no step begun", index);
+  if (off < 0 || n < 0 || off + n > p->size)
+    return MT_ERR(MT_E_INVAL, "mt_optimizer_apply_range: elements [%lld, %lld) of %lld",
+                  (long long)off, (long long)(off + n), (long long)p->size);
+  const float *g = grad->data;
+  for (int64_t end = off + n; off < end; off += FINITE_BLOCK) {
+    int64_t k = end - off < FINITE_BLOCK ? end - off : FINITE_BLOCK;
+    if (!mtk_all_finite(g + off, k)) {
+      *finite = 0;
+      return MT_OK;
+    }
+    cpu_step(opt, p, &p->args, weight->data, g, off, k);
+  }
+  return MT_OK;
+}
+
+int64_t mt_optimizer_state_floats(const mt_optimizer *opt, int64_t size) {
+  return opt ? state_stride(size) * opt->nstates : 0;
+}
+
+int mt_optimizer_place_state(mt_optimizer *opt, int index, const char *name,
+                             const mt_ndarray *weight, float *buf) {
+  if (!opt || !weight || !buf) return MT_ERR(MT_E_INVAL, "mt_optimizer_place_state: NULL argument");
+  if (weight->ctx.type != MT_CPU)
+    return MT_ERR(MT_E_UNSUPPORTED, "mt_optimizer_place_state: CPU arrays only");
+  MT_TRY(check_arrays(opt, index, weight, NULL));
+  opt_param *p = NULL;
+  MT_TRY(get_param(opt, index, name, &p));
+  int64_t floats = state_stride(weight->size) * opt->nstates;
+  if (p->has_state) {
+    if (weight->size != p->size) return ensure_state(opt, index, p, weight); /* the error */
+    if (p->buf != buf) {
+      if (p->buf) memcpy(buf, p->buf, sizeof(float) * (size_t)floats);
+      if (p->buf && !p->placed) mt_device_free(p->ctx, p->buf);
+    }
+  } else {
+    memset(buf, 0, sizeof(float) * (size_t)floats);
+    p->size = weight->size;
+    p->ctx = weight->ctx;
+    p->has_state = 1;
+  }
+  p->buf = opt->nstates > 0 ? buf : NULL;
+  p->placed = p->buf != NULL;
+  for (int k = 0; k < opt->nstates; k++)
+    mt_ndarray_init_view(&p->states[k], buf + k * state_stride(weight->size), weight->shape,
+                         weight->ctx);
+  return MT_OK;
+}
+
+int mt_optimizer_own_states(mt_optimizer *opt) {
+  for (int i = 0; opt && i < opt->nparams; i++) {
+    opt_param *p = opt->params[i];
+    if (!p || !p->placed) continue;
+    int64_t stride = state_stride(p->size), floats = stride * opt->nstates;
+    float *own = mt_device_alloc(p->ctx, floats);
+    if (!own)
+      return MT_ERR(MT_E_NOMEM,
+                    "optimizer '%s': cannot allocate state of parameter %d (%lld floats)",
+                    opt_names[opt->kind], i, (long long)floats);
+    memcpy(own, p->buf, sizeof(float) * (size_t)floats);
+    p->buf = own;
+    p->placed = 0;
+    for (int k = 0; k < opt->nstates; k++) p->states[k].data = own + k * stride;
   }
   return MT_OK;
 }

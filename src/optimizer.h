@@ -16,4 +16,25 @@ void mt_lr_scheduler_set_base_lr(mt_lr_scheduler *s, double base_lr);
 int mt_optimizer_update_finite(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                                const mt_ndarray *grad, int *finite);
 
+/* The node-shared update (module.c): ranks that share their parameters and
+ * optimizer state in memory each update a slice of them.
+ *
+ * begin_update counts one update of `index` and fixes its lr and wd for
+ * this step (every rank, every parameter, once a step, so counts and
+ * schedules agree); apply_range then updates elements [off, off + n) with
+ * the NaN/Inf check of mt_optimizer_update_finite. CPU arrays only. */
+int mt_optimizer_begin_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
+                              const mt_ndarray *grad);
+int mt_optimizer_apply_range(mt_optimizer *opt, int index, mt_ndarray *weight,
+                             const mt_ndarray *grad, int64_t off, int64_t n, int *finite);
+/* Floats of state one parameter of `size` elements needs (0: stateless). */
+int64_t mt_optimizer_state_floats(const mt_optimizer *opt, int64_t size);
+/* The states of `index` move to buf (mt_optimizer_state_floats floats,
+ * 64-byte aligned, the caller's: never freed by the optimizer): the states
+ * it had are copied there, else buf is zeroed. */
+int mt_optimizer_place_state(mt_optimizer *opt, int index, const char *name,
+                             const mt_ndarray *weight, float *buf);
+/* Every placed state moves back to memory of the optimizer's own. */
+int mt_optimizer_own_states(mt_optimizer *opt);
+
 #endif

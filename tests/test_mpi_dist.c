@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/module.h"
 #include "testutil.h"
 
 enum { G = 16, D = 12, H = 10, C = 4, STEPS = 8, NP = 4 /* params */ };
@@ -35,9 +36,28 @@ static void free_batch(mt_batch *b) {
 
 /* Trains and returns all parameters concatenated (fc1_weight, fc1_bias,
  * fc2_weight, fc2_bias) in `out` (H*D + H + C*H + C floats). */
-enum { NPARAM_FLOATS = H * D + H + C * H + C };
+enum { NPARAM_FLOATS = H * D + H + C * H + C, MAX_STATES = 3 };
+typedef struct {
+  const char *optimizer, *optimizer_params; /* NULL: sgd with momentum */
+  int nan_step;                             /* >= 0: the last rank's data is NaN at that step */
+  float *states;    /* optional: every optimizer state, in parameter then state order */
+  int *nstates;     /* optional: states per parameter */
+  int *shared;      /* optional: the node-shared update was on */
+  int *failed_step; /* with nan_step: the step whose update failed */
+} train_extra;
+
+static int train_ex(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
+                    int init_seed, float *out, const train_extra *x);
+
 static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
                  int init_seed, float *out) {
+  return train_ex(kv, shard, nctx, bucket_bytes, hidden, init_seed, out, NULL);
+}
+
+static int train_ex(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
+                    int init_seed, float *out, const train_extra *x) {
+  static const train_extra none = {NULL, NULL, -1, NULL, NULL, NULL, NULL};
+  if (!x) x = &none;
   mt_symbol *s = tu_mlp(hidden, "tanh", 4);
   mt_context ctxs[2] = {mt_cpu(0), mt_cpu(1)};
   mt_module *m;
@@ -49,7 +69,10 @@ static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int 
   MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", (uint64_t)init_seed, &init));
   MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
   MT_ASSERT_OK(mt_module_set_bucket_bytes(m, bucket_bytes));
-  int rc = mt_module_init_optimizer(m, kv, "sgd", "learning_rate=0.5 momentum=0.9 wd=0.0001", 0);
+  int rc = mt_module_init_optimizer(
+      m, kv, x->optimizer ? x->optimizer : "sgd",
+      x->optimizer ? x->optimizer_params : "learning_rate=0.5 momentum=0.9 wd=0.0001", 0);
+  if (x->shared) *x->shared = m->shared_update;
   if (rc < 0) {
     mt_initializer_free(init);
     mt_module_free(m);
@@ -59,9 +82,17 @@ static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int 
   for (int step = 0; step < STEPS; step++) {
     mt_batch b;
     make_batch(&b, step, lb, ub);
+    if (step == x->nan_step && rank == world - 1) mt_ndarray_data(b.data[0])[0] = NAN;
     MT_ASSERT_OK(mt_module_forward_backward(m, &b));
-    MT_ASSERT_OK(mt_module_update(m));
+    rc = mt_module_update(m);
     free_batch(&b);
+    if (rc < 0) {
+      if (x->failed_step) *x->failed_step = step;
+      mt_initializer_free(init);
+      mt_module_free(m);
+      mt_symbol_free(s);
+      return rc;
+    }
   }
   const mt_arena *ap, *xp;
   MT_ASSERT_OK(mt_module_get_params(m, &ap, &xp));
@@ -71,6 +102,19 @@ static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int 
     mt_ndarray *a = mt_arena_get(ap, names[i]);
     memcpy(p, mt_ndarray_data(a), sizeof(float) * (size_t)mt_ndarray_size(a));
     p += mt_ndarray_size(a);
+  }
+  mt_optimizer *opt = mt_module_get_optimizer(m);
+  float *sp = x->states;
+  for (int i = 0; sp && i < NP; i++) {
+    int k = mt_optimizer_num_states(opt, i);
+    assert_true(k >= 0 && k <= MAX_STATES);
+    if (x->nstates) *x->nstates = k;
+    for (int j = 0; j < k; j++) {
+      mt_ndarray *st;
+      MT_ASSERT_OK(mt_optimizer_state(opt, i, j, NULL, &st));
+      memcpy(sp, mt_ndarray_data(st), sizeof(float) * (size_t)mt_ndarray_size(st));
+      sp += mt_ndarray_size(st);
+    }
   }
   mt_initializer_free(init);
   mt_module_free(m);
@@ -181,6 +225,62 @@ static void test_score_metric_is_global(void **state) {
   mt_symbol_free(s);
 }
 
+/* The node-shared update (parameters and optimizer state in the node's
+ * shared memory, each rank updating one slice) against the plain path
+ * (MODTRAIN_SHARED_UPDATE=0): the same bits for parameters and every
+ * optimizer state, on every rank, for optimizers with one, two and no
+ * states; and a NaN on one rank fails the same update on every rank,
+ * naming the same parameter. It is on exactly where the world is one node
+ * of several ranks. */
+static void test_shared_update_is_the_plain_update(void **state) {
+  mt_dist_topology_info t;
+  MT_ASSERT_OK(mt_dist_topology(&t));
+  const char *env = getenv("MODTRAIN_SHM");
+  int expect = t.num_nodes == 1 && world > 1 && !(env && !strcmp(env, "0"));
+  static const char *const opts[][2] = {
+      {"sgd", "learning_rate=0.5 momentum=0.9 wd=0.0001"},
+      {"adam", "learning_rate=0.01 wd=0.0001"},
+      {"rmsprop", "learning_rate=0.01 centered=1"},
+      {"sgd", "learning_rate=0.5"},
+  };
+  for (int o = 0; o < 4; o++) {
+    float p[2][NPARAM_FLOATS], st[2][MAX_STATES * NPARAM_FLOATS];
+    int shared[2] = {-1, -1}, nst[2] = {0, 0};
+    for (int on = 0; on < 2; on++) {
+      memset(st[on], 0, sizeof st[on]);
+      setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
+      train_extra x = {opts[o][0], opts[o][1], -1, st[on], &nst[on], &shared[on], NULL};
+      MT_ASSERT_OK(train_ex("dist_sync", 1, 1, (int64_t)25 << 20, H, 5, p[on], &x));
+    }
+    unsetenv("MODTRAIN_SHARED_UPDATE");
+    if (rank == 0 && o == 0)
+      print_message("world %d on %d node(s): node-shared update %s\n", world, t.num_nodes,
+                    shared[1] ? "on" : "off");
+    assert_int_equal(shared[0], 0);
+    assert_int_equal(shared[1], expect);
+    assert_int_equal(nst[0], nst[1]);
+    assert_memory_equal(p[1], p[0], sizeof p[0]);
+    assert_memory_equal(st[1], st[0], sizeof(float) * (size_t)nst[0] * NPARAM_FLOATS);
+    assert_true(spread_across_ranks(p[1], NPARAM_FLOATS) == 0.0);
+    if (nst[1] > 0) assert_true(spread_across_ranks(st[1], nst[1] * NPARAM_FLOATS) == 0.0);
+  }
+  /* NaN in the last rank's data at step 3: every rank fails there, naming
+   * the parameter the plain path names */
+  char msg[2][256];
+  for (int on = 0; on < 2; on++) {
+    setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
+    float p[NPARAM_FLOATS];
+    int failed = -1;
+    train_extra x = {NULL, NULL, 3, NULL, NULL, NULL, &failed};
+    assert_int_equal(train_ex("dist_sync", 1, 1, (int64_t)25 << 20, H, 5, p, &x), MT_E_NUMERIC);
+    assert_int_equal(failed, 3);
+    snprintf(msg[on], sizeof msg[on], "%s", mt_last_error());
+  }
+  unsetenv("MODTRAIN_SHARED_UPDATE");
+  assert_non_null(strstr(msg[0], "NaN or Inf"));
+  assert_string_equal(msg[1], msg[0]);
+}
+
 int main(int argc, char **argv) {
   MT_ASSERT_OK(mt_dist_init(&argc, &argv));
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -205,6 +305,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_buckets_and_contexts),
       cmocka_unit_test(test_mismatch_is_an_error_not_a_hang),
       cmocka_unit_test(test_score_metric_is_global),
+      cmocka_unit_test(test_shared_update_is_the_plain_update),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   int any;
