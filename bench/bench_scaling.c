@@ -8,16 +8,20 @@
  * Module). 1 BLAS thread per rank (--threads), OpenBLAS's best kernel
  * (mt_blas_init). Every rank trains on its own synthetic shard (the
  * tutorial's data, part = rank, rows shuffled). A step is
- * mt_module_forward(is_train=1) + mt_module_backward + mt_module_update.
+ * mt_module_forward_backward + mt_module_update, as fit takes it (part 2
+ * calls forward and backward apart, to time them).
  *
  * Part 1, weak scaling (samples/s), interleaved in each repetition:
  *   1 process  rank 0 alone trains a Module with kvstore "local" (no
  *              communication) while the other ranks sleep (they poll an
  *              MPI_Ibarrier every 0.2 ms: no busy core).
  *   N ranks    every rank trains a Module with kvstore --kvstore
- *              (dist_sync) and the Module's default 25 MiB buckets (or
+ *              (dist_sync) and the Module's defaults: on one node the
+ *              node-shared update (src/module.c), else 25 MiB buckets (or
  *              --scaling-bucket); samples/s =
  *              N * batch * steps / the slowest rank's time.
+ *   shared=0   the same with MODTRAIN_SHARED_UPDATE=0: every rank reduces
+ *              (bucketed, overlapping backward) and updates everything.
  *   no comm    every rank trains its own Module with kvstore "local" at
  *              the same time: the ceiling the N ranks reach without any
  *              communication (the ranks share the machine's memory
@@ -42,6 +46,12 @@
  *             waits for the whole reduction (no overlap).
  *   b=XMiB    dist_sync with buckets of at most X MiB, started during
  *             backward as soon as their gradients are final (overlap).
+ *             The b= rows run with MODTRAIN_SHARED_UPDATE=0: they measure
+ *             the bucketed path.
+ *   shared    dist_sync with the node-shared update (where it is on): sum
+ *             and update inside update; with backward called on its own,
+ *             no gradient is handed over early, so this is its cost
+ *             without the early start that forward_backward gives.
  * The dist Modules' kvstores carry a probe (their backend table swapped for
  * a copy whose start / progress / wait are timed), so the training thread's
  * time in the kvstore is measured directly: kv.bwd (start + progress,
@@ -252,9 +262,8 @@ static double run_steps(mt_module *mod, const dataset *ds, int steps, int *next,
   for (int s = 0; s < steps; s++) {
     const mt_batch *b = &ds->b[*next];
     *next = (*next + 1) % ds->n;
-    if (!ph) {
-      CHECK(mt_module_forward(mod, b, 1));
-      CHECK(mt_module_backward(mod, 0, NULL));
+    if (!ph) { /* a training step as fit takes it */
+      CHECK(mt_module_forward_backward(mod, b));
       CHECK(mt_module_update(mod));
       continue;
     }

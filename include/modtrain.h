@@ -550,6 +550,11 @@ MT_API int mt_module_init_optimizer(mt_module *mod, const char *kvstore, const c
  * size reshapes the module first (as MXNet). */
 MT_API int mt_module_forward(mt_module *mod, const mt_batch *batch, int is_train);
 MT_API int mt_module_backward(mt_module *mod, int nout_grads, mt_ndarray *const *out_grads);
+/* One training step's forward and backward, to be followed by update. Under
+ * the node-shared update (ranks of one node sharing their parameters, see
+ * README) it hands each gradient to the other ranks as soon as backward
+ * makes it, so a further backward or forward_backward before update is
+ * refused (MT_E_STATE); plain backward hands nothing over early. */
 MT_API int mt_module_forward_backward(mt_module *mod, const mt_batch *batch);
 MT_API int mt_module_update(mt_module *mod);
 MT_API int mt_module_update_metric(mt_module *mod, mt_metric *metric, int nlabel,

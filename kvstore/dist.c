@@ -492,6 +492,17 @@ float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n) {
   return s ? mt_shm_alloc_shared(s, n) : NULL;
 }
 
+int mt_kvstore_apply_plan(mt_kvstore *kv, int nchunk, const int64_t *off, const int64_t *len) {
+  mt_shm *s = world_shm(kv);
+  if (!s) return mt_error_set(MT_E_UNSUPPORTED, "kvstore: no node-shared update here");
+  return mt_shm_set_plan(s, nchunk, off, len);
+}
+
+void mt_kvstore_chunk_ready(mt_kvstore *kv, int k) {
+  mt_shm *s = world_shm(kv);
+  if (s) mt_shm_chunk_ready(s, k);
+}
+
 int mt_kvstore_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
                             void *user, int *code) {
   *code = 0;

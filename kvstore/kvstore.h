@@ -100,21 +100,28 @@ float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n);
  * mt_kvstore_shared_buffer (collective, the same n everywhere): n floats
  * that every rank maps, one copy on the node (the Module keeps its
  * parameters and optimizer state there). NULL where there is no such
- * memory; then mt_kvstore_reduce_apply always returns 0.
+ * memory; then the rest below is refused or returns 0.
  *
- * mt_kvstore_reduce_apply (collective): buf, the mt_kvstore_host_buffer
- * memory, is summed over the ranks slice by slice: each rank sums one
- * slice, range by range, calling fn(user, lo, hi) on each range just after
- * it is summed (the Module updates the parameters of that range), and then
- * the ranks wait for each other, so every range is applied once on the
- * node before any rank goes on. fn returns 0 to go on, > 0 to stop its
- * slice with that code, < 0 on an error; *code is the smallest stop code
- * of any rank (0: none), the same on every rank. Afterwards buf holds the
- * summed values in this rank's slice only. Returns 1 when done, 0 when
- * this kvstore cannot (nothing was done: use start / wait), < 0 on an
- * error. */
+ * mt_kvstore_apply_plan (collective, the same plan everywhere): the chunks
+ * of the mt_kvstore_host_buffer memory, [off[k], off[k] + len[k]), in the
+ * order backward makes them final. mt_kvstore_chunk_ready: this rank's
+ * chunk k is final for the coming update (from backward's hooks).
+ *
+ * mt_kvstore_reduce_apply (collective): every chunk summed over the ranks
+ * and handed to fn(user, lo, hi) block by block, each block by whichever
+ * rank is free first once every rank made its chunk ready (a rank that
+ * ends backward early applies what the others have produced while they
+ * compute the rest); then the ranks wait for each other, so every block is
+ * applied once on the node before any rank goes on. fn returns 0, > 0 a
+ * stop code (that block is bad, the others go on), < 0 an error; *code is
+ * the smallest stop code of any rank (0: none), the same on every rank.
+ * Afterwards buf holds summed values in the blocks this rank took only.
+ * Returns 1 when done, 0 when this kvstore cannot (no plan: nothing was
+ * done; use start / wait), < 0 on an error (kvstore/shm.h has the rest). */
 typedef int (*mt_kvstore_range_fn)(void *user, int64_t lo, int64_t hi);
 float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n);
+int mt_kvstore_apply_plan(mt_kvstore *kv, int nchunk, const int64_t *off, const int64_t *len);
+void mt_kvstore_chunk_ready(mt_kvstore *kv, int k);
 int mt_kvstore_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
                             void *user, int *code);
 

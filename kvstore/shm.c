@@ -30,17 +30,7 @@
 #include "kvstore/kvstore.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
-
-struct mt_shm {
-  MPI_Comm node;
-  int rank, size;
-  MPI_Win win;
-  MPI_Win shared_win; /* mt_shm_alloc_shared's: one segment, node rank 0's */
-  int64_t cap;        /* floats per segment, 0 before the first use */
-  int resident;       /* the window holds the caller's buffer (mt_shm_alloc) */
-  float **seg;        /* every rank's segment, mapped into this process */
-  const float **src;
-};
+#include "kvstore/shm_internal.h"
 
 int mt_shm_wanted(void) {
   const char *e = getenv("MODTRAIN_SHM");
@@ -52,7 +42,7 @@ int mt_shm_create(MPI_Comm node, mt_shm **out) {
   mt_shm *s = calloc(1, sizeof *s);
   if (!s) return mt_error_set(MT_E_NOMEM, "kvstore shm: out of memory");
   s->node = node;
-  s->win = s->shared_win = MPI_WIN_NULL;
+  s->win = s->shared_win = s->ctl_win = MPI_WIN_NULL;
   MPI_Comm_rank(node, &s->rank);
   MPI_Comm_size(node, &s->size);
   s->seg = calloc((size_t)s->size, sizeof *s->seg);
@@ -80,11 +70,9 @@ void mt_shm_destroy(mt_shm *s) {
   MPI_Finalized(&fin);
   if (!fin) {
     free_window(s);
-    if (s->shared_win != MPI_WIN_NULL) {
-      MPI_Win_unlock_all(s->shared_win);
-      MPI_Win_free(&s->shared_win);
-    }
+    mt_shm_update_free_windows(s);
   }
+  mt_shm_update_free(s);
   free(s->seg);
   free(s->src);
   free(s);
@@ -106,9 +94,7 @@ static int grow(mt_shm *s, int64_t cap) {
   return MT_OK;
 }
 
-/* Makes the other ranks' stores visible (MPI's unified model: sync, barrier,
- * sync). */
-static int fence(mt_shm *s) {
+int mt_shm_fence(mt_shm *s) {
   MT_CHECK_MPI(MPI_Win_sync(s->win));
   MT_CHECK_MPI(MPI_Barrier(s->node));
   MT_CHECK_MPI(MPI_Win_sync(s->win));
@@ -129,12 +115,12 @@ static int reduce(mt_shm *s, float *buf, int64_t o, int64_t n) {
     memcpy(mine, buf, sizeof(float) * (size_t)lo);
     memcpy(mine + hi, buf + hi, sizeof(float) * (size_t)(n - hi));
   }
-  int rc = fence(s);
+  int rc = mt_shm_fence(s);
   if (rc < 0) return rc;
   /* 2. my slice, in rank order, into my segment (where the others read it) */
   for (int r = 0; r < p; r++) s->src[r] = (r == me ? buf : s->seg[r] + o) + lo;
   mtk_sum_arrays(mine + lo, s->src, p, hi - lo);
-  if ((rc = fence(s)) < 0) return rc;
+  if ((rc = mt_shm_fence(s)) < 0) return rc;
   /* 3. every summed slice into buf (mine too, unless buf is my segment) */
   for (int r = 0; r < p; r++) {
     if (r == me && resident) continue;
@@ -173,55 +159,4 @@ int mt_shm_allreduce(mt_shm *s, float *buf, int64_t n) {
   }
   int rc = reduce(s, buf, 0, n);
   return rc < 0 ? rc : 1;
-}
-
-float *mt_shm_alloc_shared(mt_shm *s, int64_t n) {
-  if (s->size == 1 || s->shared_win != MPI_WIN_NULL || n <= 0) return NULL;
-  float *mine = NULL, *base = NULL;
-  MPI_Aint bytes = s->rank == 0 ? (MPI_Aint)(n * (int64_t)sizeof(float)) : 0;
-  if (MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, s->node, &mine,
-                              &s->shared_win) != MPI_SUCCESS) {
-    s->shared_win = MPI_WIN_NULL;
-    return NULL;
-  }
-  int unit = 0;
-  if (MPI_Win_lock_all(MPI_MODE_NOCHECK, s->shared_win) != MPI_SUCCESS ||
-      MPI_Win_shared_query(s->shared_win, 0, &bytes, &unit, &base) != MPI_SUCCESS)
-    return NULL;
-  return base;
-}
-
-/* Slices of the update: 16-float (64-byte) boundaries, so no cache line of
- * the shared parameters is written by two ranks. */
-static int64_t slice_lo16(int64_t n, int p, int r) { return r == p ? n : ((n / 16) * r / p) * 16; }
-
-#define MT_SHM_APPLY_BLOCK ((int64_t)1 << 14) /* floats summed, then applied (64 KiB) */
-
-int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, void *user,
-                        int *code) {
-  *code = 0;
-  float *seg = s->size > 1 && s->resident ? s->seg[s->rank] : NULL;
-  if (!seg || buf < seg || buf + n > seg + s->cap) return 0;
-  const int p = s->size, me = s->rank;
-  const int64_t o = buf - seg, lo = slice_lo16(n, p, me), hi = slice_lo16(n, p, me + 1);
-  int rc = fence(s), stop = 0;
-  for (int64_t a = lo; rc == MT_OK && !stop && a < hi; a += MT_SHM_APPLY_BLOCK) {
-    int64_t b = hi - a < MT_SHM_APPLY_BLOCK ? hi : a + MT_SHM_APPLY_BLOCK;
-    for (int r = 0; r < p; r++) s->src[r] = s->seg[r] + o + a;
-    mtk_sum_arrays(buf + a, s->src, p, b - a);
-    int k = fn(user, a, b);
-    if (k < 0) rc = k;
-    else stop = k;
-  }
-  /* every rank's slice done before anyone reads the shared memory again */
-  int mine = stop > 0 ? stop : (int)((unsigned)-1 >> 1), all = mine;
-  MPI_Win_sync(s->win);
-  if (s->shared_win != MPI_WIN_NULL) MPI_Win_sync(s->shared_win);
-  int agree = MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, s->node);
-  MPI_Win_sync(s->win);
-  if (s->shared_win != MPI_WIN_NULL) MPI_Win_sync(s->shared_win);
-  if (rc < 0) return rc;
-  MT_CHECK_MPI(agree);
-  *code = all == (int)((unsigned)-1 >> 1) ? 0 : all;
-  return 1;
 }

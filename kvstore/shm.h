@@ -31,18 +31,31 @@ float *mt_shm_alloc(mt_shm *s, int64_t n);
  * the node has one rank, it was already given, or MPI failed. Freed with
  * the reducer. */
 float *mt_shm_alloc_shared(mt_shm *s, int64_t n);
-/* Called on consecutive ranges [lo, hi) of this rank's slice of a buffer
- * right after each range is summed over the node: 0 to go on, > 0 to stop
- * (the rest of the slice is left), < 0 an error. */
+/* The node-shared update. mt_shm_set_plan (collective, the same plan on
+ * every rank): the resident buffer's chunks [off[k], off[k] + len[k]), in
+ * the order backward makes them final. mt_shm_chunk_ready: this rank's
+ * chunk k is final for the coming update (any order; once per update).
+ *
+ * mt_shm_reduce_apply (collective) then sums every chunk over the node's
+ * ranks and hands it to fn, block by block (64 KiB): the blocks are taken
+ * in plan order by whichever rank is free first, each as soon as every
+ * rank has made its chunk ready (mt_shm_chunk_ready, or this call for the
+ * chunks not made ready before it). buf: the resident buffer itself (the
+ * plan's offsets are from its start), n: its floats in use. So a rank that finishes backward early
+ * sums and applies the chunks the others have already produced while they
+ * compute the rest. The taker sums a block in rank order into its own
+ * buffer (the same bits whoever takes it) and calls fn(user, lo, hi) on it
+ * (lo, hi: offsets in the buffer); fn returns 0, > 0 a stop code (the
+ * block is bad; the other blocks go on), or < 0 an error (this rank
+ * applies nothing more). Then the ranks wait for each other. *code: the
+ * smallest stop code any rank's fn returned (0: none), the same on every
+ * rank. Afterwards the buffer holds summed values in the blocks this rank
+ * took only. Returns 1 when done, 0 when there is no plan or buf is not
+ * the resident buffer (nothing done), < 0 on an error (this rank still
+ * took its part in the final wait, so the others do not hang). */
 typedef int (*mt_shm_range_fn)(void *user, int64_t lo, int64_t hi);
-/* Collective over the node, for a buffer inside this rank's segment
- * (mt_shm_alloc): every rank sums its slice of the node's n floats, in rank
- * order, into its own buffer, range by range, calling fn on each; then the
- * ranks wait for each other. *code: the smallest stop code fn returned on
- * any rank (0: none). After it, buf holds the node's sum in this rank's
- * slice only. Returns 1 when done, 0 when buf is not in the window
- * (nothing done), < 0 on an error (this rank still took part in the
- * final wait, so the others do not hang). */
+int mt_shm_set_plan(mt_shm *s, int nchunk, const int64_t *off, const int64_t *len);
+void mt_shm_chunk_ready(mt_shm *s, int k);
 int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, void *user,
                         int *code);
 void mt_shm_destroy(mt_shm *s);

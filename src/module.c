@@ -473,41 +473,69 @@ static int build_buckets(mt_module *m) {
  * Where the world is one node reducing through shared memory, context 0's
  * parameters and the optimizer state move into memory the node's ranks
  * share (one copy), next to the gradients the kvstore already holds there.
- * Update is then mt_kvstore_reduce_apply: each rank sums its slice of the
- * gradient over the ranks and at once updates the parameters of that
- * slice, 64 KiB at a time while the summed gradient is in cache; the ranks
+ * Update is then mt_kvstore_reduce_apply: the gradient is summed over the
+ * ranks 64 KiB block by block, and whichever rank sums a block updates the
+ * parameters of that block at once, while the sum is in cache; the ranks
  * then wait for each other, and every rank's forward reads the one updated
  * copy. Against reducing everything everywhere and updating everywhere,
- * each rank updates 1/p of the parameters, and nobody copies summed
- * gradients back. The sums are the same rank-order sums, so results are
- * bit-identical to the plain path. Every rank counts every parameter's
- * update (mt_optimizer_begin_update), so counts, schedules and the
- * checkpoint's state (rank 0 reads the whole shared state) are the same as
- * without it. A non-finite gradient stops the slice that meets it; the
- * ranks agree on the first such parameter, so all report the same one.
- * One CPU context per rank only; MODTRAIN_SHARED_UPDATE=0 turns it off. */
+ * each rank updates about 1/p of the parameters and nobody copies summed
+ * gradients back. Inside forward_backward, backward hands each parameter's
+ * gradient over as soon as it is final (mt_kvstore_chunk_ready), so a rank
+ * that ends backward early sums and applies what the others have produced
+ * while they compute the rest: the ranks' unequal pace costs less. The
+ * sums are the same rank-order sums, so results are bit-identical to the
+ * plain path. Every rank counts every parameter's update
+ * (mt_optimizer_begin_update), so counts, schedules and the checkpoint's
+ * state (rank 0 reads the whole shared state) are the same as without it.
+ * A block with NaN or Inf is not applied (the others are); the ranks agree
+ * on the first parameter that had one, so all report the one the plain
+ * path names. One CPU context per rank only; MODTRAIN_SHARED_UPDATE=0
+ * turns it off. */
 
 /* mt_kvstore_reduce_apply's callback: the parameters overlapping flat
- * gradient range [lo, hi), ranges coming in increasing order. */
+ * gradient range [lo, hi). Returns 1 + the first parameter whose gradient
+ * in the range is not finite, else 0. */
 static int shard_apply(void *user, int64_t lo, int64_t hi) {
-  struct mt_shard_walk *w = user;
-  mt_module *m = w->m;
+  mt_module *m = user;
   const mt_exec_slot *s0 = &m->group.slots[0];
-  for (int i = w->cursor; i < m->nparam; i++) {
+  int a = 0, b = m->nparam; /* the last parameter starting at or before lo */
+  while (b - a > 1) {
+    int mid = (a + b) / 2;
+    if (mt_arena_offset(s0->grads, mid) <= lo) a = mid;
+    else b = mid;
+  }
+  int bad = 0;
+  for (int i = a; i < m->nparam; i++) {
     mt_ndarray *wt = mt_arena_at(s0->params, i);
     int64_t off = mt_arena_offset(s0->grads, i), end = off + wt->size;
-    if (end <= lo) {
-      w->cursor = i + 1;
-      continue;
-    }
     if (off >= hi) break;
-    int64_t a = lo > off ? lo : off, b = hi < end ? hi : end;
+    if (end <= lo) continue;
+    int64_t x = lo > off ? lo : off, y = hi < end ? hi : end;
     int finite = 1;
-    MT_TRY(mt_optimizer_apply_range(m->opt, i, wt, mt_arena_at(s0->grads, i), a - off, b - a,
+    MT_TRY(mt_optimizer_apply_range(m->opt, i, wt, mt_arena_at(s0->grads, i), x - off, y - x,
                                     &finite));
-    if (!finite) return w->bad = i + 1;
+    if (!finite && !bad) bad = i + 1;
   }
-  return 0;
+  return bad;
+}
+
+/* Backward must not overwrite gradients the other ranks may be reading. */
+static int check_not_handed_over(const mt_module *m, const char *what) {
+  if (!m->handed_over) return MT_OK;
+  return MT_ERR(MT_E_STATE,
+                "%s: the last forward_backward handed its gradients to the other ranks (the "
+                "node-shared update): call update first, or run with MODTRAIN_SHARED_UPDATE=0",
+                what);
+}
+
+/* Backward's hook under the node-shared update (inside forward_backward):
+ * parameter p's gradient is final, hand it to the other ranks. Chunks are
+ * the parameters in reverse order, the order backward produces them. */
+static int grad_handover(void *user, int arg) {
+  mt_module *m = user;
+  int p = m->arg_to_param[arg];
+  if (p >= 0) mt_kvstore_chunk_ready(m->kv, m->nparam - 1 - p);
+  return MT_OK;
 }
 
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
@@ -535,6 +563,18 @@ static int share_setup(mt_module *m) {
     MT_TRY(mt_optimizer_place_state(m->opt, i, m->param_names[i], wt, st));
     st += mt_optimizer_state_floats(m->opt, wt->size);
   }
+  /* the plan: every parameter's gradient, in the order backward ends them */
+  int64_t *off = calloc((size_t)m->nparam, sizeof *off),
+          *len = calloc((size_t)m->nparam, sizeof *len);
+  int rc = off && len ? MT_OK : MT_NOMEM();
+  for (int k = 0; rc == MT_OK && k < m->nparam; k++) {
+    off[k] = mt_arena_offset(gr, m->nparam - 1 - k);
+    len[k] = mt_arena_at(gr, m->nparam - 1 - k)->size;
+  }
+  if (rc == MT_OK) rc = mt_kvstore_apply_plan(m->kv, m->nparam, off, len);
+  free(off);
+  free(len);
+  MT_TRY(rc);
   MT_TRY(mt_kvstore_barrier(m->kv)); /* nobody updates before everyone has moved in */
   m->shared_update = 1;
   if (m->kv->rank == 0)
@@ -552,7 +592,7 @@ static int share_undo(mt_module *m) {
   mt_arena *pa = m->group.nslots > 0 ? m->group.slots[0].params : NULL;
   if (pa && pa->external) MT_TRY(mt_arena_rehome(pa, NULL));
   MT_TRY(mt_optimizer_own_states(m->opt));
-  m->shared_update = 0;
+  m->shared_update = m->handed_over = 0;
   return MT_OK;
 }
 
@@ -561,10 +601,10 @@ static int shared_update(mt_module *m) {
   for (int i = 0; i < m->nparam; i++)
     MT_TRY(mt_optimizer_begin_update(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
                                      mt_arena_at(s0->grads, i)));
-  m->walk = (struct mt_shard_walk){m, 0, 0};
   int code = 0;
+  m->handed_over = 0;
   int rc = mt_kvstore_reduce_apply(m->kv, mt_arena_data(s0->grads), mt_arena_size(s0->grads),
-                                   shard_apply, &m->walk, &code);
+                                   shard_apply, m, &code);
   if (rc < 0) return rc;
   if (rc == 0)
     return MT_ERR(MT_E_STATE, "update: the kvstore no longer shares memory with the module");
@@ -756,6 +796,10 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
    * over several backwards and are reduced in update.) */
   int overlap = m->optimizer_initialized && m->grad_req == MT_REQ_WRITE && m->nbuckets > 0 &&
                 (m->group.nslots > 1 || mt_kvstore_is_dist(m->kv)) && !m->shared_update;
+  /* the node-shared update: gradients go to the other ranks as they are
+   * final, when update is sure to follow (forward_backward) */
+  int handover = m->shared_update && m->in_forward_backward && m->grad_req == MT_REQ_WRITE;
+  MT_TRY(check_not_handed_over(m, "backward"));
   if (m->reduce_in_flight) { /* a previous backward's buckets: finish before overwriting */
     MT_TRY(mt_kvstore_wait(m->kv));
     m->reduce_in_flight = 0;
@@ -769,7 +813,11 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
     int last = s == m->group.nslots - 1;
-    mt_executor_set_grad_hook(sl->exec, overlap && last ? grad_ready : NULL, m);
+    mt_executor_set_grad_hook(sl->exec,
+                              overlap && last ? grad_ready
+                              : handover      ? grad_handover
+                                              : NULL,
+                              m);
     if (!out_grads || nout_grads == 0) {
       MT_TRY(mt_executor_backward(sl->exec, 0, NULL));
       continue;
@@ -782,6 +830,7 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
     for (int i = 0; i < n; i++) mt_ndarray_free(views[i]);
     if (rc < 0) return rc;
   }
+  if (handover) m->handed_over = 1;
   if (overlap) {
     /* parameters no backward wrote (none in a connected net) go now, in bucket order */
     for (int k = 0; k < m->nbuckets; k++)
@@ -795,8 +844,12 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
 }
 
 int mt_module_forward_backward(mt_module *m, const mt_batch *b) {
+  MT_TRY(check_not_handed_over(m, "forward_backward"));
   MT_TRY(mt_module_forward(m, b, 1));
-  return mt_module_backward(m, 0, NULL);
+  m->in_forward_backward = 1;
+  int rc = mt_module_backward(m, 0, NULL);
+  m->in_forward_backward = 0;
+  return rc;
 }
 
 static int mt_module_update_impl(mt_module *m) {

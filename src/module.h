@@ -46,11 +46,8 @@ struct mt_module {
    * optimizer state live in memory the node's ranks share, and each rank
    * updates the slice of them whose gradient it sums */
   int shared_update;
-  struct mt_shard_walk {
-    struct mt_module *m;
-    int cursor; /* first parameter that may overlap the next range */
-    int bad;    /* 1 + the first parameter whose gradient was not finite */
-  } walk;
+  int in_forward_backward; /* backward runs inside forward_backward: update follows */
+  int handed_over;         /* backward gave the gradients to the other ranks; update next */
 };
 
 /* Copies device parameters to the CPU copies when they are stale. */

@@ -281,6 +281,46 @@ static void test_shared_update_is_the_plain_update(void **state) {
   assert_string_equal(msg[1], msg[0]);
 }
 
+/* Under the node-shared update, forward_backward hands its gradients to
+ * the other ranks as backward makes them: another backward before update
+ * is refused (it would overwrite what they read), and update then takes
+ * the step as usual. A plain backward hands nothing over, so two in a row
+ * are fine. */
+static void test_backward_after_handover_is_refused(void **state) {
+  mt_symbol *s = tu_mlp(H, "tanh", 4);
+  mt_module *m;
+  MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
+  int lb = rank * G / world, ub = (rank + 1) * G / world;
+  mt_data_desc d = {"data", MT_SHAPE(ub - lb, D)}, l = {"softmax_label", MT_SHAPE(ub - lb)};
+  MT_ASSERT_OK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
+  mt_initializer *init;
+  MT_ASSERT_OK(mt_initializer_create("xavier", 3, &init));
+  MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
+  MT_ASSERT_OK(mt_module_init_optimizer(m, "dist_sync", "sgd", "learning_rate=0.1", 0));
+  mt_batch b;
+  make_batch(&b, 0, lb, ub);
+  MT_ASSERT_OK(mt_module_forward(m, &b, 1));
+  MT_ASSERT_OK(mt_module_backward(m, 0, NULL));
+  MT_ASSERT_OK(mt_module_backward(m, 0, NULL));
+  MT_ASSERT_OK(mt_module_update(m));
+  MT_ASSERT_OK(mt_module_forward_backward(m, &b));
+  int rc = mt_module_backward(m, 0, NULL);
+  if (m->shared_update) {
+    assert_int_equal(rc, MT_E_STATE);
+    assert_non_null(strstr(mt_last_error(), "call update first"));
+    assert_int_equal(mt_module_forward_backward(m, &b), MT_E_STATE);
+  } else {
+    MT_ASSERT_OK(rc);
+  }
+  MT_ASSERT_OK(mt_module_update(m));
+  MT_ASSERT_OK(mt_module_forward_backward(m, &b)); /* after update: fine again */
+  MT_ASSERT_OK(mt_module_update(m));
+  free_batch(&b);
+  mt_initializer_free(init);
+  mt_module_free(m);
+  mt_symbol_free(s);
+}
+
 int main(int argc, char **argv) {
   MT_ASSERT_OK(mt_dist_init(&argc, &argv));
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -306,6 +346,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_mismatch_is_an_error_not_a_hang),
       cmocka_unit_test(test_score_metric_is_global),
       cmocka_unit_test(test_shared_update_is_the_plain_update),
+      cmocka_unit_test(test_backward_after_handover_is_refused),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   int any;

@@ -5,9 +5,10 @@
  * (a buffer inside the window, summed in place, elements around it
  * untouched), and the reducer must decline (return 0, touching nothing)
  * where MPI is to move the data. The node-shared update's parts: the
- * reduce-and-apply walk (each range summed when handed over, every element
- * handed to exactly one rank, stop codes agreed) and the one-copy memory
- * every rank maps. */
+ * reduce-and-apply of a plan of chunks (each block summed when handed
+ * over, every element of every chunk handed to exactly one rank, nothing
+ * outside the chunks touched, chunks made ready early or twice, stop codes
+ * agreed) and the one-copy memory every rank maps. */
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,19 +108,29 @@ static void test_resident_path(void **state) {
 /* mt_shm_reduce_apply's callback: checks each range holds the node's sum
  * just when it is handed over, and records which elements it saw. */
 typedef struct {
-  const float *buf, *want;
-  unsigned char *seen;
-  int64_t next; /* ranges come in increasing order, without gaps */
-  int calls, stop_at, stop_code, bad;
+  const float *buf, *want; /* want[i]: the sum at buf[base + i] */
+  int64_t base;
+  unsigned char *seen; /* per want element */
+  int calls, stop_code, bad;
 } apply_log;
 
 static int on_range(void *user, int64_t lo, int64_t hi) {
   apply_log *a = user;
-  if (a->calls > 0 && lo != a->next) a->bad = 1;
-  if (hi <= lo || memcmp(a->buf + lo, a->want + lo, sizeof(float) * (size_t)(hi - lo))) a->bad = 1;
-  for (int64_t i = lo; i < hi; i++) a->seen[i]++;
-  a->next = hi;
-  return ++a->calls == a->stop_at ? a->stop_code : 0;
+  if (hi <= lo || hi - lo > (1 << 14) || lo < a->base ||
+      memcmp(a->buf + lo, a->want + (lo - a->base), sizeof(float) * (size_t)(hi - lo)))
+    a->bad = 1;
+  for (int64_t i = lo; i < hi; i++) a->seen[i - a->base]++;
+  return a->calls++ == 0 ? a->stop_code : 0;
+}
+
+/* The update plan: three chunks in reverse order of the buffer, with a gap
+ * of 100 floats no chunk covers. */
+enum { GAP = 100 };
+static void plan(int64_t n, int64_t off[3], int64_t len[3]) {
+  int64_t t = (n - GAP) / 3;
+  off[0] = 2 * t + GAP, len[0] = n - off[0];
+  off[1] = t + GAP, len[1] = t;
+  off[2] = 0, len[2] = t;
 }
 
 static void test_reduce_apply(void **state) {
@@ -127,49 +138,62 @@ static void test_reduce_apply(void **state) {
   MT_ASSERT_OK(mt_shm_create(node, &s));
   const int64_t cap = 300007, off = 16, n = 250003;
   float *home = mt_shm_alloc(s, cap);
-  if (node_size == 1) { /* nothing to share: declined */
+  int64_t co[3], cl[3];
+  plan(n, co, cl);
+  if (node_size == 1) { /* nothing to share: no plan, declined */
     int code = -1;
     float x[4] = {0};
+    assert_int_equal(mt_shm_set_plan(s, 3, co, cl), MT_E_STATE);
     assert_int_equal(mt_shm_reduce_apply(s, x, 4, on_range, NULL, &code), 0);
     assert_int_equal(code, 0);
     mt_shm_destroy(s);
     return;
   }
   assert_non_null(home);
+  for (int k = 0; k < 3; k++) co[k] += off; /* offsets from the window's start */
+  assert_int_equal(mt_shm_reduce_apply(s, home, off + n, on_range, NULL, &(int){0}), 0);
+  MT_ASSERT_OK(mt_shm_set_plan(s, 3, co, cl));
   int nr = 0;
   MPI_Comm_rank(node, &nr);
   float *want = expected(n, 11);
-  for (int rep = 0; rep < 2; rep++) {
+  unsigned char *all = malloc((size_t)n);
+  for (int rep = 0; rep < 4; rep++) {
     fill(home + off, n, 11);
-    apply_log a = {home + off, want, calloc((size_t)n, 1), 0, 0, 0, 0, 0};
+    float gap[GAP];
+    memcpy(gap, home + off + cl[2], sizeof gap);
+    /* some ranks hand chunks over early, as backward's hooks do */
+    if ((rep + nr) % 2) mt_shm_chunk_ready(s, 0);
+    if (rep == 3) mt_shm_chunk_ready(s, 2), mt_shm_chunk_ready(s, 2); /* twice: counted once */
+    apply_log a = {home, want, off, calloc((size_t)n, 1), 0, 0, 0};
     int code = -1;
-    assert_int_equal(mt_shm_reduce_apply(s, home + off, n, on_range, &a, &code), 1);
+    assert_int_equal(mt_shm_reduce_apply(s, home, off + n, on_range, &a, &code), 1);
     assert_int_equal(code, 0);
     assert_false(a.bad);
-    assert_true(a.calls > 1); /* 64 KiB ranges: a slice of 62,500+ floats is several */
-    /* every element handed to exactly one rank */
-    unsigned char *all = malloc((size_t)n);
+    /* every element of every chunk handed to exactly one rank, the gap to none */
     MPI_Allreduce(a.seen, all, (int)n, MPI_UNSIGNED_CHAR, MPI_SUM, node);
-    for (int64_t i = 0; i < n; i++)
-      if (all[i] != 1) fail_msg("element %lld applied %d times", (long long)i, all[i]);
-    free(all);
+    for (int64_t i = 0; i < n; i++) {
+      int in_gap = i >= cl[2] && i < cl[2] + GAP;
+      if (all[i] != !in_gap) fail_msg("element %lld applied %d times", (long long)i, all[i]);
+    }
+    assert_memory_equal(home + off + cl[2], gap, sizeof gap); /* not summed either */
     free(a.seen);
   }
-  /* stop codes: rank r stops at its first range with code 10 - r; every
-   * rank learns the smallest, and the ranks that stopped saw one range */
+  /* stop codes: rank r's first block returns 10 - r; every rank learns the
+   * smallest code of the ranks that took a block, and the other blocks
+   * are still all handed over */
   fill(home + off, n, 11);
-  apply_log a = {home + off, want, calloc((size_t)n, 1), 0, 0, 1, 10 - nr, 0};
+  apply_log a = {home, want, off, calloc((size_t)n, 1), 0, 10 - nr, 0};
   int code = -1;
-  assert_int_equal(mt_shm_reduce_apply(s, home + off, n, on_range, &a, &code), 1);
-  assert_int_equal(code, 10 - (node_size - 1));
-  assert_int_equal(a.calls, 1);
+  assert_int_equal(mt_shm_reduce_apply(s, home, off + n, on_range, &a, &code), 1);
+  int mine = a.calls > 0 ? 10 - nr : 1000, least = 0;
+  MPI_Allreduce(&mine, &least, 1, MPI_INT, MPI_MIN, node);
+  assert_int_equal(code, least);
+  MPI_Allreduce(a.seen, all, (int)n, MPI_UNSIGNED_CHAR, MPI_SUM, node);
+  int64_t covered = 0;
+  for (int64_t i = 0; i < n; i++) covered += all[i];
+  assert_int_equal(covered, n - GAP);
   free(a.seen);
-  /* a buffer outside the window: declined, nothing called */
-  float small[16];
-  fill(small, 16, 1);
-  apply_log none = {0};
-  assert_int_equal(mt_shm_reduce_apply(s, small, 16, on_range, &none, &code), 0);
-  assert_int_equal(none.calls, 0);
+  free(all);
   free(want);
   mt_shm_destroy(s);
 }

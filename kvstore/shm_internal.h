@@ -1,0 +1,44 @@
+/* shm_internal.h — the node reducer's state, shared by kvstore/shm.c (the
+ * allreduce) and kvstore/shm_update.c (the node-shared update). */
+#ifndef MT_KVSTORE_SHM_INTERNAL_H
+#define MT_KVSTORE_SHM_INTERNAL_H
+#include <mpi.h>
+#include <stdint.h>
+
+#include "kvstore/shm.h"
+
+/* One block of the update plan: elements [lo, hi) of chunk `chunk`. */
+typedef struct {
+  int chunk;
+  int64_t lo, hi;
+} mt_shm_block;
+
+struct mt_shm_ctl; /* the update's counters, in memory the node shares */
+
+struct mt_shm {
+  MPI_Comm node;
+  int rank, size;
+  MPI_Win win;
+  int64_t cap;  /* floats per segment, 0 before the first use */
+  int resident; /* the window holds the caller's buffer (mt_shm_alloc) */
+  float **seg;  /* every rank's segment, mapped into this process */
+  const float **src;
+  /* the node-shared update (shm_update.c) */
+  MPI_Win shared_win;     /* mt_shm_alloc_shared's: one segment, node rank 0's */
+  MPI_Win ctl_win;        /* the counters' */
+  struct mt_shm_ctl *ctl; /* NULL until mt_shm_set_plan */
+  int nchunk, nblock;
+  mt_shm_block *blocks; /* the plan's chunks cut in blocks, in chunk order */
+  int64_t gen;          /* updates begun on this rank (the same on every rank) */
+  int64_t *published;   /* per chunk: the update whose readiness this rank gave */
+};
+
+/* Makes the other ranks' stores visible (MPI's unified model: sync,
+ * barrier, sync). */
+int mt_shm_fence(mt_shm *s);
+/* shm_update.c's part of mt_shm_destroy: the windows (only while MPI is
+ * up), then the memory. */
+void mt_shm_update_free_windows(mt_shm *s);
+void mt_shm_update_free(mt_shm *s);
+
+#endif
