@@ -576,8 +576,8 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
         "barrier); kv = kv.bwd + wait,\nthe training thread's time in the kvstore; hidden = 1 - "
         "kv / kv(b=0); hid.w = 1 - wait / wait(b=0);\ncomm = (bwd + upd) - sync's; hid.c = 1 - "
         "comm / comm(b=0)\nb=...: the bucketed path (MODTRAIN_SHARED_UPDATE=0); shared: the "
-        "node-shared update (sum and\nupdate of each rank's slice, all inside update; %s "
-        "here)\n",
+        "node-shared update (blocks summed\nand applied by whichever rank is free, all inside "
+        "update here, as backward runs apart; %s)\n",
         o->reps, mods[ncfg - 1]->shared_update ? "on" : "not available, so off");
     printf("RESULT what=bare_pushpull kvstore=%s ranks=%d floats=%lld ms=%.4f\n", o->kvstore, world,
            (long long)n, bare_med * 1e3);
