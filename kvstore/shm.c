@@ -82,13 +82,15 @@ void mt_shm_destroy(mt_shm *s) {
 static int grow(mt_shm *s, int64_t cap) {
   free_window(s);
   float *mine = NULL;
-  MT_CHECK_MPI(MPI_Win_allocate_shared((MPI_Aint)(cap * (int64_t)sizeof(float)), sizeof(float),
-                                       MPI_INFO_NULL, s->node, &mine, &s->win));
+  MT_CHECK_MPI(
+      MPI_Win_allocate_shared((MPI_Aint)((cap + MT_SHM_ALIGN_PAD) * (int64_t)sizeof(float)),
+                              sizeof(float), MPI_INFO_NULL, s->node, &mine, &s->win));
   MT_CHECK_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
   for (int r = 0; r < s->size; r++) {
     MPI_Aint bytes = 0;
     int unit = 0;
     MT_CHECK_MPI(MPI_Win_shared_query(s->win, r, &bytes, &unit, &s->seg[r]));
+    s->seg[r] = mt_shm_align64(s->seg[r]);
   }
   s->cap = cap;
   return MT_OK;

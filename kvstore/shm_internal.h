@@ -33,6 +33,14 @@ struct mt_shm {
   int64_t *published;   /* per chunk: the update whose readiness this rank gave */
 };
 
+/* Shared windows start where MPI puts them (Open MPI: 0x108 bytes into a
+ * page); their users want 64-byte lines. Every process maps a window at a
+ * page boundary, so the same rounding holds in all of them. */
+#define MT_SHM_ALIGN_PAD 16 /* floats allocated beyond the size asked */
+static inline void *mt_shm_align64(void *p) {
+  return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
 /* Makes the other ranks' stores visible (MPI's unified model: sync,
  * barrier, sync). */
 int mt_shm_fence(mt_shm *s);

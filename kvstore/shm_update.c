@@ -47,7 +47,7 @@ struct mt_shm_ctl {
 float *mt_shm_alloc_shared(mt_shm *s, int64_t n) {
   if (s->size == 1 || s->shared_win != MPI_WIN_NULL || n <= 0) return NULL;
   float *mine = NULL, *base = NULL;
-  MPI_Aint bytes = s->rank == 0 ? (MPI_Aint)(n * (int64_t)sizeof(float)) : 0;
+  MPI_Aint bytes = s->rank == 0 ? (MPI_Aint)((n + MT_SHM_ALIGN_PAD) * (int64_t)sizeof(float)) : 0;
   if (MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, s->node, &mine,
                               &s->shared_win) != MPI_SUCCESS) {
     s->shared_win = MPI_WIN_NULL;
@@ -57,7 +57,7 @@ float *mt_shm_alloc_shared(mt_shm *s, int64_t n) {
   if (MPI_Win_lock_all(MPI_MODE_NOCHECK, s->shared_win) != MPI_SUCCESS ||
       MPI_Win_shared_query(s->shared_win, 0, &bytes, &unit, &base) != MPI_SUCCESS)
     return NULL;
-  return base;
+  return mt_shm_align64(base);
 }
 
 int mt_shm_set_plan(mt_shm *s, int nchunk, const int64_t *off, const int64_t *len) {
@@ -84,14 +84,16 @@ int mt_shm_set_plan(mt_shm *s, int nchunk, const int64_t *off, const int64_t *le
   s->nchunk = nchunk;
   s->nblock = nblock;
   MPI_Aint bytes =
-      s->rank == 0 ? (MPI_Aint)(sizeof(struct mt_shm_ctl) + sizeof(uint64_t) * (size_t)nchunk) : 0;
+      s->rank == 0 ? (MPI_Aint)(64 + sizeof(struct mt_shm_ctl) + sizeof(uint64_t) * (size_t)nchunk)
+                   : 0;
   struct mt_shm_ctl *mine = NULL;
   MT_CHECK_MPI(MPI_Win_allocate_shared(bytes, 1, MPI_INFO_NULL, s->node, &mine, &s->ctl_win));
   MT_CHECK_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->ctl_win));
   int unit = 0;
   struct mt_shm_ctl *ctl = NULL;
   MT_CHECK_MPI(MPI_Win_shared_query(s->ctl_win, 0, &bytes, &unit, &ctl));
-  if (s->rank == 0) memset(ctl, 0, (size_t)bytes);
+  ctl = mt_shm_align64(ctl);
+  if (s->rank == 0) memset(ctl, 0, sizeof *ctl + sizeof(uint64_t) * (size_t)nchunk);
   MT_CHECK_MPI(MPI_Win_sync(s->ctl_win));
   MT_CHECK_MPI(MPI_Barrier(s->node));
   MT_CHECK_MPI(MPI_Win_sync(s->ctl_win));
