@@ -14,6 +14,12 @@
  * the leaders' allreduce and the broadcast follow at wait). That reduction
  * is blocking, done when the bucket starts. MODTRAIN_SHM=0 keeps MPI.
  *
+ * GPU values in hier, with the node's ranks on distinct GPUs: the node's
+ * sum through NCCL on the devices (kvstore/nccl_node.c), the leaders'
+ * allreduce staged through pinned host memory, NCCL's broadcast back;
+ * blocking. Ranks sharing a GPU (which NCCL refuses) stage every bucket
+ * through host memory and MPI as above.
+ *
  * All calls go through MT_CHECK_MPI, which records MPI's own error string;
  * communicators use MPI_ERRORS_RETURN so errors come back as codes. */
 #include <mpi.h>
@@ -28,6 +34,7 @@
 #include <nccl.h>
 
 #include "kernels/cuda/cuda_kernels.h"
+#include "kvstore/nccl_node.h"
 
 #define MT_CHECK_NCCL(call)                                                                        \
   do {                                                                                             \
@@ -68,9 +75,13 @@ typedef struct {
   int nccl;     /* the nccl kvstore: the devices of a process reduce through NCCL */
   int blocking; /* set by mt_kvstore_reduce: nothing to overlap, use blocking MPI */
   mt_shm *shm;  /* the node's shared-memory reduction, when it is used */
+  int num_nodes;
 #ifdef MT_HAVE_CUDA
   ncclComm_t *comms;
   int ncomm, comm_dev[64];
+  /* hier's node stage for GPU values: NCCL among the node's ranks */
+  mt_nccl_node *node_nccl;
+  int node_nccl_tried;
 #endif
 } dist_impl;
 
@@ -192,6 +203,8 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
   MPI_Comm_set_errhandler(d->node, MPI_ERRORS_RETURN);
   MPI_Comm_rank(d->node, &d->node_rank);
   MPI_Comm_size(d->node, &d->node_size);
+  int leader = d->node_rank == 0;
+  MT_CHECK_MPI(MPI_Allreduce(&leader, &d->num_nodes, 1, MPI_INT, MPI_SUM, d->world));
   if (hierarchical) {
     MT_CHECK_MPI(
         MPI_Comm_split(d->world, d->node_rank == 0 ? 0 : MPI_UNDEFINED, kv->rank, &d->leaders));
@@ -221,6 +234,7 @@ static void dist_destroy(mt_kvstore *kv) {
   for (int i = 0; i < d->capstage; i++) mtk_cuda_host_free(d->stages[i].host);
   for (int i = 0; i < d->ncomm; i++) ncclCommDestroy(d->comms[i]);
   free(d->comms);
+  mt_nccl_node_destroy(d->node_nccl);
 #endif
   free(d->stages);
   free(d);
@@ -325,6 +339,38 @@ static int nccl_reduce_devices(dist_impl *d, int ndev, float *const *bufs, const
 #endif
 }
 
+/* hier with GPU values and ranks on distinct GPUs of a node: the node's sum
+ * through NCCL on the devices, the leaders' MPI allreduce across nodes
+ * staged through pinned host memory, then NCCL's broadcast inside the node.
+ * Blocking. Returns 1 when done, 0 when this path does not apply (several
+ * ranks on one GPU, one rank per node: decided alike on a node's ranks). */
+static int nccl_node_stage(dist_impl *d, float *dev_buf, int dev, int64_t n) {
+#ifdef MT_HAVE_CUDA
+  if (!d->hier || d->node_size < 2) return 0;
+  if (!d->node_nccl_tried) {
+    d->node_nccl_tried = 1;
+    MT_TRY_RC(mt_nccl_node_create(d->node, dev, &d->node_nccl));
+  }
+  if (!d->node_nccl) return 0;
+  MT_TRY_RC(mt_nccl_node_allreduce(d->node_nccl, dev_buf, n));
+  if (d->num_nodes == 1) return 1;
+  if (d->leaders != MPI_COMM_NULL) {
+    float *host = NULL;
+    MT_TRY_RC(stage_out(d, dev_buf, dev, n, &host));
+    for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
+      int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
+      MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, host + off, cnt, MPI_FLOAT, MPI_SUM, d->leaders));
+    }
+    MT_TRY_RC(stage_back(d));
+  }
+  MT_TRY_RC(mt_nccl_node_broadcast(d->node_nccl, dev_buf, n));
+  return 1;
+#else
+  (void)d, (void)dev_buf, (void)dev, (void)n;
+  return 0;
+#endif
+}
+
 static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                       int64_t n) {
   dist_impl *d = kv->impl;
@@ -332,6 +378,10 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
                    : mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
   if (rc < 0) return rc;
   if (kv->num_workers == 1) return MT_OK;
+  if (ctxs[0].type == MT_GPU) {
+    int k = nccl_node_stage(d, bufs[0], ctxs[0].id, n);
+    if (k != 0) return k < 0 ? k : MT_OK;
+  }
   float *base = bufs[0];
   if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, &base));
   int node_done = 0;
