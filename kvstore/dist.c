@@ -31,18 +31,9 @@
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
 #ifdef MT_HAVE_CUDA
-#include <nccl.h>
-
+#include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kvstore/nccl_node.h"
-
-#define MT_CHECK_NCCL(call)                                                                        \
-  do {                                                                                             \
-    ncclResult_t r_ = (call);                                                                      \
-    if (r_ != ncclSuccess)                                                                         \
-      return mt_error_set(MT_E_NCCL, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
-                          ncclGetErrorString(r_));                                                 \
-  } while (0)
 #endif
 
 /* MPI counts are int: large buffers go in chunks. */

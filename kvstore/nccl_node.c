@@ -11,30 +11,13 @@
  * deterministic for a fixed communicator, so repeated runs give the same
  * bits. */
 #ifdef MT_HAVE_CUDA
-#include <cuda_runtime.h>
-#include <nccl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cuda/check.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/nccl_node.h"
-
-#define MT_CHECK_NCCL_NODE(call)                                                                   \
-  do {                                                                                             \
-    ncclResult_t r_ = (call);                                                                      \
-    if (r_ != ncclSuccess)                                                                         \
-      return mt_error_set(MT_E_NCCL, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
-                          ncclGetErrorString(r_));                                                 \
-  } while (0)
-
-#define MT_CHECK_CUDA_NODE(call)                                                                   \
-  do {                                                                                             \
-    cudaError_t e_ = (call);                                                                       \
-    if (e_ != cudaSuccess)                                                                         \
-      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
-                          cudaGetErrorString(e_));                                                 \
-  } while (0)
 
 #define BUSID_LEN 32
 #define MT_NCCL_CHUNK ((int64_t)1 << 30) /* counts are size_t, but keep calls bounded */
@@ -65,7 +48,7 @@ int mt_nccl_node_create(MPI_Comm node, int dev, mt_nccl_node **out) {
   MT_CHECK_MPI(e);
   if (shared) return MT_OK;
   ncclUniqueId id;
-  if (rank == 0) MT_CHECK_NCCL_NODE(ncclGetUniqueId(&id));
+  if (rank == 0) MT_CHECK_NCCL(ncclGetUniqueId(&id));
   MT_CHECK_MPI(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, node));
   mt_nccl_node *c = calloc(1, sizeof *c);
   if (!c) return mt_error_set(MT_E_NOMEM, "kvstore nccl node: out of memory");
@@ -89,23 +72,22 @@ int mt_nccl_node_create(MPI_Comm node, int dev, mt_nccl_node **out) {
 }
 
 int mt_nccl_node_allreduce(mt_nccl_node *c, float *dev_buf, int64_t n) {
-  MT_CHECK_CUDA_NODE(cudaSetDevice(c->dev));
+  MT_CHECK_CUDA(cudaSetDevice(c->dev));
   for (int64_t off = 0; off < n; off += MT_NCCL_CHUNK) {
     size_t cnt = (size_t)(n - off < MT_NCCL_CHUNK ? n - off : MT_NCCL_CHUNK);
-    MT_CHECK_NCCL_NODE(
-        ncclAllReduce(dev_buf + off, dev_buf + off, cnt, ncclFloat, ncclSum, c->comm, 0));
+    MT_CHECK_NCCL(ncclAllReduce(dev_buf + off, dev_buf + off, cnt, ncclFloat, ncclSum, c->comm, 0));
   }
-  MT_CHECK_CUDA_NODE(cudaStreamSynchronize(0));
+  MT_CHECK_CUDA(cudaStreamSynchronize(0));
   return MT_OK;
 }
 
 int mt_nccl_node_broadcast(mt_nccl_node *c, float *dev_buf, int64_t n) {
-  MT_CHECK_CUDA_NODE(cudaSetDevice(c->dev));
+  MT_CHECK_CUDA(cudaSetDevice(c->dev));
   for (int64_t off = 0; off < n; off += MT_NCCL_CHUNK) {
     size_t cnt = (size_t)(n - off < MT_NCCL_CHUNK ? n - off : MT_NCCL_CHUNK);
-    MT_CHECK_NCCL_NODE(ncclBroadcast(dev_buf + off, dev_buf + off, cnt, ncclFloat, 0, c->comm, 0));
+    MT_CHECK_NCCL(ncclBroadcast(dev_buf + off, dev_buf + off, cnt, ncclFloat, 0, c->comm, 0));
   }
-  MT_CHECK_CUDA_NODE(cudaStreamSynchronize(0));
+  MT_CHECK_CUDA(cudaStreamSynchronize(0));
   return MT_OK;
 }
 

@@ -4,6 +4,7 @@
 #define MT_KERNELS_CUDA_CHECK_H
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <nccl.h>
 
 #include "modtrain.h"
 
@@ -21,6 +22,14 @@
     if (s_ != CUBLAS_STATUS_SUCCESS)                                                               \
       return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
                           cublasGetStatusString(s_));                                              \
+  } while (0)
+
+#define MT_CHECK_NCCL(call)                                                                        \
+  do {                                                                                             \
+    ncclResult_t r_ = (call);                                                                      \
+    if (r_ != ncclSuccess)                                                                         \
+      return mt_error_set(MT_E_NCCL, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
+                          ncclGetErrorString(r_));                                                 \
   } while (0)
 
 /* After a kernel launch. */
