@@ -177,17 +177,27 @@ static void test_mismatch_is_an_error_not_a_hang(void **state) {
   assert_non_null(strstr(mt_last_error(), want));
 }
 
-static void test_score_metric_is_global(void **state) {
-  mt_symbol *s = tu_mlp(H, "tanh", 4);
+/* The MLP bound on this rank's shard of a global batch, Xavier-initialised
+ * with `seed`, sgd through dist_sync. */
+static mt_module *dist_module(uint64_t seed, const char *sgd_params, mt_symbol **sym) {
+  *sym = tu_mlp(H, "tanh", 4);
   mt_module *m;
-  MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
+  MT_ASSERT_OK(mt_module_create(*sym, 0, NULL, 0, NULL, 0, NULL, &m));
   int lb = rank * G / world, ub = (rank + 1) * G / world;
   mt_data_desc d = {"data", MT_SHAPE(ub - lb, D)}, l = {"softmax_label", MT_SHAPE(ub - lb)};
   MT_ASSERT_OK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
   mt_initializer *init;
-  MT_ASSERT_OK(mt_initializer_create("xavier", 11, &init));
+  MT_ASSERT_OK(mt_initializer_create("xavier", seed, &init));
   MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
-  MT_ASSERT_OK(mt_module_init_optimizer(m, "dist_sync", "sgd", NULL, 0));
+  mt_initializer_free(init);
+  MT_ASSERT_OK(mt_module_init_optimizer(m, "dist_sync", "sgd", sgd_params, 0));
+  return m;
+}
+
+static void test_score_metric_is_global(void **state) {
+  mt_symbol *s;
+  mt_module *m = dist_module(11, NULL, &s);
+  int lb = rank * G / world, ub = (rank + 1) * G / world;
   /* the shard of every rank as an iterator; the global accuracy by hand */
   mt_batch b;
   make_batch(&b, 0, lb, ub);
@@ -220,7 +230,6 @@ static void test_score_metric_is_global(void **state) {
   mt_metric_free(acc);
   mt_data_iter_free(it);
   free_batch(&b);
-  mt_initializer_free(init);
   mt_module_free(m);
   mt_symbol_free(s);
 }
@@ -287,16 +296,9 @@ static void test_shared_update_is_the_plain_update(void **state) {
  * the step as usual. A plain backward hands nothing over, so two in a row
  * are fine. */
 static void test_backward_after_handover_is_refused(void **state) {
-  mt_symbol *s = tu_mlp(H, "tanh", 4);
-  mt_module *m;
-  MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
+  mt_symbol *s;
+  mt_module *m = dist_module(3, "learning_rate=0.1", &s);
   int lb = rank * G / world, ub = (rank + 1) * G / world;
-  mt_data_desc d = {"data", MT_SHAPE(ub - lb, D)}, l = {"softmax_label", MT_SHAPE(ub - lb)};
-  MT_ASSERT_OK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
-  mt_initializer *init;
-  MT_ASSERT_OK(mt_initializer_create("xavier", 3, &init));
-  MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
-  MT_ASSERT_OK(mt_module_init_optimizer(m, "dist_sync", "sgd", "learning_rate=0.1", 0));
   mt_batch b;
   make_batch(&b, 0, lb, ub);
   MT_ASSERT_OK(mt_module_forward(m, &b, 1));
@@ -316,7 +318,6 @@ static void test_backward_after_handover_is_refused(void **state) {
   MT_ASSERT_OK(mt_module_forward_backward(m, &b)); /* after update: fine again */
   MT_ASSERT_OK(mt_module_update(m));
   free_batch(&b);
-  mt_initializer_free(init);
   mt_module_free(m);
   mt_symbol_free(s);
 }
