@@ -4,7 +4,8 @@
 # build with ../shared/gpu/bundle-runtime.sh's run-time libraries):
 #   1. the gpu-labelled tests (every CUDA kernel against the CPU path, executor
 #      and Module on gpu(0), contexts {gpu(0), gpu(0)});
-#   2. the modtrain command on the tutorial config with context = gpu;
+#   2. the modtrain command on the tutorial config with context = gpu, on 1
+#      rank and on 2 ranks sharing gpu(0) (dist_sync and hier), compared;
 #   3. training samples/s of modtrain vs PyTorch eager on the same card and
 #      run: the tutorial MLP (128-64-10, batch 32) and 784-1024-1024-10
 #      (batch 256), with the ratio.
@@ -32,13 +33,19 @@ T=$(mktemp -d)
 A="--set train.context=gpu --set train.momentum=0.9 --set train.num_epoch=3"
 "$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/one/m >/dev/null 2>&1 || fail=1
 mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/two/m 2>&1 | tail -3 || fail=1
-python3 - "$T/one/m-0003.h5" "$T/two/m-0003.h5" <<'PY' || fail=1
+# hier: both ranks on one GPU, so NCCL's node stage must step aside (it
+# refuses duplicate GPUs) and the staged path must give the same result
+mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A --set train.kvstore=hier \
+  --set checkpoint.prefix=$T/hier/m 2>&1 | tail -3 || fail=1
+for run in two hier; do
+  python3 - "$T/one/m-0003.h5" "$T/$run/m-0003.h5" "$run" <<'PY' || fail=1
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 d = max(float(np.abs(a["arg"][k][()] - b["arg"][k][()]).max()) for k in a["arg"])
-print("2 ranks vs 1 rank on gpu(0): max |param difference| = %g" % d)
+print("2 ranks (%s) vs 1 rank on gpu(0): max |param difference| = %g" % (sys.argv[3], d))
 sys.exit(0 if d < 1e-5 else 1)
 PY
+done
 echo "== training throughput, same card, same run"
 for net in "32 128 64 10" "256 784 1024 1024 10"; do
   m=$("$B"/bench_gpu_train $net) || { echo "bench_gpu_train $net failed"; fail=1; continue; }
