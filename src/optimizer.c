@@ -23,7 +23,8 @@
  * `if self.clip_gradient:` does; AdaGrad clips whenever clip_gradient is given
  * (`is not None`, so 0 zeroes the gradient, as in MXNet). A negative bound
  * turns clipping off everywhere (MXNet's kernels do that; its AdaGrad would
- * clip into an inverted box). */
+ * clip into an inverted box). GPU parameters run the CUDA mirrors of the
+ * same kernels (kernels/cuda/optimizer.cu) with the same scalars. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,20 +431,25 @@ static int check_arrays(const mt_optimizer *opt, int index, const mt_ndarray *we
                         const mt_ndarray *grad) {
   const char *kn = opt_names[opt->kind];
   int gpu = weight->ctx.type == MT_GPU;
-  if (grad && grad->ctx.type != weight->ctx.type)
+  if (grad && (grad->ctx.type != weight->ctx.type || (gpu && grad->ctx.id != weight->ctx.id)))
     return MT_ERR(MT_E_INVAL,
                   "optimizer '%s': parameter %d: weight and gradient on different devices", kn,
                   index);
-#ifdef MT_HAVE_CUDA
-  /* GPU: sgd (and nag without momentum, which is sgd) have CUDA kernels */
-  if (gpu && !(opt->kind == OPT_SGD || (opt->kind == OPT_NAG && opt->nstates == 0)))
-    return MT_ERR(MT_E_UNSUPPORTED,
-                  "optimizer '%s': parameter %d: on GPU only sgd is implemented so far", kn, index);
-#else
+#ifndef MT_HAVE_CUDA /* with CUDA every kind has GPU kernels (gpu_step) */
   if (gpu)
     return MT_ERR(MT_E_UNSUPPORTED, "optimizer '%s': parameter %d: this build has no CUDA", kn,
                   index);
 #endif
+  /* the kernels take the state's pointers as they are: its memory must be
+   * where the weight is (a state made for a CPU copy cannot serve gpu(0)) */
+  const opt_param *p = find_param(opt, index);
+  if (p && p->buf && (p->ctx.type != weight->ctx.type || (gpu && p->ctx.id != weight->ctx.id)))
+    return MT_ERR(MT_E_INVAL,
+                  "optimizer '%s': parameter %d%s%s%s is on %s(%d), its state on %s(%d); "
+                  "make the state with the weight on the device it is updated on",
+                  kn, index, p->name ? " ('" : "", p->name ? p->name : "", p->name ? "')" : "",
+                  gpu ? "gpu" : "cpu", weight->ctx.id, p->ctx.type == MT_GPU ? "gpu" : "cpu",
+                  p->ctx.id);
   if (grad && grad->size != weight->size)
     return MT_ERR(MT_E_SHAPE,
                   "optimizer '%s': parameter %d: gradient has %lld elements, weight "
@@ -537,17 +543,54 @@ static void cpu_step(const mt_optimizer *opt, opt_param *p, const step_args *a, 
   }
 }
 
+#ifdef MT_HAVE_CUDA
+/* cpu_step on a whole GPU parameter: the CUDA mirror of each kernel
+ * (kernels/cuda/optimizer.cu, equal to the CPU's bit for bit) with the same
+ * scalars and states, so a GPU parameter follows the CPU path exactly.
+ * Kernels run on the device's default stream; the call does not wait. */
+static int gpu_step(const mt_optimizer *opt, opt_param *p, const step_args *a, mt_ndarray *weight,
+                    const mt_ndarray *grad) {
+  const int dev = weight->ctx.id;
+  const int64_t n = weight->size;
+  const float lr = (float)a->lr, wd = (float)a->wd, clip = a->clip, rescale = a->rescale;
+  const float mom = opt->momentum > 0 ? (float)opt->momentum : 0.f;
+  float *w = weight->data, *s0 = opt->nstates > 0 ? p->states[0].data : NULL;
+  const float *g = grad->data;
+  switch (opt->kind) {
+  case OPT_SGD:
+    return mtk_cuda_multi_sgd_update(dev, w, g, opt->momentum > 0 ? s0 : NULL, n, lr, wd, mom,
+                                     rescale, clip);
+  case OPT_NAG:
+    if (s0) return mtk_cuda_nag_mom_update(dev, w, g, s0, n, lr, wd, mom, rescale, clip);
+    return mtk_cuda_sgd_update(dev, w, g, n, lr, wd, rescale, clip);
+  case OPT_ADAM:
+    return mtk_cuda_adam_update(dev, w, g, s0, p->states[1].data, n, lr, wd, (float)opt->beta1,
+                                (float)opt->beta2, (float)opt->epsilon, rescale, clip);
+  case OPT_RMSPROP: {
+    const float cw =
+        (opt->has_clip_weights && opt->clip_weights != 0.0) ? (float)opt->clip_weights : -1.f;
+    if (!opt->centered)
+      return mtk_cuda_rmsprop_update(dev, w, g, s0, n, lr, wd, (float)opt->gamma1,
+                                     (float)opt->epsilon, rescale, clip, cw);
+    return mtk_cuda_rmspropalex_update(dev, w, g, s0, p->states[1].data, p->states[2].data, n, lr,
+                                       wd, (float)opt->gamma1, (float)opt->gamma2,
+                                       (float)opt->epsilon, rescale, clip, cw);
+  }
+  case OPT_ADAGRAD:
+    return mtk_cuda_adagrad_update(dev, w, g, s0, n, lr, wd, (float)opt->eps, rescale,
+                                   opt->has_clip ? (float)opt->clip_gradient : -1.f);
+  default: return MT_ERR(MT_E_INVAL, "optimizer %d: unknown kind", (int)opt->kind);
+  }
+}
+#endif
+
 int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                         const mt_ndarray *grad) {
   opt_param *p = NULL;
   step_args a = {0};
   MT_TRY(begin_step(opt, index, name, weight, grad, &p, &a));
 #ifdef MT_HAVE_CUDA
-  if (weight->ctx.type == MT_GPU) /* check_arrays admitted sgd and momentum-less nag only */
-    return mtk_cuda_multi_sgd_update(
-        weight->ctx.id, weight->data, grad->data, opt->nstates > 0 ? p->states[0].data : NULL,
-        weight->size, (float)a.lr, (float)a.wd, opt->momentum > 0 ? (float)opt->momentum : 0.f,
-        a.rescale, a.clip);
+  if (weight->ctx.type == MT_GPU) return gpu_step(opt, p, &a, weight, grad);
 #endif
   cpu_step(opt, p, &a, weight->data, grad->data, 0, weight->size);
   return MT_OK;

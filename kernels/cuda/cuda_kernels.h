@@ -104,6 +104,25 @@ int mtk_cuda_sgd_update(int dev, float *w, const float *g, int64_t n, float lr, 
                         float rescale, float clip);
 int mtk_cuda_multi_sgd_update(int dev, float *w, const float *g, float *mom, int64_t n, float lr,
                               float wd, float momentum, float rescale, float clip);
+/* The other optimizers' kernels (kernels/cpu/optimizer.h), equal to the CPU
+ * kernels bit for bit: nag_mom_update, adam_update (lr carries the bias
+ * correction), rmsprop_update, rmspropalex_update (centered RMSProp) and
+ * AdaGrad's dense update. States are device arrays of n elements, updated in
+ * place with the weight. clip, clip_weights < 0: no clipping. */
+int mtk_cuda_nag_mom_update(int dev, float *w, const float *g, float *mom, int64_t n, float lr,
+                            float wd, float momentum, float rescale, float clip);
+int mtk_cuda_adam_update(int dev, float *w, const float *g, float *mean, float *var, int64_t n,
+                         float lr, float wd, float beta1, float beta2, float epsilon, float rescale,
+                         float clip);
+int mtk_cuda_rmsprop_update(int dev, float *w, const float *g, float *state_n, int64_t n, float lr,
+                            float wd, float gamma1, float epsilon, float rescale, float clip,
+                            float clip_weights);
+int mtk_cuda_rmspropalex_update(int dev, float *w, const float *g, float *state_n, float *state_g,
+                                float *delta, int64_t n, float lr, float wd, float gamma1,
+                                float gamma2, float epsilon, float rescale, float clip,
+                                float clip_weights);
+int mtk_cuda_adagrad_update(int dev, float *w, const float *g, float *history, int64_t n, float lr,
+                            float wd, float eps, float rescale, float clip);
 /* One parameter inside a flat buffer: elements [begin, end), its lr and wd
  * (lr_mult and wd_mult applied). */
 typedef struct {

@@ -1,12 +1,17 @@
-// optimizer.cu — CUDA mirrors of the SGD kernels of kernels/cpu/optimizer.c
-// (MXNet's SGDKernel and MultiSGDKernel; formulas in kernels/cpu/optimizer.h)
-// and the device-side "all finite" check that guards an update.
+// optimizer.cu — CUDA mirrors of the optimizer kernels of
+// kernels/cpu/optimizer.c (MXNet's SGDKernel, MultiSGDKernel, NAGMomKernel,
+// AdamUpdateKernel, RMSPropUpdateKernel, RMSPropAlexUpdateKernel and
+// AdaGrad's NDArray sequence; formulas in kernels/cpu/optimizer.h) and the
+// device-side "all finite" check that guards an update.
 //
 // Bit-exactness: the CPU build does not contract a*b + c into FMAs (C11
 // mode, -ffp-contract=off), nvcc does by default; every operation here is
-// written with __fmul_rn / __fadd_rn / __fsub_rn, which nvcc never
-// contracts, in the CPU's order, so a GPU update equals the CPU update bit
-// for bit given the same weights, gradients and scalars.
+// written with __fmul_rn / __fadd_rn / __fsub_rn / __fdiv_rn / __fsqrt_rn,
+// which nvcc never contracts or approximates (whatever -use_fast_math or
+// -prec-div/-prec-sqrt say), in the CPU's order and parenthesisation, so a
+// GPU update equals the CPU update bit for bit given the same weights,
+// gradients, states and scalars (denormals are kept: nvcc's default
+// -ftz=false, like the CPU).
 //
 // mtk_cuda_multi_sgd_update_flat updates a whole flat buffer (an mt_arena of
 // parameters and its gradient arena, same layout) in one launch; each
@@ -66,6 +71,105 @@ __global__ void mtk_multi_sgd_flat_kernel(float *w, const float *g, float *mom, 
   }
 }
 
+// The adaptive kernels below take their clip bounds already mapped by
+// mtk_clip_bound: a bound < 0 (no clipping) becomes +inf, and clipping at
+// +inf leaves every value (NaN and +-inf included) unchanged, as the CPU's
+// rmsprop/adagrad loops do and as its unclipped branches compute. One
+// branch-free kernel then serves every combination.
+static inline float mtk_clip_bound(float c) { return c >= 0.f ? c : INFINITY; }
+
+// nag_mom_update, in place (the second use of w reads the new weight):
+//   m = momentum*m;  G = clip(rescale*g, c)
+//   w = (w - m) + (momentum + 1)*(m - lr*(G + wd*w));  m = m - lr*(G + wd*w_new)
+__global__ void mtk_nag_mom_kernel(float *w, const float *g, float *mom, int64_t n, float lr,
+                                   float wd, float momentum, float rescale, float clip) {
+  const float mp1 = __fadd_rn(momentum, 1.f);
+  MTK_FOR(i, n) {
+    float m = __fmul_rn(momentum, mom[i]);
+    float gi = mtk_clipf_d(__fmul_rn(rescale, g[i]), clip);
+    float wi = w[i];
+    float nw =
+        __fadd_rn(__fsub_rn(wi, m),
+                  __fmul_rn(mp1, __fsub_rn(m, __fmul_rn(lr, __fadd_rn(gi, __fmul_rn(wd, wi))))));
+    w[i] = nw;
+    mom[i] = __fsub_rn(m, __fmul_rn(lr, __fadd_rn(gi, __fmul_rn(wd, nw))));
+  }
+}
+
+// adam_update: G = clip(g*rescale + w*wd, c)
+//   mean = beta1*mean + (1 - beta1)*G;  var = beta2*var + ((1 - beta2)*G)*G
+//   w = w - (lr*mean) / (sqrt(var) + epsilon)
+__global__ void mtk_adam_kernel(float *w, const float *g, float *mean, float *var, int64_t n,
+                                float lr, float wd, float beta1, float beta2, float epsilon,
+                                float rescale, float clip) {
+  const float c1 = __fsub_rn(1.f, beta1), c2 = __fsub_rn(1.f, beta2);
+  MTK_FOR(i, n) {
+    float wi = w[i];
+    float gr = mtk_clipf_d(__fadd_rn(__fmul_rn(g[i], rescale), __fmul_rn(wi, wd)), clip);
+    float mi = __fadd_rn(__fmul_rn(beta1, mean[i]), __fmul_rn(c1, gr));
+    float vi = __fadd_rn(__fmul_rn(beta2, var[i]), __fmul_rn(__fmul_rn(c2, gr), gr));
+    mean[i] = mi;
+    var[i] = vi;
+    w[i] = __fsub_rn(wi, __fdiv_rn(__fmul_rn(lr, mi), __fadd_rn(__fsqrt_rn(vi), epsilon)));
+  }
+}
+
+// rmsprop_update: G = clip(rescale*g + wd*w, c)
+//   n = (1 - gamma1)*(G*G) + gamma1*n;  w = clip(w - lr*(G / sqrt(n + epsilon)), cw)
+__global__ void mtk_rmsprop_kernel(float *w, const float *g, float *state_n, int64_t n, float lr,
+                                   float wd, float gamma1, float epsilon, float rescale, float clip,
+                                   float clip_weights) {
+  const float c1 = __fsub_rn(1.f, gamma1);
+  MTK_FOR(i, n) {
+    float wi = w[i];
+    float gr = mtk_clipf_d(__fadd_rn(__fmul_rn(rescale, g[i]), __fmul_rn(wd, wi)), clip);
+    float ni = __fadd_rn(__fmul_rn(c1, __fmul_rn(gr, gr)), __fmul_rn(gamma1, state_n[i]));
+    state_n[i] = ni;
+    w[i] =
+        mtk_clipf_d(__fsub_rn(wi, __fmul_rn(lr, __fdiv_rn(gr, __fsqrt_rn(__fadd_rn(ni, epsilon))))),
+                    clip_weights);
+  }
+}
+
+// rmspropalex_update (centered): G = clip(rescale*g + wd*w, c)
+//   n = ((1 - gamma1)*G)*G + gamma1*n;  gs = (1 - gamma1)*G + gamma1*gs
+//   delta = gamma2*delta - (lr*G) / sqrt((n - gs*gs) + epsilon);  w = clip(w + delta, cw)
+__global__ void mtk_rmspropalex_kernel(float *w, const float *g, float *state_n, float *state_g,
+                                       float *delta, int64_t n, float lr, float wd, float gamma1,
+                                       float gamma2, float epsilon, float rescale, float clip,
+                                       float clip_weights) {
+  const float c1 = __fsub_rn(1.f, gamma1);
+  MTK_FOR(i, n) {
+    float wi = w[i];
+    float gr = mtk_clipf_d(__fadd_rn(__fmul_rn(rescale, g[i]), __fmul_rn(wd, wi)), clip);
+    float ni = __fadd_rn(__fmul_rn(__fmul_rn(c1, gr), gr), __fmul_rn(gamma1, state_n[i]));
+    float gi = __fadd_rn(__fmul_rn(c1, gr), __fmul_rn(gamma1, state_g[i]));
+    float di =
+        __fsub_rn(__fmul_rn(gamma2, delta[i]),
+                  __fdiv_rn(__fmul_rn(lr, gr),
+                            __fsqrt_rn(__fadd_rn(__fsub_rn(ni, __fmul_rn(gi, gi)), epsilon))));
+    state_n[i] = ni;
+    state_g[i] = gi;
+    delta[i] = di;
+    w[i] = mtk_clipf_d(__fadd_rn(wi, di), clip_weights);
+  }
+}
+
+// AdaGrad (dense): G = clip(g*rescale, c);  h = h + G*G
+//   w = w + (G / sqrt(h + eps) + w*wd)*(-lr)
+__global__ void mtk_adagrad_kernel(float *w, const float *g, float *history, int64_t n, float lr,
+                                   float wd, float eps, float rescale, float clip) {
+  const float neg_lr = -lr;
+  MTK_FOR(i, n) {
+    float wi = w[i];
+    float gr = mtk_clipf_d(__fmul_rn(g[i], rescale), clip);
+    float hi = __fadd_rn(history[i], __fmul_rn(gr, gr));
+    history[i] = hi;
+    float div = __fdiv_rn(gr, __fsqrt_rn(__fadd_rn(hi, eps)));
+    w[i] = __fadd_rn(wi, __fmul_rn(__fadd_rn(div, __fmul_rn(wi, wd)), neg_lr));
+  }
+}
+
 extern "C" int mtk_cuda_sgd_update(int dev, float *w, const float *g, int64_t n, float lr, float wd,
                                    float rescale, float clip) {
   MTK_TRY(mtk_set_device(dev));
@@ -82,6 +186,63 @@ extern "C" int mtk_cuda_multi_sgd_update(int dev, float *w, const float *g, floa
   if (n <= 0) return 0;
   mtk_multi_sgd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mom, n, lr, wd, momentum, rescale,
                                                        clip);
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_nag_mom_update(int dev, float *w, const float *g, float *mom, int64_t n,
+                                       float lr, float wd, float momentum, float rescale,
+                                       float clip) {
+  MTK_TRY(mtk_set_device(dev));
+  if (n <= 0) return 0;
+  mtk_nag_mom_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mom, n, lr, wd, momentum, rescale,
+                                                     mtk_clip_bound(clip));
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_adam_update(int dev, float *w, const float *g, float *mean, float *var,
+                                    int64_t n, float lr, float wd, float beta1, float beta2,
+                                    float epsilon, float rescale, float clip) {
+  MTK_TRY(mtk_set_device(dev));
+  if (n <= 0) return 0;
+  mtk_adam_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mean, var, n, lr, wd, beta1, beta2, epsilon,
+                                                  rescale, mtk_clip_bound(clip));
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_rmsprop_update(int dev, float *w, const float *g, float *state_n, int64_t n,
+                                       float lr, float wd, float gamma1, float epsilon,
+                                       float rescale, float clip, float clip_weights) {
+  MTK_TRY(mtk_set_device(dev));
+  if (n <= 0) return 0;
+  mtk_rmsprop_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, state_n, n, lr, wd, gamma1, epsilon,
+                                                     rescale, mtk_clip_bound(clip),
+                                                     mtk_clip_bound(clip_weights));
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_rmspropalex_update(int dev, float *w, const float *g, float *state_n,
+                                           float *state_g, float *delta, int64_t n, float lr,
+                                           float wd, float gamma1, float gamma2, float epsilon,
+                                           float rescale, float clip, float clip_weights) {
+  MTK_TRY(mtk_set_device(dev));
+  if (n <= 0) return 0;
+  mtk_rmspropalex_kernel<<<mtk_blocks(n), MTK_THREADS>>>(
+      w, g, state_n, state_g, delta, n, lr, wd, gamma1, gamma2, epsilon, rescale,
+      mtk_clip_bound(clip), mtk_clip_bound(clip_weights));
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_adagrad_update(int dev, float *w, const float *g, float *history, int64_t n,
+                                       float lr, float wd, float eps, float rescale, float clip) {
+  MTK_TRY(mtk_set_device(dev));
+  if (n <= 0) return 0;
+  mtk_adagrad_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, history, n, lr, wd, eps, rescale,
+                                                     mtk_clip_bound(clip));
   MT_CHECK_LAUNCH();
   return 0;
 }
