@@ -322,7 +322,9 @@ MT_API int mt_optimizer_set_wd_mult(mt_optimizer *opt, const char *name, double 
  * adagrad: MXNet's dense NDArray sequence). `name` (may be NULL) is bound to
  * the index on its first use; a later different name is MT_E_INVAL. The
  * state is allocated on first use, nothing after. weight and grad: same
- * size, CPU (GPU arrays: MT_E_UNSUPPORTED for now). */
+ * size, on the same device: CPU, or one GPU in a CUDA build (the state is
+ * made there; a state made on another device is MT_E_INVAL). Without CUDA,
+ * GPU arrays are MT_E_UNSUPPORTED. */
 MT_API int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                                const mt_ndarray *grad);
 /* Creates the zero state of `index` shaped like `weight` if it has none

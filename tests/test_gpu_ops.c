@@ -509,6 +509,253 @@ static void test_sgd_kernels(void **state) {
   free(m);
 }
 
+/* The other optimizers' kernels (nag_mom, adam, rmsprop, rmspropalex,
+ * adagrad) on the GPU against the CPU kernels: sizes below, at and above the
+ * block size (256) and above the grid cap (4096 blocks, so the grid-stride
+ * loop goes round), clip_gradient off (-1), 0 and on, clip_weights off and on
+ * for the two RMSProps, wd non-zero, states starting from random values
+ * (positive where they are squares), three steps each. The kernels are
+ * written to equal the CPU bit for bit; the test fails above 1e-6 relative
+ * (floor 1e-6) and reports how many values were not bit-identical. */
+enum { OK_NAG, OK_ADAM, OK_RMSPROP, OK_RMSPROPALEX, OK_ADAGRAD, OK_NKINDS };
+static const char *const ok_names[OK_NKINDS] = {"nag_mom", "adam", "rmsprop", "rmspropalex",
+                                                "adagrad"};
+static const int ok_nstates[OK_NKINDS] = {1, 2, 1, 3, 1};
+/* initial range of each state: {lo, hi} per kind and state */
+static const float ok_init[OK_NKINDS][3][2] = {
+    {{-0.1f, 0.1f}},                                    /* momentum */
+    {{-0.1f, 0.1f}, {0.0f, 0.01f}},                     /* mean, var */
+    {{0.0f, 0.01f}},                                    /* n */
+    {{0.01f, 0.02f}, {-0.05f, 0.05f}, {-0.01f, 0.01f}}, /* n, g (g*g < n), delta */
+    {{0.0f, 0.01f}},                                    /* history */
+};
+
+/* One step of kernel `kind` with fixed hyper-parameters, on host arrays
+ * (gpu 0) or gpu(0) arrays (gpu 1). */
+static int ok_step(int gpu, int kind, float *w, const float *g, float *const *s, int64_t n,
+                   float clip, float cw) {
+  const float lr = 0.01f, wd = 1e-3f, rescale = 0.125f;
+  switch (kind) {
+  case OK_NAG:
+    if (gpu) return mtk_cuda_nag_mom_update(0, w, g, s[0], n, lr, wd, 0.9f, rescale, clip);
+    mtk_nag_mom_update(w, g, s[0], n, lr, wd, 0.9f, rescale, clip);
+    return 0;
+  case OK_ADAM:
+    if (gpu)
+      return mtk_cuda_adam_update(0, w, g, s[0], s[1], n, 0.003f, wd, 0.9f, 0.999f, 1e-8f, rescale,
+                                  clip);
+    mtk_adam_update(w, g, s[0], s[1], n, 0.003f, wd, 0.9f, 0.999f, 1e-8f, rescale, clip);
+    return 0;
+  case OK_RMSPROP:
+    if (gpu)
+      return mtk_cuda_rmsprop_update(0, w, g, s[0], n, lr, wd, 0.95f, 1e-8f, rescale, clip, cw);
+    mtk_rmsprop_update(w, g, s[0], n, lr, wd, 0.95f, 1e-8f, rescale, clip, cw);
+    return 0;
+  case OK_RMSPROPALEX:
+    if (gpu)
+      return mtk_cuda_rmspropalex_update(0, w, g, s[0], s[1], s[2], n, lr, wd, 0.95f, 0.9f, 1e-8f,
+                                         rescale, clip, cw);
+    mtk_rmspropalex_update(w, g, s[0], s[1], s[2], n, lr, wd, 0.95f, 0.9f, 1e-8f, rescale, clip,
+                           cw);
+    return 0;
+  default:
+    if (gpu) return mtk_cuda_adagrad_update(0, w, g, s[0], n, lr, wd, 1e-7f, rescale, clip);
+    mtk_adagrad_update(w, g, s[0], n, lr, wd, 1e-7f, rescale, clip);
+    return 0;
+  }
+}
+
+/* Values of the GPU array not bit-identical to the host ones. */
+static int64_t count_not_identical(const mt_ndarray *gpu, const float *cpu, int64_t n) {
+  float *g = host_copy(gpu);
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; i++) k += memcmp(&g[i], &cpu[i], sizeof(float)) != 0;
+  free(g);
+  return k;
+}
+
+static void test_optimizer_kernels(void **state) {
+  const int64_t sizes[] = {1, 255, 256, 257, 4099, ((int64_t)1 << 20) + 3};
+  const float clips[] = {-1.0f, 0.0f, 0.05f}, cws[] = {-1.0f, 0.5f};
+  double worst = 0;
+  int64_t ndiff = 0, nvals = 0;
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    const int64_t n = sizes[si];
+    float *w = malloc(sizeof(float) * (size_t)n), *g = malloc(sizeof(float) * (size_t)n);
+    float *s[3];
+    mt_ndarray *gw, *gg, *gs[3];
+    assert_non_null(w);
+    assert_non_null(g);
+    MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_gpu(0), &gw));
+    MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_gpu(0), &gg));
+    for (int k = 0; k < 3; k++) {
+      s[k] = malloc(sizeof(float) * (size_t)n);
+      assert_non_null(s[k]);
+      MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_gpu(0), &gs[k]));
+    }
+    float *gsp[3] = {gs[0]->data, gs[1]->data, gs[2]->data};
+    for (int kind = 0; kind < OK_NKINDS; kind++)
+      for (int ci = 0; ci < 3; ci++)
+        for (int wi = 0; wi < 2; wi++) {
+          int has_cw = kind == OK_RMSPROP || kind == OK_RMSPROPALEX;
+          if (!has_cw && wi > 0) continue; /* clip_weights: the RMSProps only */
+          tu_fill_uniform(w, n, -1.0f, 1.0f, 1 + (uint64_t)si);
+          MT_ASSERT_OK(mt_ndarray_copy_from(gw, w, n));
+          for (int k = 0; k < ok_nstates[kind]; k++) {
+            tu_fill_uniform(s[k], n, ok_init[kind][k][0], ok_init[kind][k][1], 50 + (uint64_t)k);
+            MT_ASSERT_OK(mt_ndarray_copy_from(gs[k], s[k], n));
+          }
+          for (int step = 0; step < 3; step++) {
+            tu_fill_uniform(g, n, -3.0f, 3.0f, 10 + (uint64_t)step);
+            MT_ASSERT_OK(mt_ndarray_copy_from(gg, g, n));
+            MT_ASSERT_OK(ok_step(0, kind, w, g, s, n, clips[ci], cws[wi]));
+            MT_ASSERT_OK(ok_step(1, kind, gw->data, gg->data, gsp, n, clips[ci], cws[wi]));
+          }
+          char what[128];
+          snprintf(what, sizeof what, "%s n=%lld clip %g clip_weights %g: weight", ok_names[kind],
+                   (long long)n, (double)clips[ci], (double)cws[wi]);
+          worst = fmax(worst, expect_close(what, gw, w, n, 1e-6, 1e-6));
+          ndiff += count_not_identical(gw, w, n);
+          nvals += n;
+          for (int k = 0; k < ok_nstates[kind]; k++) {
+            snprintf(what, sizeof what, "%s n=%lld clip %g clip_weights %g: state %d",
+                     ok_names[kind], (long long)n, (double)clips[ci], (double)cws[wi], k);
+            worst = fmax(worst, expect_close(what, gs[k], s[k], n, 1e-6, 1e-6));
+            ndiff += count_not_identical(gs[k], s[k], n);
+            nvals += n;
+          }
+        }
+    mt_ndarray_free(gw);
+    mt_ndarray_free(gg);
+    for (int k = 0; k < 3; k++) {
+      mt_ndarray_free(gs[k]);
+      free(s[k]);
+    }
+    free(w);
+    free(g);
+  }
+  /* nothing to do: no launch, no pointer touched */
+  float *none[3] = {NULL, NULL, NULL};
+  for (int kind = 0; kind < OK_NKINDS; kind++)
+    MT_ASSERT_OK(ok_step(1, kind, NULL, NULL, none, 0, -1.0f, -1.0f));
+  /* a bad device id is refused before any launch */
+  assert_int_equal(mtk_cuda_adam_update(-1, NULL, NULL, NULL, NULL, 1, 0.1f, 0.0f, 0.9f, 0.999f,
+                                        1e-8f, 1.0f, -1.0f),
+                   MT_E_INVAL);
+  print_message(
+      "  optimizer kernels: worst relative error %.2e; %lld of %lld values not "
+      "bit-identical to the CPU\n",
+      worst, (long long)ndiff, (long long)nvals);
+}
+
+/* mt_optimizer_update of every optimizer kind on gpu(0) parameters equals
+ * the same optimizer on cpu(0) after five steps: weights, every state
+ * (read through mt_optimizer_state, which must be on gpu(0)) and the update
+ * counts. Two parameters, "fc_weight" (37 x 29; wd_mult 1) and "fc_bias"
+ * (37; wd_mult 0 by name, lr_mult 2), the bias skipping step 2 so that the
+ * two indices' counts (Adam's bias correction) differ; rescale_grad 1/8.
+ * Also: a state made for a CPU weight is refused for a gpu(0) weight. */
+static void test_optimizer_update_on_gpu(void **state) {
+  static const char *const cases[][2] = {
+      {"sgd", "learning_rate=0.1 momentum=0.9 wd=0.001 clip_gradient=0.3"},
+      {"sgd", "learning_rate=0.1 wd=0.001"},
+      {"sgd", "learning_rate=0.1 momentum=-0.5 wd=0.001"}, /* a state, passed to no kernel */
+      {"nag", "learning_rate=0.1 momentum=0.9 wd=0.001 clip_gradient=0.3"},
+      {"nag", "learning_rate=0.1 momentum=0.9"},
+      {"nag", "learning_rate=0.1 wd=0.001"},
+      {"adam", "learning_rate=0.01 wd=0.001 clip_gradient=0.3"},
+      {"adam", "learning_rate=0.01 beta1=0.8 beta2=0.99 epsilon=1e-6"},
+      {"rmsprop", "learning_rate=0.01 wd=0.001 clip_gradient=0.3 clip_weights=0.5"},
+      {"rmsprop", "learning_rate=0.01 gamma1=0.8"},
+      {"rmsprop", "learning_rate=0.01 centered=true wd=0.001 clip_weights=0.5"},
+      {"rmsprop", "learning_rate=0.01 centered=true gamma1=0.9 gamma2=0.8 clip_gradient=0.3"},
+      {"adagrad", "learning_rate=0.1 wd=0.001 clip_gradient=0.3"},
+      {"adagrad", "learning_rate=0.1 eps=1e-6 clip_gradient=0"},
+  };
+  const char *const names[2] = {"fc_weight", "fc_bias"};
+  const mt_shape shapes[2] = {MT_SHAPE(37, 29), MT_SHAPE(37)};
+  double worst = 0;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    char params[256];
+    snprintf(params, sizeof params, "%s rescale_grad=0.125", cases[c][1]);
+    mt_optimizer *co, *go;
+    MT_ASSERT_OK(mt_optimizer_create(cases[c][0], params, &co));
+    MT_ASSERT_OK(mt_optimizer_create(cases[c][0], params, &go));
+    MT_ASSERT_OK(mt_optimizer_set_lr_mult(co, "fc_bias", 2.0));
+    MT_ASSERT_OK(mt_optimizer_set_lr_mult(go, "fc_bias", 2.0));
+    mt_ndarray *cw[2], *cg[2], *gw[2], *gg[2];
+    for (int i = 0; i < 2; i++) {
+      MT_ASSERT_OK(mt_ndarray_create(shapes[i], mt_cpu(0), &cw[i]));
+      MT_ASSERT_OK(mt_ndarray_create(shapes[i], mt_cpu(0), &cg[i]));
+      tu_fill_uniform(cw[i]->data, cw[i]->size, -1.0f, 1.0f, 20 + (uint64_t)i);
+      gw[i] = gpu_like(cw[i]);
+      MT_ASSERT_OK(mt_ndarray_create(shapes[i], mt_gpu(0), &gg[i]));
+    }
+    for (int step = 0; step < 5; step++)
+      for (int i = 0; i < 2; i++) {
+        if (i == 1 && step == 2) continue;
+        tu_fill_uniform(cg[i]->data, cg[i]->size, -2.0f, 2.0f, 100 + 10 * (uint64_t)step + i);
+        MT_ASSERT_OK(mt_ndarray_copy(gg[i], cg[i]));
+        MT_ASSERT_OK(mt_optimizer_update(co, i, names[i], cw[i], cg[i]));
+        MT_ASSERT_OK(mt_optimizer_update(go, i, names[i], gw[i], gg[i]));
+      }
+    char what[200];
+    for (int i = 0; i < 2; i++) {
+      snprintf(what, sizeof what, "%s (%s): %s", cases[c][0], cases[c][1], names[i]);
+      worst = fmax(worst, expect_close(what, gw[i], cw[i]->data, cw[i]->size, 1e-6, 1e-6));
+      int64_t ccount, gcount;
+      MT_ASSERT_OK(mt_optimizer_get_update_count(co, i, &ccount));
+      MT_ASSERT_OK(mt_optimizer_get_update_count(go, i, &gcount));
+      assert_int_equal(gcount, ccount);
+      int ns = mt_optimizer_num_states(go, i);
+      assert_int_equal(ns, mt_optimizer_num_states(co, i));
+      for (int k = 0; k < ns; k++) {
+        const char *cname, *gname;
+        mt_ndarray *cs, *gs;
+        MT_ASSERT_OK(mt_optimizer_state(co, i, k, &cname, &cs));
+        MT_ASSERT_OK(mt_optimizer_state(go, i, k, &gname, &gs));
+        assert_string_equal(gname, cname);
+        assert_int_equal(gs->ctx.type, MT_GPU);
+        assert_int_equal(gs->ctx.id, 0);
+        snprintf(what, sizeof what, "%s (%s): %s state '%s'", cases[c][0], cases[c][1], names[i],
+                 cname);
+        worst = fmax(worst, expect_close(what, gs, cs->data, cs->size, 1e-6, 1e-6));
+      }
+    }
+    for (int i = 0; i < 2; i++) {
+      mt_ndarray_free(cw[i]);
+      mt_ndarray_free(cg[i]);
+      mt_ndarray_free(gw[i]);
+      mt_ndarray_free(gg[i]);
+    }
+    mt_optimizer_free(co);
+    mt_optimizer_free(go);
+  }
+  /* a state made on the host cannot serve a gpu(0) weight: refused, untouched */
+  mt_optimizer *o;
+  mt_ndarray *hw, *gw, *gg;
+  MT_ASSERT_OK(mt_optimizer_create("adam", "", &o));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(10), mt_cpu(0), &hw));
+  MT_ASSERT_OK(mt_optimizer_create_state(o, 0, "x_weight", hw));
+  tu_fill_uniform(hw->data, hw->size, -1.0f, 1.0f, 7);
+  gw = gpu_like(hw);
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(10), mt_gpu(0), &gg));
+  assert_int_equal(mt_optimizer_update(o, 0, "x_weight", gw, gg), MT_E_INVAL);
+  assert_non_null(strstr(mt_last_error(), "state"));
+  int64_t count;
+  MT_ASSERT_OK(mt_optimizer_get_update_count(o, 0, &count));
+  assert_int_equal(count, 0);
+  expect_identical("weight after the refused update", gw, hw->data, hw->size);
+  mt_ndarray_free(hw);
+  mt_ndarray_free(gw);
+  mt_ndarray_free(gg);
+  mt_optimizer_free(o);
+  print_message(
+      "  mt_optimizer_update on gpu(0), %d optimizer settings: worst relative error "
+      "%.2e\n",
+      (int)(sizeof cases / sizeof cases[0]), worst);
+}
+
 static void test_all_finite(void **state) {
   const int64_t n = 300000;
   mt_ndarray *a;
@@ -763,6 +1010,8 @@ int main(void) {
       cmocka_unit_test(test_dropout_mask_bits),
       cmocka_unit_test(test_batch_norm),
       cmocka_unit_test(test_sgd_kernels),
+      cmocka_unit_test(test_optimizer_kernels),
+      cmocka_unit_test(test_optimizer_update_on_gpu),
       cmocka_unit_test(test_all_finite),
       cmocka_unit_test(test_executor_tutorial_mlp),
       cmocka_unit_test(test_executor_every_op),
