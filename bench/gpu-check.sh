@@ -14,29 +14,42 @@
 #   cmake --build build-cuda -j2 && ../shared/gpu/bundle-runtime.sh "$PWD/gpu-rt" \
 #   build-cuda/modtrain build-cuda/bench_gpu_train build-cuda/tests/test_gpu_* build-cuda/tests/test_checkpoint
 # There:  tar xzf gpu-rt.tar.gz && . gpu-rt/env.sh && bash bench/gpu-check.sh
+# Every step runs under `timeout` (STEP_TIMEOUT seconds, default 120), so one hang
+# cannot eat the lent machine's whole budget; the summary at the end lists
+# each step's exit status (124: timed out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-cuda}
+T_STEP=${STEP_TIMEOUT:-120}
 export OPENBLAS_NUM_THREADS=1 CMOCKA_MESSAGE_OUTPUT=STDOUT
 fail=0
-nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
-for t in "$B"/tests/test_gpu_ops "$B"/tests/test_gpu_module "$B"/tests/test_gpu_kvstore "$B"/tests/test_checkpoint; do
-  echo "== $t"
-  "$t"; rc=$?
-  echo "gpu-check: $(basename "$t") rc=$rc"
+summary=""
+# step NAME CMD...: runs CMD under the timeout, records its status
+step() {
+  local name=$1 rc
+  shift
+  echo "== $name"
+  timeout "$T_STEP" "$@"
+  rc=$?
+  summary+="$(printf '%-28s rc=%d' "$name" "$rc")"$'\n'
   [ $rc -eq 0 ] || fail=1
+  return $rc
+}
+nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
+for t in test_gpu_ops test_gpu_module test_gpu_kvstore test_checkpoint; do
+  step "$t" "$B/tests/$t"
 done
-echo "== modtrain tutorial on gpu(0)"
-"$B"/modtrain jobs/configs/tutorial.ini --set train.context=gpu || fail=1
+step "modtrain tutorial gpu(0)" "$B"/modtrain jobs/configs/tutorial.ini --set train.context=gpu
 echo "== 2 ranks on gpu(0) (dist_sync, MPI staged through pinned memory) vs 1 rank"
 T=$(mktemp -d)
 A="--set train.context=gpu --set train.momentum=0.9 --set train.num_epoch=3"
-"$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/one/m >/dev/null 2>&1 || fail=1
-mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/two/m 2>&1 | tail -3 || fail=1
+step "1 rank gpu(0)" "$B"/modtrain jobs/configs/tutorial.ini $A --set checkpoint.prefix=$T/one/m
+step "2 ranks gpu(0) dist_sync" mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A \
+  --set checkpoint.prefix=$T/two/m
 # hier: both ranks on one GPU, so NCCL's node stage must step aside (it
 # refuses duplicate GPUs) and the staged path must give the same result
-mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A --set train.kvstore=hier \
-  --set checkpoint.prefix=$T/hier/m 2>&1 | tail -3 || fail=1
+step "2 ranks gpu(0) hier" mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $A \
+  --set train.kvstore=hier --set checkpoint.prefix=$T/hier/m
 for run in two hier; do
   python3 - "$T/one/m-0003.h5" "$T/$run/m-0003.h5" "$run" <<'PY' || fail=1
 import sys
@@ -53,10 +66,15 @@ PY
 done
 echo "== training throughput, same card, same run"
 for net in "32 128 64 10" "256 784 1024 1024 10"; do
-  m=$("$B"/bench_gpu_train $net) || { echo "bench_gpu_train $net failed"; fail=1; continue; }
+  m=$(timeout "$T_STEP" "$B"/bench_gpu_train $net) || {
+    echo "bench_gpu_train $net failed"
+    summary+="bench_gpu_train $net: failed"$'\n'
+    fail=1
+    continue
+  }
   echo "$m"
   if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-    p=$(python3 bench/peer_pytorch_gpu.py $net) || { echo "peer failed"; continue; }
+    p=$(timeout "$T_STEP" python3 bench/peer_pytorch_gpu.py $net) || { echo "peer failed"; continue; }
     echo "$p"
     ms=$(echo "$m" | sed -E 's/.*: ([0-9]+) samples.*/\1/'); ps=$(echo "$p" | sed -E 's/.*: ([0-9]+) samples.*/\1/')
     awk -v a="$ms" -v b="$ps" -v n="$net" 'BEGIN { printf "ratio modtrain/pytorch (batch, net %s): %.2fx\n", n, a / b }'
@@ -64,5 +82,7 @@ for net in "32 128 64 10" "256 784 1024 1024 10"; do
     echo "gpu-check: PyTorch with CUDA not available: no peer figure"
   fi
 done
+echo "== summary"
+printf '%s' "$summary"
 echo "gpu-check: $([ $fail -eq 0 ] && echo OK || echo FAILED)"
 exit $fail
