@@ -3,7 +3,9 @@
  * gradients summed across contexts by a kvstore and one optimizer updating
  * context 0's parameters, which are then broadcast to the other contexts.
  * Calls out of order return MT_E_STATE with MXNet's message; repeated
- * initialisations warn and are ignored, as MXNet does. */
+ * initialisations warn and are ignored, as MXNet does. Data parallel
+ * training's part (buckets, the ranks' agreement, the node-shared update)
+ * is in module_dist.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +48,7 @@ static void free_names(char **names, int n) {
   free(names);
 }
 
-static int find(char *const *names, int n, const char *name) {
+int mt_module_find_name(char *const *names, int n, const char *name) {
   for (int i = 0; i < n; i++)
     if (!strcmp(names[i], name)) return i;
   return -1;
@@ -171,7 +173,7 @@ int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, i
   for (int i = 0; i < m->ndata; i++) m->input_names[m->ninputs++] = strdup(m->data_names[i]);
   for (int i = 0; i < m->nlabel; i++) m->input_names[m->ninputs++] = strdup(m->label_names[i]);
   for (int a = 0; a < nargs; a++)
-    if (find(m->input_names, m->ninputs, args[a]) < 0)
+    if (mt_module_find_name(m->input_names, m->ninputs, args[a]) < 0)
       m->param_names[m->nparam++] = strdup(args[a]);
   m->aux_names = dup_names(naux, aux);
   m->naux = naux;
@@ -213,8 +215,6 @@ static int match_descs(const char *what, int nnames, char *const *names, int n,
   }
   return MT_OK;
 }
-
-static int share_undo(mt_module *m);
 
 static int copy_params_to_devices(mt_module *m) {
   for (int s = 0; s < m->group.nslots; s++) {
@@ -274,7 +274,7 @@ int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int
     return MT_ERR(MT_E_INVAL, "bind: inputs_need_grad requires for_training");
   if (force_rebind && m->binded) {
     if (m->params_initialized) MT_TRY(mt_module_sync_params(m));
-    MT_TRY(share_undo(m)); /* the new executors get parameters of their own */
+    MT_TRY(mt_module_share_undo(m)); /* the new executors get parameters of their own */
     mt_exec_group_free(&m->group);
     m->binded = 0;
   }
@@ -346,7 +346,7 @@ static int init_one(const char *name, mt_ndarray *arr, const mt_arena *given,
 static int check_extra(const mt_arena *given, char *const *names, int n, const char *what) {
   if (!given) return MT_OK;
   for (int i = 0; i < mt_arena_count(given); i++)
-    if (find(names, n, mt_arena_name(given, i)) < 0)
+    if (mt_module_find_name(names, n, mt_arena_name(given, i)) < 0)
       return MT_ERR(
           MT_E_INVAL,
           "init_params: found name '%s' that is not in the %s (use allow_extra to ignore it)",
@@ -423,263 +423,6 @@ int mt_module_get_params(mt_module *m, const mt_arena **arg_params, const mt_are
 
 /* -------------------------------------------------------------- optimizer */
 
-/* Buckets of at most bucket_bytes over the flat gradient buffer, filled from
- * the last parameter backwards (the order backward produces gradients). */
-static int build_buckets(mt_module *m) {
-  free(m->buckets);
-  free(m->param_bucket);
-  free(m->arg_to_param);
-  free(m->param_done);
-  m->buckets = calloc((size_t)m->nparam + 1, sizeof *m->buckets);
-  m->param_bucket = calloc((size_t)m->nparam + 1, sizeof *m->param_bucket);
-  m->param_done = calloc((size_t)m->nparam + 1, 1);
-  int nargs;
-  const char *const *args;
-  MT_TRY(mt_symbol_list_arguments(m->sym, &nargs, &args));
-  m->arg_to_param = calloc((size_t)nargs + 1, sizeof *m->arg_to_param);
-  if (!m->buckets || !m->param_bucket || !m->param_done || !m->arg_to_param) return MT_NOMEM();
-  for (int a = 0; a < nargs; a++) m->arg_to_param[a] = find(m->param_names, m->nparam, args[a]);
-  m->nbuckets = 0;
-  const mt_arena *ga = m->group.slots[0].grads;
-  if (!ga || m->nparam == 0) return MT_OK;
-  int64_t cap = m->bucket_bytes > 0 ? m->bucket_bytes / (int64_t)sizeof(float) : INT64_MAX;
-  int last = m->nparam - 1;
-  for (int p = m->nparam - 1; p >= 0; p--) {
-    int64_t end = p == m->nparam - 1 ? mt_arena_size(ga) : mt_arena_offset(ga, p + 1);
-    int64_t bucket_end = last == m->nparam - 1 ? mt_arena_size(ga) : mt_arena_offset(ga, last + 1);
-    int64_t start = mt_arena_offset(ga, p);
-    /* close the current bucket if adding p would exceed the cap */
-    if (p < last && bucket_end - start > cap) {
-      struct mt_bucket *b = &m->buckets[m->nbuckets++];
-      b->first = p + 1;
-      b->last = last;
-      b->off = end;
-      b->len = bucket_end - end;
-      last = p;
-    }
-  }
-  struct mt_bucket *b = &m->buckets[m->nbuckets++];
-  b->first = 0;
-  b->last = last;
-  b->off = 0;
-  b->len = last == m->nparam - 1 ? mt_arena_size(ga) : mt_arena_offset(ga, last + 1);
-  for (int k = 0; k < m->nbuckets; k++)
-    for (int p = m->buckets[k].first; p <= m->buckets[k].last; p++) m->param_bucket[p] = k;
-  return MT_OK;
-}
-
-/* ------------------------------------------------ the node-shared update
- *
- * Where the world is one node reducing through shared memory, context 0's
- * parameters and the optimizer state move into memory the node's ranks
- * share (one copy), next to the gradients the kvstore already holds there.
- * Update is then mt_kvstore_reduce_apply: the gradient is summed over the
- * ranks 64 KiB block by block, and whichever rank sums a block updates the
- * parameters of that block at once, while the sum is in cache; the ranks
- * then wait for each other, and every rank's forward reads the one updated
- * copy. Against reducing everything everywhere and updating everywhere,
- * each rank updates about 1/p of the parameters and nobody copies summed
- * gradients back. Inside forward_backward, backward hands each parameter's
- * gradient over as soon as it is final (mt_kvstore_chunk_ready), so a rank
- * that ends backward early sums and applies what the others have produced
- * while they compute the rest: the ranks' unequal pace costs less. The
- * sums are the same rank-order sums, so results are bit-identical to the
- * plain path. Every rank counts every parameter's update
- * (mt_optimizer_begin_update), so counts, schedules and the checkpoint's
- * state (rank 0 reads the whole shared state) are the same as without it.
- * A block with NaN or Inf is not applied (the others are); the ranks agree
- * on the first parameter that had one, so all report the one the plain
- * path names. One CPU context per rank only; MODTRAIN_SHARED_UPDATE=0
- * turns it off. */
-
-/* mt_kvstore_reduce_apply's callback: the parameters overlapping flat
- * gradient range [lo, hi). Returns 1 + the first parameter whose gradient
- * in the range is not finite, else 0. */
-static int shard_apply(void *user, int64_t lo, int64_t hi) {
-  mt_module *m = user;
-  const mt_exec_slot *s0 = &m->group.slots[0];
-  int a = 0, b = m->nparam; /* the last parameter starting at or before lo */
-  while (b - a > 1) {
-    int mid = (a + b) / 2;
-    if (mt_arena_offset(s0->grads, mid) <= lo) a = mid;
-    else b = mid;
-  }
-  int bad = 0;
-  for (int i = a; i < m->nparam; i++) {
-    mt_ndarray *wt = mt_arena_at(s0->params, i);
-    int64_t off = mt_arena_offset(s0->grads, i), end = off + wt->size;
-    if (off >= hi) break;
-    if (end <= lo) continue;
-    int64_t x = lo > off ? lo : off, y = hi < end ? hi : end;
-    int finite = 1;
-    MT_TRY(mt_optimizer_apply_range(m->opt, i, wt, mt_arena_at(s0->grads, i), x - off, y - x,
-                                    &finite));
-    if (!finite && !bad) bad = i + 1;
-  }
-  return bad;
-}
-
-/* Backward must not overwrite gradients the other ranks may be reading. */
-static int check_not_handed_over(const mt_module *m, const char *what) {
-  if (!m->handed_over) return MT_OK;
-  return MT_ERR(MT_E_STATE,
-                "%s: the last forward_backward handed its gradients to the other ranks (the "
-                "node-shared update): call update first, or run with MODTRAIN_SHARED_UPDATE=0",
-                what);
-}
-
-/* Backward's hook under the node-shared update (inside forward_backward):
- * parameter p's gradient is final, hand it to the other ranks. Chunks are
- * the parameters in reverse order, the order backward produces them. */
-static int grad_handover(void *user, int arg) {
-  mt_module *m = user;
-  int p = m->arg_to_param[arg];
-  if (p >= 0) mt_kvstore_chunk_ready(m->kv, m->nparam - 1 - p);
-  return MT_OK;
-}
-
-static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
-
-/* Collective, at init_optimizer: parameters and optimizer state into the
- * node's shared memory where every rank can (a CPU context each, gradients
- * already in the kvstore's window). */
-static int share_setup(mt_module *m) {
-  mt_exec_group *g = &m->group;
-  mt_arena *pa = g->slots[0].params, *gr = g->slots[0].grads;
-  const char *env = getenv("MODTRAIN_SHARED_UPDATE");
-  double able = g->nslots == 1 && pa->ctx.type == MT_CPU && gr && gr->external && m->nparam > 0 &&
-                !(env && !strcmp(env, "0"));
-  MT_TRY(mt_kvstore_allreduce_f64(m->kv, &able, 1)); /* all ranks, or none */
-  if (able < m->kv->num_workers) return MT_OK;
-  int64_t total = round16(mt_arena_size(pa));
-  for (int i = 0; i < m->nparam; i++)
-    total += mt_optimizer_state_floats(m->opt, mt_arena_at(pa, i)->size);
-  float *shared = mt_kvstore_shared_buffer(m->kv, total);
-  if (!shared) return MT_OK;
-  MT_TRY(mt_arena_rehome(pa, shared)); /* every rank copies the same bytes (broadcast) */
-  float *st = shared + round16(mt_arena_size(pa));
-  for (int i = 0; i < m->nparam; i++) {
-    mt_ndarray *wt = mt_arena_at(pa, i);
-    MT_TRY(mt_optimizer_place_state(m->opt, i, m->param_names[i], wt, st));
-    st += mt_optimizer_state_floats(m->opt, wt->size);
-  }
-  /* the plan: every parameter's gradient, in the order backward ends them */
-  int64_t *off = calloc((size_t)m->nparam, sizeof *off),
-          *len = calloc((size_t)m->nparam, sizeof *len);
-  int rc = off && len ? MT_OK : MT_NOMEM();
-  for (int k = 0; rc == MT_OK && k < m->nparam; k++) {
-    off[k] = mt_arena_offset(gr, m->nparam - 1 - k);
-    len[k] = mt_arena_at(gr, m->nparam - 1 - k)->size;
-  }
-  if (rc == MT_OK) rc = mt_kvstore_apply_plan(m->kv, m->nparam, off, len);
-  free(off);
-  free(len);
-  MT_TRY(rc);
-  MT_TRY(mt_kvstore_barrier(m->kv)); /* nobody updates before everyone has moved in */
-  m->shared_update = 1;
-  if (m->kv->rank == 0)
-    mt_log(MT_LOG_DEBUG, "module",
-           "node-shared update: %lld floats of parameters and optimizer state shared by %d "
-           "ranks, each updating 1/%d",
-           (long long)total, m->kv->num_workers, m->kv->num_workers);
-  return MT_OK;
-}
-
-/* Not collective: parameters and optimizer state back to memory of this
- * rank's own (the ranks hold the same values after an update). */
-static int share_undo(mt_module *m) {
-  if (!m->shared_update) return MT_OK;
-  mt_arena *pa = m->group.nslots > 0 ? m->group.slots[0].params : NULL;
-  if (pa && pa->external) MT_TRY(mt_arena_rehome(pa, NULL));
-  MT_TRY(mt_optimizer_own_states(m->opt));
-  m->shared_update = m->handed_over = 0;
-  return MT_OK;
-}
-
-static int shared_update(mt_module *m) {
-  mt_exec_slot *s0 = &m->group.slots[0];
-  for (int i = 0; i < m->nparam; i++)
-    MT_TRY(mt_optimizer_begin_update(m->opt, i, m->param_names[i], mt_arena_at(s0->params, i),
-                                     mt_arena_at(s0->grads, i)));
-  int code = 0;
-  m->handed_over = 0;
-  int rc = mt_kvstore_reduce_apply(m->kv, mt_arena_data(s0->grads), mt_arena_size(s0->grads),
-                                   shard_apply, m, &code);
-  if (rc < 0) return rc;
-  if (rc == 0)
-    return MT_ERR(MT_E_STATE, "update: the kvstore no longer shares memory with the module");
-  if (code > 0)
-    return MT_ERR(MT_E_NUMERIC, "gradient of '%s' has NaN or Inf", m->param_names[code - 1]);
-  return MT_OK;
-}
-
-/* Ranks agree on the parameters and the bucket layout (else collectives
- * would mismatch and hang), then take rank 0's parameters. */
-static int dist_setup(mt_module *m) {
-  uint64_t h = 0xcbf29ce484222325ull;
-#define MIX(v) (h = (h ^ (uint64_t)(v)) * 0x100000001b3ull)
-  for (int i = 0; i < m->nparam; i++) {
-    for (const char *c = m->param_names[i]; *c; c++) MIX((unsigned char)*c);
-    mt_shape sh = mt_ndarray_shape(mt_arena_at(m->arg_params, i));
-    for (int d = 0; d < sh.ndim; d++) MIX(sh.dim[d]);
-  }
-  for (int k = 0; k < m->nbuckets; k++) {
-    MIX(m->buckets[k].off);
-    MIX(m->buckets[k].len);
-  }
-#undef MIX
-  MT_TRY(mt_kvstore_check_same(m->kv, h, "parameters and gradient bucket layout"));
-  mt_exec_group *g = &m->group;
-  /* Context 0's gradients move into the kvstore's fastest memory where it
-   * has some (the node's shared-memory window: reduced in place, no
-   * copies). Collective: every rank asks, with the size the check above
-   * made equal. */
-  float *home = mt_kvstore_host_buffer(m->kv, mt_arena_size(g->slots[0].params));
-  mt_arena *gr0 = g->slots[0].grads;
-  if (home && gr0 && gr0->ctx.type == MT_CPU &&
-      mt_arena_size(gr0) <= mt_arena_size(g->slots[0].params))
-    MT_TRY(mt_arena_rehome(gr0, home));
-  float *bufs[64];
-  mt_context ctxs[64];
-  int n = g->nslots < 64 ? g->nslots : 64;
-  for (int s = 0; s < n; s++) {
-    bufs[s] = mt_arena_data(g->slots[s].params);
-    ctxs[s] = g->slots[s].ctx;
-  }
-  MT_TRY(mt_kvstore_broadcast(m->kv, n, bufs, ctxs, mt_arena_size(g->slots[0].params)));
-  if (m->naux > 0) {
-    for (int s = 0; s < n; s++) bufs[s] = mt_arena_data(g->slots[s].aux);
-    MT_TRY(mt_kvstore_broadcast(m->kv, n, bufs, ctxs, mt_arena_size(g->slots[0].aux)));
-  }
-  m->params_dirty = 1;
-  return share_setup(m);
-}
-
-static int start_bucket(mt_module *m, int k) {
-  mt_exec_group *g = &m->group;
-  float *bufs[64];
-  mt_context ctxs[64];
-  int n = g->nslots < 64 ? g->nslots : 64;
-  for (int s = 0; s < n; s++) {
-    bufs[s] = mt_arena_data(g->slots[s].grads) + m->buckets[k].off;
-    ctxs[s] = g->slots[s].ctx;
-  }
-  MT_TRY(mt_kvstore_start(m->kv, n, bufs, ctxs, m->buckets[k].len));
-  m->buckets_started++;
-  return MT_OK;
-}
-
-/* Executor hook: a parameter's gradient is final on the last context. */
-static int grad_ready(void *user, int arg) {
-  mt_module *m = user;
-  int p = m->arg_to_param[arg];
-  if (p < 0 || m->param_done[p]) return MT_OK;
-  m->param_done[p] = 1;
-  int k = m->param_bucket[p];
-  if (--m->buckets[k].pending == 0) MT_TRY(start_bucket(m, k));
-  return mt_kvstore_progress(m->kv);
-}
-
 int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *optimizer,
                              const char *optimizer_params, int force_init) {
   if (!m->binded || !m->params_initialized)
@@ -705,7 +448,8 @@ int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *opti
   /* gradients, parameters and state living in the old kvstore's memory
    * move out before it goes */
   mt_arena *gr0 = m->group.nslots > 0 ? m->group.slots[0].grads : NULL;
-  if ((rc = share_undo(m)) < 0 || (gr0 && gr0->external && (rc = mt_arena_rehome(gr0, NULL)) < 0)) {
+  if ((rc = mt_module_share_undo(m)) < 0 ||
+      (gr0 && gr0->external && (rc = mt_arena_rehome(gr0, NULL)) < 0)) {
     mt_kvstore_free(kv);
     mt_optimizer_free(opt);
     return rc;
@@ -714,8 +458,8 @@ int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *opti
   mt_kvstore_free(m->kv);
   m->opt = opt;
   m->kv = kv;
-  rc = build_buckets(m);
-  if (rc == MT_OK && mt_kvstore_is_dist(kv)) rc = dist_setup(m);
+  rc = mt_module_build_buckets(m);
+  if (rc == MT_OK && mt_kvstore_is_dist(kv)) rc = mt_module_dist_setup(m);
   if (rc < 0) return rc;
   m->optimizer_initialized = 1;
   return MT_OK;
@@ -799,7 +543,7 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
   /* the node-shared update: gradients go to the other ranks as they are
    * final, when update is sure to follow (forward_backward) */
   int handover = m->shared_update && m->in_forward_backward && m->grad_req == MT_REQ_WRITE;
-  MT_TRY(check_not_handed_over(m, "backward"));
+  MT_TRY(mt_module_check_not_handed_over(m, "backward"));
   if (m->reduce_in_flight) { /* a previous backward's buckets: finish before overwriting */
     MT_TRY(mt_kvstore_wait(m->kv));
     m->reduce_in_flight = 0;
@@ -814,8 +558,8 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
     mt_exec_slot *sl = &m->group.slots[s];
     int last = s == m->group.nslots - 1;
     mt_executor_set_grad_hook(sl->exec,
-                              overlap && last ? grad_ready
-                              : handover      ? grad_handover
+                              overlap && last ? mt_module_grad_ready
+                              : handover      ? mt_module_grad_handover
                                               : NULL,
                               m);
     if (!out_grads || nout_grads == 0) {
@@ -836,7 +580,7 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
     for (int k = 0; k < m->nbuckets; k++)
       if (m->buckets[k].pending > 0) {
         m->buckets[k].pending = 0;
-        MT_TRY(start_bucket(m, k));
+        MT_TRY(mt_module_start_bucket(m, k));
       }
     m->reduce_in_flight = 1;
   }
@@ -844,7 +588,7 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
 }
 
 int mt_module_forward_backward(mt_module *m, const mt_batch *b) {
-  MT_TRY(check_not_handed_over(m, "forward_backward"));
+  MT_TRY(mt_module_check_not_handed_over(m, "forward_backward"));
   MT_TRY(mt_module_forward(m, b, 1));
   m->in_forward_backward = 1;
   int rc = mt_module_backward(m, 0, NULL);
@@ -859,7 +603,7 @@ static int mt_module_update_impl(mt_module *m) {
   if (!g->slots[0].grads)
     return MT_ERR(MT_E_STATE, "update: the module has no gradients (bound with grad_req null)");
   m->params_dirty = 1;
-  if (m->shared_update) return shared_update(m);
+  if (m->shared_update) return mt_module_shared_update(m);
   float *bufs[64];
   mt_context ctxs[64];
   int n = g->nslots < 64 ? g->nslots : 64;
@@ -870,7 +614,7 @@ static int mt_module_update_impl(mt_module *m) {
     /* nothing left to overlap: blocking collectives */
     mt_kvstore_dist_set_blocking(m->kv, 1);
     int rc = MT_OK;
-    for (int k = 0; k < m->nbuckets && rc == MT_OK; k++) rc = start_bucket(m, k);
+    for (int k = 0; k < m->nbuckets && rc == MT_OK; k++) rc = mt_module_start_bucket(m, k);
     mt_kvstore_dist_set_blocking(m->kv, 0);
     MT_TRY(rc);
     MT_TRY(mt_kvstore_wait(m->kv));

@@ -50,7 +50,32 @@ struct mt_module {
   int handed_over;         /* backward gave the gradients to the other ranks; update next */
 };
 
+/* Index of `name` in names[0..n), or -1. */
+int mt_module_find_name(char *const *names, int n, const char *name);
 /* Copies device parameters to the CPU copies when they are stale. */
 int mt_module_sync_params(mt_module *mod);
+
+/* module_dist.c: data parallel training's part of the Module. */
+/* Buckets of at most bucket_bytes over the flat gradient buffer, filled from
+ * the last parameter backwards (the order backward produces gradients). */
+int mt_module_build_buckets(mt_module *m);
+/* Collective, at init_optimizer with an MPI kvstore: the ranks agree on the
+ * parameters and bucket layout, take rank 0's parameters, and move into
+ * the node's shared memory where they can (the node-shared update). */
+int mt_module_dist_setup(mt_module *m);
+int mt_module_start_bucket(mt_module *m, int k);
+/* Executor hooks, a parameter's gradient final: start its bucket once the
+ * bucket is complete (grad_ready); hand it to the other ranks under the
+ * node-shared update (grad_handover). */
+int mt_module_grad_ready(void *user, int arg);
+int mt_module_grad_handover(void *user, int arg);
+/* MT_E_STATE naming `what` when forward_backward handed gradients over and
+ * update has not run yet. */
+int mt_module_check_not_handed_over(const mt_module *m, const char *what);
+/* Not collective: parameters and optimizer state back to this rank's own
+ * memory (before the kvstore goes, or a rebind). */
+int mt_module_share_undo(mt_module *m);
+/* update() under the node-shared update. */
+int mt_module_shared_update(mt_module *m);
 
 #endif
