@@ -36,6 +36,12 @@
 #include "kvstore/nccl_node.h"
 #endif
 
+#define MT_TRY_RC(x)                                                                               \
+  do {                                                                                             \
+    int r_ = (x);                                                                                  \
+    if (r_ < 0) return r_;                                                                         \
+  } while (0)
+
 /* MPI counts are int: large buffers go in chunks. */
 #define MT_MPI_CHUNK ((int64_t)1 << 30)
 
@@ -47,6 +53,9 @@ typedef struct {
 typedef struct {
   int hier;
   MPI_Comm world, node, leaders; /* leaders: MPI_COMM_NULL on non-leaders */
+  MPI_Comm peers;                /* hier on several nodes of equal size: the ranks of this
+                                    node rank on every node (the node-shared update's
+                                    cross-node stage); else MPI_COMM_NULL */
   int node_rank, node_size;
   MPI_Request *reqs;
   int nreq, capreq;
@@ -183,7 +192,7 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
     return mt_error_set(MT_E_UNSUPPORTED, "kvstore nccl: this build has no CUDA/NCCL");
   }
 #endif
-  d->node = d->leaders = MPI_COMM_NULL;
+  d->node = d->leaders = d->peers = MPI_COMM_NULL;
   MT_CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &d->world));
   MPI_Comm_set_errhandler(d->world, MPI_ERRORS_RETURN);
   MPI_Comm_rank(d->world, &kv->rank);
@@ -203,8 +212,18 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
   }
   /* every rank of the node decides alike: the same world, sizes and env */
   int one_node = d->node_size == kv->num_workers;
-  if (d->node_size > 1 && (hierarchical || one_node) && mt_shm_wanted())
-    return mt_shm_create(d->node, &d->shm);
+  if (!(d->node_size > 1 && (hierarchical || one_node) && mt_shm_wanted())) return MT_OK;
+  MT_TRY_RC(mt_shm_create(d->node, &d->shm));
+  if (!hierarchical || one_node) return MT_OK;
+  /* hier on several nodes: with every node the same size, node rank r of
+   * each node forms a communicator with its peers, so the node-shared
+   * update can sum slice r across nodes (all ranks decide alike) */
+  int sizes[2] = {d->node_size, -d->node_size};
+  MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MAX, d->world));
+  if (sizes[0] != -sizes[1]) return MT_OK;
+  MT_CHECK_MPI(MPI_Comm_split(d->world, d->node_rank, kv->rank, &d->peers));
+  MPI_Comm_set_errhandler(d->peers, MPI_ERRORS_RETURN);
+  mt_shm_set_cross(d->shm, d->peers);
   return MT_OK;
 }
 
@@ -216,6 +235,7 @@ static void dist_destroy(mt_kvstore *kv) {
     if (d->nreq) MPI_Waitall(d->nreq, d->reqs, MPI_STATUSES_IGNORE);
     if (kv->agree_pending) MPI_Wait(&d->agree_req, MPI_STATUS_IGNORE);
     if (d->leaders != MPI_COMM_NULL) MPI_Comm_free(&d->leaders);
+    if (d->peers != MPI_COMM_NULL) MPI_Comm_free(&d->peers);
     if (d->node != MPI_COMM_NULL) MPI_Comm_free(&d->node);
     MPI_Comm_free(&d->world);
   }
@@ -242,12 +262,6 @@ static MPI_Request *new_req(dist_impl *d) {
   }
   return &d->reqs[d->nreq++];
 }
-
-#define MT_TRY_RC(x)                                                                               \
-  do {                                                                                             \
-    int r_ = (x);                                                                                  \
-    if (r_ < 0) return r_;                                                                         \
-  } while (0)
 
 /* Copies a device bucket into the next pinned staging buffer (*host). */
 static int stage_out(dist_impl *d, float *dev, int dev_id, int64_t n, float **host) {
@@ -521,11 +535,12 @@ float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n) {
   return d->shm ? mt_shm_alloc(d->shm, n) : NULL;
 }
 
-/* The node-shared update needs the node to be the whole world. */
+/* The node-shared update needs the node to be the whole world, or hier
+ * with nodes of one size (then node rank r sums slice r across nodes). */
 static mt_shm *world_shm(mt_kvstore *kv) {
   if (kv->backend == &mt_kvstore_local) return NULL;
   dist_impl *d = kv->impl;
-  return d->shm && d->node_size == kv->num_workers ? d->shm : NULL;
+  return d->shm && (d->node_size == kv->num_workers || d->peers != MPI_COMM_NULL) ? d->shm : NULL;
 }
 
 float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n) {

@@ -95,7 +95,10 @@ int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking);
 float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n);
 
 /* The node-shared update, where the world is one node whose ranks reduce
- * through shared memory (dist_sync or hier, MODTRAIN_SHM not 0):
+ * through shared memory (dist_sync or hier, MODTRAIN_SHM not 0), or hier on
+ * several nodes with the same number of ranks each (then each node keeps
+ * its own copy, node rank r sums its slice of every chunk over its node and
+ * then over the nodes with its peers, and applies it):
  *
  * mt_kvstore_shared_buffer (collective, the same n everywhere): n floats
  * that every rank maps, one copy on the node (the Module keeps its

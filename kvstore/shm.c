@@ -43,6 +43,7 @@ int mt_shm_create(MPI_Comm node, mt_shm **out) {
   if (!s) return mt_error_set(MT_E_NOMEM, "kvstore shm: out of memory");
   s->node = node;
   s->win = s->shared_win = s->ctl_win = MPI_WIN_NULL;
+  s->cross = MPI_COMM_NULL;
   MPI_Comm_rank(node, &s->rank);
   MPI_Comm_size(node, &s->size);
   s->seg = calloc((size_t)s->size, sizeof *s->seg);

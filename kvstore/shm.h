@@ -54,6 +54,14 @@ float *mt_shm_alloc_shared(mt_shm *s, int64_t n);
  * the resident buffer (nothing done), < 0 on an error (this rank still
  * took its part in the final wait, so the others do not hang). */
 typedef int (*mt_shm_range_fn)(void *user, int64_t lo, int64_t hi);
+/* Several nodes: `cross` (kept, not owned) joins node rank r of every node,
+ * all nodes having the same number of ranks. mt_shm_reduce_apply then
+ * sums across nodes too: node rank r owns slice r of every chunk (16-float
+ * boundaries), sums it over its node in rank order, then over the nodes
+ * with MPI_Allreduce on `cross`, and hands it to fn; chunks in plan order,
+ * each as soon as the node's ranks made it ready. *code is then agreed
+ * over every rank of every node. */
+void mt_shm_set_cross(mt_shm *s, MPI_Comm cross);
 int mt_shm_set_plan(mt_shm *s, int nchunk, const int64_t *off, const int64_t *len);
 void mt_shm_chunk_ready(mt_shm *s, int k);
 int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, void *user,

@@ -28,9 +28,11 @@ struct mt_shm {
   MPI_Win ctl_win;        /* the counters' */
   struct mt_shm_ctl *ctl; /* NULL until mt_shm_set_plan */
   int nchunk, nblock;
-  mt_shm_block *blocks; /* the plan's chunks cut in blocks, in chunk order */
-  int64_t gen;          /* updates begun on this rank (the same on every rank) */
-  int64_t *published;   /* per chunk: the update whose readiness this rank gave */
+  mt_shm_block *blocks;           /* the plan's chunks cut in blocks, in chunk order */
+  int64_t *chunk_off, *chunk_len; /* the plan itself */
+  int64_t gen;                    /* updates begun on this rank (the same on every rank) */
+  int64_t *published;             /* per chunk: the update whose readiness this rank gave */
+  MPI_Comm cross;                 /* node rank r's peers on the other nodes, or MPI_COMM_NULL */
 };
 
 /* Shared windows start where MPI puts them (Open MPI: 0x108 bytes into a

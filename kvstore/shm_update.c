@@ -73,8 +73,12 @@ int mt_shm_set_plan(mt_shm *s, int nchunk, const int64_t *off, const int64_t *le
   }
   s->blocks = calloc((size_t)nblock + 1, sizeof *s->blocks);
   s->published = calloc((size_t)nchunk + 1, sizeof *s->published);
-  if (!s->blocks || !s->published)
+  s->chunk_off = calloc((size_t)nchunk + 1, sizeof *s->chunk_off);
+  s->chunk_len = calloc((size_t)nchunk + 1, sizeof *s->chunk_len);
+  if (!s->blocks || !s->published || !s->chunk_off || !s->chunk_len)
     return mt_error_set(MT_E_NOMEM, "kvstore shm: out of memory for the update plan");
+  memcpy(s->chunk_off, off, sizeof *off * (size_t)nchunk);
+  memcpy(s->chunk_len, len, sizeof *len * (size_t)nchunk);
   int b = 0;
   for (int k = 0; k < nchunk; k++)
     for (int64_t lo = off[k]; lo < off[k] + len[k]; lo += MT_SHM_BLOCK) {
@@ -128,6 +132,43 @@ static int take_block(mt_shm *s, uint64_t g) {
   return -1;
 }
 
+void mt_shm_set_cross(mt_shm *s, MPI_Comm cross) { s->cross = cross; }
+
+/* Several nodes: this rank's slice of every chunk, summed over the node
+ * (rank order) and then over the nodes (MPI_Allreduce among the peers),
+ * then applied. Node rank r of every node walks the same slices in the
+ * same order, so the peers' collectives match. */
+static int apply_owned(mt_shm *s, float *buf, uint64_t g, mt_shm_range_fn fn, void *user,
+                       int *mine) {
+  int rc = MT_OK;
+  for (int k = 0; k < s->nchunk; k++) {
+    int64_t lo = s->chunk_off[k], len = s->chunk_len[k], hi = lo + len,
+            a = lo + len / 16 * s->rank / s->size * 16,
+            z = s->rank == s->size - 1 ? hi : lo + len / 16 * (s->rank + 1) / s->size * 16;
+    if (a >= z) continue; /* every node's rank r skips alike */
+    wait_ready(s, k, g);
+    if (rc == MT_OK) {
+      for (int r = 0; r < s->size; r++) s->src[r] = s->seg[r] + a;
+      mtk_sum_arrays(buf + a, s->src, s->size, z - a);
+    }
+    for (int64_t off = a; off < z; off += ((int64_t)1 << 30)) { /* MPI counts are int */
+      int cnt = (int)(z - off < ((int64_t)1 << 30) ? z - off : ((int64_t)1 << 30));
+      int e = MPI_Allreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM, s->cross);
+      if (e != MPI_SUCCESS && rc == MT_OK) {
+        char m[MPI_MAX_ERROR_STRING];
+        int l = 0;
+        MPI_Error_string(e, m, &l);
+        rc = mt_error_set(MT_E_MPI, "kvstore shm: MPI_Allreduce across nodes: %s", m);
+      }
+    }
+    if (rc < 0) continue; /* after an error: keep the peers' collectives matched */
+    int c = fn(user, a, z);
+    if (c < 0) rc = c;
+    else if (c > 0 && c < *mine) *mine = c;
+  }
+  return rc;
+}
+
 int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, void *user,
                         int *code) {
   *code = 0;
@@ -139,7 +180,13 @@ int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, vo
       __atomic_fetch_add(&s->ctl->ready[k], 1, __ATOMIC_RELEASE);
     }
   int rc = MT_OK, mine = INT32_MAX;
-  for (int b; (b = take_block(s, g)) >= 0;) {
+  if (s->cross != MPI_COMM_NULL) {
+    for (int k = 0; k < s->nchunk; k++)
+      if (s->chunk_off[k] + s->chunk_len[k] > n)
+        return mt_error_set(MT_E_INVAL, "kvstore shm: plan past the buffer");
+    rc = apply_owned(s, buf, g, fn, user, &mine);
+  }
+  for (int b; s->cross == MPI_COMM_NULL && (b = take_block(s, g)) >= 0;) {
     const mt_shm_block *blk = &s->blocks[b];
     wait_ready(s, blk->chunk, g);
     if (rc < 0) continue; /* after an error: take blocks, apply nothing */
@@ -159,6 +206,8 @@ int mt_shm_reduce_apply(mt_shm *s, float *buf, int64_t n, mt_shm_range_fn fn, vo
   MPI_Win_sync(s->win);
   if (s->shared_win != MPI_WIN_NULL) MPI_Win_sync(s->shared_win);
   int agree = MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, s->node);
+  if (agree == MPI_SUCCESS && s->cross != MPI_COMM_NULL) /* and over the nodes */
+    agree = MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, s->cross);
   MPI_Win_sync(s->win);
   if (s->shared_win != MPI_WIN_NULL) MPI_Win_sync(s->shared_win);
   if (rc < 0) return rc;
@@ -180,6 +229,9 @@ void mt_shm_update_free_windows(mt_shm *s) {
 void mt_shm_update_free(mt_shm *s) {
   free(s->blocks);
   free(s->published);
+  free(s->chunk_off);
+  free(s->chunk_len);
   s->blocks = NULL;
   s->published = NULL;
+  s->chunk_off = s->chunk_len = NULL;
 }

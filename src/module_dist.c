@@ -81,7 +81,11 @@ int mt_module_build_buckets(mt_module *m) {
  * A block with NaN or Inf is not applied (the others are); the ranks agree
  * on the first parameter that had one, so all report the one the plain
  * path names. One CPU context per rank only; MODTRAIN_SHARED_UPDATE=0
- * turns it off. */
+ * turns it off. With hier on several nodes of one size, each node keeps
+ * its own shared copy and node rank r sums slice r of each gradient over
+ * the node and then over the nodes (kvstore/shm.h), in hier's own order
+ * (node first, then nodes), so each rank sends 1/p of the gradient across
+ * the network and updates 1/p of the parameters. */
 
 /* mt_kvstore_reduce_apply's callback: the parameters overlapping flat
  * gradient range [lo, hi). Returns 1 + the first parameter whose gradient

@@ -238,35 +238,44 @@ static void test_score_metric_is_global(void **state) {
  * shared memory, each rank updating one slice) against the plain path
  * (MODTRAIN_SHARED_UPDATE=0): the same bits for parameters and every
  * optimizer state, on every rank, for optimizers with one, two and no
- * states; and a NaN on one rank fails the same update on every rank,
- * naming the same parameter. It is on exactly where the world is one node
- * of several ranks. */
+ * states, with dist_sync and hier (whose node-then-nodes sum order the
+ * several-node variant keeps: bit-identical for two nodes); and a NaN on
+ * one rank fails the same update on every rank, naming the same parameter.
+ * It is on exactly where the world is one node of several ranks, and for
+ * hier also where it is several nodes of the same size. */
 static void test_shared_update_is_the_plain_update(void **state) {
   mt_dist_topology_info t;
   MT_ASSERT_OK(mt_dist_topology(&t));
   const char *env = getenv("MODTRAIN_SHM");
-  int expect = t.num_nodes == 1 && world > 1 && !(env && !strcmp(env, "0"));
-  static const char *const opts[][2] = {
-      {"sgd", "learning_rate=0.5 momentum=0.9 wd=0.0001"},
-      {"adam", "learning_rate=0.01 wd=0.0001"},
-      {"rmsprop", "learning_rate=0.01 centered=1"},
-      {"sgd", "learning_rate=0.5"},
+  int shm = world > 1 && t.local_size > 1 && !(env && !strcmp(env, "0"));
+  /* dist_sync: a world of one node; hier: also several nodes of one size
+   * (node rank r sums slice r across the nodes) */
+  int expect_dist = shm && t.num_nodes == 1;
+  int expect_hier = shm && t.num_nodes * t.local_size == world;
+  static const char *const opts[][3] = {
+      {"dist_sync", "sgd", "learning_rate=0.5 momentum=0.9 wd=0.0001"},
+      {"dist_sync", "adam", "learning_rate=0.01 wd=0.0001"},
+      {"dist_sync", "rmsprop", "learning_rate=0.01 centered=1"},
+      {"dist_sync", "sgd", "learning_rate=0.5"},
+      {"hier", "sgd", "learning_rate=0.5 momentum=0.9 wd=0.0001"},
+      {"hier", "adam", "learning_rate=0.01 wd=0.0001"},
   };
-  for (int o = 0; o < 4; o++) {
+  for (int o = 0; o < 6; o++) {
     float p[2][NPARAM_FLOATS], st[2][MAX_STATES * NPARAM_FLOATS];
     int shared[2] = {-1, -1}, nst[2] = {0, 0};
     for (int on = 0; on < 2; on++) {
       memset(st[on], 0, sizeof st[on]);
       setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
-      train_extra x = {opts[o][0], opts[o][1], -1, st[on], &nst[on], &shared[on], NULL};
-      MT_ASSERT_OK(train_ex("dist_sync", 1, 1, (int64_t)25 << 20, H, 5, p[on], &x));
+      train_extra x = {opts[o][1], opts[o][2], -1, st[on], &nst[on], &shared[on], NULL};
+      MT_ASSERT_OK(train_ex(opts[o][0], 1, 1, (int64_t)25 << 20, H, 5, p[on], &x));
     }
     unsetenv("MODTRAIN_SHARED_UPDATE");
-    if (rank == 0 && o == 0)
-      print_message("world %d on %d node(s): node-shared update %s\n", world, t.num_nodes,
-                    shared[1] ? "on" : "off");
+    int hier = !strcmp(opts[o][0], "hier");
+    if (rank == 0 && (o == 0 || o == 4))
+      print_message("world %d on %d node(s): %s node-shared update %s\n", world, t.num_nodes,
+                    opts[o][0], shared[1] ? "on" : "off");
     assert_int_equal(shared[0], 0);
-    assert_int_equal(shared[1], expect);
+    assert_int_equal(shared[1], hier ? expect_hier : expect_dist);
     assert_int_equal(nst[0], nst[1]);
     assert_memory_equal(p[1], p[0], sizeof p[0]);
     assert_memory_equal(st[1], st[0], sizeof(float) * (size_t)nst[0] * NPARAM_FLOATS);
@@ -275,19 +284,22 @@ static void test_shared_update_is_the_plain_update(void **state) {
   }
   /* NaN in the last rank's data at step 3: every rank fails there, naming
    * the parameter the plain path names */
-  char msg[2][256];
-  for (int on = 0; on < 2; on++) {
-    setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
-    float p[NPARAM_FLOATS];
-    int failed = -1;
-    train_extra x = {NULL, NULL, 3, NULL, NULL, NULL, &failed};
-    assert_int_equal(train_ex("dist_sync", 1, 1, (int64_t)25 << 20, H, 5, p, &x), MT_E_NUMERIC);
-    assert_int_equal(failed, 3);
-    snprintf(msg[on], sizeof msg[on], "%s", mt_last_error());
+  const char *kvs[2] = {"dist_sync", "hier"};
+  for (int k = 0; k < 2; k++) {
+    char msg[2][256];
+    for (int on = 0; on < 2; on++) {
+      setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
+      float p[NPARAM_FLOATS];
+      int failed = -1;
+      train_extra x = {NULL, NULL, 3, NULL, NULL, NULL, &failed};
+      assert_int_equal(train_ex(kvs[k], 1, 1, (int64_t)25 << 20, H, 5, p, &x), MT_E_NUMERIC);
+      assert_int_equal(failed, 3);
+      snprintf(msg[on], sizeof msg[on], "%s", mt_last_error());
+    }
+    unsetenv("MODTRAIN_SHARED_UPDATE");
+    assert_non_null(strstr(msg[0], "NaN or Inf"));
+    assert_string_equal(msg[1], msg[0]);
   }
-  unsetenv("MODTRAIN_SHARED_UPDATE");
-  assert_non_null(strstr(msg[0], "NaN or Inf"));
-  assert_string_equal(msg[1], msg[0]);
 }
 
 /* Under the node-shared update, forward_backward hands its gradients to
