@@ -15,6 +15,13 @@
  * before every block is applied, and no rank overwrites its gradients in
  * the next backward before every block has been read.
  *
+ * Several nodes (hier, mt_shm_set_cross): blocks cannot go to whoever is
+ * free, since node rank r's peers on the other nodes must join the same
+ * cross-node allreduce; so node rank r owns slice r of every chunk, and
+ * walks the chunks in plan order: wait until the node made the chunk
+ * ready, sum the slice over the node, MPI_Allreduce it with the peers,
+ * apply it (apply_owned).
+ *
  * Waiting for another rank's chunk spins with a pause instruction and
  * yields the core every few thousand turns (ranks oversubscribing the
  * cores must not starve the rank they wait for). A rank that dies leaves
