@@ -48,10 +48,11 @@
  *             backward as soon as their gradients are final (overlap).
  *             The b= rows run with MODTRAIN_SHARED_UPDATE=0: they measure
  *             the bucketed path.
- *   shared    dist_sync with the node-shared update (where it is on): sum
- *             and update inside update; with backward called on its own,
- *             no gradient is handed over early, so this is its cost
- *             without the early start that forward_backward gives.
+ *   shared    dist_sync with the node-shared update (where it is on),
+ *             backward run as forward_backward runs it (the Module's
+ *             in_forward_backward flag set around it): each gradient is
+ *             handed to the other rank as it is final, and update sums and
+ *             applies what is left.
  * The dist Modules' kvstores carry a probe (their backend table swapped for
  * a copy whose start / progress / wait are timed), so the training thread's
  * time in the kvstore is measured directly: kv.bwd (start + progress,
@@ -253,6 +254,8 @@ static void free_data(dataset *ds) {
 typedef struct {
   double fwd, bwd, upd, step; /* seconds, summed over the steps */
   int barrier;                /* an MPI_Barrier ends each update (the "sync" baseline) */
+  int as_fb;                  /* backward as inside forward_backward (gradients handed over
+                                 as they are final, under the node-shared update) */
   double sync;                /* seconds in that barrier (included in upd) */
 } phases;
 
@@ -270,7 +273,9 @@ static double run_steps(mt_module *mod, const dataset *ds, int steps, int *next,
     double a = bench_now();
     CHECK(mt_module_forward(mod, b, 1));
     double f = bench_now();
+    mod->in_forward_backward = ph->as_fb; /* what mt_module_forward_backward sets */
     CHECK(mt_module_backward(mod, 0, NULL));
+    mod->in_forward_backward = 0;
     double g = bench_now();
     CHECK(mt_module_update(mod));
     double h = bench_now();
@@ -499,7 +504,7 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
         bare[rep] = max_over_ranks(bench_now() - t0) / o->steps;
         continue;
       }
-      phases ph = {.barrier = c == 1};
+      phases ph = {.barrier = c == 1, .as_fb = c == ncfg - 1};
       if (probe[c]) probe[c]->t_start = probe[c]->t_wait = 0;
       run_steps(mods[c], ds, o->steps, &next[c], &ph);
       double v[NFIG] = {ph.fwd,
@@ -576,8 +581,8 @@ static void part_overlap(const options *o, mt_symbol *net, const dataset *ds) {
         "barrier); kv = kv.bwd + wait,\nthe training thread's time in the kvstore; hidden = 1 - "
         "kv / kv(b=0); hid.w = 1 - wait / wait(b=0);\ncomm = (bwd + upd) - sync's; hid.c = 1 - "
         "comm / comm(b=0)\nb=...: the bucketed path (MODTRAIN_SHARED_UPDATE=0); shared: the "
-        "node-shared update (blocks summed\nand applied by whichever rank is free, all inside "
-        "update here, as backward runs apart; %s)\n",
+        "node-shared update (blocks summed\nand applied by whichever rank is free, gradients "
+        "handed over as backward makes them; %s)\n",
         o->reps, mods[ncfg - 1]->shared_update ? "on" : "not available, so off");
     printf("RESULT what=bare_pushpull kvstore=%s ranks=%d floats=%lld ms=%.4f\n", o->kvstore, world,
            (long long)n, bare_med * 1e3);
