@@ -24,8 +24,10 @@
  *               tensors fit one bucket (the default 25 MiB bucket).
  *   per-tensor  one blocking MPI_Allreduce per tensor, in turn.
  * Printed for reference: one mt_kvstore_start per tensor and one wait (the
- * Module with a bucket per tensor: all in flight together) and one raw
- * MPI_Allreduce of the whole flat buffer.
+ * Module with a bucket per tensor: all in flight together), one raw
+ * MPI_Allreduce of the whole flat buffer, and the one bucket in the
+ * kvstore's own memory (where the Module's gradients live: reduced in
+ * place in the node's shared window).
  * ratio = per-tensor time / bucket time; target >= 3.
  *
  * Method: before timing, every path reduces a buffer holding (rank + 1) *
@@ -52,7 +54,7 @@
 #include "kvstore/kvstore.h"
 
 #define MAX_REPS 64
-#define MAX_PATHS 4
+#define MAX_PATHS 5
 
 #define CHECK(x)                                                                                   \
   do {                                                                                             \
@@ -237,7 +239,7 @@ static int parse_args(int argc, char **argv, options *o) {
   return 0;
 }
 
-static void part_sizes(const options *o) {
+static void part_sizes(const options *o, float *res) {
   if (rank == 0) {
     printf("\n== pushpull vs MPI_Allreduce, %d ranks, busbw = 2(N-1)/N * bytes / time ==\n", world);
     printf("%10s %8s %12s %12s %10s %10s %7s %12s %7s\n", "bytes", "iters", "kvstore us", "raw us",
@@ -249,9 +251,7 @@ static void part_sizes(const options *o) {
    * buffer each, the ratio swung between 0.85 and 1.15 at 4-64 MiB from run
    * to run, whichever side had which) */
   float *buf = alloc_floats(o->max_bytes / 4);
-  /* the Module's case: its gradients live in the kvstore's own memory
-   * (the node's shared window, reduced in place), where it has some */
-  float *res = mt_kvstore_host_buffer(kv, o->max_bytes / 4);
+
   double worst = 1e30;
   int below = 0;
   for (int64_t bytes = o->min_bytes; bytes <= o->max_bytes; bytes *= 2) {
@@ -305,35 +305,39 @@ static void part_sizes(const options *o) {
   free(buf); /* res is the kvstore's */
 }
 
-static void part_tensors(const options *o) {
+static void part_tensors(const options *o, float *res) {
   int64_t tn = o->tensor_bytes / 4, n = tn * o->ntensors;
-  const path ps[4] = {KV_BUCKET, RAW_PER_TENSOR, KV_PER_TENSOR, RAW_ALLREDUCE};
-  const char *names[4] = {"kvstore, one bucket (start + wait)", "MPI_Allreduce per tensor",
+  const path ps[5] = {KV_BUCKET, RAW_PER_TENSOR, KV_PER_TENSOR, RAW_ALLREDUCE, KV_BUCKET};
+  const char *names[5] = {"kvstore, one bucket (start + wait)", "MPI_Allreduce per tensor",
                           "kvstore, bucket per tensor (all started, one wait)",
-                          "MPI_Allreduce of the flat buffer"};
-  float *bufs[4];
-  for (int k = 0; k < 4; k++) {
-    bufs[k] = alloc_floats(n);
+                          "MPI_Allreduce of the flat buffer",
+                          "kvstore, one bucket in its own memory (Module)"};
+  float *bufs[5] = {0};
+  int np = res && n <= o->max_bytes / 4 ? 5 : 4;
+  for (int k = 0; k < np; k++) {
+    bufs[k] = k == 4 ? res : alloc_floats(n);
     check_path(ps[k], names[k], bufs[k], n, tn);
   }
-  double med[4], ratio[4];
+  double med[5], ratio[5];
   int iters;
-  measure(ps, 4, bufs, n, tn, o, 1, med, ratio, &iters); /* ratio[k] = t(per tensor) / t(k) */
+  measure(ps, np, bufs, n, tn, o, 1, med, ratio, &iters); /* ratio[k] = t(per tensor) / t(k) */
   if (rank == 0) {
     printf("\n== %d tensors of %lld bytes (%lld bytes in all), %d ranks, %d ops per sample ==\n",
            o->ntensors, (long long)o->tensor_bytes, (long long)(n * 4), world, iters);
     printf("%-52s %12s %22s\n", "path", "us", "per-tensor / this");
-    for (int k = 0; k < 4; k++) printf("%-52s %12.1f %22.3f\n", names[k], med[k] * 1e6, ratio[k]);
+    for (int k = 0; k < np; k++) printf("%-52s %12.1f %22.3f\n", names[k], med[k] * 1e6, ratio[k]);
     printf("bucketed vs one MPI_Allreduce per tensor: %.2fx faster (target >= 3x: %s)\n", ratio[0],
            ratio[0] >= 3.0 ? "met" : "BELOW TARGET");
     const char *keys[4] = {"kv_bucket", "raw_per_tensor", "kv_per_tensor", "raw_fused"};
     printf("RESULT what=small_tensors kvstore=%s ranks=%d ntensors=%d tensor_bytes=%lld", o->type,
            world, o->ntensors, (long long)o->tensor_bytes);
     for (int k = 0; k < 4; k++) printf(" %s_us=%.2f", keys[k], med[k] * 1e6);
-    printf(" ratio=%.4f\n", ratio[0]);
+    printf(" ratio=%.4f", ratio[0]);
+    if (np == 5) printf(" kv_resident_us=%.2f resident_ratio=%.4f", med[4] * 1e6, ratio[4]);
+    printf("\n");
     fflush(stdout);
   }
-  for (int k = 0; k < 4; k++) free(bufs[k]);
+  for (int k = 0; k < 4; k++) free(bufs[k]); /* bufs[4] is the kvstore's */
 }
 
 int main(int argc, char **argv) {
@@ -360,8 +364,13 @@ int main(int argc, char **argv) {
     printf("bench_kvstore: kvstore %s, %d ranks, host %s, %d reps, samples >= %.0f ms\n",
            mt_kvstore_type(kv), world, host, o.reps, o.min_s * 1e3);
   }
-  part_sizes(&o);
-  part_tensors(&o);
+  /* the Module's case: its gradients live in the kvstore's own memory (the
+   * node's shared window, reduced in place), where it has some */
+  float *res = mt_kvstore_host_buffer(kv, o.max_bytes / 4 > (int64_t)o.ntensors * o.tensor_bytes / 4
+                                              ? o.max_bytes / 4
+                                              : (int64_t)o.ntensors * o.tensor_bytes / 4);
+  part_sizes(&o, res);
+  part_tensors(&o, res);
   MPI_Comm_free(&raw_comm);
   mt_kvstore_free(kv);
   return 0;
