@@ -25,6 +25,7 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "kernels/kernels.h"
 #include "kvstore/kvstore.h"
@@ -79,9 +80,39 @@ void mt_shm_destroy(mt_shm *s) {
   free(s);
 }
 
-/* Collective: a window of `cap` floats per rank. */
+/* The directory Open MPI backs shared windows with (its osc_sm_backing_directory). */
+static const char *backing_dir(void) {
+  const char *e = getenv("OMPI_MCA_osc_sm_backing_directory");
+  return e && *e ? e : "/dev/shm";
+}
+
+int mt_shm_room(mt_shm *s, int64_t bytes) {
+  /* Open MPI's shared-window allocation fails on the rank that creates the
+   * backing file when its file system is full, while the others wait in
+   * the allocation for it: a hang. So the ranks look first, and agree. A
+   * directory that cannot be examined is Open MPI's business. */
+  const int64_t margin = (int64_t)8 << 20;
+  struct statvfs v;
+  const char *dir = backing_dir();
+  int64_t avail = statvfs(dir, &v) == 0 ? (int64_t)v.f_bavail * (int64_t)v.f_frsize : -1;
+  int ok = avail < 0 || avail >= bytes + margin, all = ok;
+  if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, s->node) != MPI_SUCCESS) return 0;
+  if (!all && s->rank == 0 && !s->warned_room) {
+    s->warned_room = 1;
+    mt_log(MT_LOG_WARN, "kvstore",
+           "shared memory: %s has %lld MiB free, %lld MiB are needed: the ranks of this node "
+           "reduce through MPI messages instead (give it more room: Docker's --shm-size, or "
+           "OMPI_MCA_osc_sm_backing_directory=<a local directory with room>)",
+           dir, (long long)(avail >> 20), (long long)((bytes + margin) >> 20));
+  }
+  return all;
+}
+
+/* Collective: a window of `cap` floats per rank. Returns 0, 1 when the
+ * backing file system has no room for it (nothing allocated), or < 0. */
 static int grow(mt_shm *s, int64_t cap) {
   free_window(s);
+  if (!mt_shm_room(s, (cap + MT_SHM_ALIGN_PAD) * (int64_t)sizeof(float) * s->size)) return 1;
   float *mine = NULL;
   MT_CHECK_MPI(
       MPI_Win_allocate_shared((MPI_Aint)((cap + MT_SHM_ALIGN_PAD) * (int64_t)sizeof(float)),
@@ -137,7 +168,7 @@ static int reduce(mt_shm *s, float *buf, int64_t o, int64_t n) {
 
 float *mt_shm_alloc(mt_shm *s, int64_t n) {
   if (s->size == 1 || s->resident || n <= 0) return NULL;
-  if (grow(s, n) < 0) return NULL;
+  if (grow(s, n) != 0) return NULL;
   s->resident = 1;
   return s->seg[s->rank];
 }
@@ -158,7 +189,7 @@ int mt_shm_allreduce(mt_shm *s, float *buf, int64_t n) {
   if (n > MT_SHM_COPY_MAX) return 0;
   if (n > s->cap) {
     int rc = grow(s, n);
-    if (rc < 0) return rc;
+    if (rc != 0) return rc < 0 ? rc : 0; /* no room: MPI moves it */
   }
   int rc = reduce(s, buf, 0, n);
   return rc < 0 ? rc : 1;

@@ -33,6 +33,7 @@ struct mt_shm {
   int64_t gen;                    /* updates begun on this rank (the same on every rank) */
   int64_t *published;             /* per chunk: the update whose readiness this rank gave */
   MPI_Comm cross;                 /* node rank r's peers on the other nodes, or MPI_COMM_NULL */
+  int warned_room;                /* the no-room warning was given */
 };
 
 /* Shared windows start where MPI puts them (Open MPI: 0x108 bytes into a
@@ -42,6 +43,11 @@ struct mt_shm {
 static inline void *mt_shm_align64(void *p) {
   return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
 }
+
+/* Collective over the node: 1 when the file system Open MPI backs shared
+ * windows with has room for `bytes` more on every rank's view (plus a
+ * margin), else 0 with a warning from node rank 0 (once). */
+int mt_shm_room(mt_shm *s, int64_t bytes);
 
 /* Makes the other ranks' stores visible (MPI's unified model: sync,
  * barrier, sync). */

@@ -53,6 +53,7 @@ struct mt_shm_ctl {
 
 float *mt_shm_alloc_shared(mt_shm *s, int64_t n) {
   if (s->size == 1 || s->shared_win != MPI_WIN_NULL || n <= 0) return NULL;
+  if (!mt_shm_room(s, (n + MT_SHM_ALIGN_PAD) * (int64_t)sizeof(float))) return NULL;
   float *mine = NULL, *base = NULL;
   MPI_Aint bytes = s->rank == 0 ? (MPI_Aint)((n + MT_SHM_ALIGN_PAD) * (int64_t)sizeof(float)) : 0;
   if (MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, s->node, &mine,
@@ -97,6 +98,9 @@ int mt_shm_set_plan(mt_shm *s, int nchunk, const int64_t *off, const int64_t *le
   MPI_Aint bytes =
       s->rank == 0 ? (MPI_Aint)(64 + sizeof(struct mt_shm_ctl) + sizeof(uint64_t) * (size_t)nchunk)
                    : 0;
+  if (!mt_shm_room(s,
+                   (int64_t)(64 + sizeof(struct mt_shm_ctl) + sizeof(uint64_t) * (size_t)nchunk)))
+    return mt_error_set(MT_E_NOMEM, "kvstore shm: no room for the update's counters");
   struct mt_shm_ctl *mine = NULL;
   MT_CHECK_MPI(MPI_Win_allocate_shared(bytes, 1, MPI_INFO_NULL, s->node, &mine, &s->ctl_win));
   MT_CHECK_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->ctl_win));
