@@ -8,8 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/kernels.h"
+#include "bench/bench_net.h"
 #include "bench/bench_util.h"
+#include "kernels/kernels.h"
 #include "modtrain.h"
 
 #define CHECK(x)                                                                                   \
@@ -39,28 +40,11 @@ int main(int argc, char **argv) {
     return 77;
   }
   int batch = dims[0], dim = dims[1];
-  mt_symbol *cur;
-  CHECK(mt_symbol_variable("data", &cur));
   char net[256];
   int off = snprintf(net, sizeof net, "%d", dim);
-  for (int l = 2; l < nd; l++) {
-    char name[32], attrs[32];
-    snprintf(name, sizeof name, "fc%d", l - 1);
-    snprintf(attrs, sizeof attrs, "num_hidden=%d", dims[l]);
-    off += snprintf(net + off, sizeof net - (size_t)off, "-%d", dims[l]);
-    mt_symbol *fc;
-    CHECK(mt_symbol_create("FullyConnected", name, attrs, 1, &cur, &fc));
-    mt_symbol_free(cur);
-    cur = fc;
-    if (l < nd - 1) {
-      snprintf(name, sizeof name, "relu%d", l - 1);
-      CHECK(mt_symbol_create("Activation", name, "act_type=relu", 1, &cur, &fc));
-      mt_symbol_free(cur);
-      cur = fc;
-    }
-  }
+  for (int l = 2; l < nd; l++) off += snprintf(net + off, sizeof net - (size_t)off, "-%d", dims[l]);
   mt_symbol *out;
-  CHECK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &cur, &out));
+  CHECK(bench_mlp(dims + 2, nd - 2, &out));
   mt_module *m;
   mt_context ctx = mt_gpu(0);
   CHECK(mt_module_create(out, 0, NULL, 0, NULL, 1, &ctx, &m));

@@ -82,6 +82,7 @@
 #include <time.h>
 
 #include "kvstore/kvstore.h"
+#include "bench/bench_net.h"
 #include "bench/bench_util.h"
 #include "modtrain.h"
 #include "src/module.h"
@@ -141,26 +142,8 @@ static void lazy_barrier(void) {
 
 static mt_symbol *build_net(void) {
   static const int width[] = {1024, 1024, NCLASS};
-  mt_symbol *cur;
-  CHECK(mt_symbol_variable("data", &cur));
-  for (int l = 0; l < 3; l++) {
-    char name[32], attrs[64];
-    mt_symbol *next;
-    snprintf(name, sizeof name, "fc%d", l + 1);
-    snprintf(attrs, sizeof attrs, "num_hidden=%d", width[l]);
-    CHECK(mt_symbol_create("FullyConnected", name, attrs, 1, &cur, &next));
-    mt_symbol_free(cur);
-    cur = next;
-    if (l < 2) {
-      snprintf(name, sizeof name, "relu%d", l + 1);
-      CHECK(mt_symbol_create("Activation", name, "act_type=relu", 1, &cur, &next));
-      mt_symbol_free(cur);
-      cur = next;
-    }
-  }
   mt_symbol *net;
-  CHECK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &cur, &net));
-  mt_symbol_free(cur);
+  CHECK(bench_mlp(width, 3, &net));
   return net;
 }
 

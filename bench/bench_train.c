@@ -49,6 +49,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "bench/bench_net.h"
 #include "bench/bench_util.h"
 #include "modtrain.h"
 #include "kernels/kernels.h" /* mtk_sgemm: the GEMM the operators call */
@@ -84,27 +85,8 @@ static void net_string(const options *o, char *buf, size_t len) {
 
 /* data -> fc1 -> relu1 -> ... -> fcL -> SoftmaxOutput("softmax"). */
 static mt_symbol *build_net(const options *o) {
-  mt_symbol *cur;
-  CHECK(mt_symbol_variable("data", &cur));
-  for (int l = 0; l < o->nlayer; l++) {
-    char name[32], attrs[64];
-    mt_symbol *fc;
-    snprintf(name, sizeof name, "fc%d", l + 1);
-    snprintf(attrs, sizeof attrs, "num_hidden=%d", o->width[l + 1]);
-    CHECK(mt_symbol_create("FullyConnected", name, attrs, 1, &cur, &fc));
-    mt_symbol_free(cur);
-    cur = fc;
-    if (l + 1 < o->nlayer) {
-      mt_symbol *act;
-      snprintf(name, sizeof name, "relu%d", l + 1);
-      CHECK(mt_symbol_create("Activation", name, "act_type=relu", 1, &cur, &act));
-      mt_symbol_free(cur);
-      cur = act;
-    }
-  }
   mt_symbol *net;
-  CHECK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &cur, &net));
-  mt_symbol_free(cur);
+  CHECK(bench_mlp(o->width + 1, o->nlayer, &net));
   return net;
 }
 

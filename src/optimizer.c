@@ -603,21 +603,8 @@ int mt_optimizer_update(mt_optimizer *opt, int index, const char *name, mt_ndarr
 int mt_optimizer_update_finite(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                                const mt_ndarray *grad, int *finite) {
   *finite = 1;
-  if (weight && weight->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "mt_optimizer_update_finite: CPU arrays only");
-  opt_param *p = NULL;
-  step_args a = {0};
-  MT_TRY(begin_step(opt, index, name, weight, grad, &p, &a));
-  const float *g = grad->data;
-  for (int64_t off = 0; off < weight->size; off += FINITE_BLOCK) {
-    int64_t n = weight->size - off < FINITE_BLOCK ? weight->size - off : FINITE_BLOCK;
-    if (!mtk_all_finite(g + off, n)) {
-      *finite = 0;
-      return MT_OK;
-    }
-    cpu_step(opt, p, &a, weight->data, g, off, n);
-  }
-  return MT_OK;
+  MT_TRY(mt_optimizer_begin_update(opt, index, name, weight, grad));
+  return mt_optimizer_apply_range(opt, index, weight, grad, 0, weight->size, finite);
 }
 
 /* ------------------------------------------- split steps, placed states */
@@ -625,7 +612,7 @@ int mt_optimizer_update_finite(mt_optimizer *opt, int index, const char *name, m
 int mt_optimizer_begin_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                               const mt_ndarray *grad) {
   if (weight && weight->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "mt_optimizer_begin_update: CPU arrays only");
+    return MT_ERR(MT_E_UNSUPPORTED, "optimizer: the checked (and split) update takes CPU arrays only");
   opt_param *p = NULL;
   step_args a = {0};
   return begin_step(opt, index, name, weight, grad, &p, &a);
