@@ -612,7 +612,8 @@ int mt_optimizer_update_finite(mt_optimizer *opt, int index, const char *name, m
 int mt_optimizer_begin_update(mt_optimizer *opt, int index, const char *name, mt_ndarray *weight,
                               const mt_ndarray *grad) {
   if (weight && weight->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "optimizer: the checked (and split) update takes CPU arrays only");
+    return MT_ERR(MT_E_UNSUPPORTED,
+                  "optimizer: the checked (and split) update takes CPU arrays only");
   opt_param *p = NULL;
   step_args a = {0};
   return begin_step(opt, index, name, weight, grad, &p, &a);
