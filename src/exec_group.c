@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "exec_group.h"
+#include "executor.h"
 #include "op.h"
 
 /* Python 3's round(): halves to even. */
@@ -40,6 +41,8 @@ int mt_split_batch(int64_t batch, int n, int64_t *begin, int64_t *end) {
 }
 
 static void slot_free_inputs(mt_exec_slot *s, int ninputs) {
+  mt_executor_free(s->exec); /* first: it waits for its stream, which may use the inputs */
+  s->exec = NULL;
   if (s->inputs)
     for (int i = 0; i < ninputs; i++) mt_ndarray_free(s->inputs[i]);
   if (s->input_grads)
@@ -47,8 +50,6 @@ static void slot_free_inputs(mt_exec_slot *s, int ninputs) {
   free(s->inputs);
   free(s->input_grads);
   s->inputs = s->input_grads = NULL;
-  mt_executor_free(s->exec);
-  s->exec = NULL;
 }
 
 void mt_exec_group_free(mt_exec_group *g) {
@@ -186,5 +187,25 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
   }
   free(b);
   free(e);
+  /* several GPU contexts: a stream for each executor (MODTRAIN_GPU_STREAMS=0:
+   * all on the legacy default stream). One context keeps the legacy stream:
+   * there is nothing to overlap, and no wait is added. */
+  g->streams = 0;
+  const char *env = getenv("MODTRAIN_GPU_STREAMS");
+  int want = nctx > 1 && !(env && !strcmp(env, "0"));
+  for (int i = 0; rc == MT_OK && want && i < nctx; i++)
+    if (g->slots[i].ctx.type == MT_GPU) {
+      rc = mt_executor_use_own_stream(g->slots[i].exec);
+      g->streams |= rc == MT_OK && mt_executor_has_stream(g->slots[i].exec);
+    }
+  return rc;
+}
+
+int mt_exec_group_wait(const mt_exec_group *g) {
+  int rc = MT_OK;
+  for (int i = 0; g->streams && i < g->nslots; i++) {
+    int r = g->slots[i].exec ? mt_executor_wait(g->slots[i].exec) : MT_OK;
+    if (rc == MT_OK) rc = r;
+  }
   return rc;
 }

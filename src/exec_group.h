@@ -25,6 +25,7 @@ typedef struct {
   const char *const *input_names;
   int nparam, naux;
   const char *const *param_names, *const *aux_names;
+  int streams; /* some slot's executor runs on a CUDA stream of its own */
 } mt_exec_group;
 
 /* MXNet's _split_input_slice with equal work loads: per context
@@ -40,5 +41,11 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
                        int naux, const char *const *aux_names, int for_training,
                        int inputs_need_grad, mt_grad_req grad_req);
 void mt_exec_group_free(mt_exec_group *g);
+/* Waits for the GPU work queued on the slots' own streams (executor.h);
+ * nothing to wait for when g->streams is 0. Anything that reads or writes a
+ * slot's arrays outside its executor calls this first: the Module does at
+ * the end of forward and backward, and before a bucket's reduction starts
+ * during backward. */
+int mt_exec_group_wait(const mt_exec_group *g);
 
 #endif

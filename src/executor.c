@@ -41,6 +41,9 @@ struct mt_executor {
   int *arg_last_writer; /* node whose backward writes the argument's gradient last, or -1 */
   mt_grad_ready_fn hook;
   void *hook_user;
+#ifdef MT_HAVE_CUDA
+  mtk_cuda_stream *stream; /* NULL: the legacy default stream */
+#endif
 };
 
 void mt_executor_set_grad_hook(mt_executor *ex, mt_grad_ready_fn fn, void *user) {
@@ -131,6 +134,9 @@ done:
 
 void mt_executor_free(mt_executor *ex) {
   if (!ex) return;
+#ifdef MT_HAVE_CUDA
+  mtk_cuda_stream_destroy(ex->stream); /* waits: nothing runs on the pool below */
+#endif
   mt_graph_free(&ex->g);
   mt_symbol_free(ex->sym);
   free(ex->args);
@@ -406,6 +412,52 @@ fail:
   return rc;
 }
 
+/* ----------------------------------------------------------------- streams */
+
+int mt_executor_use_own_stream(mt_executor *ex) {
+#ifdef MT_HAVE_CUDA
+  if (ex->ctx.type == MT_GPU && !ex->stream) return mtk_cuda_stream_create(ex->ctx.id, &ex->stream);
+#else
+  (void)ex;
+#endif
+  return MT_OK;
+}
+
+int mt_executor_has_stream(const mt_executor *ex) {
+#ifdef MT_HAVE_CUDA
+  return ex->stream != NULL;
+#else
+  (void)ex;
+  return 0;
+#endif
+}
+
+void *mt_executor_stream_enter(const mt_executor *ex) {
+#ifdef MT_HAVE_CUDA
+  return mtk_cuda_stream_use(ex->stream);
+#else
+  (void)ex;
+  return NULL;
+#endif
+}
+
+void mt_executor_stream_leave(void *prev) {
+#ifdef MT_HAVE_CUDA
+  mtk_cuda_stream_use(prev);
+#else
+  (void)prev;
+#endif
+}
+
+int mt_executor_wait(const mt_executor *ex) {
+#ifdef MT_HAVE_CUDA
+  return mtk_cuda_stream_wait(ex->stream);
+#else
+  (void)ex;
+  return MT_OK;
+#endif
+}
+
 /* -------------------------------------------------------- forward/backward */
 
 static mt_op_ctx op_ctx(const mt_executor *ex, const mt_node *n, int is_train) {
@@ -420,7 +472,7 @@ static mt_op_ctx op_ctx(const mt_executor *ex, const mt_node *n, int is_train) {
 
 #define MT_MAX_IO 64
 
-int mt_executor_forward(mt_executor *ex, int is_train) {
+static int executor_forward(mt_executor *ex, int is_train) {
   mt_graph *g = &ex->g;
   for (int i = 0; i < g->nnodes; i++) {
     mt_node *n = g->nodes[i];
@@ -441,7 +493,27 @@ int mt_executor_forward(mt_executor *ex, int is_train) {
   return MT_OK;
 }
 
-int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out_grads) {
+int mt_executor_forward(mt_executor *ex, int is_train) {
+  void *prev = mt_executor_stream_enter(ex);
+  int rc = executor_forward(ex, is_train);
+  mt_executor_stream_leave(prev);
+  return rc;
+}
+
+/* The grad hook, run with the executor's stream not current (it reduces
+ * gradients through the kvstore, on the legacy stream). */
+static int call_hook(mt_executor *ex, int arg) {
+#ifdef MT_HAVE_CUDA
+  mtk_cuda_stream *mine = mtk_cuda_stream_use(NULL);
+  int rc = ex->hook(ex->hook_user, arg);
+  mtk_cuda_stream_use(mine);
+  return rc;
+#else
+  return ex->hook(ex->hook_user, arg);
+#endif
+}
+
+static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out_grads) {
   mt_graph *g = &ex->g;
   if (!ex->forward_train_done)
     return MT_ERR(MT_E_STATE, "backward: call forward(is_train=1) first");
@@ -497,7 +569,7 @@ int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out
       for (int k = 0; k < nargs; k++) {
         int a = ex->arg_of_entry[input_entry(ex, n, k)];
         if (a >= 0 && ex->arg_last_writer[a] == i && ex->eg[g->entry_ptr[g->arg_nodes[a]]])
-          MT_TRY(ex->hook(ex->hook_user, a));
+          MT_TRY(call_hook(ex, a));
       }
   }
   /* arguments whose gradient no node wrote (unused) are zero for req=write */
@@ -505,9 +577,16 @@ int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out
     int e = g->entry_ptr[g->arg_nodes[a]];
     if (ex->eg[e] && !ex->touched[e] && ex->reqs[a] == MT_REQ_WRITE)
       MT_TRY(mt_device_memset0(ex->ctx, ex->eg[e]->data, ex->eg[e]->size));
-    if (ex->eg[e] && ex->arg_last_writer[a] < 0 && ex->hook) MT_TRY(ex->hook(ex->hook_user, a));
+    if (ex->eg[e] && ex->arg_last_writer[a] < 0 && ex->hook) MT_TRY(call_hook(ex, a));
   }
   return MT_OK;
+}
+
+int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out_grads) {
+  void *prev = mt_executor_stream_enter(ex);
+  int rc = executor_backward(ex, nout_grads, out_grads);
+  mt_executor_stream_leave(prev);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- accessors */

@@ -9,4 +9,22 @@
 typedef int (*mt_grad_ready_fn)(void *user, int arg);
 void mt_executor_set_grad_hook(mt_executor *ex, mt_grad_ready_fn fn, void *user);
 
+/* A CUDA stream of the executor's own (kernels/cuda/stream.cu). Without one
+ * (the default, and always on a CPU) the executor's GPU work goes on the
+ * device's legacy default stream. With one, forward and backward queue
+ * their kernels, cuBLAS calls and copies on it and return without waiting
+ * for it; so do the caller's copies between mt_executor_stream_enter and
+ * mt_executor_stream_leave. The grad hook runs with the stream not current.
+ * The module gives each executor of a group with several GPU contexts a
+ * stream, and waits for them (mt_executor_wait) before anything else reads
+ * what they wrote. */
+int mt_executor_use_own_stream(mt_executor *ex);
+int mt_executor_has_stream(const mt_executor *ex);
+/* Makes the executor's stream current on this thread; returns the old
+ * current stream for mt_executor_stream_leave (NULL without CUDA). */
+void *mt_executor_stream_enter(const mt_executor *ex);
+void mt_executor_stream_leave(void *prev);
+/* Blocks until the executor's queued GPU work is done (no stream: nothing). */
+int mt_executor_wait(const mt_executor *ex);
+
 #endif

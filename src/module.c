@@ -511,17 +511,23 @@ static int mt_module_forward_impl(mt_module *m, const mt_batch *b, int is_train)
                   m->ndata);
   MT_TRY(batch_reshape_if_needed(m, b));
   int nl = b->nlabel < m->nlabel ? b->nlabel : m->nlabel;
+  for (int i = 0; i < nl; i++)
+    if (b->label[i]->shape.dim[0] != m->group.batch_size)
+      return MT_ERR(MT_E_SHAPE, "forward: label '%s' has %lld rows for a batch of %lld",
+                    m->label_names[i], (long long)b->label[i]->shape.dim[0],
+                    (long long)m->group.batch_size);
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
-    for (int i = 0; i < m->ndata; i++)
-      MT_TRY(copy_rows(sl->inputs[i], b->data[i], sl->begin, sl->end));
-    for (int i = 0; i < nl; i++) {
-      if (b->label[i]->shape.dim[0] != m->group.batch_size)
-        return MT_ERR(MT_E_SHAPE, "forward: label '%s' has %lld rows for a batch of %lld",
-                      m->label_names[i], (long long)b->label[i]->shape.dim[0],
-                      (long long)m->group.batch_size);
-      MT_TRY(copy_rows(sl->inputs[m->ndata + i], b->label[i], sl->begin, sl->end));
-    }
+    /* the slice's copy on the executor's stream (if it has one), so the
+     * next slot's copy overlaps this slot's forward */
+    void *prev = mt_executor_stream_enter(sl->exec);
+    int rc = MT_OK;
+    for (int i = 0; i < m->ndata && rc == MT_OK; i++)
+      rc = copy_rows(sl->inputs[i], b->data[i], sl->begin, sl->end);
+    for (int i = 0; i < nl && rc == MT_OK; i++)
+      rc = copy_rows(sl->inputs[m->ndata + i], b->label[i], sl->begin, sl->end);
+    mt_executor_stream_leave(prev);
+    MT_TRY(rc);
     mt_executor_set_rng(sl->exec, m->seed, m->step, sl->begin);
     MT_TRY(mt_executor_forward(sl->exec, is_train));
   }
@@ -779,18 +785,27 @@ int mt_module_optimizer_initialized(const mt_module *m) { return m->optimizer_in
 int mt_module_inputs_need_grad(const mt_module *m) { return m->inputs_need_grad; }
 mt_symbol *mt_module_symbol(const mt_module *m) { return m->sym; }
 
+/* After forward or backward (also after an error, before anything is freed):
+ * the executors' own streams are done, so whatever reads the slots' arrays
+ * next (outputs, metrics, the kvstore, the optimizer, another device's copy)
+ * sees their work. Nothing to wait for without streams. */
+static int wait_slots(mt_module *m, int rc) {
+  int w = mt_exec_group_wait(&m->group);
+  return rc < 0 ? rc : w;
+}
+
 int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
   unsigned csr = ftz_on();
   int rc = mt_module_forward_impl(m, b, is_train);
   ftz_restore(csr);
-  return rc;
+  return wait_slots(m, rc);
 }
 
 int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
   unsigned csr = ftz_on();
   int rc = mt_module_backward_impl(m, nout_grads, out_grads);
   ftz_restore(csr);
-  return rc;
+  return wait_slots(m, rc);
 }
 
 int mt_module_update(mt_module *m) {

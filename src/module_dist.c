@@ -271,6 +271,10 @@ int mt_module_grad_ready(void *user, int arg) {
   if (p < 0 || m->param_done[p]) return MT_OK;
   m->param_done[p] = 1;
   int k = m->param_bucket[p];
-  if (--m->buckets[k].pending == 0) MT_TRY(mt_module_start_bucket(m, k));
+  if (--m->buckets[k].pending == 0) {
+    /* the other slots' streams may still be writing their gradients */
+    MT_TRY(mt_exec_group_wait(&m->group));
+    MT_TRY(mt_module_start_bucket(m, k));
+  }
   return mt_kvstore_progress(m->kv);
 }

@@ -23,15 +23,23 @@
  *  - contexts {gpu(0), gpu(0)} (the same GPU twice, the way the
  *    multi-context path is tested on a one-GPU machine): forward outputs,
  *    merged, equal the one-context CPU module's; the two slots' gradients
- *    sum to the CPU gradients; then a training step either works and
- *    matches the CPU step, or fails cleanly with MT_E_UNSUPPORTED (at the
- *    time of writing the local kvstore refuses GPU values). */
+ *    sum to the CPU gradients; then a training step (local kvstore, summed
+ *    on the device) matches the CPU step.
+ *  - contexts {gpu(0), gpu(0)} with each executor on a CUDA stream of its
+ *    own (the default for several GPU contexts) against the same module
+ *    with MODTRAIN_GPU_STREAMS=0 (everything on the legacy default stream):
+ *    20 steps of sgd with momentum, gradients reduced in small buckets that
+ *    start during backward. The streams are there (and absent for one
+ *    context or with the variable set), and outputs at every step and the
+ *    parameters after step 20 are the same bits: the streams change when
+ *    work runs, never what it computes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "src/executor.h"
 #include "src/module.h"
 #include "testutil.h"
 
@@ -288,26 +296,87 @@ static void test_same_gpu_twice(void **state) {
   double wg = compare_grads("{gpu(0), gpu(0)} summed slots", gm, cm);
   print_message("  {gpu(0), gpu(0)} module: outputs %.2e, gradients %.2e\n", wo, wg);
 
-  /* a training step: works and matches the CPU, or refuses cleanly */
+  /* a training step: the local kvstore sums the slots on the device */
   MT_ASSERT_OK(mt_module_init_optimizer(cm, "local", "sgd", OPT_PARAMS, 0));
   MT_ASSERT_OK(mt_module_init_optimizer(gm, "local", "sgd", OPT_PARAMS, 0));
-  mt_error_clear();
-  int rc = mt_module_forward_backward(gm, &b);
-  if (rc == MT_OK) rc = mt_module_update(gm);
-  if (rc == MT_OK) {
-    MT_ASSERT_OK(mt_module_forward_backward(cm, &b));
-    MT_ASSERT_OK(mt_module_update(cm));
-    double wp = compare_params("{gpu(0), gpu(0)} parameters after one step", gm, cm, 0);
-    print_message("  {gpu(0), gpu(0)} training step works: parameters %.2e\n", wp);
-  } else {
-    if (rc != MT_E_UNSUPPORTED)
-      fail_msg("{gpu(0), gpu(0)} training step: %d (%s), expected success or MT_E_UNSUPPORTED", rc,
-               mt_last_error());
-    assert_true(strlen(mt_last_error()) > 0);
-    print_message("  {gpu(0), gpu(0)} training step refused: %s\n", mt_last_error());
-  }
+  MT_ASSERT_OK(mt_module_forward_backward(gm, &b));
+  MT_ASSERT_OK(mt_module_update(gm));
+  MT_ASSERT_OK(mt_module_forward_backward(cm, &b));
+  MT_ASSERT_OK(mt_module_update(cm));
+  double wp = compare_params("{gpu(0), gpu(0)} parameters after one step", gm, cm, 0);
+  print_message("  {gpu(0), gpu(0)} training step: parameters %.2e\n", wp);
   mt_module_free(gm);
   mt_module_free(cm);
+  mt_data_iter_free(it);
+  mt_symbol_free(net);
+}
+
+/* Host copies of two modules' arrays must be the same bits. */
+static void expect_same_bits(const char *what, const mt_ndarray *a, const mt_ndarray *b) {
+  assert_int_equal(a->size, b->size);
+  float *ha = host_copy(a), *hb = host_copy(b);
+  for (int64_t i = 0; i < a->size; i++)
+    if (memcmp(&ha[i], &hb[i], sizeof(float)))
+      fail_msg("%s: element %lld: %.9g with streams, %.9g without", what, (long long)i,
+               (double)ha[i], (double)hb[i]);
+  free(ha);
+  free(hb);
+}
+
+/* {gpu(0), gpu(0)}, optimizer sgd with momentum, 1 KiB buckets (several
+ * start during backward); MODTRAIN_GPU_STREAMS as given while binding. */
+static mt_module *make_two_slot_module(mt_symbol *net, mt_data_iter *it, const char *streams) {
+  const mt_context two[2] = {mt_gpu(0), mt_gpu(0)};
+  if (streams) setenv("MODTRAIN_GPU_STREAMS", streams, 1);
+  else unsetenv("MODTRAIN_GPU_STREAMS");
+  mt_module *m = make_module(net, 2, two, it, 0);
+  unsetenv("MODTRAIN_GPU_STREAMS");
+  MT_ASSERT_OK(mt_module_set_bucket_bytes(m, 1024));
+  MT_ASSERT_OK(mt_module_init_optimizer(m, "local", "sgd", OPT_PARAMS, 0));
+  return m;
+}
+
+static void test_same_gpu_twice_streams(void **state) {
+  mt_symbol *net = tu_mlp(64, "relu", 10);
+  mt_data_iter *it;
+  MT_ASSERT_OK(mt_synthetic_iter_create(CLASSES, FEATURES, SAMPLES, BATCH, 0, 0, 0, &it));
+  mt_module *sm = make_two_slot_module(net, it, NULL);
+  mt_module *lm = make_two_slot_module(net, it, "0");
+  mt_module *one = make_module(net, 1, (mt_context[]){mt_gpu(0)}, it, 0);
+  assert_int_equal(sm->group.streams, 1);
+  for (int s = 0; s < 2; s++) assert_true(mt_executor_has_stream(sm->group.slots[s].exec));
+  assert_int_equal(lm->group.streams, 0);
+  for (int s = 0; s < 2; s++) assert_false(mt_executor_has_stream(lm->group.slots[s].exec));
+  assert_int_equal(one->group.streams, 0);
+  assert_false(mt_executor_has_stream(one->group.slots[0].exec));
+  for (int step = 0; step < STEPS; step++) {
+    mt_batch b;
+    next_batch(it, &b);
+    MT_ASSERT_OK(mt_module_forward_backward(sm, &b));
+    MT_ASSERT_OK(mt_module_update(sm));
+    MT_ASSERT_OK(mt_module_forward_backward(lm, &b));
+    MT_ASSERT_OK(mt_module_update(lm));
+    int ns, nl;
+    mt_ndarray *const *so, *const *lo;
+    MT_ASSERT_OK(mt_module_get_outputs(sm, &ns, &so));
+    MT_ASSERT_OK(mt_module_get_outputs(lm, &nl, &lo));
+    assert_int_equal(ns, nl);
+    char what[64];
+    snprintf(what, sizeof what, "outputs at step %d", step);
+    for (int i = 0; i < ns; i++) expect_same_bits(what, so[i], lo[i]);
+  }
+  const mt_arena *sa, *la;
+  MT_ASSERT_OK(mt_module_get_params(sm, &sa, NULL));
+  MT_ASSERT_OK(mt_module_get_params(lm, &la, NULL));
+  for (int i = 0; i < mt_arena_count(sa); i++)
+    expect_same_bits(mt_arena_name(sa, i), mt_arena_at(sa, i), mt_arena_at(la, i));
+  print_message(
+      "  {gpu(0), gpu(0)} on two streams: %d steps, outputs and parameters the same "
+      "bits as on the legacy stream\n",
+      STEPS);
+  mt_module_free(one);
+  mt_module_free(lm);
+  mt_module_free(sm);
   mt_data_iter_free(it);
   mt_symbol_free(net);
 }
@@ -331,6 +400,7 @@ int main(void) {
       cmocka_unit_test(test_single_gpu_training_matches_cpu),
       cmocka_unit_test(test_single_gpu_adam_matches_cpu),
       cmocka_unit_test(test_same_gpu_twice),
+      cmocka_unit_test(test_same_gpu_twice_streams),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 #endif

@@ -70,7 +70,7 @@ extern "C" int mtk_cuda_activation_forward(int dev, int act, const float *x, flo
   MTK_TRY(check_act(act, 4, "mtk_cuda_activation_forward"));
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_act_fwd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(act, x, y, n);
+  mtk_act_fwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, x, y, n);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -80,7 +80,8 @@ extern "C" int mtk_cuda_activation_backward(int dev, int act, const float *dy, c
   MTK_TRY(check_act(act, 4, "mtk_cuda_activation_backward"));
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_act_bwd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(act, dy, x, y, dx, n, beta);
+  mtk_act_bwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, dy, x, y, dx, n,
+                                                                         beta);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -90,7 +91,7 @@ extern "C" int mtk_cuda_leaky_relu_forward(int dev, int act, float slope, const 
   MTK_TRY(check_act(act, 1, "mtk_cuda_leaky_relu_forward"));
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_leaky_fwd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(act, slope, x, y, n);
+  mtk_leaky_fwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, slope, x, y, n);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -100,7 +101,8 @@ extern "C" int mtk_cuda_leaky_relu_backward(int dev, int act, float slope, const
   MTK_TRY(check_act(act, 1, "mtk_cuda_leaky_relu_backward"));
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_leaky_bwd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(act, slope, dy, y, dx, n, beta);
+  mtk_leaky_bwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, slope, dy, y, dx, n,
+                                                                           beta);
   MT_CHECK_LAUNCH();
   return 0;
 }

@@ -111,8 +111,8 @@ extern "C" int mtk_cuda_bn_stats(int dev, const float *x, int64_t outer, int64_t
   MTK_TRY(mtk_set_device(dev));
   MTK_TRY(check_grid(C, "mtk_cuda_bn_stats"));
   if (C <= 0) return 0;
-  mtk_bn_stats_kernel<<<(unsigned)C, mtk_reduce_threads(outer * inner)>>>(x, outer, C, inner, mean,
-                                                                          var);
+  mtk_bn_stats_kernel<<<(unsigned)C, mtk_reduce_threads(outer * inner), 0, mtk_stream(dev)>>>(
+      x, outer, C, inner, mean, var);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -122,8 +122,8 @@ extern "C" int mtk_cuda_bn_finish_stats(int dev, int64_t C, float *mean, float *
                                         float eps, int batch_stats) {
   MTK_TRY(mtk_set_device(dev));
   if (C <= 0) return 0;
-  mtk_bn_finish_kernel<<<mtk_blocks(C), MTK_THREADS>>>(C, mean, var_invstd, moving_mean, moving_var,
-                                                       momentum, eps, batch_stats);
+  mtk_bn_finish_kernel<<<mtk_blocks(C), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      C, mean, var_invstd, moving_mean, moving_var, momentum, eps, batch_stats);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -134,8 +134,8 @@ extern "C" int mtk_cuda_bn_forward(int dev, float *y, const float *x, const floa
   MTK_TRY(mtk_set_device(dev));
   int64_t n = outer * C * inner;
   if (n <= 0) return 0;
-  mtk_bn_forward_kernel<<<mtk_blocks(n), MTK_THREADS>>>(y, x, mean, invstd, gamma, beta, outer, C,
-                                                        inner);
+  mtk_bn_forward_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      y, x, mean, invstd, gamma, beta, outer, C, inner);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -148,7 +148,7 @@ extern "C" int mtk_cuda_bn_backward(int dev, const float *dy, const float *x, co
   MTK_TRY(mtk_set_device(dev));
   MTK_TRY(check_grid(C, "mtk_cuda_bn_backward"));
   if (C <= 0 || (!dx && !dgamma && !dbeta)) return 0;
-  mtk_bn_backward_kernel<<<(unsigned)C, mtk_reduce_threads(outer * inner)>>>(
+  mtk_bn_backward_kernel<<<(unsigned)C, mtk_reduce_threads(outer * inner), 0, mtk_stream(dev)>>>(
       dy, x, mean, invstd, gamma, outer, C, inner, batch_stats, dx, beta_dx, dgamma, beta_dgamma,
       dbeta, beta_dbeta);
   MT_CHECK_LAUNCH();

@@ -23,6 +23,23 @@ int mtk_cuda_sync(int dev);
 float *mtk_cuda_host_alloc(size_t bytes);
 void mtk_cuda_host_free(float *p);
 
+/* Streams (stream.cu): an executor's own CUDA stream, with a cuBLAS handle
+ * bound to it. While a stream is current on the calling thread
+ * (mtk_cuda_stream_use), every function here that works on the stream's
+ * device queues its kernels, cuBLAS calls and copies on it (copies that
+ * involve host memory still return when done); on other devices, and with
+ * no current stream, on the legacy default stream. Streams are blocking
+ * streams: work on the legacy default stream of the device waits for them
+ * and they for it. */
+typedef struct mtk_cuda_stream mtk_cuda_stream;
+int mtk_cuda_stream_create(int dev, mtk_cuda_stream **out);
+/* Waits for the stream's work, then frees it (NULL: nothing). */
+void mtk_cuda_stream_destroy(mtk_cuda_stream *s);
+/* Makes s (NULL: none) current for the calling thread; returns the old one. */
+mtk_cuda_stream *mtk_cuda_stream_use(mtk_cuda_stream *s);
+/* Blocks until the stream's queued work is done (NULL: nothing to wait for). */
+int mtk_cuda_stream_wait(mtk_cuda_stream *s);
+
 /* FullyConnected through cuBLAS (row-major, as the CPU path). */
 int mtk_cuda_fc_forward(int dev, const float *x, const float *w, const float *b, float *y, int rows,
                         int n, int k);
@@ -31,7 +48,7 @@ int mtk_cuda_fc_backward(int dev, const float *dy, const float *x, const float *
                          int db_add);
 
 /* The kernels below mirror kernels/cpu/ (same arguments after `dev`, same
- * formulas; see the CPU headers). They run on the device's default stream,
+ * formulas; see the CPU headers). They run on the current stream (above),
  * in order with each other, cuBLAS and mtk_cuda_copy. `beta` 0 writes (the
  * old value is never read), 1 accumulates. Reductions are deterministic
  * (fixed-order trees, no float atomics): repeated runs give the same bits. */
@@ -66,7 +83,7 @@ int mtk_cuda_softmax_axis(int dev, float *out, const float *x, int64_t outer, in
  * (int)ignore_label (at least 1), counted on the device. *bad = -1 when every
  * label is a class in [0, C) or ignored, else the flat label index of the
  * first that is not, with its value in *bad_label (may be NULL). Reads the
- * result back, so it synchronizes with the device. */
+ * result back, so it waits for the stream it runs on. */
 int mtk_cuda_softmax_output_grad(int dev, float *grad, const float *p, const float *label,
                                  int64_t outer, int64_t C, int64_t inner, int use_ignore,
                                  float ignore_label, double grad_scale, double norm, float beta,

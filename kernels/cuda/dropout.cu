@@ -37,8 +37,8 @@ extern "C" int mtk_cuda_dropout_mask(int dev, float *mask, int64_t n, float p, f
                                      uint64_t key, uint64_t hi, uint64_t first) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_dropout_mask_kernel<<<mtk_blocks((n + 7) / 4), MTK_THREADS>>>(mask, n, p, scale, key, hi,
-                                                                    first);
+  mtk_dropout_mask_kernel<<<mtk_blocks((n + 7) / 4), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      mask, n, p, scale, key, hi, first);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -47,7 +47,7 @@ extern "C" int mtk_cuda_dropout_apply(int dev, float *y, const float *x, const f
                                       int64_t n, float beta) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_dropout_apply_kernel<<<mtk_blocks(n), MTK_THREADS>>>(y, x, mask, n, beta);
+  mtk_dropout_apply_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(y, x, mask, n, beta);
   MT_CHECK_LAUNCH();
   return 0;
 }

@@ -28,10 +28,11 @@ extern "C" int mtk_cuda_copy_beta(int dev, float *y, const float *x, int64_t n, 
   if (n <= 0) return 0;
   if (beta == 0.0f) {
     if (y != x)
-      MT_CHECK_CUDA(cudaMemcpyAsync(y, x, (size_t)n * sizeof(float), cudaMemcpyDeviceToDevice, 0));
+      MT_CHECK_CUDA(cudaMemcpyAsync(y, x, (size_t)n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                    mtk_stream(dev)));
     return 0;
   }
-  mtk_copy_beta_kernel<<<mtk_blocks(n), MTK_THREADS>>>(y, x, n, beta);
+  mtk_copy_beta_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(y, x, n, beta);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -40,7 +41,7 @@ extern "C" int mtk_cuda_add(int dev, float *out, const float *a, const float *b,
                             float beta) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_add_kernel<<<mtk_blocks(n), MTK_THREADS>>>(out, a, b, n, beta != 0.0f);
+  mtk_add_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(out, a, b, n, beta != 0.0f);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -48,7 +49,7 @@ extern "C" int mtk_cuda_add(int dev, float *out, const float *a, const float *b,
 extern "C" int mtk_cuda_axpy(int dev, float *y, float a, const float *x, int64_t n) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_axpy_kernel<<<mtk_blocks(n), MTK_THREADS>>>(y, a, x, n);
+  mtk_axpy_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(y, a, x, n);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -56,7 +57,7 @@ extern "C" int mtk_cuda_axpy(int dev, float *y, float a, const float *x, int64_t
 extern "C" int mtk_cuda_scale(int dev, float *x, float a, int64_t n) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_scale_kernel<<<mtk_blocks(n), MTK_THREADS>>>(x, a, n);
+  mtk_scale_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(x, a, n);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -90,8 +91,8 @@ extern "C" int mtk_cuda_concat_copy(int dev, float *out, const float *in, int64_
   MTK_TRY(mtk_set_device(dev));
   int64_t block = cols * inner, n = outer * block;
   if (n <= 0) return 0;
-  mtk_concat_copy_kernel<<<mtk_blocks(n), MTK_THREADS>>>(out, in, outer, total_cols, offset, block,
-                                                         inner);
+  mtk_concat_copy_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      out, in, outer, total_cols, offset, block, inner);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -102,8 +103,8 @@ extern "C" int mtk_cuda_concat_grad(int dev, float *din, const float *dout, int6
   MTK_TRY(mtk_set_device(dev));
   int64_t block = cols * inner, n = outer * block;
   if (n <= 0) return 0;
-  mtk_concat_grad_kernel<<<mtk_blocks(n), MTK_THREADS>>>(din, dout, outer, total_cols, offset,
-                                                         block, inner, beta);
+  mtk_concat_grad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      din, dout, outer, total_cols, offset, block, inner, beta);
   MT_CHECK_LAUNCH();
   return 0;
 }

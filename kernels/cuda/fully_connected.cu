@@ -3,13 +3,21 @@
 // Y[rows, n] = X W^T is computed as Y^T[n, rows] = W[n, k] X^T.
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/launch.cuh"
 
 #define MT_MAX_GPUS 64
 static cublasHandle_t mt_cublas[MT_MAX_GPUS];
 
+/* The running executor's handle (bound to its stream) when it is on `dev`,
+ * else the device's handle on the legacy default stream. */
 static int handle(int dev, cublasHandle_t *h) {
   if (dev < 0 || dev >= MT_MAX_GPUS) return mt_error_set(MT_E_INVAL, "gpu(%d): bad device id", dev);
   MT_CHECK_CUDA(cudaSetDevice(dev));
+  mtk_cuda_stream *s = mtk_cur_stream;
+  if (s && s->dev == dev) {
+    *h = s->blas;
+    return 0;
+  }
   if (!mt_cublas[dev]) MT_CHECK_CUBLAS(cublasCreate(&mt_cublas[dev]));
   *h = mt_cublas[dev];
   return 0;
@@ -43,7 +51,7 @@ extern "C" int mtk_cuda_fc_forward(int dev, const float *x, const float *w, cons
     int64_t total = (int64_t)rows * n;
     int blocks = (int)((total + 255) / 256);
     if (blocks > 65535) blocks = 65535;
-    mtk_add_bias_kernel<<<blocks, 256>>>(y, b, rows, n);
+    mtk_add_bias_kernel<<<blocks, 256, 0, mtk_stream(dev)>>>(y, b, rows, n);
     MT_CHECK_LAUNCH();
   }
   return 0;
@@ -65,7 +73,7 @@ extern "C" int mtk_cuda_fc_backward(int dev, const float *dy, const float *x, co
     MT_CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, k, rows, n, &one, w, k, dy, n,
                                 dx_add ? &one : &zero, dx, k));
   if (db) {
-    mtk_sum_rows_kernel<<<(n + 255) / 256, 256>>>(db, dy, rows, n, db_add);
+    mtk_sum_rows_kernel<<<(n + 255) / 256, 256, 0, mtk_stream(dev)>>>(db, dy, rows, n, db_add);
     MT_CHECK_LAUNCH();
   }
   return 0;

@@ -3,9 +3,11 @@
 // a fixed-order block reduction, and a small per-device scratch buffer for
 // results read back by the host (flags, counts).
 //
-// Everything runs on the default stream of the device, as memory.cu and
-// fully_connected.cu (cuBLAS on the NULL stream) do, so kernels, cuBLAS calls
-// and cudaMemcpy are ordered without events.
+// Streams: every launch, cuBLAS call and copy goes on mtk_stream(dev): the
+// stream of the executor running on this thread (stream.cu) when it is on
+// `dev`, else the legacy default stream (0). Executors' streams are blocking
+// streams, so work on the legacy stream and on them is ordered without
+// events (stream.cu says why).
 //
 // Determinism: every reduction here has a fixed shape (block size chosen by
 // the problem size only, tree order fixed), so repeated runs give the same
@@ -18,6 +20,31 @@
 #include "kernels/cuda/check.h"
 
 #define MTK_THREADS 256
+
+// An executor's stream and the cuBLAS handle bound to it (stream.cu).
+struct mtk_cuda_stream {
+  int dev;
+  cudaStream_t stream;
+  cublasHandle_t blas;
+};
+extern thread_local mtk_cuda_stream *mtk_cur_stream;
+
+// The stream for work on `dev` issued from this thread now.
+static inline cudaStream_t mtk_stream(int dev) {
+  mtk_cuda_stream *s = mtk_cur_stream;
+  return s && s->dev == dev ? s->stream : (cudaStream_t)0;
+}
+
+// A copy on stream `st` that has finished when it returns if host memory is
+// involved (as cudaMemcpy does): callers read or reuse the host side at once.
+// Device-to-device copies stay asynchronous, ordered on `st`.
+static inline cudaError_t mtk_memcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                                     cudaStream_t st) {
+  if (!st) return cudaMemcpy(dst, src, bytes, kind);
+  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, st);
+  if (e != cudaSuccess || kind == cudaMemcpyDeviceToDevice) return e;
+  return cudaStreamSynchronize(st);
+}
 #define MTK_MAX_GPUS 64
 
 // Grid-stride loop over [0, n).

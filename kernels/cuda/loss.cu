@@ -50,7 +50,8 @@ extern "C" int mtk_cuda_softmax_axis(int dev, float *out, const float *x, int64_
   if (rows > 2147483647LL)
     return mt_error_set(MT_E_INVAL, "mtk_cuda_softmax_axis: %lld positions exceed the grid",
                         (long long)rows);
-  mtk_softmax_kernel<<<(unsigned)rows, mtk_reduce_threads(C)>>>(out, x, C, inner);
+  mtk_softmax_kernel<<<(unsigned)rows, mtk_reduce_threads(C), 0, mtk_stream(dev)>>>(out, x, C,
+                                                                                    inner);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -116,22 +117,23 @@ extern "C" int mtk_cuda_softmax_output_grad(int dev, float *grad, const float *p
   MTK_TRY(mtk_scratch(dev, &scratch));
   unsigned long long *dbad = (unsigned long long *)scratch;
   long long *dcount = (long long *)scratch + 1;
-  MT_CHECK_CUDA(cudaMemsetAsync(dbad, 0xFF, sizeof *dbad, 0)); /* no bad label yet */
+  MT_CHECK_CUDA(cudaMemsetAsync(dbad, 0xFF, sizeof *dbad, mtk_stream(dev))); /* no bad label yet */
   if (norm <= 0) {
-    mtk_count_label_not_kernel<<<1, mtk_reduce_threads(outer * inner)>>>(
+    mtk_count_label_not_kernel<<<1, mtk_reduce_threads(outer * inner), 0, mtk_stream(dev)>>>(
         dcount, label, outer * inner, ignore_label);
     MT_CHECK_LAUNCH();
   }
-  mtk_softmax_output_grad_kernel<<<mtk_blocks(n), MTK_THREADS>>>(
+  mtk_softmax_output_grad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       grad, p, label, outer, C, inner, use_ignore, ignore_label, grad_scale, norm, dcount, beta,
       dbad);
   MT_CHECK_LAUNCH();
   unsigned long long hbad;
-  MT_CHECK_CUDA(cudaMemcpy(&hbad, dbad, sizeof hbad, cudaMemcpyDeviceToHost));
+  MT_CHECK_CUDA(mtk_memcpy(&hbad, dbad, sizeof hbad, cudaMemcpyDeviceToHost, mtk_stream(dev)));
   if (hbad != ~0ULL) {
     *bad = (int64_t)hbad;
     if (bad_label)
-      MT_CHECK_CUDA(cudaMemcpy(bad_label, label + hbad, sizeof(float), cudaMemcpyDeviceToHost));
+      MT_CHECK_CUDA(mtk_memcpy(bad_label, label + hbad, sizeof(float), cudaMemcpyDeviceToHost,
+                               mtk_stream(dev)));
   }
   return 0;
 }
@@ -164,7 +166,7 @@ __global__ void mtk_regression_grad_kernel(float *grad, const float *out, const 
 extern "C" int mtk_cuda_sigmoid(int dev, float *out, const float *x, int64_t n) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_sigmoid_kernel<<<mtk_blocks(n), MTK_THREADS>>>(out, x, n);
+  mtk_sigmoid_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(out, x, n);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -173,8 +175,8 @@ extern "C" int mtk_cuda_regression_grad(int dev, float *grad, const float *out, 
                                         int64_t n, float scale, int use_sign, float beta) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_regression_grad_kernel<<<mtk_blocks(n), MTK_THREADS>>>(grad, out, label, n, scale, use_sign,
-                                                             beta);
+  mtk_regression_grad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      grad, out, label, n, scale, use_sign, beta);
   MT_CHECK_LAUNCH();
   return 0;
 }

@@ -1,6 +1,7 @@
 // memory.cu — device memory, copies and fills for mt_ndarray on gpu(i).
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/launch.cuh"
 
 extern "C" int mtk_cuda_device_count(void) {
   int n = 0;
@@ -29,7 +30,9 @@ extern "C" void mtk_cuda_free(int dev, float *p) {
 
 extern "C" int mtk_cuda_memset0(int dev, float *p, size_t bytes) {
   MT_CHECK_CUDA(cudaSetDevice(dev));
-  MT_CHECK_CUDA(cudaMemset(p, 0, bytes));
+  cudaStream_t st = mtk_stream(dev);
+  if (st) MT_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes, st));
+  else MT_CHECK_CUDA(cudaMemset(p, 0, bytes));
   return 0;
 }
 
@@ -44,15 +47,27 @@ extern "C" int mtk_cuda_fill(int dev, float *p, int64_t n, float v) {
   if (n <= 0) return 0;
   int blocks = (int)((n + 255) / 256);
   if (blocks > 65535) blocks = 65535;
-  mtk_fill_kernel<<<blocks, 256>>>(p, n, v);
+  mtk_fill_kernel<<<blocks, 256, 0, mtk_stream(dev)>>>(p, n, v);
   MT_CHECK_LAUNCH();
   return 0;
 }
 
 extern "C" int mtk_cuda_copy(int dst_dev, float *dst, int src_dev, const float *src, size_t bytes) {
-  if (dst_dev >= 0) MT_CHECK_CUDA(cudaSetDevice(dst_dev));
-  else if (src_dev >= 0) MT_CHECK_CUDA(cudaSetDevice(src_dev));
-  MT_CHECK_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  int dev = dst_dev >= 0 ? dst_dev : src_dev;
+  if (dev >= 0) MT_CHECK_CUDA(cudaSetDevice(dev));
+  /* on the executor's stream when one runs on this device and the other side
+   * is host memory or the same device; otherwise (a peer copy between two
+   * devices) on the legacy stream, which orders itself with the devices'
+   * blocking streams */
+  cudaStream_t st = dev >= 0 && (dst_dev < 0 || src_dev < 0 || dst_dev == src_dev)
+                        ? mtk_stream(dev)
+                        : (cudaStream_t)0;
+  cudaMemcpyKind kind = dst_dev >= 0 && src_dev >= 0 ? cudaMemcpyDeviceToDevice
+                        : dst_dev >= 0               ? cudaMemcpyHostToDevice
+                        : src_dev >= 0               ? cudaMemcpyDeviceToHost
+                                                     : cudaMemcpyHostToHost;
+  if (st) MT_CHECK_CUDA(mtk_memcpy(dst, src, bytes, kind, st));
+  else MT_CHECK_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
   return 0;
 }
 

@@ -174,7 +174,8 @@ extern "C" int mtk_cuda_sgd_update(int dev, float *w, const float *g, int64_t n,
                                    float rescale, float clip) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_sgd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, n, lr, wd, rescale, clip);
+  mtk_sgd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(w, g, n, lr, wd, rescale,
+                                                                     clip);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -184,8 +185,8 @@ extern "C" int mtk_cuda_multi_sgd_update(int dev, float *w, const float *g, floa
                                          float clip) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_multi_sgd_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mom, n, lr, wd, momentum, rescale,
-                                                       clip);
+  mtk_multi_sgd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(w, g, mom, n, lr, wd,
+                                                                           momentum, rescale, clip);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -195,8 +196,8 @@ extern "C" int mtk_cuda_nag_mom_update(int dev, float *w, const float *g, float 
                                        float clip) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_nag_mom_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mom, n, lr, wd, momentum, rescale,
-                                                     mtk_clip_bound(clip));
+  mtk_nag_mom_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      w, g, mom, n, lr, wd, momentum, rescale, mtk_clip_bound(clip));
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -206,8 +207,8 @@ extern "C" int mtk_cuda_adam_update(int dev, float *w, const float *g, float *me
                                     float epsilon, float rescale, float clip) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_adam_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mean, var, n, lr, wd, beta1, beta2, epsilon,
-                                                  rescale, mtk_clip_bound(clip));
+  mtk_adam_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      w, g, mean, var, n, lr, wd, beta1, beta2, epsilon, rescale, mtk_clip_bound(clip));
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -217,9 +218,9 @@ extern "C" int mtk_cuda_rmsprop_update(int dev, float *w, const float *g, float 
                                        float rescale, float clip, float clip_weights) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_rmsprop_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, state_n, n, lr, wd, gamma1, epsilon,
-                                                     rescale, mtk_clip_bound(clip),
-                                                     mtk_clip_bound(clip_weights));
+  mtk_rmsprop_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      w, g, state_n, n, lr, wd, gamma1, epsilon, rescale, mtk_clip_bound(clip),
+      mtk_clip_bound(clip_weights));
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -230,7 +231,7 @@ extern "C" int mtk_cuda_rmspropalex_update(int dev, float *w, const float *g, fl
                                            float rescale, float clip, float clip_weights) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_rmspropalex_kernel<<<mtk_blocks(n), MTK_THREADS>>>(
+  mtk_rmspropalex_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       w, g, state_n, state_g, delta, n, lr, wd, gamma1, gamma2, epsilon, rescale,
       mtk_clip_bound(clip), mtk_clip_bound(clip_weights));
   MT_CHECK_LAUNCH();
@@ -241,8 +242,8 @@ extern "C" int mtk_cuda_adagrad_update(int dev, float *w, const float *g, float 
                                        float lr, float wd, float eps, float rescale, float clip) {
   MTK_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
-  mtk_adagrad_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, history, n, lr, wd, eps, rescale,
-                                                     mtk_clip_bound(clip));
+  mtk_adagrad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      w, g, history, n, lr, wd, eps, rescale, mtk_clip_bound(clip));
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -271,10 +272,10 @@ extern "C" int mtk_cuda_multi_sgd_update_flat(int dev, float *w, const float *g,
     seg_cap[dev] = nseg;
   }
   /* pageable source: returns once the table is copied, so segs may be reused */
-  MT_CHECK_CUDA(cudaMemcpy(seg_buf[dev], segs, (size_t)nseg * sizeof(mtk_sgd_segment),
-                           cudaMemcpyHostToDevice));
-  mtk_multi_sgd_flat_kernel<<<mtk_blocks(n), MTK_THREADS>>>(w, g, mom, n, seg_buf[dev], nseg,
-                                                            momentum, rescale, clip);
+  MT_CHECK_CUDA(mtk_memcpy(seg_buf[dev], segs, (size_t)nseg * sizeof(mtk_sgd_segment),
+                           cudaMemcpyHostToDevice, mtk_stream(dev)));
+  mtk_multi_sgd_flat_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
+      w, g, mom, n, seg_buf[dev], nseg, momentum, rescale, clip);
   MT_CHECK_LAUNCH();
   return 0;
 }
@@ -293,11 +294,11 @@ extern "C" int mtk_cuda_all_finite(int dev, const float *p, int64_t n, int *out)
   void *scratch;
   MTK_TRY(mtk_scratch(dev, &scratch));
   int *flag = (int *)scratch;
-  MT_CHECK_CUDA(cudaMemsetAsync(flag, 0, sizeof *flag, 0));
-  mtk_nonfinite_kernel<<<mtk_blocks(n), MTK_THREADS>>>(p, n, flag);
+  MT_CHECK_CUDA(cudaMemsetAsync(flag, 0, sizeof *flag, mtk_stream(dev)));
+  mtk_nonfinite_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(p, n, flag);
   MT_CHECK_LAUNCH();
   int h = 0;
-  MT_CHECK_CUDA(cudaMemcpy(&h, flag, sizeof h, cudaMemcpyDeviceToHost));
+  MT_CHECK_CUDA(mtk_memcpy(&h, flag, sizeof h, cudaMemcpyDeviceToHost, mtk_stream(dev)));
   *out = !h;
   return 0;
 }
