@@ -1,7 +1,10 @@
 /* bench_gpu_train.c — training samples/s of an MLP through the Module on
  * gpu(0): forward + backward + update (sgd, momentum 0.9), batches resident
  * on the GPU, as bench/peer_pytorch_gpu.py does for PyTorch eager.
- * usage: bench_gpu_train BATCH DIM HIDDEN... CLASSES [--steps N]
+ * usage: bench_gpu_train BATCH DIM HIDDEN... CLASSES [--steps N] [--contexts LIST]
+ * --contexts: GPU ids of the Module's contexts, e.g. 0,0 (the same GPU twice:
+ * two executors, each on its own stream unless MODTRAIN_GPU_STREAMS=0);
+ * default 0.
  * prints: "modtrain-gpu <net> batch B: S samples/s (T us/step)" */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +29,25 @@ int main(int argc, char **argv) {
   fprintf(stderr, "bench_gpu_train: built without CUDA\n");
   return 77;
 #else
-  int dims[16], nd = 0, steps = 300;
+  int dims[16], nd = 0, steps = 300, nctx = 0;
+  mt_context ctxs[8];
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-    else if (nd < 16) dims[nd++] = atoi(argv[i]);
+    else if (!strcmp(argv[i], "--contexts") && i + 1 < argc) {
+      for (char *p = argv[++i]; *p && nctx < 8;) {
+        ctxs[nctx++] = mt_gpu((int)strtol(p, &p, 10));
+        if (*p == ',') p++;
+        else if (*p) {
+          fprintf(stderr, "bench_gpu_train: --contexts takes ids like 0,0\n");
+          return 2;
+        }
+      }
+    } else if (nd < 16) dims[nd++] = atoi(argv[i]);
   }
+  if (nctx == 0) ctxs[nctx++] = mt_gpu(0);
   if (nd < 3) {
-    fprintf(stderr, "usage: bench_gpu_train BATCH DIM HIDDEN... CLASSES [--steps N]\n");
+    fprintf(stderr,
+            "usage: bench_gpu_train BATCH DIM HIDDEN... CLASSES [--steps N] [--contexts LIST]\n");
     return 2;
   }
   if (mtk_cuda_device_count() == 0) {
@@ -46,8 +61,8 @@ int main(int argc, char **argv) {
   mt_symbol *out;
   CHECK(bench_mlp(dims + 2, nd - 2, &out));
   mt_module *m;
-  mt_context ctx = mt_gpu(0);
-  CHECK(mt_module_create(out, 0, NULL, 0, NULL, 1, &ctx, &m));
+  mt_context ctx = ctxs[0];
+  CHECK(mt_module_create(out, 0, NULL, 0, NULL, nctx, ctxs, &m));
   mt_data_desc d = {"data", MT_SHAPE(batch, dim)}, l = {"softmax_label", MT_SHAPE(batch)};
   CHECK(mt_module_bind(m, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
   mt_initializer *init;
@@ -86,8 +101,16 @@ int main(int argc, char **argv) {
     double t = (bench_now() - t0) / steps;
     if (t < best) best = t;
   }
-  printf("modtrain-gpu %s batch %d: %.0f samples/s (%.1f us/step, best of 5 x %d steps)\n", net,
-         batch, batch / best, best * 1e6, steps);
+  const char *st = getenv("MODTRAIN_GPU_STREAMS");
+  char cl[64] = "";
+  if (nctx > 1) {
+    int o = snprintf(cl, sizeof cl, " contexts gpu:");
+    for (int c = 0; c < nctx && o < (int)sizeof cl - 4; c++)
+      o += snprintf(cl + o, sizeof cl - (size_t)o, "%s%d", c ? "," : "", ctxs[c].id);
+    snprintf(cl + o, sizeof cl - (size_t)o, " streams %s", st && !strcmp(st, "0") ? "off" : "on");
+  }
+  printf("modtrain-gpu %s batch %d%s: %.0f samples/s (%.1f us/step, best of 5 x %d steps)\n", net,
+         batch, cl, batch / best, best * 1e6, steps);
   return 0;
 #endif
 }

@@ -8,7 +8,9 @@
 #      rank and on 2 ranks sharing gpu(0) (dist_sync and hier), compared;
 #   3. training samples/s of modtrain vs PyTorch eager on the same card and
 #      run: the tutorial MLP (128-64-10, batch 32) and 784-1024-1024-10
-#      (batch 256), with the ratio.
+#      (batch 256), with the ratio;
+#   4. contexts gpu:0,0 (two executors on one GPU), each executor on its own
+#      stream against both on the legacy stream (MODTRAIN_GPU_STREAMS=0).
 # usage: bench/gpu-check.sh [BUILD_DIR]   (default build-cuda)
 # Prepare here:  cmake -S . -B build-cuda -DCMAKE_CUDA_ARCHITECTURES=90 &&
 #   cmake --build build-cuda -j2 && ../shared/gpu/bundle-runtime.sh "$PWD/gpu-rt" \
@@ -36,7 +38,7 @@ step() {
   return $rc
 }
 nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
-for t in test_gpu_ops test_gpu_module test_gpu_kvstore test_checkpoint; do
+for t in test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint; do
   step "$t" "$B/tests/$t"
 done
 step "modtrain tutorial gpu(0)" "$B"/modtrain jobs/configs/tutorial.ini --set train.context=gpu
@@ -81,6 +83,20 @@ for net in "32 128 64 10" "256 784 1024 1024 10"; do
   else
     echo "gpu-check: PyTorch with CUDA not available: no peer figure"
   fi
+done
+echo "== contexts gpu:0,0: each executor on its own stream vs both on the legacy stream"
+for net in "32 128 64 10" "256 784 1024 1024 10"; do
+  on=$(timeout "$T_STEP" "$B"/bench_gpu_train $net --contexts 0,0) &&
+    off=$(MODTRAIN_GPU_STREAMS=0 timeout "$T_STEP" "$B"/bench_gpu_train $net --contexts 0,0) || {
+    echo "bench_gpu_train $net --contexts 0,0 failed"
+    summary+="bench_gpu_train $net --contexts 0,0: failed"$'\n'
+    fail=1
+    continue
+  }
+  echo "$on"
+  echo "$off"
+  a=$(echo "$on" | sed -E 's/.*: ([0-9]+) samples.*/\1/'); b=$(echo "$off" | sed -E 's/.*: ([0-9]+) samples.*/\1/')
+  awk -v a="$a" -v b="$b" -v n="$net" 'BEGIN { printf "ratio streams on/off (batch, net %s): %.2fx\n", n, a / b }'
 done
 echo "== summary"
 printf '%s' "$summary"
