@@ -8,7 +8,15 @@
  * computes gradients (backward needs inputs and outputs), or until its last
  * consumer when it does not. The gradient of an entry lives from the
  * backward of its last consumer to the backward of its producer. Buffers are
- * then packed greedily into slots of one pool (MXNet's GraphPlan idea). */
+ * then packed greedily into slots of one pool (MXNet's GraphPlan idea).
+ *
+ * Fusion: a FullyConnected whose output feeds one Activation (relu,
+ * sigmoid, tanh or softrelu) and nothing else runs with it as one step
+ * (kernels/cpu/fused.h): forward writes act(x W^T + b) straight into the
+ * Activation's output, in one pass after the GEMM; backward, at the
+ * FullyConnected's step, forms the Activation's gradient together with the
+ * bias gradient in one pass. The Activation's own steps do nothing. The
+ * results are the same bits as unfused (MODTRAIN_FUSE=0 turns it off). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +47,8 @@ struct mt_executor {
   int64_t sample_offset;
   int forward_train_done;
   int *arg_last_writer; /* node whose backward writes the argument's gradient last, or -1 */
+  int *fuse_act;        /* per node: FullyConnected fused with an Activation: 1 + act, else 0 */
+  int *partner;         /* per node: the other node of a fused pair, or -1 */
   mt_grad_ready_fn hook;
   void *hook_user;
 #ifdef MT_HAVE_CUDA
@@ -154,12 +164,39 @@ void mt_executor_free(mt_executor *ex) {
   free(ex->arg_of_entry);
   free(ex->touched);
   free(ex->arg_last_writer);
+  free(ex->fuse_act);
+  free(ex->partner);
   free(ex);
 }
 
 static int input_entry(const mt_executor *ex, const mt_node *n, int k) {
   int idx = mt_graph_index(&ex->g, n->inputs[k].node);
   return ex->g.entry_ptr[idx] + n->inputs[k].index;
+}
+
+/* The FullyConnected + Activation pairs to fuse (file comment): the FC's
+ * output is used by that Activation alone and is no head, and where backward
+ * runs through the pair the Activation's output has a gradient. */
+static void find_fusions(mt_executor *ex, const int *entry_node, const int *uses,
+                         const int *is_head, const int *last_consumer) {
+  mt_graph *g = &ex->g;
+  for (int i = 0; i < g->nnodes; i++) ex->partner[i] = -1;
+  const char *env = getenv("MODTRAIN_FUSE");
+  if (env && !strcmp(env, "0")) return;
+  for (int a = 0; a < g->nnodes; a++) {
+    mt_node *an = g->nodes[a];
+    if (!an->op || strcmp(an->op->name, "Activation") || mt_node_num_args(an) != 1) continue;
+    int act = mt_op_activation_fusable(an->param);
+    int e = input_entry(ex, an, 0), f = entry_node[e], ea = g->entry_ptr[a];
+    mt_node *fn = g->nodes[f];
+    if (!act || !fn->op || strcmp(fn->op->name, "FullyConnected") || ex->partner[f] >= 0 ||
+        mt_node_num_outputs(fn) != 1 || is_head[e] || uses[e] != 1)
+      continue;
+    if (ex->node_bwd[f] && last_consumer[ea] < 0 && !is_head[ea]) continue;
+    ex->fuse_act[f] = act;
+    ex->partner[f] = a;
+    ex->partner[a] = f;
+  }
 }
 
 /* Shared second half of both binds: args/grads/aux/reqs are set. */
@@ -174,6 +211,9 @@ static int bind_common(mt_executor *ex) {
   int *last_use = calloc((size_t)ne + 1, sizeof *last_use);
   int *last_consumer = calloc((size_t)ne + 1, sizeof *last_consumer);
   int *is_head = calloc((size_t)ne + 1, sizeof *is_head);
+  int *uses = calloc((size_t)ne + 1, sizeof *uses);
+  ex->fuse_act = calloc((size_t)n + 1, sizeof *ex->fuse_act);
+  ex->partner = calloc((size_t)n + 1, sizeof *ex->partner);
   ex->ev = calloc((size_t)ne + 1, sizeof *ex->ev);
   ex->eg = calloc((size_t)ne + 1, sizeof *ex->eg);
   ex->views = calloc((size_t)2 * ne + 1, sizeof *ex->views);
@@ -181,7 +221,8 @@ static int bind_common(mt_executor *ex) {
   ex->arg_of_entry = calloc((size_t)ne + 1, sizeof *ex->arg_of_entry);
   ex->touched = calloc((size_t)ne + 1, 1);
   if (!es || !names || !shapes || !bufs || !entry_node || !last_use || !last_consumer || !is_head ||
-      !ex->ev || !ex->eg || !ex->views || !ex->node_bwd || !ex->arg_of_entry || !ex->touched) {
+      !uses || !ex->fuse_act || !ex->partner || !ex->ev || !ex->eg || !ex->views || !ex->node_bwd ||
+      !ex->arg_of_entry || !ex->touched) {
     rc = MT_NOMEM();
     goto done;
   }
@@ -249,10 +290,12 @@ static int bind_common(mt_executor *ex) {
     mt_node *nd = g->nodes[i];
     for (int k = 0; k < nd->ninputs; k++) {
       int e = input_entry(ex, nd, k);
+      uses[e]++;
       if (i > last_use[e]) last_use[e] = i;
       if (k < mt_node_num_args(nd) && ex->node_bwd[i] && i > last_consumer[e]) last_consumer[e] = i;
     }
   }
+  find_fusions(ex, entry_node, uses, is_head, last_consumer);
   int nb = 0, T = 2 * n; /* T: beyond the last step */
   for (int i = 0; i < n; i++) {
     mt_node *nd = g->nodes[i];
@@ -267,6 +310,14 @@ static int bind_common(mt_executor *ex) {
       else if (any_bwd) b->end = 2 * n - 1 - i;
       else b->end = last_use[e] >= 0 ? last_use[e] : i;
       b->target = &ex->ev[e];
+      int f = ex->partner[i];
+      if (f >= 0 && ex->fuse_act[f]) {
+        /* a fused Activation: its FullyConnected writes the output at step f
+         * and reads it, with its gradient, at backward step 2n-1-f */
+        b->start = f;
+        if (!is_head[e] && any_bwd) b->end = 2 * n - 1 - f;
+      }
+      if (ex->fuse_act[i]) b->end = b->start; /* the fused FC's own output is never written */
       /* gradient of this output, if some consumer's backward produces it or a head */
       int needs_grad = ex->node_bwd[i] && !(nd->op->flags & MT_OP_LOSS) &&
                        o < mt_op_num_visible_outputs(nd->op, nd->param) &&
@@ -276,7 +327,7 @@ static int bind_common(mt_executor *ex) {
         gb->shape = es[e];
         gb->size = b->size;
         gb->start = is_head[e] ? 0 : 2 * n - 1 - last_consumer[e];
-        gb->end = 2 * n - 1 - i;
+        gb->end = 2 * n - 1 - (f >= 0 && ex->fuse_act[f] ? f : i);
         gb->target = &ex->eg[e];
       }
     }
@@ -291,6 +342,7 @@ done:
   free(last_use);
   free(last_consumer);
   free(is_head);
+  free(uses);
   return rc;
 }
 
@@ -477,6 +529,7 @@ static int executor_forward(mt_executor *ex, int is_train) {
   for (int i = 0; i < g->nnodes; i++) {
     mt_node *n = g->nodes[i];
     if (!n->op) continue;
+    if (ex->partner[i] >= 0 && !ex->fuse_act[i]) continue; /* done by its FullyConnected */
     int nargs = mt_node_num_args(n), naux = mt_node_num_aux(n), nout = mt_node_num_outputs(n);
     mt_ndarray *in[MT_MAX_IO], *aux[MT_MAX_IO], *out[MT_MAX_IO];
     for (int k = 0; k < nargs + naux; k++) {
@@ -486,6 +539,10 @@ static int executor_forward(mt_executor *ex, int is_train) {
     }
     for (int o = 0; o < nout; o++) out[o] = ex->ev[g->entry_ptr[i] + o];
     mt_op_ctx c = op_ctx(ex, n, is_train);
+    if (ex->fuse_act[i]) { /* straight into the Activation's output */
+      out[0] = ex->ev[g->entry_ptr[ex->partner[i]]];
+      c.fused_act = ex->fuse_act[i];
+    }
     int rc = n->op->forward(n->param, &c, in, out, aux);
     if (rc < 0) return mt_error_prefix(rc, "forward of %s '%s'", n->op->name, n->name);
   }
@@ -534,11 +591,13 @@ static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const 
   for (int i = g->nnodes - 1; i >= 0; i--) {
     mt_node *n = g->nodes[i];
     if (!n->op || !ex->node_bwd[i]) continue;
+    if (ex->partner[i] >= 0 && !ex->fuse_act[i]) continue; /* done by its FullyConnected */
     int nargs = mt_node_num_args(n), naux = mt_node_num_aux(n), nout = mt_node_num_outputs(n);
     mt_ndarray *in[MT_MAX_IO], *aux[MT_MAX_IO], *out[MT_MAX_IO], *og[MT_MAX_IO], *ig[MT_MAX_IO];
     mt_grad_req req[MT_MAX_IO];
     for (int o = 0; o < nout; o++) {
-      int e = g->entry_ptr[i] + o;
+      /* fused: the Activation's output and gradient stand for the FC's */
+      int e = ex->fuse_act[i] ? g->entry_ptr[ex->partner[i]] : g->entry_ptr[i] + o;
       out[o] = ex->ev[e];
       og[o] = NULL;
       if (!(n->op->flags & MT_OP_LOSS) && ex->eg[e]) {
@@ -563,6 +622,10 @@ static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const 
       }
     }
     mt_op_ctx c = op_ctx(ex, n, 1);
+    if (ex->fuse_act[i]) {
+      c.fused_act = ex->fuse_act[i];
+      c.fused_grad = ex->eg[g->entry_ptr[i]];
+    }
     int rc = n->op->backward(n->param, &c, og, in, out, req, ig, aux);
     if (rc < 0) return mt_error_prefix(rc, "backward of %s '%s'", n->op->name, n->name);
     if (ex->hook)
@@ -592,6 +655,12 @@ int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out
 /* ---------------------------------------------------------------- accessors */
 
 int mt_executor_num_outputs(const mt_executor *ex) { return ex->g.nheads; }
+
+int mt_executor_num_fused(const mt_executor *ex) {
+  int k = 0;
+  for (int i = 0; i < ex->g.nnodes; i++) k += ex->fuse_act[i] != 0;
+  return k;
+}
 
 mt_ndarray *mt_executor_output(const mt_executor *ex, int i) {
   return i >= 0 && i < ex->g.nheads ? ex->ev[ex->g.heads[i]] : NULL;

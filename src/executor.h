@@ -9,6 +9,9 @@
 typedef int (*mt_grad_ready_fn)(void *user, int arg);
 void mt_executor_set_grad_hook(mt_executor *ex, mt_grad_ready_fn fn, void *user);
 
+/* FullyConnected + Activation pairs this executor runs fused (executor.c). */
+int mt_executor_num_fused(const mt_executor *ex);
+
 /* A CUDA stream of the executor's own (kernels/cuda/stream.cu). Without one
  * (the default, and always on a CPU) the executor's GPU work goes on the
  * device's legacy default stream. With one, forward and backward queue

@@ -26,6 +26,14 @@ typedef struct {
   uint64_t node_key; /* hash of the node name */
   uint64_t step;
   int64_t sample_offset; /* global index of row 0 of this batch slice */
+  /* FullyConnected fused with the Activation that consumes it (executor.c):
+   * 0 none, else 1 + the Activation's mtk_act_type (relu, sigmoid, tanh or
+   * softrelu). Forward then writes act(data weight^T + bias) to out[0] (the
+   * Activation's output); backward gets the Activation's output gradient
+   * and output as out_grad[0] and out[0], and writes the gradient at the
+   * Activation's input to fused_grad on the way. */
+  int fused_act;
+  mt_ndarray *fused_grad;
 } mt_op_ctx;
 
 typedef struct mt_op {
@@ -74,6 +82,11 @@ const char *mt_op_variadic_arg_name(int i);
 const mt_op *mt_op_find(const char *name);
 int mt_op_count(void);
 const mt_op *mt_op_at(int i);
+
+/* 1 + the act_type of an Activation node's param when FullyConnected may
+ * fuse it (relu, sigmoid, tanh, softrelu: gradients in terms of the
+ * output); 0 for softsign. */
+int mt_op_activation_fusable(const void *param);
 
 /* Helpers with the defaults above. */
 int mt_op_num_outputs(const mt_op *op, const void *param);

@@ -27,13 +27,17 @@
  * mt_executor_simple_bind on cpu(0) and gpu(0), given the same arguments
  * and aux states, run forward(is_train=1) and backward; outputs, gradients
  * and aux states must agree (1e-4), and a second GPU run must reproduce the
- * first bit for bit (deterministic kernels). */
+ * first bit for bit (deterministic kernels). The tutorial MLP's fc1 + relu1
+ * run fused there (src/executor.c); a tanh MLP is also bound fused and with
+ * MODTRAIN_FUSE=0 on gpu(0), which must agree to 1e-6, and the fused bias +
+ * activation kernels are compared with the CPU's fused kernels alone. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "src/executor.h"
 #include "testutil.h"
 
 #ifdef MT_HAVE_CUDA
@@ -952,6 +956,18 @@ static void expect_repeatable(const char *net_name, bound *g) {
   free(second);
 }
 
+/* Fails unless |a - b| <= 1e-6 * max(|b|, 1e-3) everywhere (host values);
+ * counts the values that are not bit-identical. */
+static void worst_close_host(const char *what, const float *a, const float *b, int64_t n,
+                             int64_t *ndiff, int64_t *nvals) {
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs((double)a[i] - (double)b[i]) / fmax(fabs((double)b[i]), 1e-3);
+    if (!(d <= 1e-6)) fail_msg("%s: element %lld: %.9g vs %.9g", what, (long long)i, a[i], b[i]);
+    *ndiff += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+  }
+  *nvals += n;
+}
+
 static void test_executor_tutorial_mlp(void **state) {
   mt_symbol *net = tu_mlp(64, "relu", 10);
   const char *names[] = {"data", "softmax_label"};
@@ -984,6 +1000,112 @@ static void test_executor_every_op(void **state) {
   mt_symbol_free(net);
 }
 
+/* FullyConnected's bias with the Activation after it (kernels/cpu/fused.h):
+ * the CUDA kernels against the CPU's fused kernels, for relu, sigmoid, tanh
+ * and softrelu, with and without bias, the bias gradient written and
+ * accumulated, on sizes below and above one grid pass. */
+static void test_fused_bias_activation_kernels(void **state) {
+  const int64_t shapes[][2] = {{1, 1}, {7, 13}, {256, 1024}, {3000, 10}};
+  static const char *const acts[] = {"relu", "sigmoid", "tanh", "softrelu"};
+  double worst = 0;
+  for (int act = 0; act < 4; act++)
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+      for (int variant = 0; variant < 4; variant++) {
+        int with_bias = variant & 1, acc = variant >> 1;
+        int64_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+        mt_ndarray *y, *b, *dy, *g, *db;
+        MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(rows, cols), mt_cpu(0), &y));
+        MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(cols), mt_cpu(0), &b));
+        MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(rows, cols), mt_cpu(0), &dy));
+        MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(rows, cols), mt_cpu(0), &g));
+        MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(cols), mt_cpu(0), &db));
+        tu_fill_uniform(y->data, n, -4.0f, 4.0f, 1 + (uint64_t)s);
+        tu_fill_uniform(b->data, cols, -1.0f, 1.0f, 2);
+        tu_fill_uniform(dy->data, n, -1.0f, 1.0f, 3);
+        tu_fill_uniform(db->data, cols, -1.0f, 1.0f, 4);
+        mt_ndarray *gy = gpu_like(y), *gb = gpu_like(b), *gdy = gpu_like(dy), *gg = gpu_like(g),
+                   *gdb = gpu_like(db);
+        mtk_bias_act_forward((mtk_act_type)act, y->data, with_bias ? b->data : NULL, rows, cols);
+        MT_ASSERT_OK(
+            mtk_cuda_bias_act_forward(0, act, gy->data, with_bias ? gb->data : NULL, rows, cols));
+        char what[128];
+        snprintf(what, sizeof what, "fused %s %lldx%lld bias %d: forward", acts[act],
+                 (long long)rows, (long long)cols, with_bias);
+        worst = fmax(worst, expect_close(what, gy, y->data, n, EW, 1e-3));
+        /* backward from the same (CPU) forward output on both sides */
+        MT_ASSERT_OK(mt_ndarray_copy(gy, y));
+        mtk_act_bias_backward((mtk_act_type)act, dy->data, y->data, g->data, db->data,
+                              acc ? 1.0f : 0.0f, rows, cols);
+        MT_ASSERT_OK(mtk_cuda_act_bias_backward(0, act, gdy->data, gy->data, gg->data, gdb->data,
+                                                acc ? 1.0f : 0.0f, rows, cols));
+        snprintf(what, sizeof what, "fused %s %lldx%lld acc %d: gradient", acts[act],
+                 (long long)rows, (long long)cols, acc);
+        worst = fmax(worst, expect_close(what, gg, g->data, n, EW, 1e-3));
+        snprintf(what, sizeof what, "fused %s %lldx%lld acc %d: bias gradient", acts[act],
+                 (long long)rows, (long long)cols, acc);
+        worst = fmax(worst, expect_close(what, gdb, db->data, cols, RD, 1.0));
+        /* without a bias gradient: the elementwise kernel */
+        MT_ASSERT_OK(mtk_cuda_act_bias_backward(0, act, gdy->data, gy->data, gg->data, NULL, 0.0f,
+                                                rows, cols));
+        worst = fmax(worst, expect_close("fused gradient without db", gg, g->data, n, EW, 1e-3));
+        mt_ndarray *all[] = {y, b, dy, g, db, gy, gb, gdy, gg, gdb};
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) mt_ndarray_free(all[k]);
+      }
+  /* softsign is never fused: refused */
+  assert_int_equal(mtk_cuda_bias_act_forward(0, 4, NULL, NULL, 1, 1), MT_E_INVAL);
+  print_message("  fused bias + activation kernels: worst relative error %.2e\n", worst);
+}
+
+/* The tutorial MLP on gpu(0), fused (fc1 + relu1) and with MODTRAIN_FUSE=0:
+ * outputs and gradients agree to 1e-6 (the kernels use the same formulas,
+ * so they are expected to be the same bits; the count of values that are
+ * not is printed), and the fused one matches the CPU. */
+static void test_executor_fused_on_gpu(void **state) {
+  mt_symbol *net = tu_mlp(64, "tanh", 10);
+  const char *names[] = {"data", "softmax_label"};
+  const mt_shape shapes[] = {S(32, 128), S(32)};
+  bound c, g, u;
+  bind_on(net, mt_cpu(0), 2, names, shapes, &c);
+  bind_on(net, mt_gpu(0), 2, names, shapes, &g);
+  setenv("MODTRAIN_FUSE", "0", 1);
+  bind_on(net, mt_gpu(0), 2, names, shapes, &u);
+  unsetenv("MODTRAIN_FUSE");
+  assert_int_equal(mt_executor_num_fused(g.ex), 1);
+  assert_int_equal(mt_executor_num_fused(u.ex), 0);
+  same_inputs(&c, &g, 10);
+  same_inputs(&c, &u, 10);
+  run_both(&c, &g);
+  mt_executor_set_rng(u.ex, 5, 2, 0);
+  MT_ASSERT_OK(mt_executor_forward(u.ex, 1));
+  MT_ASSERT_OK(mt_executor_backward(u.ex, 0, NULL));
+  compare_executors("tutorial MLP (tanh), fused on gpu(0)", &c, &g, 0.1);
+  int n1, n2;
+  float **fu = gpu_state(&g, &n1), **un = gpu_state(&u, &n2);
+  assert_int_equal(n1, n2);
+  int64_t ndiff = 0, nvals = 0;
+  int k = 0;
+  for (int o = 0; o < g.nout; o++, k++) {
+    mt_ndarray *a = mt_executor_output(u.ex, o);
+    worst_close_host("fused vs unfused output", fu[k], un[k], a->size, &ndiff, &nvals);
+  }
+  for (int i = 0; i < g.nargs; i++, k++) {
+    mt_ndarray *gr = mt_executor_grad(u.ex, g.args[i]);
+    if (gr) worst_close_host(g.args[i], fu[k], un[k], gr->size, &ndiff, &nvals);
+  }
+  print_message("  fused vs unfused on gpu(0): %lld of %lld values not bit-identical\n",
+                (long long)ndiff, (long long)nvals);
+  for (int i = 0; i < n1; i++) {
+    free(fu[i]);
+    free(un[i]);
+  }
+  free(fu);
+  free(un);
+  mt_executor_free(c.ex);
+  mt_executor_free(g.ex);
+  mt_executor_free(u.ex);
+  mt_symbol_free(net);
+}
+
 #endif /* MT_HAVE_CUDA */
 
 int main(void) {
@@ -1001,6 +1123,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fully_connected),
       cmocka_unit_test(test_activation),
+      cmocka_unit_test(test_fused_bias_activation_kernels),
+      cmocka_unit_test(test_executor_fused_on_gpu),
       cmocka_unit_test(test_leaky_relu),
       cmocka_unit_test(test_shape_and_sum_ops),
       cmocka_unit_test(test_softmax_output),

@@ -6,4 +6,5 @@
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/cpu/shape_ops.h"
+#include "kernels/cpu/fused.h"
 #endif

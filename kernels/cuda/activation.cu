@@ -106,3 +106,67 @@ extern "C" int mtk_cuda_leaky_relu_backward(int dev, int act, float slope, const
   MT_CHECK_LAUNCH();
   return 0;
 }
+
+/* ---- FullyConnected's bias with the Activation after it (kernels/cpu/fused.h) ---- */
+
+// y = act(y + b[col]) in place: the bits of mtk_add_bias_kernel then
+// mtk_act_fwd_kernel (the same single addition, the same mtk_act_f).
+__global__ void mtk_bias_act_fwd_kernel(int act, float *y, const float *b, int64_t rows,
+                                        int64_t cols) {
+  MTK_FOR(i, rows * cols) {
+    float v = y[i];
+    if (b) v += b[i % cols];
+    y[i] = mtk_act_f(act, v);
+  }
+}
+
+// One thread per column: g = dy * act'(y) down the column, and its sum, in
+// the order of fully_connected.cu's mtk_sum_rows_kernel (explicit roundings:
+// no multiply-add may form across the product and the sum).
+__global__ void mtk_act_bias_bwd_kernel(int act, const float *dy, const float *y, float *g,
+                                        float *db, int add, int64_t rows, int64_t cols) {
+  int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  float s = 0.0f;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t i = r * cols + c;
+    float v = __fmul_rn(dy[i], mtk_act_grad(act, 0.0f, y[i]));
+    g[i] = v;
+    s = __fadd_rn(s, v);
+  }
+  if (db) db[c] = add ? db[c] + s : s;
+}
+
+extern "C" int mtk_cuda_bias_act_forward(int dev, int act, float *y, const float *bias,
+                                         int64_t rows, int64_t cols) {
+  MTK_TRY(check_act(act, 3, "mtk_cuda_bias_act_forward"));
+  MTK_TRY(mtk_set_device(dev));
+  int64_t n = rows * cols;
+  if (n <= 0) return 0;
+  mtk_bias_act_fwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, y, bias, rows,
+                                                                              cols);
+  MT_CHECK_LAUNCH();
+  return 0;
+}
+
+extern "C" int mtk_cuda_act_bias_backward(int dev, int act, const float *dy, const float *y,
+                                          float *g, float *db, float beta_db, int64_t rows,
+                                          int64_t cols) {
+  MTK_TRY(check_act(act, 3, "mtk_cuda_act_bias_backward"));
+  MTK_TRY(mtk_set_device(dev));
+  if (rows <= 0 || cols <= 0) {
+    if (db && cols > 0 && beta_db == 0.0f)
+      MT_CHECK_CUDA(cudaMemsetAsync(db, 0, (size_t)cols * sizeof(float), mtk_stream(dev)));
+    return 0;
+  }
+  if (!db) { /* no bias gradient: the elementwise kernel, every thread busy */
+    mtk_act_bwd_kernel<<<mtk_blocks(rows * cols), MTK_THREADS, 0, mtk_stream(dev)>>>(
+        act, dy, NULL, y, g, rows * cols, 0.0f);
+    MT_CHECK_LAUNCH();
+    return 0;
+  }
+  mtk_act_bias_bwd_kernel<<<(unsigned)((cols + 255) / 256), 256, 0, mtk_stream(dev)>>>(
+      act, dy, y, g, db, beta_db != 0.0f, rows, cols);
+  MT_CHECK_LAUNCH();
+  return 0;
+}

@@ -62,6 +62,15 @@ int mtk_cuda_leaky_relu_forward(int dev, int act, float slope, const float *x, f
 int mtk_cuda_leaky_relu_backward(int dev, int act, float slope, const float *dy, const float *y,
                                  float *dx, int64_t n, float beta);
 
+/* activation.cu, FullyConnected's bias with the Activation after it
+ * (kernels/cpu/fused.h; act relu, sigmoid, tanh or softrelu): y = act(y +
+ * bias[col]) in place (bias NULL: act(y)); g = dy * act'(y) with db =
+ * column sums of g (+ db where beta_db != 0; db NULL: none). */
+int mtk_cuda_bias_act_forward(int dev, int act, float *y, const float *bias, int64_t rows,
+                              int64_t cols);
+int mtk_cuda_act_bias_backward(int dev, int act, const float *dy, const float *y, float *g,
+                               float *db, float beta_db, int64_t rows, int64_t cols);
+
 /* elementwise.cu: y = x + beta * y (beta 0: device-to-device copy, nothing
  * when y == x); out = a + b (+ out when beta != 0); y += a * x; x *= a;
  * Concat's block copies (layout in kernels/cpu/shape_ops.h). */

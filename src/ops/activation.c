@@ -77,6 +77,11 @@ static int act_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *o
   return MT_OK;
 }
 
+int mt_op_activation_fusable(const void *param) {
+  int act = ((const act_param *)param)->act_type;
+  return act == MTK_ACT_SOFTSIGN ? 0 : 1 + act;
+}
+
 const mt_op mt_op_activation = {
     .name = "Activation",
     .param_size = sizeof(act_param),

@@ -78,10 +78,16 @@ static int fc_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
   int64_t rows, k;
   fc_dims(p, &in[0]->shape, &rows, &k);
   int n = (int)p->num_hidden;
+  const float *bias = p->no_bias ? NULL : in[2]->data;
   if (c->ctx.type != MT_CPU) {
 #ifdef MT_HAVE_CUDA
-    return mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, p->no_bias ? NULL : in[2]->data,
-                               out[0]->data, (int)rows, n, (int)k);
+    if (c->fused_act) { /* the GEMM, then bias and activation in one pass */
+      MT_TRY(mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, NULL, out[0]->data, (int)rows,
+                                 n, (int)k));
+      return mtk_cuda_bias_act_forward(c->ctx.id, c->fused_act - 1, out[0]->data, bias, rows, n);
+    }
+    return mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, bias, out[0]->data, (int)rows,
+                               n, (int)k);
 #else
     return MT_ERR(MT_E_UNSUPPORTED, "FullyConnected: no CUDA in this build");
 #endif
@@ -89,7 +95,9 @@ static int fc_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
   /* out[rows, n] = data[rows, k] * weight[n, k]^T (+ bias) */
   mtk_sgemm(0, 1, (int)rows, n, (int)k, 1.0f, in[0]->data, (int)k, in[1]->data, (int)k, 0.0f,
             out[0]->data, n);
-  if (!p->no_bias) mtk_add_row_bias(out[0]->data, in[2]->data, rows, n);
+  if (c->fused_act)
+    mtk_bias_act_forward((mtk_act_type)(c->fused_act - 1), out[0]->data, bias, rows, n);
+  else if (bias) mtk_add_row_bias(out[0]->data, bias, rows, n);
   return MT_OK;
 }
 
@@ -101,12 +109,29 @@ static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
   fc_dims(p, &in[0]->shape, &rows, &k);
   int n = (int)p->num_hidden;
   const float *dy = og[0]->data;
+  float *db = (!p->no_bias && req[2]) ? ig[2]->data : NULL;
+  float beta_db = (!p->no_bias && req[2] == MT_REQ_ADD) ? 1.0f : 0.0f;
+  if (c->fused_act) {
+    /* the Activation's gradient and the bias gradient in one pass; the
+     * GEMMs below then take that gradient */
+    float *g = c->fused_grad->data;
+    if (c->ctx.type == MT_CPU)
+      mtk_act_bias_backward((mtk_act_type)(c->fused_act - 1), dy, out[0]->data, g, db, beta_db,
+                            rows, n);
+#ifdef MT_HAVE_CUDA
+    else
+      MT_TRY(mtk_cuda_act_bias_backward(c->ctx.id, c->fused_act - 1, dy, out[0]->data, g, db,
+                                        beta_db, rows, n));
+#endif
+    dy = g;
+    db = NULL;
+  }
   if (c->ctx.type != MT_CPU) {
 #ifdef MT_HAVE_CUDA
-    return mtk_cuda_fc_backward(
-        c->ctx.id, dy, in[0]->data, in[1]->data, (int)rows, n, (int)k, req[0] ? ig[0]->data : NULL,
-        req[0] == MT_REQ_ADD, req[1] ? ig[1]->data : NULL, req[1] == MT_REQ_ADD,
-        (!p->no_bias && req[2]) ? ig[2]->data : NULL, !p->no_bias && req[2] == MT_REQ_ADD);
+    return mtk_cuda_fc_backward(c->ctx.id, dy, in[0]->data, in[1]->data, (int)rows, n, (int)k,
+                                req[0] ? ig[0]->data : NULL, req[0] == MT_REQ_ADD,
+                                req[1] ? ig[1]->data : NULL, req[1] == MT_REQ_ADD, db,
+                                beta_db != 0.0f);
 #else
     return MT_ERR(MT_E_UNSUPPORTED, "FullyConnected: no CUDA in this build");
 #endif
@@ -119,8 +144,7 @@ static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
   if (req[0])
     mtk_sgemm(0, 0, (int)rows, (int)k, n, 1.0f, dy, n, in[1]->data, (int)k,
               req[0] == MT_REQ_ADD ? 1.0f : 0.0f, ig[0]->data, (int)k);
-  if (!p->no_bias && req[2])
-    mtk_sum_rows(ig[2]->data, dy, rows, n, req[2] == MT_REQ_ADD ? 1.0f : 0.0f);
+  if (db) mtk_sum_rows(db, dy, rows, n, beta_db);
   return MT_OK;
 }
 
