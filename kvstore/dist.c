@@ -243,7 +243,7 @@ static void dist_destroy(mt_kvstore *kv) {
   free(d->pend);
 #ifdef MT_HAVE_CUDA
   for (int i = 0; i < d->capstage; i++) mtk_cuda_host_free(d->stages[i].host);
-  for (int i = 0; i < d->ncomm; i++) ncclCommDestroy(d->comms[i]);
+  for (int i = 0; i < d->ncomm; i++) MT_WARN_NCCL(ncclCommDestroy(d->comms[i]));
   free(d->comms);
   mt_nccl_node_destroy(d->node_nccl);
 #endif

@@ -93,7 +93,7 @@ int mt_nccl_node_broadcast(mt_nccl_node *c, float *dev_buf, int64_t n) {
 
 void mt_nccl_node_destroy(mt_nccl_node *c) {
   if (!c) return;
-  ncclCommDestroy(c->comm);
+  MT_WARN_NCCL(ncclCommDestroy(c->comm));
   free(c);
 }
 #else

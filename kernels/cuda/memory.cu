@@ -24,8 +24,8 @@ extern "C" float *mtk_cuda_alloc(int dev, size_t bytes) {
 
 extern "C" void mtk_cuda_free(int dev, float *p) {
   if (!p) return;
-  cudaSetDevice(dev);
-  cudaFree(p);
+  MT_WARN_CUDA(cudaSetDevice(dev));
+  MT_WARN_CUDA(cudaFree(p));
 }
 
 extern "C" int mtk_cuda_memset0(int dev, float *p, size_t bytes) {
@@ -90,5 +90,5 @@ extern "C" float *mtk_cuda_host_alloc(size_t bytes) {
 }
 
 extern "C" void mtk_cuda_host_free(float *p) {
-  if (p) cudaFreeHost(p);
+  if (p) MT_WARN_CUDA(cudaFreeHost(p));
 }

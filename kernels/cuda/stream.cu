@@ -48,10 +48,10 @@ extern "C" int mtk_cuda_stream_create(int dev, mtk_cuda_stream **out) {
 extern "C" void mtk_cuda_stream_destroy(mtk_cuda_stream *s) {
   if (!s) return;
   if (mtk_cur_stream == s) mtk_cur_stream = NULL;
-  cudaSetDevice(s->dev);
-  cudaStreamSynchronize(s->stream); /* nothing may still run on its buffers */
-  cublasDestroy(s->blas);
-  cudaStreamDestroy(s->stream);
+  MT_WARN_CUDA(cudaSetDevice(s->dev));
+  MT_WARN_CUDA(cudaStreamSynchronize(s->stream)); /* nothing may still run on its buffers */
+  MT_WARN_CUBLAS(cublasDestroy(s->blas));
+  MT_WARN_CUDA(cudaStreamDestroy(s->stream));
   free(s);
 }
 
