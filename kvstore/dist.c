@@ -20,6 +20,12 @@
  * blocking. Ranks sharing a GPU (which NCCL refuses) stage every bucket
  * through host memory and MPI as above.
  *
+ * Staging: GPU buckets reach MPI through pinned host buffers, unless MPI is
+ * CUDA-aware (mt_mpi_cuda_aware: Open MPI's MPIX_Query_cuda_support on
+ * every rank): then MPI reads and writes the device buffers themselves,
+ * after the device has finished the kernels that made them. The node's
+ * shared-memory reduction always needs host memory, so it keeps staging.
+ *
  * All calls go through MT_CHECK_MPI, which records MPI's own error string;
  * communicators use MPI_ERRORS_RETURN so errors come back as codes. */
 #include <mpi.h>
@@ -30,6 +36,11 @@
 #include "kvstore/kvstore.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
+#if defined(MT_HAVE_CUDA) && defined(__has_include)
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h> /* Open MPI's extensions: MPIX_Query_cuda_support */
+#endif
+#endif
 #ifdef MT_HAVE_CUDA
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -72,9 +83,10 @@ typedef struct {
     int dev_id;
   } * stages;
   int nstage, capstage;
-  int nccl;     /* the nccl kvstore: the devices of a process reduce through NCCL */
-  int blocking; /* set by mt_kvstore_reduce: nothing to overlap, use blocking MPI */
-  mt_shm *shm;  /* the node's shared-memory reduction, when it is used */
+  int nccl;       /* the nccl kvstore: the devices of a process reduce through NCCL */
+  int cuda_aware; /* every rank's MPI takes device pointers: no staging */
+  int blocking;   /* set by mt_kvstore_reduce: nothing to overlap, use blocking MPI */
+  mt_shm *shm;    /* the node's shared-memory reduction, when it is used */
   int num_nodes;
 #ifdef MT_HAVE_CUDA
   ncclComm_t *comms;
@@ -178,6 +190,16 @@ void mt_dist_abort(int exit_code) {
 
 /* ---------------------------------------------------------------- backends */
 
+int mt_mpi_cuda_aware(void) {
+  const char *e = getenv("MODTRAIN_CUDA_AWARE_MPI");
+  if (e && !strcmp(e, "0")) return 0;
+#if defined(MT_HAVE_CUDA) && defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return 0; /* an MPI built without CUDA support (Debian's Open MPI) */
+#endif
+}
+
 int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
   int hierarchical = mode == 1;
   int rc = mt_dist_init(NULL, NULL);
@@ -205,6 +227,15 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
   MPI_Comm_size(d->node, &d->node_size);
   int leader = d->node_rank == 0;
   MT_CHECK_MPI(MPI_Allreduce(&leader, &d->num_nodes, 1, MPI_INT, MPI_SUM, d->world));
+  /* device pointers to MPI only where every rank's MPI takes them */
+  int aware = mt_mpi_cuda_aware();
+  MT_CHECK_MPI(MPI_Allreduce(&aware, &d->cuda_aware, 1, MPI_INT, MPI_MIN, d->world));
+  if (kv->rank == 0)
+    mt_log(MT_LOG_DEBUG, "kvstore", "%s",
+           d->cuda_aware ? "MPI is CUDA-aware on every rank: GPU buckets go to MPI from device "
+                           "memory"
+                         : "MPI is not CUDA-aware (on some rank): GPU buckets are staged through "
+                           "pinned host memory");
   if (hierarchical) {
     MT_CHECK_MPI(
         MPI_Comm_split(d->world, d->node_rank == 0 ? 0 : MPI_UNDEFINED, kv->rank, &d->leaders));
@@ -263,9 +294,16 @@ static MPI_Request *new_req(dist_impl *d) {
   return &d->reqs[d->nreq++];
 }
 
-/* Copies a device bucket into the next pinned staging buffer (*host). */
-static int stage_out(dist_impl *d, float *dev, int dev_id, int64_t n, float **host) {
+/* Copies a device bucket into the next pinned staging buffer (*host); with
+ * a CUDA-aware MPI and `direct` (MPI alone touches the buffer), waits for
+ * the device instead and hands MPI the device buffer itself. */
+static int stage_out(dist_impl *d, float *dev, int dev_id, int64_t n, int direct, float **host) {
 #ifdef MT_HAVE_CUDA
+  if (d->cuda_aware && direct) {
+    MT_TRY_RC(mtk_cuda_sync(dev_id));
+    *host = dev;
+    return MT_OK;
+  }
   if (d->nstage == d->capstage) {
     int cap = d->capstage ? 2 * d->capstage : 16;
     struct stage *st = realloc(d->stages, sizeof *st * (size_t)cap);
@@ -361,7 +399,7 @@ static int nccl_node_stage(dist_impl *d, float *dev_buf, int dev, int64_t n) {
   if (d->num_nodes == 1) return 1;
   if (d->leaders != MPI_COMM_NULL) {
     float *host = NULL;
-    MT_TRY_RC(stage_out(d, dev_buf, dev, n, &host));
+    MT_TRY_RC(stage_out(d, dev_buf, dev, n, 1, &host));
     for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
       int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
       MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, host + off, cnt, MPI_FLOAT, MPI_SUM, d->leaders));
@@ -388,7 +426,7 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
     if (k != 0) return k < 0 ? k : MT_OK;
   }
   float *base = bufs[0];
-  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, &base));
+  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, !d->shm, &base));
   int node_done = 0;
   if (d->shm) {
     int k = mt_shm_allreduce(d->shm, base, n);
@@ -456,7 +494,7 @@ static int dist_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt
                           int64_t n) {
   dist_impl *d = kv->impl;
   float *base = bufs[0];
-  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, &base));
+  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, 1, &base));
   for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
     int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
     MT_CHECK_MPI(MPI_Bcast(base + off, cnt, MPI_FLOAT, 0, d->world));

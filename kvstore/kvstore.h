@@ -85,6 +85,11 @@ extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvsto
  * 1 hier, 2 nccl (NCCL across the process's GPUs, then MPI across ranks,
  * staged through pinned host buffers). */
 int mt_kvstore_dist_init(mt_kvstore *kv, int mode);
+/* 1 when this process's MPI takes device pointers (Open MPI built with CUDA:
+ * MPIX_Query_cuda_support), unless MODTRAIN_CUDA_AWARE_MPI=0; 0 for an MPI
+ * without CUDA support. The dist kvstores use device buffers directly only
+ * when every rank says 1. */
+int mt_mpi_cuda_aware(void);
 /* MPI backends: reductions started while set use blocking MPI calls. */
 int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking);
 /* Collective (every rank, the same n): host memory for n floats in which

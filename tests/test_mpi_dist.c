@@ -11,8 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvstore/kvstore.h"
 #include "src/module.h"
 #include "testutil.h"
+#if defined(__has_include)
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>
+#endif
+#endif
 
 enum { G = 16, D = 12, H = 10, C = 4, STEPS = 8, NP = 4 /* params */ };
 static int rank, world;
@@ -334,6 +340,21 @@ static void test_backward_after_handover_is_refused(void **state) {
   mt_symbol_free(s);
 }
 
+/* The kvstore hands MPI device pointers only where MPI takes them: never
+ * with MODTRAIN_CUDA_AWARE_MPI=0, never with an MPI built without CUDA
+ * (Debian's Open MPI: MPIX_CUDA_AWARE_SUPPORT 0), and with one built with
+ * CUDA exactly when MPIX_Query_cuda_support says so (in a CUDA build). */
+static void test_cuda_aware_mpi_detection(void **state) {
+  setenv("MODTRAIN_CUDA_AWARE_MPI", "0", 1);
+  assert_int_equal(mt_mpi_cuda_aware(), 0);
+  unsetenv("MODTRAIN_CUDA_AWARE_MPI");
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT && defined(MT_HAVE_CUDA)
+  assert_int_equal(mt_mpi_cuda_aware(), MPIX_Query_cuda_support() == 1);
+#else
+  assert_int_equal(mt_mpi_cuda_aware(), 0);
+#endif
+}
+
 int main(int argc, char **argv) {
   MT_ASSERT_OK(mt_dist_init(&argc, &argv));
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -354,6 +375,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cuda_aware_mpi_detection),
       cmocka_unit_test(test_dist_equals_single_process),
       cmocka_unit_test(test_buckets_and_contexts),
       cmocka_unit_test(test_mismatch_is_an_error_not_a_hang),
