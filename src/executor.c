@@ -16,7 +16,11 @@
  * Activation's output, in one pass after the GEMM; backward, at the
  * FullyConnected's step, forms the Activation's gradient together with the
  * bias gradient in one pass. The Activation's own steps do nothing. The
- * results are the same bits as unfused (MODTRAIN_FUSE=0 turns it off). */
+ * results are the same bits as unfused. On a GPU this saves two kernel
+ * launches and a pass over the layer's output each way, so GPU executors
+ * fuse by default; on a CPU the output is still in cache between the two
+ * passes and fusing measured no gain (bench/README.md), so CPU executors
+ * fuse only with MODTRAIN_FUSE=1. MODTRAIN_FUSE=0: no fusion anywhere. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +186,8 @@ static void find_fusions(mt_executor *ex, const int *entry_node, const int *uses
   mt_graph *g = &ex->g;
   for (int i = 0; i < g->nnodes; i++) ex->partner[i] = -1;
   const char *env = getenv("MODTRAIN_FUSE");
-  if (env && !strcmp(env, "0")) return;
+  int fuse = env && *env ? strcmp(env, "0") != 0 : ex->ctx.type == MT_GPU;
+  if (!fuse) return;
   for (int a = 0; a < g->nnodes; a++) {
     mt_node *an = g->nodes[a];
     if (!an->op || strcmp(an->op->name, "Activation") || mt_node_num_args(an) != 1) continue;

@@ -6,7 +6,8 @@
  *    relu, sigmoid, tanh and softrelu, with and without bias, writing and
  *    accumulating the bias gradient, on odd sizes and with NaN and Inf among
  *    the inputs: the same bits.
- *  - executors bound twice, fused (the default) and with MODTRAIN_FUSE=0,
+ *  - executors bound twice, fused (MODTRAIN_FUSE=1; a CPU executor does not
+ *    fuse by default, which is checked too) and with MODTRAIN_FUSE=0,
  *    on the same arguments: outputs and every gradient the same bits, over
  *    two passes with different data (a buffer the plan shares wrongly would
  *    show in the second), and the number of fused pairs as expected:
@@ -121,9 +122,10 @@ static void fill_args(mt_symbol *s, mt_executor *ex, uint64_t seed) {
   }
 }
 
+/* fuse: 1 MODTRAIN_FUSE=1, 0 MODTRAIN_FUSE=0, -1 unset (the default) */
 static mt_executor *bind_case(mt_symbol *s, const fusion_case *c, int fuse) {
-  if (fuse) unsetenv("MODTRAIN_FUSE");
-  else setenv("MODTRAIN_FUSE", "0", 1);
+  if (fuse < 0) unsetenv("MODTRAIN_FUSE");
+  else setenv("MODTRAIN_FUSE", fuse ? "1" : "0", 1);
   mt_executor *ex;
   MT_ASSERT_OK(mt_executor_simple_bind(s, mt_cpu(0), c->req, c->nknown, c->names, c->shapes,
                                        c->inputs_need_grad, &ex));
@@ -135,6 +137,9 @@ static void run_case(const char *label, mt_symbol *s, const fusion_case *c) {
   mt_executor *ex[2] = {bind_case(s, c, 1), bind_case(s, c, 0)};
   assert_int_equal(mt_executor_num_fused(ex[0]), c->want_fused);
   assert_int_equal(mt_executor_num_fused(ex[1]), 0);
+  mt_executor *dflt = bind_case(s, c, -1); /* cpu(0): no fusion unless asked */
+  assert_int_equal(mt_executor_num_fused(dflt), 0);
+  mt_executor_free(dflt);
   assert_int_equal(mt_executor_num_outputs(ex[0]), c->nheads);
   int n;
   const char *const *names;
