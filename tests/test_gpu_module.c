@@ -32,7 +32,12 @@
  *    start during backward. The streams are there (and absent for one
  *    context or with the variable set), and outputs at every step and the
  *    parameters after step 20 are the same bits: the streams change when
- *    work runs, never what it computes. */
+ *    work runs, never what it computes.
+ *  - contexts {gpu(0), gpu(1)} where two GPUs are visible (skipped, saying
+ *    so, with one): each slot on its own device and stream, 20 steps with
+ *    the local kvstore (peer copies, summed on gpu(0)) and with nccl; the
+ *    local run gives the {gpu(0), gpu(0)} run's bits (the same sums in the
+ *    same order), the nccl run agrees with it to 1e-4. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,6 +386,73 @@ static void test_same_gpu_twice_streams(void **state) {
   mt_symbol_free(net);
 }
 
+/* 20 steps of sgd with momentum on contexts `ctxs` with kvstore `kv`;
+ * returns the parameters (host copies, nparam arrays of sizes[i] values;
+ * sizes holds room for 8). */
+static float **train_two(mt_symbol *net, const mt_context *ctxs, const char *kv, int *nparam,
+                         int64_t *sizes) {
+  mt_data_iter *it;
+  MT_ASSERT_OK(mt_synthetic_iter_create(CLASSES, FEATURES, SAMPLES, BATCH, 0, 0, 0, &it));
+  mt_module *m;
+  MT_ASSERT_OK(mt_module_create(net, 0, NULL, 0, NULL, 2, ctxs, &m));
+  int nd, nl;
+  const mt_data_desc *dd, *ld;
+  MT_ASSERT_OK(mt_data_iter_provide_data(it, &nd, &dd));
+  MT_ASSERT_OK(mt_data_iter_provide_label(it, &nl, &ld));
+  MT_ASSERT_OK(mt_module_bind(m, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
+  mt_initializer *init;
+  MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 0, &init));
+  MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
+  mt_initializer_free(init);
+  MT_ASSERT_OK(mt_module_init_optimizer(m, kv, "sgd", OPT_PARAMS, 0));
+  for (int step = 0; step < STEPS; step++) {
+    mt_batch b;
+    next_batch(it, &b);
+    MT_ASSERT_OK(mt_module_forward_backward(m, &b));
+    MT_ASSERT_OK(mt_module_update(m));
+  }
+  const mt_arena *pa;
+  MT_ASSERT_OK(mt_module_get_params(m, &pa, NULL));
+  *nparam = mt_arena_count(pa);
+  assert_true(*nparam <= 8);
+  float **out = calloc((size_t)*nparam, sizeof *out);
+  for (int i = 0; i < *nparam; i++) {
+    out[i] = host_copy(mt_arena_at(pa, i));
+    sizes[i] = mt_arena_at(pa, i)->size;
+  }
+  mt_module_free(m);
+  mt_data_iter_free(it);
+  return out;
+}
+
+static void test_two_gpus(void **state) {
+  if (mtk_cuda_device_count() < 2) {
+    print_message("  one GPU visible: contexts {gpu(0), gpu(1)} not exercised\n");
+    skip();
+  }
+  mt_symbol *net = tu_mlp(64, "relu", 10);
+  const mt_context same[2] = {mt_gpu(0), mt_gpu(0)}, two[2] = {mt_gpu(0), mt_gpu(1)};
+  int n0, n1, n2;
+  int64_t sizes[8], s1[8], s2[8];
+  float **ref = train_two(net, same, "local", &n0, sizes);
+  float **loc = train_two(net, two, "local", &n1, s1);
+  float **nccl = train_two(net, two, "nccl", &n2, s2);
+  assert_int_equal(n0, n1);
+  assert_int_equal(n0, n2);
+  double worst = 0;
+  tol = TOL;
+  for (int i = 0; i < n0; i++) {
+    if (memcmp(ref[i], loc[i], sizeof(float) * (size_t)sizes[i]))
+      fail_msg("{gpu(0), gpu(1)} local: parameter %d differs from {gpu(0), gpu(0)}", i);
+    worst = fmax(worst, expect_close("{gpu(0), gpu(1)} nccl", nccl[i], ref[i], sizes[i]));
+    free(ref[i]), free(loc[i]), free(nccl[i]);
+  }
+  free(ref), free(loc), free(nccl);
+  print_message("  {gpu(0), gpu(1)}: local the same bits as {gpu(0), gpu(0)}; nccl within %.2e\n",
+                worst);
+  mt_symbol_free(net);
+}
+
 #endif /* MT_HAVE_CUDA */
 
 int main(void) {
@@ -401,6 +473,7 @@ int main(void) {
       cmocka_unit_test(test_single_gpu_adam_matches_cpu),
       cmocka_unit_test(test_same_gpu_twice),
       cmocka_unit_test(test_same_gpu_twice_streams),
+      cmocka_unit_test(test_two_gpus),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 #endif
