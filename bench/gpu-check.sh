@@ -12,10 +12,9 @@
 #   4. contexts gpu:0,0 (two executors on one GPU), each executor on its own
 #      stream against both on the legacy stream (MODTRAIN_GPU_STREAMS=0).
 # usage: bench/gpu-check.sh [BUILD_DIR]   (default build-cuda)
-# Prepare here:  cmake -S . -B build-cuda -DCMAKE_CUDA_ARCHITECTURES=90 &&
-#   cmake --build build-cuda -j2 && ../shared/gpu/bundle-runtime.sh "$PWD/gpu-rt" \
-#   build-cuda/modtrain build-cuda/bench_gpu_train build-cuda/tests/test_gpu_* build-cuda/tests/test_checkpoint
-# There:  tar xzf gpu-rt.tar.gz && . gpu-rt/env.sh && bash bench/gpu-check.sh
+# Prepare here:  bash bench/gpu-prepare.sh   (builds and packs gpu-pack/)
+# There:  tar xzf gpu-pack/gpu-rt.tar.gz -C gpu-pack && . gpu-pack/gpu-rt/env.sh &&
+#   bash bench/gpu-check.sh gpu-pack/build
 # Every step runs under `timeout` (STEP_TIMEOUT seconds, default 120), so one hang
 # cannot eat the lent machine's whole budget; the summary at the end lists
 # each step's exit status (124: timed out).

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# bench/gpu-prepare.sh — builds what bench/gpu-check.sh runs and packs it with
+# its run-time libraries (../shared/gpu/bundle-runtime.sh) into gpu-pack/
+# (git-ignored, ~25 MiB): the one folder to send to a GPU machine that has
+# the NVIDIA driver, CUDA and PyTorch but none of Debian's libraries.
+# usage: bench/gpu-prepare.sh [CUDA_ARCH]   (default 90: H100/H200)
+# Then, on the GPU machine, in the project root (the `device` tool: carry
+# ["gpu-pack"]):
+#   tar xzf gpu-pack/gpu-rt.tar.gz -C gpu-pack && . gpu-pack/gpu-rt/env.sh &&
+#     bash bench/gpu-check.sh gpu-pack/build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ARCH=${1:-90}
+B=build-gpu-check
+BUNDLE=${BUNDLE:-../shared/gpu/bundle-runtime.sh}
+[ -x "$BUNDLE" ] || { echo "gpu-prepare: $BUNDLE not found (set BUNDLE=)" >&2; exit 2; }
+cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DMT_BUILD_TESTS=ON
+grep -q 'MT_HAVE_CUDA=1' "$B/CMakeFiles/mt_objects.dir/flags.make" ||
+  { echo "gpu-prepare: this build has no CUDA (nvcc or NCCL missing)" >&2; exit 2; }
+tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint)
+cmake --build "$B" -j"$(nproc)" --target modtrain_cmd bench_gpu_train "${tests[@]}"
+rm -rf gpu-pack
+mkdir -p gpu-pack/build/tests
+cp "$B/modtrain" "$B/bench_gpu_train" gpu-pack/build/
+for t in "${tests[@]}"; do cp "$B/tests/$t" gpu-pack/build/tests/; done
+"$BUNDLE" "$PWD/gpu-pack/gpu-rt" gpu-pack/build/modtrain gpu-pack/build/bench_gpu_train \
+  gpu-pack/build/tests/*
+rm -rf gpu-pack/gpu-rt # the tarball travels; unpacked there
+du -sh gpu-pack
+echo "gpu-prepare: send gpu-pack/; there: tar xzf gpu-pack/gpu-rt.tar.gz -C gpu-pack &&" \
+  ". gpu-pack/gpu-rt/env.sh && bash bench/gpu-check.sh gpu-pack/build"
