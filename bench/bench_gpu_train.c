@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
     CHECK(mt_module_forward_backward(m, &b[s % NB]));
     CHECK(mt_module_update(m));
   }
-  CHECK(mtk_cuda_sync(0));
+  for (int c = 0; c < nctx; c++) CHECK(mtk_cuda_sync(ctxs[c].id));
   double best = 1e30;
   for (int rep = 0; rep < 5; rep++) {
     double t0 = bench_now();
@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
       CHECK(mt_module_forward_backward(m, &b[s % NB]));
       CHECK(mt_module_update(m));
     }
-    CHECK(mtk_cuda_sync(0));
+    for (int c = 0; c < nctx; c++) CHECK(mtk_cuda_sync(ctxs[c].id));
     double t = (bench_now() - t0) / steps;
     if (t < best) best = t;
   }

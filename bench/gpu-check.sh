@@ -40,6 +40,7 @@ nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
 for t in test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint; do
   step "$t" "$B/tests/$t"
 done
+step "test_gpu_memory, no cache" env MODTRAIN_GPU_CACHE=0 "$B/tests/test_gpu_memory"
 step "modtrain tutorial gpu(0)" "$B"/modtrain jobs/configs/tutorial.ini --set train.context=gpu
 echo "== 2 ranks on gpu(0) (dist_sync, MPI staged through pinned memory) vs 1 rank"
 T=$(mktemp -d)

@@ -22,9 +22,13 @@
  *
  * Staging: GPU buckets reach MPI through pinned host buffers, unless MPI is
  * CUDA-aware (mt_mpi_cuda_aware: Open MPI's MPIX_Query_cuda_support on
- * every rank): then MPI reads and writes the device buffers themselves,
- * after the device has finished the kernels that made them. The node's
- * shared-memory reduction always needs host memory, so it keeps staging.
+ * every rank): then the blocking collectives (dist_sync's allreduce when
+ * nothing overlaps, broadcasts, the NCCL node stage's cross-node allreduce)
+ * take the device buffers themselves, after the device has finished the
+ * kernels that made them. Open MPI's CUDA support does not cover the
+ * non-blocking collectives (MPI_Iallreduce, MPI_Ireduce go through libnbc,
+ * which works on host memory), nor does the node's shared-memory reduction:
+ * those keep staging.
  *
  * All calls go through MT_CHECK_MPI, which records MPI's own error string;
  * communicators use MPI_ERRORS_RETURN so errors come back as codes. */
@@ -426,7 +430,9 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
     if (k != 0) return k < 0 ? k : MT_OK;
   }
   float *base = bufs[0];
-  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, !d->shm, &base));
+  /* directly to MPI only for the blocking allreduce (file comment) */
+  int direct = !d->shm && !d->hier && d->blocking;
+  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, direct, &base));
   int node_done = 0;
   if (d->shm) {
     int k = mt_shm_allreduce(d->shm, base, n);

@@ -5,6 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "kvstore/kvstore.h"
+#include "src/ndarray.h"
 
 int mt_kvstore_create(const char *type, mt_kvstore **out) {
   *out = NULL;
@@ -93,13 +94,15 @@ static float *scratch;
 static int64_t scratch_n;
 static int scratch_dev = -1;
 
+/* through the device's caching allocator (src/mem_cache.c), whose cached
+ * blocks go back to CUDA when memory runs short */
 static int gpu_scratch(int dev, int64_t n, float **out) {
   if (scratch && (scratch_dev != dev || scratch_n < n)) {
-    mtk_cuda_free(scratch_dev, scratch);
+    mt_device_free(mt_gpu(scratch_dev), scratch);
     scratch = NULL;
   }
   if (!scratch) {
-    scratch = mtk_cuda_alloc(dev, (size_t)n * sizeof(float));
+    scratch = mt_device_alloc(mt_gpu(dev), n);
     if (!scratch) return MT_E_CUDA;
     scratch_n = n;
     scratch_dev = dev;

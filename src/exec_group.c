@@ -7,6 +7,7 @@
 #include "error.h"
 #include "exec_group.h"
 #include "executor.h"
+#include "kernels/kernels.h"
 #include "op.h"
 
 /* Python 3's round(): halves to even. */
@@ -59,6 +60,9 @@ void mt_exec_group_free(mt_exec_group *g) {
     mt_arena_free(g->slots[i].params);
     mt_arena_free(g->slots[i].grads);
     mt_arena_free(g->slots[i].aux);
+#ifdef MT_HAVE_CUDA
+    mtk_cuda_stream_destroy(g->slots[i].stream); /* after its executor */
+#endif
   }
   free(g->slots);
   memset(g, 0, sizeof *g);
@@ -189,15 +193,24 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
   free(e);
   /* several GPU contexts: a stream for each executor (MODTRAIN_GPU_STREAMS=0:
    * all on the legacy default stream). One context keeps the legacy stream:
-   * there is nothing to overlap, and no wait is added. */
+   * there is nothing to overlap, and no wait is added. The streams (and
+   * their cuBLAS handles) are made on the first bind and kept for the
+   * rebinds a new batch shape brings. */
   g->streams = 0;
-  const char *env = getenv("MODTRAIN_GPU_STREAMS");
-  int want = nctx > 1 && !(env && !strcmp(env, "0"));
-  for (int i = 0; rc == MT_OK && want && i < nctx; i++)
-    if (g->slots[i].ctx.type == MT_GPU) {
-      rc = mt_executor_use_own_stream(g->slots[i].exec);
-      g->streams |= rc == MT_OK && mt_executor_has_stream(g->slots[i].exec);
-    }
+  if (!g->stream_choice) { /* the environment is read once, at the first bind */
+    const char *env = getenv("MODTRAIN_GPU_STREAMS");
+    g->stream_choice = nctx > 1 && !(env && !strcmp(env, "0")) ? 1 : -1;
+  }
+  int want = g->stream_choice > 0;
+  for (int i = 0; rc == MT_OK && want && i < nctx; i++) {
+    mt_exec_slot *s = &g->slots[i];
+    if (s->ctx.type != MT_GPU) continue;
+#ifdef MT_HAVE_CUDA
+    if (!s->stream) rc = mtk_cuda_stream_create(s->ctx.id, &s->stream);
+#endif
+    if (rc == MT_OK) rc = mt_executor_set_stream(s->exec, s->stream);
+    g->streams |= rc == MT_OK && mt_executor_has_stream(s->exec);
+  }
   return rc;
 }
 

@@ -10,11 +10,12 @@ typedef struct {
   mt_context ctx;
   int64_t begin, end; /* rows [begin, end) of the batch */
   mt_executor *exec;
-  mt_arena *params;         /* param_names on ctx */
-  mt_arena *grads;          /* gradients of params, one flat buffer (NULL: not training) */
-  mt_arena *aux;            /* aux_names on ctx */
-  mt_ndarray **inputs;      /* ninputs arrays (data then labels) of the slice */
-  mt_ndarray **input_grads; /* data gradients when inputs_need_grad, else NULL entries */
+  mt_arena *params;               /* param_names on ctx */
+  mt_arena *grads;                /* gradients of params, one flat buffer (NULL: not training) */
+  mt_arena *aux;                  /* aux_names on ctx */
+  mt_ndarray **inputs;            /* ninputs arrays (data then labels) of the slice */
+  mt_ndarray **input_grads;       /* data gradients when inputs_need_grad, else NULL entries */
+  struct mtk_cuda_stream *stream; /* the executor's CUDA stream, kept across rebinds (or NULL) */
 } mt_exec_slot;
 
 typedef struct {
@@ -25,7 +26,8 @@ typedef struct {
   const char *const *input_names;
   int nparam, naux;
   const char *const *param_names, *const *aux_names;
-  int streams; /* some slot's executor runs on a CUDA stream of its own */
+  int streams;       /* some slot's executor runs on a CUDA stream of its own */
+  int stream_choice; /* decided at the first bind: 1 streams, -1 none (0: not yet) */
 } mt_exec_group;
 
 /* MXNet's _split_input_slice with equal work loads: per context

@@ -56,7 +56,7 @@ struct mt_executor {
   mt_grad_ready_fn hook;
   void *hook_user;
 #ifdef MT_HAVE_CUDA
-  mtk_cuda_stream *stream; /* NULL: the legacy default stream */
+  mtk_cuda_stream *stream; /* borrowed (the caller owns it); NULL: the legacy default stream */
 #endif
 };
 
@@ -149,7 +149,8 @@ done:
 void mt_executor_free(mt_executor *ex) {
   if (!ex) return;
 #ifdef MT_HAVE_CUDA
-  mtk_cuda_stream_destroy(ex->stream); /* waits: nothing runs on the pool below */
+  if (ex->stream) /* nothing may still run on the pool below */
+    (void)mtk_cuda_stream_wait(ex->stream);
 #endif
   mt_graph_free(&ex->g);
   mt_symbol_free(ex->sym);
@@ -471,13 +472,17 @@ fail:
 
 /* ----------------------------------------------------------------- streams */
 
-int mt_executor_use_own_stream(mt_executor *ex) {
+int mt_executor_set_stream(mt_executor *ex, struct mtk_cuda_stream *s) {
 #ifdef MT_HAVE_CUDA
-  if (ex->ctx.type == MT_GPU && !ex->stream) return mtk_cuda_stream_create(ex->ctx.id, &ex->stream);
+  if (s && ex->ctx.type != MT_GPU)
+    return MT_ERR(MT_E_INVAL, "executor on cpu(%d): a CUDA stream is for GPU executors",
+                  ex->ctx.id);
+  ex->stream = s;
+  return MT_OK;
 #else
   (void)ex;
+  return s ? MT_ERR(MT_E_UNSUPPORTED, "CUDA streams: this build has no CUDA") : MT_OK;
 #endif
-  return MT_OK;
 }
 
 int mt_executor_has_stream(const mt_executor *ex) {

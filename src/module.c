@@ -582,7 +582,9 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
   }
   if (handover) m->handed_over = 1;
   if (overlap) {
-    /* parameters no backward wrote (none in a connected net) go now, in bucket order */
+    /* parameters no backward wrote (none in a connected net) go now, in
+     * bucket order, once the slots' streams are done */
+    MT_TRY(mt_exec_group_wait(&m->group));
     for (int k = 0; k < m->nbuckets; k++)
       if (m->buckets[k].pending > 0) {
         m->buckets[k].pending = 0;

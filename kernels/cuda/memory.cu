@@ -55,13 +55,16 @@ extern "C" int mtk_cuda_fill(int dev, float *p, int64_t n, float v) {
 extern "C" int mtk_cuda_copy(int dst_dev, float *dst, int src_dev, const float *src, size_t bytes) {
   int dev = dst_dev >= 0 ? dst_dev : src_dev;
   if (dev >= 0) MT_CHECK_CUDA(cudaSetDevice(dev));
-  /* on the executor's stream when one runs on this device and the other side
-   * is host memory or the same device; otherwise (a peer copy between two
-   * devices) on the legacy stream, which orders itself with the devices'
-   * blocking streams */
-  cudaStream_t st = dev >= 0 && (dst_dev < 0 || src_dev < 0 || dst_dev == src_dev)
-                        ? mtk_stream(dev)
-                        : (cudaStream_t)0;
+  if (dst_dev >= 0 && src_dev >= 0 && dst_dev != src_dev) {
+    /* between two devices: cudaMemcpyPeer is serialized with the pending and
+     * later work of both devices (and of the current one), streams included
+     * through their legacy streams; callers still wait for the executors'
+     * streams before reading what those wrote (mt_exec_group_wait) */
+    MT_CHECK_CUDA(cudaMemcpyPeer(dst, dst_dev, src, src_dev, bytes));
+    return 0;
+  }
+  /* on the executor's stream when one runs on this device */
+  cudaStream_t st = dev >= 0 ? mtk_stream(dev) : (cudaStream_t)0;
   cudaMemcpyKind kind = dst_dev >= 0 && src_dev >= 0 ? cudaMemcpyDeviceToDevice
                         : dst_dev >= 0               ? cudaMemcpyHostToDevice
                         : src_dev >= 0               ? cudaMemcpyDeviceToHost
