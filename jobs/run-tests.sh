@@ -7,6 +7,10 @@
 #   ctest      every test in build/ (labels unit, mpi, gpu; gpu tests skip
 #              themselves without a device)
 #   asan       build-asan/ (Debug, ASan + UBSan, no CUDA): the unit tests
+#   cuda-emu   build-emu/: the CUDA code built against tests/cuda_emu, a CPU
+#              emulation of the CUDA runtime, cuBLAS and NCCL with two
+#              devices; the gpu tests and test_checkpoint run there (a check
+#              of host logic and kernel arithmetic, not of a GPU)
 #   format     clang-format --dry-run --Werror over the C sources
 #   install    tests/install_check.sh: install build/ into a temporary prefix
 #              and build a consumer with find_package and pkg-config
@@ -15,12 +19,14 @@
 # The last line counts checks: each ctest test (in both builds) is one, the
 # format and install stages are one each, and a failed setup or build is one
 # failure.
-# Environment: BUILD_DIR (build), ASAN_BUILD_DIR (build-asan), JOBS (nproc).
+# Environment: BUILD_DIR (build), ASAN_BUILD_DIR (build-asan), EMU_BUILD_DIR
+# (build-emu), JOBS (nproc).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=${BUILD_DIR:-build}
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+EMU_BUILD_DIR=${EMU_BUILD_DIR:-build-emu}
 JOBS=${JOBS:-$(nproc)}
 export BUILD_DIR JOBS
 
@@ -96,6 +102,20 @@ if cmake -S . -B "$ASAN_BUILD_DIR" "${asan_opts[@]}" && cmake --build "$ASAN_BUI
     run_ctest asan "$ASAN_BUILD_DIR" -L unit
 else
   record asan 1
+  failed=$((failed + 1))
+fi
+
+stage cuda-emu
+# The gpu tests on the CPU emulation (tests/cuda_emu/README.md): there they
+# must run, not skip (tests/CMakeLists.txt drops their skip code).
+emu_opts=(-DMT_CUDA_EMU=ON -DMT_CUDA=OFF)
+[ "${CI:-}" = true ] && emu_opts+=(-DMT_WERROR=ON)
+emu_tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint)
+if cmake -S . -B "$EMU_BUILD_DIR" "${emu_opts[@]}" &&
+  cmake --build "$EMU_BUILD_DIR" -j "$JOBS" --target "${emu_tests[@]}"; then
+  run_ctest cuda-emu "$EMU_BUILD_DIR" -R '^(test_gpu_.*|test_checkpoint)$'
+else
+  record cuda-emu 1
   failed=$((failed + 1))
 fi
 

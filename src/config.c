@@ -728,8 +728,11 @@ static int check_context(mt_config *c, int k) {
         return key_err(c, MT_E_INVAL, k, "'%s': bad device number (%s)", v, keys[k].hint);
       if (n == MT_CFG_MAX_CTX)
         return key_err(c, MT_E_INVAL, k, "more than %d devices", MT_CFG_MAX_CTX);
-      for (int i = 0; i < n; i++)
-        if (c->ctx[i].id == id) return key_err(c, MT_E_INVAL, k, "device %ld is listed twice", id);
+      /* a GPU may be listed twice (two executors on one device: how the
+       * multi-context path runs on a one-GPU machine); a CPU may not */
+      for (int i = 0; i < n && type == MT_CPU; i++)
+        if (c->ctx[i].id == id)
+          return key_err(c, MT_E_INVAL, k, "device %ld is listed twice (only a gpu may be)", id);
       c->ctx[n++] = (mt_context){type, (int)id};
       p = end;
       if (*p == ',') {

@@ -153,6 +153,18 @@ static void test_overrides(void **state) {
   char where[4200];
   assert_string_equal(mt_config_where(c, "data", "batch_size", where, sizeof where), "--set");
   mt_config_free(c);
+#ifdef MT_HAVE_CUDA
+  /* a GPU may be listed twice: two executors on one device */
+  const char *twice[] = {"train.context=gpu:0,0"};
+  c = NULL;
+  MT_ASSERT_OK(mt_config_load(path, 1, twice, &c));
+  assert_int_equal(c->nctx, 2);
+  assert_int_equal(c->ctx[0].type, MT_GPU);
+  assert_int_equal(c->ctx[1].type, MT_GPU);
+  assert_int_equal(c->ctx[0].id, 0);
+  assert_int_equal(c->ctx[1].id, 0);
+  mt_config_free(c);
+#endif
 
   /* an override fixes a value the file gets wrong: validation follows it */
   const char *bad_file =
