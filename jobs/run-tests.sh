@@ -110,10 +110,11 @@ stage cuda-emu
 # must run, not skip (tests/CMakeLists.txt drops their skip code).
 emu_opts=(-DMT_CUDA_EMU=ON -DMT_CUDA=OFF)
 [ "${CI:-}" = true ] && emu_opts+=(-DMT_WERROR=ON)
-emu_tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint)
+emu_tests=(cuda_emu_self_test test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore
+  test_checkpoint)
 if cmake -S . -B "$EMU_BUILD_DIR" "${emu_opts[@]}" &&
   cmake --build "$EMU_BUILD_DIR" -j "$JOBS" --target "${emu_tests[@]}"; then
-  run_ctest cuda-emu "$EMU_BUILD_DIR" -R '^(test_gpu_.*|test_checkpoint)$'
+  run_ctest cuda-emu "$EMU_BUILD_DIR" -R '^(cuda_emu_self_test|test_gpu_.*|test_checkpoint)$'
 else
   record cuda-emu 1
   failed=$((failed + 1))

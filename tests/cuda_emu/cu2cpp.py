@@ -3,9 +3,10 @@
 the CPU emulation (tests/cuda_emu/README.md).
 
 Only the launch syntax changes:  name<<<grid, block[, smem, stream]>>>(args)
-becomes  mtk_emu_launch(dim3(grid), dim3(block), [&]() { name(args); })
+becomes  mtk_emu_launch(dim3(grid), dim3(block), stream, [=]() { name(args); })
 (mtk_emu_launch_sync for kernels whose body calls __syncthreads or
-mtk_block_sum). Everything else (the __global__/__device__/__shared__
+mtk_block_sum). The closure copies what it uses: work on a stream runs when
+the stream is synchronized, after the launching function has returned. Everything else (the __global__/__device__/__shared__
 keywords, the rounding intrinsics) is device.h's, which the output includes
 first. Line numbers are kept: the output's #line points at IN.cu.
 """
@@ -69,8 +70,9 @@ def convert(text, src):
         args = text[paren + 1:end - 1]
         launch = "mtk_emu_launch_sync" if name in sync else "mtk_emu_launch"
         out.append(text[pos:m.start()])
-        out.append("%s(dim3(%s), dim3(%s), [&]() { %s(%s); })" %
-                   (launch, config[0], config[1], name, args))
+        stream = config[3] if len(config) > 3 else "0"
+        out.append("%s(dim3(%s), dim3(%s), (cudaStream_t)(%s), [=]() { %s(%s); })" %
+                   (launch, config[0], config[1], stream, name, args))
         pos = end
     out.append(text[pos:])
     return '#include "device.h"\n#line 1 "%s"\n' % src + "".join(out)

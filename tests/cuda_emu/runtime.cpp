@@ -10,9 +10,17 @@
 //     that skip a __syncthreads the others reach;
 //   - two devices in one NCCL clique that are the same device.
 // cudaMalloc'd memory starts as NaN bytes (0xFF), as a GPU's starts as
-// garbage: a kernel that reads before it writes shows. Everything runs at
-// once on the calling thread: streams are ordered trivially, which is what
-// the emulator cannot check.
+// garbage: a kernel that reads before it writes shows.
+//
+// Streams: work on the legacy stream (0) runs at once, after the device's
+// streams have run what they hold, as CUDA's legacy stream waits for the
+// blocking streams. Work on a stream (kernels, async copies and memsets,
+// cuBLAS on a handle bound to it) waits in the stream's queue until
+// something synchronizes with it: cudaStreamSynchronize, cudaDeviceSynchronize,
+// legacy-stream work on its device, cudaFree, a peer copy touching its
+// device. A device's streams then run newest first, so work that leans on
+// another stream without waiting for it tends to see stale data. Host code
+// that reads what a stream wrote before synchronizing sees it unwritten.
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +28,9 @@
 #include <string.h>
 #include <ucontext.h>
 
+#include <algorithm>
+#include <deque>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -93,6 +104,48 @@ cudaError_t check_kind(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 
 } // namespace
 
+struct CUstream_st {
+  int device;
+  std::deque<std::function<void()>> queue;
+};
+
+namespace {
+
+std::vector<CUstream_st *> streams; // live streams, oldest first
+
+void flush(CUstream_st *s) {
+  int saved = current_device;
+  current_device = s->device;
+  while (!s->queue.empty()) {
+    std::function<void()> w = std::move(s->queue.front());
+    s->queue.pop_front();
+    w();
+  }
+  current_device = saved;
+}
+
+// Runs what the streams of `device` (-1: every device) hold, newest first.
+void flush_device(int device) {
+  for (auto it = streams.rbegin(); it != streams.rend(); ++it)
+    if (device < 0 || (*it)->device == device) flush(*it);
+}
+
+int pinned(const void *p) {
+  const block *b = find(p, 1, nullptr);
+  return b && b->device < 0;
+}
+
+} // namespace
+
+void mtk_emu_submit(cudaStream_t stream, std::function<void()> work) {
+  if (!stream) {
+    flush_device(current_device);
+    work();
+  } else {
+    stream->queue.push_back(std::move(work));
+  }
+}
+
 extern "C" {
 
 cudaError_t cudaGetDeviceCount(int *count) {
@@ -124,6 +177,7 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
 
 cudaError_t cudaFree(void *ptr) {
   if (!ptr) return cudaSuccess;
+  flush_device(-1); // cudaFree synchronizes
   auto it = blocks.find((uintptr_t)ptr);
   if (it == blocks.end() || it->second.device < 0)
     return fail(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
@@ -142,6 +196,7 @@ cudaError_t cudaMallocHost(void **ptr, size_t bytes) {
 
 cudaError_t cudaFreeHost(void *ptr) {
   if (!ptr) return cudaSuccess;
+  flush_device(-1);
   auto it = blocks.find((uintptr_t)ptr);
   if (it == blocks.end() || it->second.device >= 0)
     return fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer cudaMallocHost did not return");
@@ -153,53 +208,82 @@ cudaError_t cudaFreeHost(void *ptr) {
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
   cudaError_t e = check_kind(dst, src, bytes, kind);
   if (e != cudaSuccess) return e;
+  // the legacy stream of the current device, and of the devices involved
+  flush_device(current_device);
+  int d = where(dst, bytes), s = where(src, bytes);
+  if (d >= 0) flush_device(d);
+  if (s >= 0) flush_device(s);
   if (bytes) memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
-  return cudaMemcpy(dst, src, bytes, kind);
+  if (!stream) return cudaMemcpy(dst, src, bytes, kind);
+  cudaError_t e = check_kind(dst, src, bytes, kind);
+  if (e != cudaSuccess) return e;
+  if (stream->device != current_device)
+    return fail(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: stream of another device");
+  int d = where(dst, bytes), s = where(src, bytes);
+  if (d < 0 && !pinned(dst)) { // to pageable memory: returns when done
+    flush(stream);
+    if (bytes) memmove(dst, src, bytes);
+    return cudaSuccess;
+  }
+  if (s < 0 && !pinned(src)) { // from pageable memory: staged at the call
+    std::vector<char> staged((const char *)src, (const char *)src + bytes);
+    mtk_emu_submit(stream, [dst, staged]() { memcpy(dst, staged.data(), staged.size()); });
+    return cudaSuccess;
+  }
+  mtk_emu_submit(stream, [dst, src, bytes]() { memmove(dst, src, bytes); });
+  return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyPeer(void *dst, int dst_device, const void *src, int src_device,
                            size_t bytes) {
   if (where(dst, bytes) != dst_device || where(src, bytes) != src_device)
     return fail(cudaErrorInvalidValue, "cudaMemcpyPeer: a pointer is not on its device");
+  flush_device(current_device); // serialized with the work of all three devices
+  flush_device(dst_device);
+  flush_device(src_device);
   if (bytes) memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
-cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
+cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t stream) {
   if (bytes && where(ptr, bytes) < 0)
     return fail(cudaErrorInvalidValue, "cudaMemset outside device memory");
-  memset(ptr, value, bytes);
+  if (stream && stream->device != current_device)
+    return fail(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: stream of another device");
+  mtk_emu_submit(stream, [ptr, value, bytes]() { memset(ptr, value, bytes); });
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t stream) {
-  return cudaMemset(ptr, value, bytes);
+cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
+  return cudaMemsetAsync(ptr, value, bytes, nullptr);
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
-
-struct CUstream_st {
-  int device;
-};
+cudaError_t cudaDeviceSynchronize(void) {
+  flush_device(current_device);
+  return cudaSuccess;
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t *stream) {
-  *stream = new CUstream_st{current_device};
+  *stream = new CUstream_st{current_device, {}};
+  streams.push_back(*stream);
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (!stream) return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy(0)");
+  flush(stream); // queued work still runs, as on a GPU
+  streams.erase(std::find(streams.begin(), streams.end(), stream));
   delete stream;
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  if (stream && stream->device != current_device)
-    return fail(cudaErrorInvalidValue, "cudaStreamSynchronize: stream of another device");
+  if (stream) flush(stream); // the legacy stream's own work has run already
   return cudaSuccess;
 }
 
@@ -217,6 +301,7 @@ const char *cudaGetErrorString(cudaError_t error) {
   case cudaErrorInvalidConfiguration: return "invalid configuration argument";
   case cudaErrorNoDevice: return "no CUDA-capable device is detected";
   case cudaErrorInvalidDevice: return "invalid device ordinal";
+  case cudaErrorInvalidResourceHandle: return "invalid resource handle";
   }
   return "unknown error";
 }
@@ -231,10 +316,11 @@ cudaError_t cudaDeviceGetPCIBusId(char *bus_id, int len, int device) {
 
 struct cublasContext {
   int device;
+  cudaStream_t stream;
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
-  *handle = new cublasContext{current_device};
+  *handle = new cublasContext{current_device, nullptr};
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -245,6 +331,7 @@ cublasStatus_t cublasDestroy(cublasHandle_t handle) {
 
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   if (stream && stream->device != handle->device) return CUBLAS_STATUS_INVALID_VALUE;
+  handle->stream = stream;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -263,9 +350,16 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
     fprintf(stderr, "[cuda-emu] cublasSgemm: an operand is not in the handle's device memory\n");
     return CUBLAS_STATUS_INVALID_VALUE;
   }
-  cblas_sgemm(CblasColMajor, transa == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-              transb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, B, ldb,
-              *beta, C, ldc);
+  if (current_device != dev) {
+    fprintf(stderr, "[cuda-emu] cublasSgemm: the handle's device is not the current one\n");
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  float a = *alpha, b = *beta; // host pointer mode: read at the call
+  CBLAS_TRANSPOSE ta = transa == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+  CBLAS_TRANSPOSE tb = transb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+  mtk_emu_submit(handle->stream, [=]() {
+    cblas_sgemm(CblasColMajor, ta, tb, m, n, k, a, A, lda, B, ldb, b, C, ldc);
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -305,6 +399,8 @@ int group_depth;
 std::vector<op> pending;
 
 ncclResult_t run_ops(std::vector<op> &ops) {
+  // on the devices' legacy streams: what their streams hold runs first
+  for (const op &o : ops) flush_device(o.comm->device);
   // every clique's ranks together: rank order sum, or the root's values
   while (!ops.empty()) {
     clique *c = ops[0].comm->c;
@@ -427,7 +523,11 @@ const char *ncclGetErrorString(ncclResult_t result) {
 
 /* ------------------------------------------------------------- launches */
 
-int mtk_emu_launch_ok(dim3 grid, dim3 block) {
+int mtk_emu_launch_ok(dim3 grid, dim3 block, cudaStream_t stream) {
+  if (stream && stream->device != current_device) {
+    fail(cudaErrorInvalidResourceHandle, "launch on a stream of another device");
+    return 0;
+  }
   unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0 || threads > 1024 ||
       grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u) {

@@ -16,7 +16,8 @@ typedef enum cudaError {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorNoDevice = 100,
-  cudaErrorInvalidDevice = 101
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400
 } cudaError_t;
 
 typedef enum cudaMemcpyKind {
