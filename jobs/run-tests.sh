@@ -9,8 +9,9 @@
 #   asan       build-asan/ (Debug, ASan + UBSan, no CUDA): the unit tests
 #   cuda-emu   build-emu/: the CUDA code built against tests/cuda_emu, a CPU
 #              emulation of the CUDA runtime, cuBLAS and NCCL with two
-#              devices; the gpu tests and test_checkpoint run there (a check
-#              of host logic and kernel arithmetic, not of a GPU)
+#              devices; the gpu tests (test_gpu_ranks: the command on 1 and
+#              2 ranks) and test_checkpoint run there (a check of host logic
+#              and kernel arithmetic, not of a GPU)
 #   format     clang-format --dry-run --Werror over the C sources
 #   install    tests/install_check.sh: install build/ into a temporary prefix
 #              and build a consumer with find_package and pkg-config
@@ -111,7 +112,7 @@ stage cuda-emu
 emu_opts=(-DMT_CUDA_EMU=ON -DMT_CUDA=OFF)
 [ "${CI:-}" = true ] && emu_opts+=(-DMT_WERROR=ON)
 emu_tests=(cuda_emu_self_test test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore
-  test_checkpoint)
+  test_checkpoint modtrain_cmd)
 if cmake -S . -B "$EMU_BUILD_DIR" "${emu_opts[@]}" &&
   cmake --build "$EMU_BUILD_DIR" -j "$JOBS" --target "${emu_tests[@]}"; then
   run_ctest cuda-emu "$EMU_BUILD_DIR" -R '^(cuda_emu_self_test|test_gpu_.*|test_checkpoint)$'
