@@ -7,10 +7,13 @@
 #   ctest      every test in build/ (labels unit, mpi, gpu; gpu tests skip
 #              themselves without a device)
 #   asan       build-asan/ (Debug, ASan + UBSan, no CUDA): the unit tests
-#   cuda-emu   build-emu/: the CUDA code built against tests/cuda_emu, a CPU
-#              emulation of the CUDA runtime, cuBLAS and NCCL with two
-#              devices; the gpu tests (test_gpu_ranks: the command on 1 and
-#              2 ranks) and test_checkpoint run there (a check of host logic
+#   cuda-emu   build-emu/ (Debug, ASan + UBSan, kernels included): the CUDA
+#              code built against tests/cuda_emu, a CPU emulation of the
+#              CUDA runtime, cuBLAS and NCCL with two devices; the gpu tests
+#              (test_gpu_ranks: the command on 1 and 2 ranks) and
+#              test_checkpoint run there twice: with the caching allocator,
+#              and without it, where every array is its own allocation and
+#              ASan sees a kernel that runs past one (a check of host logic
 #              and kernel arithmetic, not of a GPU)
 #   format     clang-format --dry-run --Werror over the C sources
 #   install    tests/install_check.sh: install build/ into a temporary prefix
@@ -109,13 +112,18 @@ fi
 stage cuda-emu
 # The gpu tests on the CPU emulation (tests/cuda_emu/README.md): there they
 # must run, not skip (tests/CMakeLists.txt drops their skip code).
-emu_opts=(-DMT_CUDA_EMU=ON -DMT_CUDA=OFF)
+emu_opts=(-DMT_CUDA_EMU=ON -DMT_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug -DMT_SANITIZE=ON)
 [ "${CI:-}" = true ] && emu_opts+=(-DMT_WERROR=ON)
 emu_tests=(cuda_emu_self_test test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore
   test_checkpoint modtrain_cmd)
 if cmake -S . -B "$EMU_BUILD_DIR" "${emu_opts[@]}" &&
   cmake --build "$EMU_BUILD_DIR" -j "$JOBS" --target "${emu_tests[@]}"; then
-  run_ctest cuda-emu "$EMU_BUILD_DIR" -R '^(cuda_emu_self_test|test_gpu_.*|test_checkpoint)$'
+  # leaks off: Open MPI's own allocations (the asan stage checks leaks)
+  emu_re='^(cuda_emu_self_test|test_gpu_.*|test_checkpoint)$'
+  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_ctest cuda-emu "$EMU_BUILD_DIR" -R "$emu_re"
+  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 MODTRAIN_GPU_CACHE=0 \
+    run_ctest cuda-emu-nocache "$EMU_BUILD_DIR" -R "$emu_re"
 else
   record cuda-emu 1
   failed=$((failed + 1))
