@@ -46,6 +46,12 @@ int mt_nccl_node_create(MPI_Comm node, int dev, mt_nccl_node **out) {
       shared = !strncmp(all + (size_t)i * BUSID_LEN, all + (size_t)j * BUSID_LEN, BUSID_LEN);
   free(all);
   MT_CHECK_MPI(e);
+  if (rank == 0 && shared)
+    mt_log(MT_LOG_DEBUG, "kvstore",
+           "hier: ranks of this node share a GPU: their sum goes through MPI, not NCCL");
+  else if (rank == 0)
+    mt_log(MT_LOG_DEBUG, "kvstore",
+           "hier: the node's %d ranks sit on distinct GPUs: their sum goes through NCCL", size);
   if (shared) return MT_OK;
   ncclUniqueId id;
   if (rank == 0) MT_CHECK_NCCL(ncclGetUniqueId(&id));

@@ -712,6 +712,7 @@ static int check_context(mt_config *c, int k) {
   else return key_err(c, MT_E_INVAL, k, "'%s' is not a context (%s)", v, keys[k].hint);
   p += 3;
   int n = 0;
+  c->ctx_auto = !*p;
   if (!*p) {
     c->ctx[n++] = (mt_context){type, 0};
   } else {

@@ -59,6 +59,8 @@ typedef struct {
   char *eval_metric;      /* mt_metric_create spec ("acc") */
   int nctx;
   mt_context ctx[MT_CFG_MAX_CTX];
+  int ctx_auto;       /* context without device ids ("gpu"): each rank takes the GPU of its node
+                         rank (modtrain command: node rank % GPUs, Horovod's convention) */
   char *kvstore;      /* local | device | nccl | dist_sync | hier */
   int speedometer;    /* log every N batches, 0 = off */
   char *metrics_file; /* JSON lines path, or NULL */

@@ -19,6 +19,7 @@
 #include "io/checkpoint.h"
 #include "src/error.h"
 #include "src/net_builder.h"
+#include "kernels/kernels.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_REQUEUE = 3 };
 
@@ -403,7 +404,7 @@ static int resume(const mt_config *cfg, mt_module *mod, mt_data_iter *train_it, 
   return MT_OK;
 }
 
-static int train(const mt_config *cfg) {
+static int train(mt_config *cfg) {
   char buf[1024], where[4200];
   int world = mt_dist_world_size(), rank = mt_dist_rank();
   /* ranks must run the same job: compare the effective config and network */
@@ -453,8 +454,15 @@ static int train(const mt_config *cfg) {
     threads = mt_dist_default_blas_threads();
   }
   mt_blas_set_threads(threads);
+#ifdef MT_HAVE_CUDA
+  /* context = gpu (no ids): rank r of a node takes GPU r (modulo the node's
+   * GPUs), as Horovod and DDP jobs do; gpu:I,J uses those GPUs on every rank */
+  int ngpu = cfg->ctx_auto && cfg->ctx[0].type == MT_GPU ? mtk_cuda_device_count() : 0;
+  if (ngpu > 0) cfg->ctx[0].id = topo.local_rank % ngpu;
+#endif
   char ctxs[256];
   ctx_list(cfg, ctxs, sizeof ctxs);
+  mt_log(MT_LOG_DEBUG, "main", "rank %d (node rank %d): contexts %s", rank, topo.local_rank, ctxs);
   if (rank == 0)
     fprintf(stderr,
             "modtrain %s: world size %d (%d node%s, %d rank%s per node), contexts %s, kvstore "

@@ -4,8 +4,10 @@
 # where the CPU emulation of CUDA gives every rank two devices; on a real GPU
 # bench/gpu-check.sh does the same). After 3 epochs of the tutorial with
 # momentum, every parameter agrees with 1 rank on gpu(0) to 1e-5 (h5diff -d):
-#   - 2 ranks on gpu(0) with dist_sync and with hier (GPU buckets staged
-#     through pinned host memory into MPI);
+#   - 2 ranks with context = gpu, which puts node rank r on GPU r (the log
+#     says rank 1 took gpu(1)), with dist_sync (GPU buckets staged through
+#     pinned host memory into MPI) and with hier (the node's sum through
+#     NCCL across the two ranks' GPUs, which the log must say);
 #   - 1 rank with contexts gpu:0,1 (peer copies), and gpu:0,0;
 #   - 2 ranks with contexts gpu:0,1 and the nccl kvstore (NCCL across each
 #     rank's devices, then MPI);
@@ -14,7 +16,7 @@ set -u
 BIN=$1
 CFG=$2/jobs/configs/tutorial.ini
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp \
-  OMPI_MCA_pml=ob1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
+  OMPI_MCA_pml=ob1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1 MODTRAIN_LOG=debug
 T=$(mktemp -d /tmp/mt_gpu_ranks.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
@@ -47,5 +49,17 @@ for c in "two 2 gpu dist_sync" "hier 2 gpu hier" "ctx01 1 gpu:0,1 local" "ctx00 
     head -20 "$1.diff"
   fi
 done
+# expect NAME TEXT WHAT: NAME's log holds TEXT
+expect() {
+  if grep -qF "$2" "$1.log"; then
+    passed=$((passed + 1))
+    echo "ok: $3"
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $3: no '$2' in $1.log"
+  fi
+}
+expect two "rank 1 (node rank 1): contexts gpu(1)" "context = gpu puts node rank 1 on gpu(1)"
+expect hier "their sum goes through NCCL" "hier sums the node through NCCL across distinct GPUs"
 echo "test_gpu_ranks: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

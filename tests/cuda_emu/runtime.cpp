@@ -22,11 +22,16 @@
 // another stream without waiting for it tends to see stale data. Host code
 // that reads what a stream wrote before synchronizing sees it unwritten.
 #include <cblas.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <deque>
@@ -381,9 +386,21 @@ struct clique {
   int n, live;
 };
 
+// A communicator across processes (ncclCommInitRank): a POSIX shared-memory
+// segment named by the unique id, with a barrier and one slot per rank;
+// collectives go through it chunk by chunk, summed in rank order by every
+// rank alike.
+enum { XSLOT = 1 << 20, XMAX = 64 };
+struct xproc {
+  unsigned nranks, arrived, generation;
+  int device[XMAX]; // each rank's device + 1 (a stand-in for its PCI bus id)
+};
+
 struct ncclComm {
-  clique *c;
+  clique *c; // in one process (ncclCommInitAll), else NULL
   int rank, device;
+  xproc *x; // across processes, else NULL
+  size_t map_bytes;
 };
 
 namespace {
@@ -433,11 +450,62 @@ ncclResult_t run_ops(std::vector<op> &ops) {
   return ncclSuccess;
 }
 
+char *xslot(xproc *x, int r) { return (char *)(x + 1) + (size_t)r * XSLOT; }
+
+// Every rank of x arrives before any leaves; a rank that never comes (it
+// died) ends the wait after 120 s with an error rather than a hang.
+ncclResult_t xbarrier(xproc *x) {
+  unsigned gen = __atomic_load_n(&x->generation, __ATOMIC_ACQUIRE);
+  if (__atomic_add_fetch(&x->arrived, 1, __ATOMIC_ACQ_REL) == x->nranks) {
+    __atomic_store_n(&x->arrived, 0, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&x->generation, 1, __ATOMIC_RELEASE);
+    return ncclSuccess;
+  }
+  time_t start = time(nullptr);
+  while (__atomic_load_n(&x->generation, __ATOMIC_ACQUIRE) == gen) {
+    if (time(nullptr) - start > 120) {
+      fprintf(stderr, "[cuda-emu] NCCL: a rank did not arrive within 120 s\n");
+      return ncclSystemError;
+    }
+    sched_yield();
+  }
+  return ncclSuccess;
+}
+
+ncclResult_t run_xproc(const op &o) {
+  xproc *x = o.comm->x;
+  int me = o.comm->rank, n = (int)x->nranks;
+  flush_device(o.comm->device); // on the legacy stream
+  size_t chunk = XSLOT / sizeof(float);
+  for (size_t off = 0; off < o.count || off == 0; off += chunk) {
+    size_t cnt = o.count - off < chunk ? o.count - off : chunk;
+    if (!o.bcast || me == o.root) memcpy(xslot(x, me), o.send + off, cnt * sizeof(float));
+    ncclResult_t r = xbarrier(x);
+    if (r != ncclSuccess) return r;
+    if (o.bcast) {
+      memcpy(o.recv + off, xslot(x, o.root), cnt * sizeof(float));
+    } else {
+      std::vector<float> sum(cnt);
+      memcpy(sum.data(), xslot(x, 0), cnt * sizeof(float));
+      for (int k = 1; k < n; k++) {
+        const float *s = (const float *)xslot(x, k);
+        for (size_t i = 0; i < cnt; i++) sum[i] += s[i];
+      }
+      memcpy(o.recv + off, sum.data(), cnt * sizeof(float));
+    }
+    r = xbarrier(x); // the slots are free again
+    if (r != ncclSuccess) return r;
+    if (o.count == 0) break;
+  }
+  return ncclSuccess;
+}
+
 ncclResult_t enqueue(op o) {
   size_t bytes = o.count * sizeof(float);
   if ((!o.bcast || o.comm->rank == o.root) && where(o.send, bytes) != o.comm->device)
     return ncclInvalidArgument;
   if (where(o.recv, bytes) != o.comm->device) return ncclInvalidArgument;
+  if (o.comm->x) return run_xproc(o); // across processes: at once, group or not
   pending.push_back(o);
   if (group_depth > 0) return ncclSuccess;
   std::vector<op> ops;
@@ -450,15 +518,42 @@ ncclResult_t enqueue(op o) {
 extern "C" {
 
 ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {
+  static unsigned counter;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   memset(id, 0, sizeof *id);
+  snprintf(id->internal, sizeof id->internal, "/mt_emu_nccl_%d_%u_%lx", (int)getpid(), counter++,
+           (unsigned long)ts.tv_nsec);
   return ncclSuccess;
 }
 
 ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank) {
-  fprintf(stderr,
-          "[cuda-emu] ncclCommInitRank: communicators across processes are not "
-          "emulated\n");
-  return ncclInvalidUsage;
+  if (nranks < 1 || nranks > XMAX || rank < 0 || rank >= nranks || !id.internal[0])
+    return ncclInvalidArgument;
+  size_t bytes = sizeof(xproc) + (size_t)nranks * XSLOT;
+  int fd = shm_open(id.internal, O_CREAT | O_RDWR, 0600);
+  if (fd < 0) return ncclSystemError;
+  void *m = ftruncate(fd, (off_t)bytes) == 0
+                ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                : MAP_FAILED;
+  close(fd);
+  if (m == MAP_FAILED) return ncclSystemError;
+  xproc *x = (xproc *)m;
+  __atomic_store_n(&x->nranks, (unsigned)nranks, __ATOMIC_RELEASE);
+  x->device[rank] = current_device + 1;
+  ncclResult_t r = xbarrier(x); // everyone has the segment mapped
+  if (rank == 0) shm_unlink(id.internal);
+  int dup = 0;
+  for (int i = 0; i < nranks; i++)
+    for (int j = 0; j < i; j++) dup |= x->device[i] == x->device[j];
+  if (r == ncclSuccess) r = xbarrier(x); // everyone has read the devices
+  if (r != ncclSuccess || dup) {
+    munmap(m, bytes);
+    if (dup) fprintf(stderr, "[cuda-emu] ncclCommInitRank: two ranks on one device\n");
+    return dup ? ncclInvalidUsage : r;
+  }
+  *comm = new ncclComm{nullptr, rank, current_device, x, bytes};
+  return ncclSuccess;
 }
 
 ncclResult_t ncclCommInitAll(ncclComm_t *comms, int ndev, const int *devlist) {
@@ -469,13 +564,14 @@ ncclResult_t ncclCommInitAll(ncclComm_t *comms, int ndev, const int *devlist) {
       if (devlist[j] == devlist[i]) return ncclInvalidUsage; // as NCCL: one rank per device
   }
   clique *c = new clique{ndev, ndev};
-  for (int i = 0; i < ndev; i++) comms[i] = new ncclComm{c, i, devlist[i]};
+  for (int i = 0; i < ndev; i++) comms[i] = new ncclComm{c, i, devlist[i], nullptr, 0};
   return ncclSuccess;
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   if (!comm) return ncclInvalidArgument;
-  if (--comm->c->live == 0) delete comm->c;
+  if (comm->x) munmap(comm->x, comm->map_bytes);
+  else if (--comm->c->live == 0) delete comm->c;
   delete comm;
   return ncclSuccess;
 }
@@ -490,7 +586,8 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
 ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, int root, ncclComm_t comm,
                            cudaStream_t stream) {
-  if (datatype != ncclFloat || !comm || root < 0 || root >= comm->c->n) return ncclInvalidArgument;
+  int n = !comm ? 0 : comm->x ? (int)comm->x->nranks : comm->c->n;
+  if (datatype != ncclFloat || !comm || root < 0 || root >= n) return ncclInvalidArgument;
   return enqueue(op{1, root, (const float *)sendbuff, (float *)recvbuff, count, comm});
 }
 

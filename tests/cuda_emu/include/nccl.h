@@ -1,7 +1,8 @@
 /* nccl.h — the part of NCCL modtrain uses, for the CPU emulation in
  * tests/cuda_emu: communicators of one process's devices (ncclCommInitAll)
- * with grouped calls, summed in rank order. Communicators across processes
- * (ncclCommInitRank) are refused with ncclInvalidUsage. Not NVIDIA's header. */
+ * with grouped calls, and across processes (ncclCommInitRank, through a
+ * shared-memory segment named by the unique id), summed in rank order. Not
+ * NVIDIA's header. */
 #ifndef MT_CUDA_EMU_NCCL_H
 #define MT_CUDA_EMU_NCCL_H
 #include <stddef.h>
