@@ -410,17 +410,7 @@ static float **train_two(mt_symbol *net, const mt_context *ctxs, const char *kv,
                          int64_t *sizes) {
   mt_data_iter *it;
   MT_ASSERT_OK(mt_synthetic_iter_create(CLASSES, FEATURES, SAMPLES, BATCH, 0, 0, 0, &it));
-  mt_module *m;
-  MT_ASSERT_OK(mt_module_create(net, 0, NULL, 0, NULL, 2, ctxs, &m));
-  int nd, nl;
-  const mt_data_desc *dd, *ld;
-  MT_ASSERT_OK(mt_data_iter_provide_data(it, &nd, &dd));
-  MT_ASSERT_OK(mt_data_iter_provide_label(it, &nl, &ld));
-  MT_ASSERT_OK(mt_module_bind(m, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
-  mt_initializer *init;
-  MT_ASSERT_OK(mt_initializer_create("xavier magnitude=2", 0, &init));
-  MT_ASSERT_OK(mt_module_init_params(m, init, NULL, NULL, 0, 0, 0));
-  mt_initializer_free(init);
+  mt_module *m = make_module(net, 2, ctxs, it, 0);
   MT_ASSERT_OK(mt_module_init_optimizer(m, kv, "sgd", OPT_PARAMS, 0));
   for (int step = 0; step < STEPS; step++) {
     mt_batch b;
