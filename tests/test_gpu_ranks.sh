@@ -12,6 +12,10 @@
 #   - 2 ranks with contexts gpu:0,1 and the nccl kvstore (NCCL across each
 #     rank's devices, then MPI);
 #   - 1 rank on cpu (the GPU path against the CPU path).
+# And failures on GPU contexts end the whole 2-rank job promptly, saying why:
+#   - a NaN injected into rank 0's gradients (MODTRAIN_FAULT kind=nan): the
+#     error names epoch and batch and "NaN or Inf";
+#   - rank 1 failing with an error (kind=error): the job ends, no hang.
 set -u
 BIN=$1
 CFG=$2/jobs/configs/tutorial.ini
@@ -49,6 +53,23 @@ for c in "two 2 gpu dist_sync" "hier 2 gpu hier" "ctx01 1 gpu:0,1 local" "ctx00 
     head -20 "$1.diff"
   fi
 done
+# fault KIND EXPECT: 2 ranks on GPUs, rank R fails at epoch 0 batch 2
+fault() {
+  MODTRAIN_FAULT="rank=$1,epoch=0,batch=2,kind=$2" timeout 60 mpirun -n 2 "$BIN" "$CFG" \
+    --set train.context=gpu --set train.num_epoch=50 --set checkpoint.prefix=f$2/m >"f$2.log" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "$3" "f$2.log"; then
+    passed=$((passed + 1))
+    echo "ok: kind=$2 on rank $1 ends the GPU job (exit $rc) with '$3'"
+  else
+    failed=$((failed + 1))
+    echo "FAIL: kind=$2 on rank $1: exit $rc (124: hung), or no '$3' in the log"
+    tail -5 "f$2.log"
+  fi
+}
+fault 0 nan "Epoch\[0\] Batch\[2\]: a gradient on gpu(0) has NaN or Inf"
+fault 1 error "injected"
+
 # expect NAME TEXT WHAT: NAME's log holds TEXT
 expect() {
   if grep -qF "$2" "$1.log"; then
