@@ -23,8 +23,10 @@ rm -rf gpu-pack
 mkdir -p gpu-pack/build/tests
 cp "$B/modtrain" "$B/bench_gpu_train" gpu-pack/build/
 for t in "${tests[@]}"; do cp "$B/tests/$t" gpu-pack/build/tests/; done
+# h5diff, to compare the 1- and 2-rank checkpoints there (no h5py there)
+cp "$(command -v h5diff)" gpu-pack/build/
 "$BUNDLE" "$PWD/gpu-pack/gpu-rt" gpu-pack/build/modtrain gpu-pack/build/bench_gpu_train \
-  gpu-pack/build/tests/*
+  gpu-pack/build/h5diff gpu-pack/build/tests/*
 rm -rf gpu-pack/gpu-rt # the tarball travels; unpacked there
 du -sh gpu-pack
 echo "gpu-prepare: send gpu-pack/; there: tar xzf gpu-pack/gpu-rt.tar.gz -C gpu-pack &&" \
