@@ -28,10 +28,12 @@
  *  - contexts {gpu(0), gpu(0)} with each executor on a CUDA stream of its
  *    own (the default for several GPU contexts) against the same module
  *    with MODTRAIN_GPU_STREAMS=0 (everything on the legacy default stream):
- *    20 steps of sgd with momentum, gradients reduced in small buckets that
- *    start during backward. The streams are there (and absent for one
- *    context or with the variable set), and outputs at every step and the
- *    parameters after step 20 are the same bits: the streams change when
+ *    20 steps of sgd with momentum on a 128-4096-10 net at batch 2048 (wide
+ *    enough that a missing wait shows), gradients reduced in small buckets
+ *    that start during backward, and a rebind to batch 1024 and back in the
+ *    middle. The streams are there (absent for one context or with the
+ *    variable set; kept across the rebind), and outputs at every step and
+ *    the parameters after step 20 are the same bits: the streams change when
  *    work runs, never what it computes.
  *  - contexts {gpu(0), gpu(1)} where two GPUs are visible (skipped, saying
  *    so, with one): each slot on its own device and stream, 20 steps with
