@@ -209,7 +209,7 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
     if (!s->stream) rc = mtk_cuda_stream_create(s->ctx.id, &s->stream);
 #endif
     if (rc == MT_OK) rc = mt_executor_set_stream(s->exec, s->stream);
-    g->streams |= rc == MT_OK && mt_executor_has_stream(s->exec);
+    g->streams |= rc == MT_OK && s->stream;
   }
   return rc;
 }

@@ -26,6 +26,8 @@ trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
 failed=0
 passed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 A="--set train.momentum=0.9 --set train.num_epoch=3"
 # run NAME NP CONTEXT KVSTORE: trains into NAME/
 run() {
@@ -41,15 +43,12 @@ for c in "two 2 gpu dist_sync" "hier 2 gpu hier" "ctx01 1 gpu:0,1 local" "ctx00 
   "nccl 2 gpu:0,1 nccl" "cpu 1 cpu dist_sync"; do
   set -- $c
   if ! run "$@"; then
-    failed=$((failed + 1))
-    echo "FAIL: $1 ($2 ranks, context $3, kvstore $4) did not finish"
+    bad "$1 ($2 ranks, context $3, kvstore $4) did not finish"
     tail -5 "$1.log"
   elif h5diff -d 1e-5 one/m-0003.h5 "$1/m-0003.h5" /arg /arg >"$1.diff" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok: $2 rank(s), context $3, kvstore $4: the parameters of 1 rank on gpu(0) to 1e-5"
+    ok "$2 rank(s), context $3, kvstore $4: the parameters of 1 rank on gpu(0) to 1e-5"
   else
-    failed=$((failed + 1))
-    echo "FAIL: $1 ($2 ranks, context $3, kvstore $4) differs from 1 rank on gpu(0)"
+    bad "$1 ($2 ranks, context $3, kvstore $4) differs from 1 rank on gpu(0)"
     head -20 "$1.diff"
   fi
 done
@@ -59,11 +58,9 @@ fault() {
     --set train.context=gpu --set train.num_epoch=50 --set checkpoint.prefix=f$2/m >"f$2.log" 2>&1
   rc=$?
   if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "$3" "f$2.log"; then
-    passed=$((passed + 1))
-    echo "ok: kind=$2 on rank $1 ends the GPU job (exit $rc) with '$3'"
+    ok "kind=$2 on rank $1 ends the GPU job (exit $rc) with '$3'"
   else
-    failed=$((failed + 1))
-    echo "FAIL: kind=$2 on rank $1: exit $rc (124: hung), or no '$3' in the log"
+    bad "kind=$2 on rank $1: exit $rc (124: hung), or no '$3' in the log"
     tail -5 "f$2.log"
   fi
 }
@@ -72,13 +69,7 @@ fault 1 error "injected"
 
 # expect NAME TEXT WHAT: NAME's log holds TEXT
 expect() {
-  if grep -qF "$2" "$1.log"; then
-    passed=$((passed + 1))
-    echo "ok: $3"
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $3: no '$2' in $1.log"
-  fi
+  if grep -qF "$2" "$1.log"; then ok "$3"; else bad "$3: no '$2' in $1.log"; fi
 }
 expect two "rank 1 (node rank 1): contexts gpu(1)" "context = gpu puts node rank 1 on gpu(1)"
 expect hier "their sum goes through NCCL" "hier sums the node through NCCL across distinct GPUs"

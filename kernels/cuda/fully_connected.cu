@@ -5,14 +5,12 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/launch.cuh"
 
-#define MT_MAX_GPUS 64
-static cublasHandle_t mt_cublas[MT_MAX_GPUS];
+static cublasHandle_t mt_cublas[MTK_MAX_GPUS];
 
 /* The running executor's handle (bound to its stream) when it is on `dev`,
  * else the device's handle on the legacy default stream. */
 static int handle(int dev, cublasHandle_t *h) {
-  if (dev < 0 || dev >= MT_MAX_GPUS) return mt_error_set(MT_E_INVAL, "gpu(%d): bad device id", dev);
-  MT_CHECK_CUDA(cudaSetDevice(dev));
+  MTK_TRY(mtk_set_device(dev));
   mtk_cuda_stream *s = mtk_cur_stream;
   if (s && s->dev == dev) {
     *h = s->blas;
