@@ -15,7 +15,7 @@
  *   read into memory
  *          the same reads into memory that already exists (as a restore
  *          into a model's arrays): modtrain: the checkpoint's /arg datasets
- *          read with io/checkpoint.h (open, list, H5Dread each) into one
+ *          read with io/h5_container.h (open, list, H5Dread each) into one
  *          touched buffer; raw: read() into the same buffer. The difference
  *          to "read" is the cost of new memory: mt_arena_create zero-fills
  *          (user page faults + memset), where read() into a fresh malloc
@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "io/h5_container.h"
 #include "bench/bench_util.h"
 #include "modtrain.h"
 

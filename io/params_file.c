@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "io/h5_container.h"
 
 /* ------------------------------------------------------------------ reader */
 

@@ -45,7 +45,7 @@ void mtio_named_arrays_free(int n, mtio_named_array *arrays);
 
 /* Writes n float32 arrays as V2 NDArrays on cpu(0) with their names
  * (names may be NULL: an unnamed list). Atomic: temporary file, fsync,
- * rename (io/checkpoint.h's mtio_commit_file). */
+ * rename (io/h5_container.h's mtio_commit_file). */
 int mtio_params_write(const char *path, int n, const char *const *names, const mt_shape *shapes,
                       const float *const *data);
 

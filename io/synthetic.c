@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "kernels/cpu/philox.h"
+#include "base/philox.h"
 
 /* FNV-1a 64 of a stream name (the same hash src/ uses for parameter names). */
 static uint64_t stream_id(const char *s) {

@@ -11,7 +11,7 @@
 
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/philox.h"
+#include "base/philox.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
 #ifdef MT_HAVE_CUDA

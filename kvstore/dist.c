@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/env.h"
 #include "kvstore/kvstore.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
@@ -46,7 +47,7 @@
 #endif
 #endif
 #ifdef MT_HAVE_CUDA
-#include "kernels/cuda/check.h"
+#include "base/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kvstore/nccl_node.h"
 #endif
@@ -195,8 +196,7 @@ void mt_dist_abort(int exit_code) {
 /* ---------------------------------------------------------------- backends */
 
 int mt_mpi_cuda_aware(void) {
-  const char *e = getenv("MODTRAIN_CUDA_AWARE_MPI");
-  if (e && !strcmp(e, "0")) return 0;
+  if (mt_env_is_zero(MT_ENV_CUDA_AWARE_MPI)) return 0;
 #if defined(MT_HAVE_CUDA) && defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
   return MPIX_Query_cuda_support() == 1;
 #else

@@ -5,7 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "kvstore/kvstore.h"
-#include "src/ndarray.h"
+#include "base/device.h"
 
 int mt_kvstore_create(const char *type, mt_kvstore **out) {
   *out = NULL;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cuda/check.h"
+#include "base/cuda/check.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/nccl_node.h"
 

@@ -27,16 +27,14 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "base/env.h"
 #include "kernels/kernels.h"
 #include "kvstore/kvstore.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
 #include "kvstore/shm_internal.h"
 
-int mt_shm_wanted(void) {
-  const char *e = getenv("MODTRAIN_SHM");
-  return !(e && !strcmp(e, "0"));
-}
+int mt_shm_wanted(void) { return !mt_env_is_zero(MT_ENV_SHM); }
 
 int mt_shm_create(MPI_Comm node, mt_shm **out) {
   *out = NULL;

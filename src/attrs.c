@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "attrs.h"
-#include "error.h"
+#include "base/error.h"
 
 int mt_attrs_set(mt_attrs *a, const char *key, const char *val) {
   for (int i = 0; i < a->n; i++)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/env.h"
 #include "kernels/kernels.h"
 #include "modtrain.h"
 
@@ -24,7 +25,7 @@ static void blas_select(void) {
   static const char *const avx2[] = {"Haswell",        "Zen", "SkylakeX", "Cooperlake",
                                      "SapphireRapids", NULL};
   const char *before = mtk_blas_corename();
-  const char *user = getenv("OPENBLAS_CORETYPE");
+  const char *user = mt_env(MT_ENV_OPENBLAS_CORETYPE);
   if (user && *user) {
     mt_log(MT_LOG_DEBUG, "blas", "OPENBLAS_CORETYPE=%s set by the user; kernel %s", user, before);
     return;

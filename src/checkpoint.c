@@ -1,8 +1,8 @@
-/* checkpoint.c — checkpoints (DESIGN.md §6) and MXNet `.params` interop:
+/* checkpoint.c — checkpoints (DESIGN.md §6):
  * mt_save_checkpoint / mt_load_checkpoint (mx.model.save_checkpoint /
  * load_checkpoint), the module's save / restore with optimizer state, the
  * do_checkpoint and module_checkpoint epoch-end callbacks, the newest
- * complete checkpoint under a prefix, and mt_params_save / _load.
+ * complete checkpoint under a prefix. MXNet `.params` files: params.c.
  *
  * For prefix P and epoch E the files are P-symbol.json (MXNet JSON) and
  * P-EEEE.h5 (E printed with at least 4 digits):
@@ -20,7 +20,7 @@
  * Names are link names after mtio_h5_escape ('/' and '%' escaped), so an
  * ordinary name reads as itself in h5dump and h5py. Nothing depends on the
  * world size that wrote the file. Both files are written to a temporary
- * name, fsynced and renamed (io/checkpoint.h), so a crash or a full disk
+ * name, fsynced and renamed (io/h5_container.h), so a crash or a full disk
  * leaves the previous checkpoint as it was. */
 #include <dirent.h>
 #include <errno.h>
@@ -28,9 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "io/checkpoint.h"
-#include "io/params_file.h"
+#include "base/error.h"
+#include "io/h5_container.h"
 #include "module.h"
 
 #define MT_CKPT_FORMAT_VERSION 1
@@ -48,28 +47,6 @@ int mt_checkpoint_path(const char *prefix, int epoch, char *buf, size_t len) {
   int n = snprintf(buf, len, "%s-%04d.h5", prefix, epoch);
   if (n < 0 || (size_t)n >= len)
     return MT_ERR(MT_E_INVAL, "checkpoint: path for prefix '%s' is too long", prefix);
-  return MT_OK;
-}
-
-/* Host pointer to a CPU array's elements, or a staging copy of a device
- * array (*tmp then owns it). */
-static int host_view(const mt_ndarray *a, const float **p, float **tmp) {
-  *tmp = NULL;
-  float *d = mt_ndarray_data(a);
-  if (d) {
-    *p = d;
-    return MT_OK;
-  }
-  int64_t n = mt_ndarray_size(a);
-  *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!*tmp) return MT_NOMEM();
-  int rc = mt_ndarray_copy_to(a, *tmp, n);
-  if (rc < 0) {
-    free(*tmp);
-    *tmp = NULL;
-    return rc;
-  }
-  *p = *tmp;
   return MT_OK;
 }
 
@@ -113,7 +90,7 @@ static void staging_free(staging *st) {
 static int add_array(mtio_h5w *w, const char *dset, const mt_ndarray *a, staging *st) {
   const float *p = NULL;
   float *tmp;
-  MT_TRY(host_view(a, &p, &tmp));
+  MT_TRY(mt_ndarray_host_view(a, &p, &tmp));
   if (tmp) {
     if (st->n == st->cap) {
       int cap = st->cap ? 2 * st->cap : 16;
@@ -143,7 +120,7 @@ static int write_group(mtio_h5w *w, const char *grp, const mt_arena *params, sta
 }
 
 /* /optimizer's own attributes; its text goes before any dataset (see
- * io/checkpoint.h). */
+ * io/h5_container.h). */
 static int write_optimizer_attrs(mtio_h5w *w, mt_optimizer *opt) {
   MT_TRY(mtio_h5w_attr_str(w, "/optimizer", "optimizer", mt_optimizer_name(opt)));
   MT_TRY(mtio_h5w_attr_i64(w, "/optimizer", "num_update", mt_optimizer_num_update(opt)));
@@ -187,7 +164,7 @@ static int write_optimizer(mtio_h5w *w, mt_optimizer *opt, staging *st) {
 }
 
 /* An upper bound of the file's metadata, laid out before the elements
- * (io/checkpoint.h): per dataset or group its object header, link and index
+ * (io/h5_container.h): per dataset or group its object header, link and index
  * records (< 1 KiB each in HDF5 1.8's format; 4 KiB counted), plus 128 KiB
  * for the superblock, root group and attributes. */
 static int64_t estimate_meta_bytes(const mt_arena *args, const mt_arena *aux,
@@ -732,103 +709,4 @@ void mt_epoch_callback_free(mt_epoch_callback *cb) {
   }
   cb->fn = NULL;
   cb->user = NULL;
-}
-
-/* ---------------------------------------------------------- .params files */
-
-int mt_params_save(const char *path, const mt_arena *arg_params, const mt_arena *aux_params) {
-  if (!path) return MT_ERR(MT_E_INVAL, "params_save: NULL path");
-  int na = arg_params ? mt_arena_count(arg_params) : 0;
-  int nx = aux_params ? mt_arena_count(aux_params) : 0, n = na + nx, rc = MT_OK;
-  char **names = calloc((size_t)n + 1, sizeof *names);
-  mt_shape *shapes = calloc((size_t)n + 1, sizeof *shapes);
-  const float **data = calloc((size_t)n + 1, sizeof *data);
-  float **tmp = calloc((size_t)n + 1, sizeof *tmp);
-  if (!names || !shapes || !data || !tmp) {
-    rc = MT_NOMEM();
-    goto done;
-  }
-  for (int i = 0; i < n; i++) {
-    const mt_arena *a = i < na ? arg_params : aux_params;
-    int k = i < na ? i : i - na;
-    const char *nm = mt_arena_name(a, k);
-    size_t len = strlen(nm) + 5;
-    if (!(names[i] = malloc(len))) {
-      rc = MT_NOMEM();
-      goto done;
-    }
-    snprintf(names[i], len, "%s:%s", i < na ? "arg" : "aux", nm);
-    shapes[i] = mt_ndarray_shape(mt_arena_at(a, k));
-    MT_TRY_GOTO(host_view(mt_arena_at(a, k), &data[i], &tmp[i]), rc, done);
-  }
-  rc = mtio_params_write(path, n, (const char *const *)names, shapes, data);
-done:
-  for (int i = 0; i < n; i++) {
-    if (names) free(names[i]);
-    if (tmp) free(tmp[i]);
-  }
-  free(names);
-  free(shapes);
-  free(data);
-  free(tmp);
-  return rc;
-}
-
-int mt_params_load(const char *path, mt_arena **arg_params, mt_arena **aux_params) {
-  if (!path || !arg_params || !aux_params) return MT_ERR(MT_E_INVAL, "params_load: NULL argument");
-  *arg_params = *aux_params = NULL;
-  int n, rc = MT_OK;
-  mtio_named_array *list;
-  MT_TRY(mtio_params_read(path, &n, &list));
-  const char **names[2] = {calloc((size_t)n + 1, sizeof(char *)),
-                           calloc((size_t)n + 1, sizeof(char *))};
-  mt_shape *shapes[2] = {calloc((size_t)n + 1, sizeof(mt_shape)),
-                         calloc((size_t)n + 1, sizeof(mt_shape))};
-  int *which = calloc((size_t)n + 1, sizeof *which), cnt[2] = {0, 0};
-  mt_arena *out[2] = {NULL, NULL};
-  if (!names[0] || !names[1] || !shapes[0] || !shapes[1] || !which) {
-    rc = MT_NOMEM();
-    goto done;
-  }
-  for (int i = 0; i < n; i++) {
-    const char *key = list[i].name;
-    if (!key) {
-      rc = MT_ERR(MT_E_FORMAT,
-                  "'%s' holds %d unnamed arrays; parameters need names (arg:NAME, aux:NAME)", path,
-                  n);
-      goto done;
-    }
-    /* "arg:" and "aux:" as mx.model.load_checkpoint; a bare name (Gluon's
-     * save_parameters) is an argument. */
-    int g = !strncmp(key, "aux:", 4);
-    const char *nm = (!strncmp(key, "arg:", 4) || g) ? key + 4 : key;
-    for (int k = 0; k < cnt[g]; k++)
-      if (!strcmp(names[g][k], nm)) {
-        rc = MT_ERR(MT_E_FORMAT, "'%s': parameter '%s' appears twice", path, key);
-        goto done;
-      }
-    which[i] = g;
-    names[g][cnt[g]] = nm;
-    shapes[g][cnt[g]++] = list[i].shape;
-  }
-  for (int g = 0; g < 2; g++)
-    MT_TRY_GOTO(mt_arena_create(mt_cpu(0), cnt[g], names[g], shapes[g], &out[g]), rc, done);
-  int pos[2] = {0, 0};
-  for (int i = 0; i < n; i++) {
-    mt_ndarray *a = mt_arena_at(out[which[i]], pos[which[i]]++);
-    memcpy(mt_ndarray_data(a), list[i].data, sizeof(float) * (size_t)mt_ndarray_size(a));
-  }
-  *arg_params = out[0];
-  *aux_params = out[1];
-  out[0] = out[1] = NULL;
-done:
-  mt_arena_free(out[0]);
-  mt_arena_free(out[1]);
-  for (int g = 0; g < 2; g++) {
-    free(names[g]);
-    free(shapes[g]);
-  }
-  free(which);
-  mtio_named_arrays_free(n, list);
-  return rc;
 }

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "error.h"
+#include "base/error.h"
 
 /* ------------------------------------------------------------ the keys */
 

@@ -34,8 +34,8 @@
 #include <string.h>
 
 #include "data_iter.h"
-#include "error.h"
-#include "kernels/cpu/philox.h"
+#include "base/error.h"
+#include "base/philox.h"
 #include "ndarray.h"
 
 /* --------------------------------------------------------------- interface */

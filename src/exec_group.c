@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/env.h"
+#include "base/error.h"
 #include "exec_group.h"
 #include "executor.h"
 #include "kernels/kernels.h"
@@ -198,8 +199,7 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
    * rebinds a new batch shape brings. */
   g->streams = 0;
   if (!g->stream_choice) { /* the environment is read once, at the first bind */
-    const char *env = getenv("MODTRAIN_GPU_STREAMS");
-    g->stream_choice = nctx > 1 && !(env && !strcmp(env, "0")) ? 1 : -1;
+    g->stream_choice = nctx > 1 && !mt_env_is_zero(MT_ENV_GPU_STREAMS) ? 1 : -1;
   }
   int want = g->stream_choice > 0;
   for (int i = 0; rc == MT_OK && want && i < nctx; i++) {

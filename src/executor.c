@@ -25,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/env.h"
+#include "base/error.h"
 #include "executor.h"
 #include "kernels/kernels.h"
 #include "symbol.h"
@@ -186,7 +187,7 @@ static void find_fusions(mt_executor *ex, const int *entry_node, const int *uses
                          const int *is_head, const int *last_consumer) {
   mt_graph *g = &ex->g;
   for (int i = 0; i < g->nnodes; i++) ex->partner[i] = -1;
-  const char *env = getenv("MODTRAIN_FUSE");
+  const char *env = mt_env(MT_ENV_FUSE);
   int fuse = env && *env ? strcmp(env, "0") != 0 : ex->ctx.type == MT_GPU;
   if (!fuse) return;
   for (int a = 0; a < g->nnodes; a++) {

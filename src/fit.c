@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "base/env.h"
+#include "base/error.h"
 #include "module.h"
 
 /* Failure injection for the failure tests (docs/failures.md):
@@ -23,7 +24,7 @@ typedef struct {
 
 static fault_spec fault_parse(void) {
   fault_spec f = {0, -1, 0, 0, ""};
-  const char *e = getenv("MODTRAIN_FAULT");
+  const char *e = mt_env(MT_ENV_FAULT);
   if (!e || !*e) return f;
   if (sscanf(e, "rank=%d,epoch=%d,batch=%d,kind=%15s", &f.rank, &f.epoch, &f.batch, f.kind) == 4)
     f.on = 1;

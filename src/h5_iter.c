@@ -34,7 +34,7 @@
 #include <string.h>
 
 #include "data_iter.h"
-#include "error.h"
+#include "base/error.h"
 #include "io/h5dataset.h"
 #include "ndarray.h"
 

@@ -15,8 +15,8 @@
 #include <strings.h>
 
 #include "attrs.h"
-#include "error.h"
-#include "kernels/cpu/philox.h"
+#include "base/error.h"
+#include "base/philox.h"
 #include "ndarray.h"
 #include "symbol.h"
 

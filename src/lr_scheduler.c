@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "attrs.h"
-#include "error.h"
+#include "base/error.h"
 #include "optimizer.h"
 
 #define MT_PI 3.141592653589793 /* Python's math.pi */

@@ -16,8 +16,8 @@
 
 #include "modtrain.h"
 #include "src/config.h"
-#include "io/checkpoint.h"
-#include "src/error.h"
+#include "io/h5_container.h"
+#include "base/error.h"
 #include "src/net_builder.h"
 #include "kernels/kernels.h"
 

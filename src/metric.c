@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "attrs.h"
-#include "error.h"
+#include "base/error.h"
 #include "ndarray.h"
 
 typedef enum { M_ACC, M_TOPK, M_MSE, M_MAE, M_RMSE, M_CE, M_NLL, M_F1, M_PERP } mkind;

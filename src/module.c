@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "executor.h"
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/env.h"
+#include "base/error.h"
 #include "executor.h"
 #include "module.h"
 #include "optimizer.h"
@@ -141,9 +142,8 @@ static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 static int share_setup(mt_module *m) {
   mt_exec_group *g = &m->group;
   mt_arena *pa = g->slots[0].params, *gr = g->slots[0].grads;
-  const char *env = getenv("MODTRAIN_SHARED_UPDATE");
   double able = g->nslots == 1 && pa->ctx.type == MT_CPU && gr && gr->external && m->nparam > 0 &&
-                !(env && !strcmp(env, "0"));
+                !mt_env_is_zero(MT_ENV_SHARED_UPDATE);
   MT_TRY(mt_kvstore_allreduce_f64(m->kv, &able, 1)); /* all ranks, or none */
   if (able < m->kv->num_workers) return MT_OK;
   int64_t total = round16(mt_arena_size(pa));

@@ -7,191 +7,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "kernels/kernels.h"
 #include "ndarray.h"
-
-mt_shape mt_shape_make(int ndim, ...) {
-  mt_shape s;
-  memset(&s, 0, sizeof s);
-  if (ndim < 0 || ndim > MT_MAX_DIM) return s;
-  s.ndim = ndim;
-  va_list ap;
-  va_start(ap, ndim);
-  for (int i = 0; i < ndim; i++) s.dim[i] = va_arg(ap, int);
-  va_end(ap);
-  return s;
-}
-
-int64_t mt_shape_size(const mt_shape *s) {
-  if (s->ndim <= 0) return 0;
-  int64_t n = 1;
-  for (int i = 0; i < s->ndim; i++) n *= s->dim[i];
-  return n;
-}
-
-int mt_shape_equal(const mt_shape *a, const mt_shape *b) {
-  if (a->ndim != b->ndim) return 0;
-  for (int i = 0; i < a->ndim; i++)
-    if (a->dim[i] != b->dim[i]) return 0;
-  return 1;
-}
-
-char *mt_shape_str(const mt_shape *s, char *buf, size_t len) {
-  size_t off = 0;
-  if (len == 0) return buf;
-  off += (size_t)snprintf(buf, len, "(");
-  for (int i = 0; i < s->ndim && off < len; i++)
-    off += (size_t)snprintf(buf + off, len - off, i ? ", %lld" : "%lld", (long long)s->dim[i]);
-  if (s->ndim == 1 && off < len) off += (size_t)snprintf(buf + off, len - off, ",");
-  if (off < len) snprintf(buf + off, len - off, ")");
-  return buf;
-}
-
-/* ---- device memory ---- */
-
-#define MT_HUGE_PAGE ((size_t)2 << 20)
-
-/* GPU memory: one caching allocator per device over cudaMalloc/cudaFree
- * (mem_cache.h says why), made on the device's first allocation; the
- * environment's MODTRAIN_GPU_CACHE=0, read once, makes every cache a
- * pass-through. The caches live as long as the process. A device number
- * past MT_GPU_CACHES (kernels/cuda/launch.cuh's MTK_MAX_GPUS) goes to CUDA
- * directly, which reports it. */
-#define MT_GPU_CACHES 64
-
-#ifdef MT_HAVE_CUDA
-static mt_mem_cache *gpu_cache[MT_GPU_CACHES];
-static int gpu_cache_enabled = -1;
-static pthread_mutex_t gpu_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void *gpu_backend_alloc(void *dev, size_t bytes) {
-  return mtk_cuda_alloc((int)(intptr_t)dev, bytes);
-}
-static void gpu_backend_free(void *dev, void *p) { mtk_cuda_free((int)(intptr_t)dev, p); }
-
-/* gpu(dev)'s cache, made now when `create`; NULL for a device out of range,
- * one not used yet (create 0), or no host memory for it. */
-static mt_mem_cache *gpu_cache_get(int dev, int create) {
-  if (dev < 0 || dev >= MT_GPU_CACHES) return NULL;
-  pthread_mutex_lock(&gpu_cache_lock);
-  mt_mem_cache *c = gpu_cache[dev];
-  if (!c && create) {
-    if (gpu_cache_enabled < 0) {
-      const char *e = getenv("MODTRAIN_GPU_CACHE");
-      gpu_cache_enabled = !(e && !strcmp(e, "0"));
-    }
-    mt_mem_backend b = {gpu_backend_alloc, gpu_backend_free, (void *)(intptr_t)dev};
-    c = gpu_cache[dev] = mt_mem_cache_create(b, gpu_cache_enabled);
-  }
-  pthread_mutex_unlock(&gpu_cache_lock);
-  return c;
-}
-#endif
-
-static int gpu_cache_ctx(mt_context ctx, const char *what) {
-  if (ctx.type != MT_GPU)
-    return MT_ERR(MT_E_INVAL, "%s: only gpu contexts have a memory cache", what);
-  if (ctx.id < 0 || ctx.id >= MT_GPU_CACHES)
-    return MT_ERR(MT_E_INVAL, "%s: gpu(%d) out of range [0, %d)", what, ctx.id, MT_GPU_CACHES);
-#ifdef MT_HAVE_CUDA
-  return MT_OK;
-#else
-  return MT_ERR(MT_E_UNSUPPORTED, "%s: gpu(%d): this build has no CUDA support", what, ctx.id);
-#endif
-}
-
-int mt_device_cache_release(mt_context ctx) {
-  MT_TRY(gpu_cache_ctx(ctx, "mt_device_cache_release"));
-#ifdef MT_HAVE_CUDA
-  mt_mem_cache *c = gpu_cache_get(ctx.id, 0);
-  if (c) mt_mem_cache_release(c);
-#endif
-  return MT_OK;
-}
-
-int mt_device_cache_stats(mt_context ctx, mt_mem_cache_stats *out) {
-  memset(out, 0, sizeof *out);
-  MT_TRY(gpu_cache_ctx(ctx, "mt_device_cache_stats"));
-#ifdef MT_HAVE_CUDA
-  mt_mem_cache *c = gpu_cache_get(ctx.id, 0);
-  if (c) mt_mem_cache_stats_get(c, out);
-#endif
-  return MT_OK;
-}
-
-/* CPU memory comes zeroed from calloc, 64-byte aligned by hand (the
- * pointer calloc gave is kept just before the aligned block). For large
- * blocks glibc's calloc maps fresh pages that the kernel zeroes on first
- * touch, so a big arena costs no memset pass (checkpoint loads, buffers). */
-float *mt_device_alloc(mt_context ctx, int64_t nelem) {
-  size_t bytes = (size_t)(nelem > 0 ? nelem : 1) * sizeof(float);
-  if (ctx.type == MT_CPU) {
-    /* blocks of 2 MiB or more start on a 2 MiB boundary and ask for
-     * transparent huge pages (Linux's default THP mode is madvise): fewer
-     * TLB misses in the GEMMs and update passes over weights and gradients */
-    size_t align = bytes >= MT_HUGE_PAGE ? MT_HUGE_PAGE : 64;
-    char *raw = calloc(1, bytes + align + sizeof(void *));
-    if (!raw) return NULL;
-    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1);
-    ((void **)a)[-1] = raw;
-#ifdef MADV_HUGEPAGE
-    if (align == MT_HUGE_PAGE)
-      (void)madvise((void *)a, bytes & ~(size_t)(MT_HUGE_PAGE - 1), MADV_HUGEPAGE);
-#endif
-    return (float *)a;
-  }
-#ifdef MT_HAVE_CUDA
-  if (ctx.type == MT_GPU) {
-    mt_mem_cache *c = gpu_cache_get(ctx.id, 1);
-    return c ? mt_mem_cache_alloc(c, bytes) : mtk_cuda_alloc(ctx.id, bytes);
-  }
-#endif
-  return NULL;
-}
-
-void mt_device_free(mt_context ctx, float *p) {
-  if (!p) return;
-  if (ctx.type == MT_CPU) {
-    free(((void **)p)[-1]);
-    return;
-  }
-#ifdef MT_HAVE_CUDA
-  if (ctx.type == MT_GPU) {
-    /* a pointer the cache does not know (one from before the cache could
-     * be made) goes to cudaFree through it all the same */
-    mt_mem_cache *c = gpu_cache_get(ctx.id, 0);
-    if (c) mt_mem_cache_free(c, p);
-    else mtk_cuda_free(ctx.id, p);
-  }
-#endif
-}
-
-int mt_device_memset0(mt_context ctx, float *p, int64_t nelem) {
-  if (ctx.type == MT_CPU) {
-    memset(p, 0, (size_t)nelem * sizeof(float));
-    return MT_OK;
-  }
-#ifdef MT_HAVE_CUDA
-  if (ctx.type == MT_GPU) return mtk_cuda_memset0(ctx.id, p, (size_t)nelem * sizeof(float));
-#endif
-  return MT_ERR(MT_E_UNSUPPORTED, "gpu(%d): this build has no CUDA support", ctx.id);
-}
-
-static int check_ctx(mt_context ctx) {
-  if (ctx.type == MT_CPU) return MT_OK;
-  if (ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return MT_OK;
-#else
-    return MT_ERR(
-        MT_E_UNSUPPORTED,
-        "gpu(%d): this build has no CUDA support (rebuild with nvcc present and -DMT_CUDA=ON)",
-        ctx.id);
-#endif
-  }
-  return MT_ERR(MT_E_INVAL, "unknown device type %d", (int)ctx.type);
-}
 
 /* ---- arrays ---- */
 
@@ -210,7 +28,7 @@ int mt_ndarray_create(mt_shape shape, mt_context ctx, mt_ndarray **out) {
   for (int i = 0; i < shape.ndim; i++)
     if (shape.dim[i] < 0)
       return MT_ERR(MT_E_SHAPE, "ndarray: negative dimension %lld", (long long)shape.dim[i]);
-  MT_TRY(check_ctx(ctx));
+  MT_TRY(mt_device_check(ctx));
   mt_ndarray *a = calloc(1, sizeof *a);
   if (!a) return MT_NOMEM();
   mt_ndarray_init_view(a, NULL, shape, ctx);
@@ -283,7 +101,7 @@ int mt_ndarray_fill(mt_ndarray *a, float value) {
 #ifdef MT_HAVE_CUDA
   return mtk_cuda_fill(a->ctx.id, a->data, a->size, value);
 #else
-  return check_ctx(a->ctx);
+  return mt_device_check(a->ctx);
 #endif
 }
 
@@ -296,8 +114,8 @@ static int copy_raw(mt_context dctx, float *dst, mt_context sctx, const float *s
   return mtk_cuda_copy(dctx.type == MT_GPU ? dctx.id : -1, dst, sctx.type == MT_GPU ? sctx.id : -1,
                        src, (size_t)n * sizeof(float));
 #else
-  MT_TRY(check_ctx(dctx));
-  return check_ctx(sctx);
+  MT_TRY(mt_device_check(dctx));
+  return mt_device_check(sctx);
 #endif
 }
 
@@ -331,7 +149,7 @@ int mt_ndarray_copy(mt_ndarray *dst, const mt_ndarray *src) {
 int mt_arena_create(mt_context ctx, int n, const char *const *names, const mt_shape *shapes,
                     mt_arena **out) {
   *out = NULL;
-  MT_TRY(check_ctx(ctx));
+  MT_TRY(mt_device_check(ctx));
   mt_arena *a = calloc(1, sizeof *a);
   if (!a) return MT_NOMEM();
   a->ctx = ctx;
@@ -399,3 +217,23 @@ mt_ndarray *mt_arena_get(const mt_arena *a, const char *name) {
 float *mt_arena_data(const mt_arena *a) { return a->data; }
 int64_t mt_arena_size(const mt_arena *a) { return a->size; }
 int64_t mt_arena_offset(const mt_arena *a, int i) { return a->offsets[i]; }
+
+int mt_ndarray_host_view(const mt_ndarray *a, const float **p, float **tmp) {
+  *tmp = NULL;
+  float *d = mt_ndarray_data(a);
+  if (d) {
+    *p = d;
+    return MT_OK;
+  }
+  int64_t n = mt_ndarray_size(a);
+  *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
+  if (!*tmp) return MT_NOMEM();
+  int rc = mt_ndarray_copy_to(a, *tmp, n);
+  if (rc < 0) {
+    free(*tmp);
+    *tmp = NULL;
+    return rc;
+  }
+  *p = *tmp;
+  return MT_OK;
+}

@@ -1,8 +1,9 @@
 /* ndarray.h — the mt_ndarray and mt_arena structures, shared inside src/.
- * Outside src/ (kernels, kvstore, io) code works on raw pointers instead. */
+ * Outside src/ (kernels, kvstore, io) code works on raw pointers instead;
+ * memory itself comes from base/device.h. */
 #ifndef MT_SRC_NDARRAY_H
 #define MT_SRC_NDARRAY_H
-#include "mem_cache.h"
+#include "base/device.h"
 #include "modtrain.h"
 
 #define MT_ND_OWNS 1u /* storage freed with the array */
@@ -31,19 +32,11 @@ struct mt_arena {
  * back to memory of its own when data is NULL; the views follow. */
 int mt_arena_rehome(mt_arena *a, float *data);
 
+/* The elements of a on the host: a's own storage for a CPU array, else a
+ * malloc'd copy returned in *tmp too (the caller frees *tmp; NULL when none
+ * was needed). */
+int mt_ndarray_host_view(const mt_ndarray *a, const float **p, float **tmp);
+
 /* Initializes a non-owning view in place (no allocation). */
 void mt_ndarray_init_view(mt_ndarray *a, float *data, mt_shape shape, mt_context ctx);
-/* Device-aware allocation used by arrays, arenas and the executor's plan. */
-float *mt_device_alloc(mt_context ctx, int64_t nelem);
-void mt_device_free(mt_context ctx, float *p);
-int mt_device_memset0(mt_context ctx, float *p, int64_t nelem);
-/* GPU memory goes through one caching allocator per device (mem_cache.h;
- * MODTRAIN_GPU_CACHE=0 makes it a pass-through). For tests and tools:
- * mt_device_cache_release gives a device's cached blocks back to CUDA,
- * mt_device_cache_stats reads its counters (all zero before the device's
- * first allocation). Both return MT_OK, MT_E_INVAL for a CPU context or a
- * device number out of range, MT_E_UNSUPPORTED in a build without CUDA. */
-int mt_device_cache_release(mt_context ctx);
-int mt_device_cache_stats(mt_context ctx, mt_mem_cache_stats *out);
-
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "net_builder.h"
 #include "op.h"
 #include "symbol.h"

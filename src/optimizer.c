@@ -31,7 +31,7 @@
 #include <strings.h>
 
 #include "attrs.h"
-#include "error.h"
+#include "base/error.h"
 #include "kernels/kernels.h"
 #include "ndarray.h"
 #include "optimizer.h"

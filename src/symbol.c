@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "symbol.h"
 
 uint64_t mt_hash64(const char *s) {

@@ -41,7 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "symbol.h"
 
 /* MXNET_VERSION of the MXNet release whose output we reproduce: 1.9.1 (the

@@ -2,9 +2,9 @@
  * (mt_synthetic_generate, a wrapper of io/synthetic.c's generator on raw
  * buffers) and as an iterator: the generated set wrapped in an NDArrayIter
  * with names "data" / "softmax_label" and last_batch_handle=pad. */
-#include "error.h"
+#include "base/error.h"
 #include "io/synthetic.h"
-#include "kernels/cpu/philox.h"
+#include "base/philox.h"
 #include "symbol.h"
 
 int mt_synthetic_generate(int num_classes, int dim, int64_t num_samples, uint64_t seed, int part,

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "io/h5_container.h"
 #include "src/module.h"
 #include "testutil.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "io/synthetic.h"
-#include "kernels/cpu/philox.h"
+#include "base/philox.h"
 #include "src/symbol.h"
 #include "testutil.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/philox.h"
+#include "base/philox.h"
 #include "src/symbol.h"
 #include "testutil.h"
 

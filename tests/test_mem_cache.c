@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/mem_cache.h"
+#include "base/mem_cache.h"
 #include "testutil.h"
 
 #define KIB ((size_t)1 << 10)

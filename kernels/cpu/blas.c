@@ -28,6 +28,7 @@
 #include <dnnl.h>
 #endif
 
+#include "base/env.h"
 #include "kernels/kernels.h"
 
 /* MTK_GEMM_ONEDNN or MTK_GEMM_OPENBLAS; -1 until first use. */
@@ -42,7 +43,7 @@ static void gemm_init(void) {
   omp_set = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
   omp_get = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_max_threads");
   if (gemm_backend >= 0) return; /* mtk_gemm_select came first */
-  const char *env = getenv("MODTRAIN_GEMM");
+  const char *env = mt_env(MT_ENV_GEMM);
 #ifdef MT_HAVE_DNNL
   gemm_backend = (env && !strcasecmp(env, "openblas")) ? MTK_GEMM_OPENBLAS : MTK_GEMM_ONEDNN;
 #else

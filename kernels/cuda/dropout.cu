@@ -1,10 +1,10 @@
 // dropout.cu — CUDA mirror of kernels/cpu/dropout.c. Element j of the mask
 // is (u >= p) * scale with u = mtk_philox_uniform(key, hi, first + j), the
-// same header-only Philox (kernels/cpu/philox.h, MTK_HD) and the same exact
+// same header-only Philox (base/philox.h, MTK_HD) and the same exact
 // float arithmetic as the CPU, so the GPU mask equals the CPU mask bit for
 // bit. Each thread draws one Philox block of four uniforms and writes the
 // (up to) four mask elements it covers.
-#include "kernels/cpu/philox.h"
+#include "base/philox.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/launch.cuh"
 

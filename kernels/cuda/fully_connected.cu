@@ -1,7 +1,7 @@
 // fully_connected.cu — FullyConnected through cuBLAS. cuBLAS is column-major:
 // a row-major X[rows, k] is a column-major X^T[k, rows], so
 // Y[rows, n] = X W^T is computed as Y^T[n, rows] = W[n, k] X^T.
-#include "kernels/cuda/check.h"
+#include "base/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/launch.cuh"
 

@@ -3,7 +3,7 @@
 // a fixed-order block reduction, and a small per-device scratch buffer for
 // results read back by the host (flags, counts).
 //
-// Streams: every launch, cuBLAS call and copy goes on mtk_stream(dev): the
+// Streams (base/cuda/stream.cuh): every launch, cuBLAS call and copy goes on mtk_stream(dev): the
 // stream of the executor running on this thread (stream.cu) when it is on
 // `dev`, else the legacy default stream (0). Executors' streams are blocking
 // streams, so work on the legacy stream and on them is ordered without
@@ -17,35 +17,10 @@
 #define MT_KERNELS_CUDA_LAUNCH_CUH
 #include <stdint.h>
 
-#include "kernels/cuda/check.h"
+#include "base/cuda/check.h"
+#include "base/cuda/stream.cuh"
 
 #define MTK_THREADS 256
-
-// An executor's stream and the cuBLAS handle bound to it (stream.cu).
-struct mtk_cuda_stream {
-  int dev;
-  cudaStream_t stream;
-  cublasHandle_t blas;
-};
-extern thread_local mtk_cuda_stream *mtk_cur_stream;
-
-// The stream for work on `dev` issued from this thread now.
-static inline cudaStream_t mtk_stream(int dev) {
-  mtk_cuda_stream *s = mtk_cur_stream;
-  return s && s->dev == dev ? s->stream : (cudaStream_t)0;
-}
-
-// A copy on stream `st` that has finished when it returns if host memory is
-// involved (as cudaMemcpy does): callers read or reuse the host side at once.
-// Device-to-device copies stay asynchronous, ordered on `st`.
-static inline cudaError_t mtk_memcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
-                                     cudaStream_t st) {
-  if (!st) return cudaMemcpy(dst, src, bytes, kind);
-  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, st);
-  if (e != cudaSuccess || kind == cudaMemcpyDeviceToDevice) return e;
-  return cudaStreamSynchronize(st);
-}
-#define MTK_MAX_GPUS 64
 
 // Grid-stride loop over [0, n).
 #define MTK_FOR(i, n)                                                                              \
@@ -60,20 +35,6 @@ static inline int mtk_blocks(int64_t n) {
   if (b > 4096) b = 4096;
   return (int)b;
 }
-
-// cudaSetDevice with the device id checked (bad ids are user errors).
-static inline int mtk_set_device(int dev) {
-  if (dev < 0 || dev >= MTK_MAX_GPUS)
-    return mt_error_set(MT_E_INVAL, "gpu(%d): bad device id", dev);
-  MT_CHECK_CUDA(cudaSetDevice(dev));
-  return 0;
-}
-
-#define MTK_TRY(call)                                                                              \
-  do {                                                                                             \
-    int rc_ = (call);                                                                              \
-    if (rc_) return rc_;                                                                           \
-  } while (0)
 
 // Block-wide sum of one value per thread, in a fixed tree order; blockDim.x
 // must be a power of two <= 1024 and `sh` hold blockDim.x values. Returns the

@@ -4,7 +4,7 @@
  *   output same shape as data
  * Backward uses the output y for relu, sigmoid, tanh and softrelu, and the
  * input x for softsign, as MXNet does; formulas in kernels/cpu/activation.h. */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -13,7 +13,7 @@
  * also uses the biased variance here). Inference or use_global_stats: the
  * moving statistics, and backward treats them as constants. fix_gamma=true
  * uses gamma = 1 and gives gamma a zero gradient. */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -4,7 +4,7 @@
  * dim defaults to 1; a negative dim counts from the end (dim + ndim).
  * Each input is viewed as (outer, cols_i, inner) around dim, so forward and
  * backward are block copies (kernels/cpu/shape_ops.h). */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

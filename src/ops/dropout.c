@@ -10,7 +10,7 @@
  * no effect. */
 #include <string.h>
 
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

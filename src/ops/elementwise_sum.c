@@ -5,7 +5,7 @@
  * Every input's gradient is the output gradient. */
 #include <stdio.h>
 
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -3,7 +3,7 @@
  *   rhs    same shape as lhs (no broadcasting)
  *   output same shape
  * Either input's shape may be unknown and is then taken from the other. */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

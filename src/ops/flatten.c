@@ -4,7 +4,7 @@
  * The elements keep their row-major order, so forward and backward are
  * copies (the executor may alias output and data; the copy then does
  * nothing). */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -4,7 +4,7 @@
  *   bias   (num_hidden,)         absent when no_bias=true
  *   output (N, num_hidden)
  * With flatten=false the op applies to the last axis and keeps the others. */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

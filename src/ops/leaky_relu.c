@@ -10,7 +10,7 @@
  * that MXNet JSON carrying them still loads. */
 #include <string.h>
 
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -1,7 +1,7 @@
 /* registry.c — the operator table, built from op_list.h, plus MXNet aliases. */
 #include <string.h>
 
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 
 #define MT_OP(var) extern const mt_op var;

@@ -8,7 +8,7 @@
  * num_output = label size / N (outputs per sample) and f = identity (linear:
  * squared error; logistic: log-loss) or sign (MAE). The label gets a zero
  * gradient. */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -12,7 +12,7 @@
  * by every label position, which we follow) or the number of labels that are
  * not ignore_label (valid, at least 1). With use_ignore, positions whose label
  * is ignore_label get a zero gradient. The label gets a zero gradient. */
-#include "../error.h"
+#include "base/error.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 

@@ -1,7 +1,8 @@
-// memory.cu — device memory, copies and fills for mt_ndarray on gpu(i).
-#include "kernels/cuda/check.h"
-#include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/launch.cuh"
+// memory.cu — device memory and copies for gpu(i) (base/device.c's GPU
+// side), pinned host memory for staging, the device count.
+#include "base/cuda/check.h"
+#include "base/cuda/device_runtime.h"
+#include "base/cuda/stream.cuh"
 
 extern "C" int mtk_cuda_device_count(void) {
   int n = 0;
@@ -33,22 +34,6 @@ extern "C" int mtk_cuda_memset0(int dev, float *p, size_t bytes) {
   cudaStream_t st = mtk_stream(dev);
   if (st) MT_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes, st));
   else MT_CHECK_CUDA(cudaMemset(p, 0, bytes));
-  return 0;
-}
-
-__global__ void mtk_fill_kernel(float *p, int64_t n, float v) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    p[i] = v;
-}
-
-extern "C" int mtk_cuda_fill(int dev, float *p, int64_t n, float v) {
-  MT_CHECK_CUDA(cudaSetDevice(dev));
-  if (n <= 0) return 0;
-  int blocks = (int)((n + 255) / 256);
-  if (blocks > 65535) blocks = 65535;
-  mtk_fill_kernel<<<blocks, 256, 0, mtk_stream(dev)>>>(p, n, v);
-  MT_CHECK_LAUNCH();
   return 0;
 }
 

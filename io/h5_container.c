@@ -1,6 +1,6 @@
-/* checkpoint.c — HDF5 files of named float32 arrays and scalar attributes,
+/* h5_container.c — HDF5 files of named float32 arrays and scalar attributes,
  * written atomically (temporary name, fsync, rename, directory fsync); see
- * checkpoint.h. Layout choices:
+ * h5_container.h. Layout choices:
  *  - datasets are contiguous float32 (little endian); their elements go from
  *    the caller's buffer to the file with pwrite, not through HDF5 (see the
  *    writer's comment: HDF5 never writes to disk here), so writing costs
@@ -14,7 +14,7 @@
  *    HDF5 >= 1.8, h5py and h5dump;
  *  - file locking is off: checkpoints usually live on shared file systems
  *    where flock fails, and atomic rename already keeps readers safe. */
-#include "io/checkpoint.h"
+#include "io/h5_container.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
 // of one device (gpu:0,0) overlap, and the host queues the next executor's
 // work while the previous one runs. The stream is made current for the
 // calling thread (mtk_cuda_stream_use) while the executor runs; every launch
-// in kernels/cuda asks launch.cuh's mtk_stream(dev) for it, which is the
+// in kernels/cuda asks stream.cuh's mtk_stream(dev) for it, which is the
 // legacy default stream (0) outside an executor or on another device.
 //
 // The streams are created blocking (cudaStreamCreate, not
@@ -14,9 +14,9 @@
 // wait for it, so code that knows nothing of streams stays ordered with
 // them. Each stream has its own cuBLAS handle: one handle's workspace must
 // not serve two streams at once.
-#include "kernels/cuda/check.h"
-#include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/launch.cuh"
+#include "base/cuda/check.h"
+#include "base/cuda/device_runtime.h"
+#include "base/cuda/stream.cuh"
 
 thread_local mtk_cuda_stream *mtk_cur_stream;
 

@@ -3,8 +3,8 @@
  * a 128-bit counter alone, so any element can be drawn independently — the
  * basis of rank- and context-independent randomness (DESIGN.md §5).
  * Header-only so CUDA kernels can use it too. */
-#ifndef MT_KERNELS_CPU_PHILOX_H
-#define MT_KERNELS_CPU_PHILOX_H
+#ifndef MT_BASE_PHILOX_H
+#define MT_BASE_PHILOX_H
 #include <math.h>
 #include <stdint.h>
 

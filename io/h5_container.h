@@ -1,9 +1,9 @@
-/* checkpoint.h — HDF5 files of named float32 arrays and scalar attributes,
- * the storage layer of checkpoints (DESIGN.md §6; the layout itself is
- * src/checkpoint.c's). Depends on the public header, libhdf5, and io/'s
- * HDF5 check macro and process-wide HDF5 lock (io/h5_check.h,
- * io/h5dataset.h): every function holds the lock while it calls HDF5, so
- * a checkpoint can be saved while an HDF5 iterator prefetches.
+/* h5_container.h — HDF5 files of named float32 arrays and scalar attributes,
+ * written atomically: the container that checkpoints (whose layout is
+ * src/checkpoint.c's, DESIGN.md §6) and predictions are stored in. Depends on the public header,
+ * libhdf5, and io/'s HDF5 check macro and process-wide HDF5 lock (io/h5_check.h, io/h5dataset.h):
+ * every function holds the lock while it calls HDF5, so a checkpoint can be saved while an HDF5
+ * iterator prefetches.
  *
  * Writing is atomic: mtio_h5w_commit writes "<path>.tmp.<pid>" in the same
  * directory, fsyncs it, renames it over <path> and fsyncs the directory.
@@ -19,8 +19,8 @@
  * Every function returns 0 or a negative MT_E_* code with a message naming
  * the file (and, for HDF5 failures, HDF5's own error stack with file:line).
  * HDF5's automatic error printing is off inside these calls. */
-#ifndef MT_IO_CHECKPOINT_H
-#define MT_IO_CHECKPOINT_H
+#ifndef MT_IO_H5_CONTAINER_H
+#define MT_IO_H5_CONTAINER_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "mem_cache.h"
+#include "base/error.h"
+#include "base/mem_cache.h"
 
 #define SMALL_MAX ((size_t)1 << 20)   /* requests up to this round to SMALL_ROUND */
 #define SMALL_ROUND ((size_t)512)     /* cudaMalloc's own alignment */

@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/env.h"
 #include "modtrain.h"
 
 static int mt_level = -1;
 
 static mt_log_level level_from_env(void) {
-  const char *e = getenv("MODTRAIN_LOG");
+  const char *e = mt_env(MT_ENV_LOG);
   if (!e || !*e) return MT_LOG_INFO;
   if (!strcmp(e, "error")) return MT_LOG_ERROR;
   if (!strcmp(e, "warn") || !strcmp(e, "warning")) return MT_LOG_WARN;

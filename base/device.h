@@ -1,0 +1,27 @@
+/* device.h — memory on a context (cpu(i) or gpu(i)) for every layer above
+ * base: arrays, arenas, the executor's plan, optimizer state and the
+ * kvstore's scratch all allocate here. */
+#ifndef MT_BASE_DEVICE_H
+#define MT_BASE_DEVICE_H
+#include "base/mem_cache.h"
+#include "modtrain.h"
+
+/* nelem floats on ctx, zeroed on the CPU (64-byte aligned; 2 MiB-aligned
+ * with transparent huge pages from 2 MiB up), uninitialised on a GPU; NULL
+ * when out of memory or when ctx cannot be used in this build. */
+float *mt_device_alloc(mt_context ctx, int64_t nelem);
+void mt_device_free(mt_context ctx, float *p);
+int mt_device_memset0(mt_context ctx, float *p, int64_t nelem);
+/* MT_OK when ctx can hold arrays in this build; MT_E_UNSUPPORTED for a GPU
+ * in a build without CUDA, MT_E_INVAL for an unknown device type. */
+int mt_device_check(mt_context ctx);
+/* GPU memory goes through one caching allocator per device (mem_cache.h;
+ * MODTRAIN_GPU_CACHE=0 makes it a pass-through). For tests and tools:
+ * mt_device_cache_release gives a device's cached blocks back to CUDA,
+ * mt_device_cache_stats reads its counters (all zero before the device's
+ * first allocation). Both return MT_OK, MT_E_INVAL for a CPU context or a
+ * device number out of range, MT_E_UNSUPPORTED in a build without CUDA. */
+int mt_device_cache_release(mt_context ctx);
+int mt_device_cache_stats(mt_context ctx, mt_mem_cache_stats *out);
+
+#endif
