@@ -15,14 +15,7 @@
 #include "bench/bench_util.h"
 #include "kernels/kernels.h"
 #include "modtrain.h"
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "bench_gpu_train: %s: %s\n", #x, mt_last_error());                           \
-      return 1;                                                                                    \
-    }                                                                                              \
-  } while (0)
+#include "tools/check.h"
 
 int main(int argc, char **argv) {
 #ifndef MT_HAVE_CUDA

@@ -35,14 +35,7 @@
 #include "io/synthetic.h"
 #include "bench/bench_util.h"
 #include "modtrain.h"
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "bench_h5_iter: %s failed: %s\n", #x, mt_last_error());                      \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "tools/check.h"
 
 enum { DIM = 784, CLASSES = 10 };
 

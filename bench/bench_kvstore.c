@@ -52,19 +52,11 @@
 
 #include "bench/bench_util.h"
 #include "kvstore/kvstore.h"
+#define MT_CHECK_MPI
+#include "tools/check.h"
 
 #define MAX_REPS 64
 #define MAX_PATHS 5
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    int rc_ = (x);                                                                                 \
-    if (rc_ < 0) {                                                                                 \
-      fprintf(stderr, "bench_kvstore: rank %d: %s failed (%s): %s\n", rank, #x, mt_strerror(rc_),  \
-              mt_last_error());                                                                    \
-      MPI_Abort(MPI_COMM_WORLD, 1);                                                                \
-    }                                                                                              \
-  } while (0)
 
 #define CHECK_MPI(x)                                                                               \
   do {                                                                                             \

@@ -86,21 +86,13 @@
 #include "bench/bench_util.h"
 #include "modtrain.h"
 #include "src/module.h"
+#define MT_CHECK_MPI
+#include "tools/check.h"
 
 #define MAX_REPS 64
 #define MAX_CFG 8
 #define NCLASS 10
 #define NFEAT 784
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    int rc_ = (x);                                                                                 \
-    if (rc_ < 0) {                                                                                 \
-      fprintf(stderr, "bench_scaling: rank %d: %s failed (%s): %s\n", rank, #x, mt_strerror(rc_),  \
-              mt_last_error());                                                                    \
-      MPI_Abort(MPI_COMM_WORLD, 1);                                                                \
-    }                                                                                              \
-  } while (0)
 
 typedef struct {
   const char *kvstore;

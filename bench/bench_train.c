@@ -54,18 +54,10 @@
 #include "modtrain.h"
 #include "kernels/kernels.h" /* mtk_sgemm: the GEMM the operators call */
 #include "src/ndarray.h"     /* mt_device_alloc: the GEMMs alone get the Module's kind of memory */
+#include "tools/check.h"
 
 #define MAX_LAYERS 8
 #define MAX_REPS 64
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    int rc_ = (x);                                                                                 \
-    if (rc_ < 0) {                                                                                 \
-      fprintf(stderr, "bench_train: %s failed (%s): %s\n", #x, mt_strerror(rc_), mt_last_error()); \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 typedef struct {
   const char *net;

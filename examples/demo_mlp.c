@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "modtrain.h"
+#include "tools/check.h"
 
 enum { N = 320 * 4, D = 128, C = 10, H = 64, B = 32, EPOCHS = 5 };
 
@@ -20,14 +21,6 @@ static double uniform(void) { /* xorshift64*, (0, 1) */
   return ((rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-12;
 }
 static double gauss(void) { return sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform()); }
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "demo_mlp: %s failed: %s\n", #x, mt_last_error());                           \
-      return 1;                                                                                    \
-    }                                                                                              \
-  } while (0)
 
 int main(void) {
   printf("modtrain %s demo: MLP %d-%d-%d, batch %d, BLAS kernel %s\n", mt_version(), D, H, C, B,

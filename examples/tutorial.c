@@ -8,14 +8,7 @@
 #include <stdlib.h>
 
 #include "modtrain.h"
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if ((x) < 0) {                                                                                 \
-      fprintf(stderr, "tutorial: %s failed: %s\n", #x, mt_last_error());                           \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "tools/check.h"
 
 enum { NUM_CLASSES = 10, NUM_FEATURES = 128, NUM_SAMPLES = 320, BATCH = 32 };
 

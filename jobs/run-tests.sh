@@ -131,7 +131,7 @@ fi
 
 stage format
 # Every C/CUDA source of the project; clang-format reads .clang-format.
-mapfile -t srcs < <(find src kernels kvstore io include tests examples bench \
+mapfile -t srcs < <(find base src kernels kvstore io include tools tests examples bench \
   \( -name '*.c' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) -type f 2>/dev/null | sort)
 if [ ${#srcs[@]} -eq 0 ]; then
   echo "run-tests: no sources found" >&2

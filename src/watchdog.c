@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/exit_codes.h"
 #include "modtrain.h"
 
 static pthread_t wd_thread;
@@ -48,7 +49,7 @@ static void *watch(void *arg) {
               mt_dist_rank(), idle, wd_timeout, atomic_load(&wd_what), atomic_load(&wd_epoch),
               atomic_load(&wd_batch));
       fflush(stderr);
-      mt_dist_abort(4);
+      mt_dist_abort(MT_EXIT_WATCHDOG);
     }
   }
   pthread_mutex_unlock(&wd_lock);

@@ -30,16 +30,13 @@
 #include <unistd.h>
 
 #include "modtrain.h"
+#include "tools/check.h"
 
 #define DIE(...)                                                                                   \
   do {                                                                                             \
     fprintf(stderr, "crash_trainer: " __VA_ARGS__);                                                \
     fprintf(stderr, "\n");                                                                         \
     exit(1);                                                                                       \
-  } while (0)
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if ((x) < 0) DIE("%s: %s", #x, mt_last_error());                                               \
   } while (0)
 
 enum { SAMPLES = 64, BATCH = 32, FEATURES = 128, CLASSES = 10 };
