@@ -1,7 +1,7 @@
 /* philox.h — Philox-4x32-10 counter-based generator (Salmon et al., 2011).
  * A stream is a key (seed, stream id); a value is a function of the key and
  * a 128-bit counter alone, so any element can be drawn independently — the
- * basis of rank- and context-independent randomness (DESIGN.md §5).
+ * basis of rank- and context-independent randomness (docs/design.md §5).
  * Header-only so CUDA kernels can use it too. */
 #ifndef MT_BASE_PHILOX_H
 #define MT_BASE_PHILOX_H

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gpu-check.sh — the GPU checks in one go, for a machine with a GPU
 # (also one with only the NVIDIA driver, CUDA and PyTorch: build here, send the
-# build with ../shared/gpu/bundle-runtime.sh's run-time libraries):
+# build with bench/gpu-bundle-runtime.sh's run-time libraries):
 #   1. the gpu-labelled tests (every CUDA kernel against the CPU path, executor
 #      and Module on gpu(0), contexts {gpu(0), gpu(0)});
 #   2. the modtrain command on the tutorial config with context = gpu, on 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/gpu-prepare.sh — builds what bench/gpu-check.sh runs and packs it with
-# its run-time libraries (../shared/gpu/bundle-runtime.sh) into gpu-pack/
+# its run-time libraries (bench/gpu-bundle-runtime.sh) into gpu-pack/
 # (git-ignored, ~25 MiB): the one folder to send to a GPU machine that has
 # the NVIDIA driver, CUDA and PyTorch but none of Debian's libraries.
 # usage: bench/gpu-prepare.sh [CUDA_ARCH]   (default 90: H100/H200)
@@ -12,10 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${1:-90}
 B=build-gpu-check
-BUNDLE=${BUNDLE:-../shared/gpu/bundle-runtime.sh}
+BUNDLE=${BUNDLE:-bench/gpu-bundle-runtime.sh}
 [ -x "$BUNDLE" ] || { echo "gpu-prepare: $BUNDLE not found (set BUNDLE=)" >&2; exit 2; }
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DMT_BUILD_TESTS=ON
-grep -q 'MT_HAVE_CUDA=1' "$B/CMakeFiles/mt_objects.dir/flags.make" ||
+grep -q 'MT_HAVE_CUDA=1' "$B/CMakeFiles/mt_core.dir/flags.make" ||
   { echo "gpu-prepare: this build has no CUDA (nvcc or NCCL missing)" >&2; exit 2; }
 tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint)
 cmake --build "$B" -j"$(nproc)" --target modtrain_cmd bench_gpu_train "${tests[@]}"

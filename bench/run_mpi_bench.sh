@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run_mpi_bench.sh — runs the MPI benchmarks (bench_kvstore, bench_scaling)
-# under mpirun with the settings PLATFORM.md found best on these machines:
+# under mpirun with the settings docs/platform.md records as best on these machines:
 #   OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1   mpirun refuses root otherwise
 #   OMPI_MCA_btl=self,vader,tcp          shared memory between the ranks;
 #   OMPI_MCA_pml=ob1                     skips btl/ofi (1.2 s per start-up)

@@ -13,7 +13,7 @@
 #      from PyPI (the wheel runs on CPUs; about 5 GB with its CUDA libraries);
 #   2. if that fails, Debian's python3-torch (apt), run with OPENBLAS_CORETYPE
 #      set to the CPU's best kernel (SkylakeX with AVX-512, Haswell with AVX2)
-#      so its OpenBLAS is not on the slow fallback kernels (PLATFORM.md).
+#      so its OpenBLAS is not on the slow fallback kernels (docs/platform.md).
 # PEER=pypi or PEER=debian forces one. One thread everywhere:
 # OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1, torch.set_num_threads(1),
 # modtrain's mt_blas_set_threads(1).

@@ -66,11 +66,11 @@ typedef enum { MT_LOG_ERROR = 0, MT_LOG_WARN = 1, MT_LOG_INFO = 2, MT_LOG_DEBUG 
 
 /* Level from MODTRAIN_LOG=error|warn|info|debug (default info). Messages go
  * to stderr as "[modtrain LEVEL subsystem] text"; info lines of the training
- * log (DESIGN.md §8) are printed without prefix by the callers that own them. */
+ * log (docs/design.md §8) are printed without prefix by the callers that own them. */
 MT_API void mt_log(mt_log_level level, const char *subsystem, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 MT_API mt_log_level mt_log_get_level(void);
-/* The training log (DESIGN.md §8: "Epoch[0] Train-accuracy=...", Speedometer
+/* The training log (docs/design.md §8: "Epoch[0] Train-accuracy=...", Speedometer
  * lines, "Saved checkpoint to ..."): printed to stdout, one flushed line per
  * call, by rank 0 only (mt_log_set_rank; default rank 0). */
 MT_API void mt_log_train(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -368,7 +368,7 @@ typedef struct mt_initializer mt_initializer;
  *                                 xavier gaussian, magnitude 2/(1+slope^2)
  * Names are case-insensitive. An unknown name or key, or a bad value, is
  * MT_E_INVAL naming it. Random values come from Philox keyed by
- * (seed, hash of the parameter name), element i from counter i (DESIGN.md §5):
+ * (seed, hash of the parameter name), element i from counter i (docs/design.md §5):
  * the same seed gives the same parameters in any process, for any number of
  * ranks or contexts, in any order of initialisation. The caller frees *out. */
 MT_API int mt_initializer_create(const char *spec, uint64_t seed, mt_initializer **out);
@@ -700,7 +700,7 @@ MT_API int mt_progress_create(int64_t batch_size, int num_epoch, mt_batch_callba
 
 /* ------------------------------------------------------------- distributed */
 
-/* MPI for data-parallel training (DESIGN.md §4). mt_dist_init initialises
+/* MPI for data-parallel training (docs/design.md §4). mt_dist_init initialises
  * MPI (MPI_THREAD_FUNNELED) unless the program already did, finalizes it at
  * exit if it initialised it, and makes rank 0 the only rank that prints the
  * training log. Without mpirun it runs as a world of one. The kvstores
@@ -734,12 +734,12 @@ MT_API void mt_watchdog_stop(void);
  * bytes, each started as soon as backward has produced it (default 25 MiB;
  * 0 = one bucket). Set before init_optimizer. */
 MT_API int mt_module_set_bucket_bytes(mt_module *mod, int64_t bytes);
-/* Seed of random operators (Dropout), keyed with the step (DESIGN.md §5). */
+/* Seed of random operators (Dropout), keyed with the step (docs/design.md §5). */
 MT_API void mt_module_set_seed(mt_module *mod, uint64_t seed);
 
 /* ------------------------------------------------------------- checkpoints */
 
-/* Checkpoints (DESIGN.md §6) for prefix P and epoch E: P-symbol.json (the
+/* Checkpoints (docs/design.md §6) for prefix P and epoch E: P-symbol.json (the
  * symbol, MXNet JSON) and P-EEEE.h5 (HDF5; E with at least 4 digits):
  *   /arg/<name>, /aux/<name>        float32 datasets of the parameters' shapes
  *   /optimizer/<param>/<state>      e.g. momentum, Adam's mean / var; the
@@ -843,7 +843,7 @@ MT_API int mt_params_load(const char *path, mt_arena **arg_params, mt_arena **au
 
 /* ---------------------------------------------------------- HDF5 datasets */
 
-/* Dataset files (DESIGN.md §6), as `modtrain synth` writes them:
+/* Dataset files (docs/design.md §6), as `modtrain synth` writes them:
  *   /data  float32 [N, d1, ...]   /label float32 [N] (class index) or [N, k]
  *   attributes on /: format_version, num_classes, seed, generator (and part
  *   for synthetic sets). Chunked along N with Fletcher32 checksums, so

@@ -1,4 +1,4 @@
-/* h5_check.h — MT_CHECK_H5, the check macro for HDF5 calls (STYLE.md: one
+/* h5_check.h — MT_CHECK_H5, the check macro for HDF5 calls (one
  * check macro per foreign library). A failed call (a negative herr_t or
  * hid_t) records HDF5's own error text — its error stack, walked with
  * H5Ewalk2 from the API call down to where the error arose — together with

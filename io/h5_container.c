@@ -31,7 +31,7 @@
 
 /* ------------------------------------------------------ HDF5 error checks */
 
-/* The check macro (DESIGN.md §3) on io/h5_check.h's recorder: a negative
+/* The check macro (docs/design.md §3) on io/h5_check.h's recorder: a negative
  * HDF5 return records HDF5's error stack with the call and file:line,
  * prefixed with what failed and the path, and jumps to `fail` with rc set
  * to `code` (MT_E_FORMAT for a damaged file, MT_E_HDF5 otherwise). */

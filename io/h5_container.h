@@ -1,9 +1,9 @@
 /* h5_container.h — HDF5 files of named float32 arrays and scalar attributes,
  * written atomically: the container that checkpoints (whose layout is
- * src/checkpoint.c's, DESIGN.md §6) and predictions are stored in. Depends on the public header,
- * libhdf5, and io/'s HDF5 check macro and process-wide HDF5 lock (io/h5_check.h, io/h5dataset.h):
- * every function holds the lock while it calls HDF5, so a checkpoint can be saved while an HDF5
- * iterator prefetches.
+ * src/checkpoint.c's, docs/design.md §6) and predictions are stored in. Depends on the public
+ * header, libhdf5, and io/'s HDF5 check macro and process-wide HDF5 lock (io/h5_check.h,
+ * io/h5dataset.h): every function holds the lock while it calls HDF5, so a checkpoint can be saved
+ * while an HDF5 iterator prefetches.
  *
  * Writing is atomic: mtio_h5w_commit writes "<path>.tmp.<pid>" in the same
  * directory, fsyncs it, renames it over <path> and fsyncs the directory.

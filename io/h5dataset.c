@@ -1,4 +1,4 @@
-/* h5dataset.c — dataset files (DESIGN.md §6): the writer (create, append
+/* h5dataset.c — dataset files (docs/design.md §6): the writer (create, append
  * rows, commit by rename) and the validating reader (row ranges and sorted
  * row lists by hyperslab reads). Layout and guarantees: io/h5dataset.h.
  *

@@ -1,4 +1,4 @@
-/* h5dataset.h — dataset files (DESIGN.md §6) on raw buffers: a writer that
+/* h5dataset.h — dataset files (docs/design.md §6) on raw buffers: a writer that
  * creates a file and appends rows, and a reader that validates a file and
  * reads ranges or sorted lists of rows (never the whole file). Depends only
  * on the public header and libhdf5; src/h5_iter.c builds the HDF5 iterator

@@ -1,6 +1,6 @@
 /* synthetic.c — the tutorial's synthetic classification data (class means
  * mu ~ U(0, 1), samples ~ N(mu[label], 0.1), labels in class blocks) drawn
- * from counter-based Philox streams (DESIGN.md §5), so any rank can generate
+ * from counter-based Philox streams (docs/design.md §5), so any rank can generate
  * any part, or any sample of it, and get the same bytes. */
 #include "io/synthetic.h"
 

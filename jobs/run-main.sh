@@ -14,7 +14,7 @@ bash jobs/build.sh
 BUILD_DIR=${BUILD_DIR:-build}
 bin="$BUILD_DIR/modtrain"
 [ -x "$bin" ] || { echo "run-main: $bin was not built" >&2; exit 1; }
-# Open MPI as root and on small machines (../shared/PLATFORM.md)
+# Open MPI as root and on small machines (docs/platform.md)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader,tcp} OMPI_MCA_pml=${OMPI_MCA_pml:-ob1}
 echo "run-main: mpirun -n 2 $bin jobs/configs/tutorial.ini $*"

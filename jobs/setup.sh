@@ -9,7 +9,7 @@ set -euo pipefail
 PKGS=(
   # build
   build-essential cmake pkg-config
-  # libraries (PLATFORM.md)
+  # libraries (docs/platform.md)
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev
   libcmocka-dev libinih-dev libjansson-dev
   # oneDNN: the GEMMs (faster than OpenBLAS's sgemm on AVX-512; kernels/cpu/blas.c)

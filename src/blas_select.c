@@ -1,5 +1,5 @@
 /* blas_select.c — make OpenBLAS use the best kernel this CPU supports
- * (PLATFORM.md: the distro build falls back to ~32 GFLOP/s kernels on CPUs
+ * (docs/platform.md: the distro build falls back to ~32 GFLOP/s kernels on CPUs
  * it does not recognise, against ~160 with SkylakeX). A user's own
  * OPENBLAS_CORETYPE always wins. */
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* checkpoint.c — checkpoints (DESIGN.md §6):
+/* checkpoint.c — checkpoints (docs/design.md §6):
  * mt_save_checkpoint / mt_load_checkpoint (mx.model.save_checkpoint /
  * load_checkpoint), the module's save / restore with optimizer state, the
  * do_checkpoint and module_checkpoint epoch-end callbacks, the newest
@@ -660,7 +660,7 @@ static int ckpt_cb_fn(int epoch, mt_symbol *sym, const mt_arena *args, const mt_
   ckpt_cb *c = user;
   if ((epoch + 1) % c->period) return MT_OK;
   int rank = c->mod && c->mod->kv ? c->mod->kv->rank : mt_log_rank();
-  if (rank != 0) return MT_OK; /* DESIGN.md §4: checkpoints come from rank 0 */
+  if (rank != 0) return MT_OK; /* docs/design.md §4: checkpoints come from rank 0 */
   char path[4096];
   MT_TRY(mt_checkpoint_path(c->prefix, epoch + 1, path, sizeof path));
   if (c->mod) MT_TRY(module_save(c->mod, c->prefix, epoch + 1, c->save_states, c->config));

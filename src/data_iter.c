@@ -21,7 +21,7 @@
  *  - batch_size > N is an error with discard and roll_over (no complete batch
  *    exists; MXNet <= 1.2 asserted it, later versions silently yield nothing).
  *
- * Shuffling (DESIGN.md §5): epoch e's order is a Fisher–Yates shuffle of
+ * Shuffling (docs/design.md §5): epoch e's order is a Fisher–Yates shuffle of
  * 0..N-1 whose step i (i = N-1 .. 1) swaps i with j = r mod (i + 1), r the
  * 64-bit Philox draw at counter i of key mtk_philox_key(seed, e). The order
  * is a function of (seed, e, N) alone, so every rank computes the same one.

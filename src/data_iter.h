@@ -1,6 +1,6 @@
 /* data_iter.h — the part of the NDArrayIter (src/data_iter.c) that the other
  * iterators share so they visit samples in exactly its order: the epoch's
- * sample permutation (DESIGN.md §5). src/h5_iter.c uses it so that an HDF5
+ * sample permutation (docs/design.md §5). src/h5_iter.c uses it so that an HDF5
  * file and the same arrays in memory give identical batches. */
 #ifndef MT_SRC_DATA_ITER_H
 #define MT_SRC_DATA_ITER_H

@@ -2,7 +2,7 @@
  * uniform, normal, constant, zero, one, and Initializer.__call__'s dispatch
  * by parameter-name suffix.
  *
- * Randomness (DESIGN.md §5): parameter `name` draws from the Philox stream
+ * Randomness (docs/design.md §5): parameter `name` draws from the Philox stream
  * key = mtk_philox_key(seed, mt_hash64(name)); element i of the flat array
  * is the i-th uniform/normal of that stream. Each value is a function of
  * (seed, name, i) alone, so parameters do not depend on the process, the

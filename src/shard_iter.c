@@ -2,7 +2,7 @@
  * rows [rank*B/world, (rank+1)*B/world) of each batch of size B, as views
  * (no copies). Every rank runs the same inner iterator (same order, same
  * shuffle seed), so the shards of one global batch partition it exactly
- * (DESIGN.md §4). The global batch's padding rows are the last ones, so a
+ * (docs/design.md §4). The global batch's padding rows are the last ones, so a
  * shard's padding is the part of its rows that falls into them. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* test_checkpoint.c — checkpoints (DESIGN.md §6): save/load round trip bit
+/* test_checkpoint.c — checkpoints (docs/design.md §6): save/load round trip bit
  * for bit (parameters, aux states, optimizer states and counts for sgd with
  * momentum and adam, attributes), the file read by h5dump and h5py with no
  * modtrain code, resume bit-exact (4 epochs straight == 2 epochs,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_crash_checkpoint.sh — crash safety of checkpoints with real processes
-# and real files (DESIGN.md §6, issue 4 item 7).
+# and real files (docs/design.md §6, issue 4 item 7).
 #
 #   test_crash_checkpoint.sh PATH/TO/crash_trainer
 #

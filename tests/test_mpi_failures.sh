@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_mpi_failures.sh BIN SRCDIR — one rank failing ends the whole job
-# promptly, never a hang (DESIGN.md §3, §4): config mismatch between ranks,
+# promptly, never a hang (docs/design.md §3, §4): config mismatch between ranks,
 # an error on one rank, a rank dying abruptly, SIGKILL of a rank, SIGTERM to
 # mpirun, a hung rank caught by the watchdog, NaN in the gradients, a batch
 # that does not divide by the ranks. Each case must end within LIMIT seconds

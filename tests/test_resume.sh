@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_resume.sh BIN SRCDIR — checkpoints and exact resume through the
-# command (DESIGN.md §6, issues 4 and 6):
+# command (docs/design.md §6, issues 4 and 6):
 #   1. 4 epochs straight == 2 epochs, stop, --resume to 4: identical /arg, bit for bit
 #      (1 rank, and 2 ranks under mpirun);
 #   2. SIGUSR1 mid-epoch under mpirun: every rank stops at a batch boundary,

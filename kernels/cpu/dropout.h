@@ -1,7 +1,7 @@
 /* dropout.h — CPU kernels of Dropout (src/ops/dropout.c). The mask is drawn
  * from the counter-based Philox stream (key, hi): element j of the mask uses
  * the uniform number with index first + j, so a sample's mask depends only on
- * its global position, never on how the batch was split (DESIGN.md §5). */
+ * its global position, never on how the batch was split (docs/design.md §5). */
 #ifndef MT_KERNELS_CPU_DROPOUT_H
 #define MT_KERNELS_CPU_DROPOUT_H
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * Applied in training (mode=training) or always (mode=always); otherwise the
  * identity. u comes from Philox keyed by (seed, node) with counter hi = step
  * and element index sample_offset * row_size + i, so each sample's mask is the
- * same whichever rank or context holds it (DESIGN.md §5). MXNet's axes
+ * same whichever rank or context holds it (docs/design.md §5). MXNet's axes
  * (shared masks along axes) is not supported; cudnn_off is accepted and has
  * no effect. */
 #include <string.h>

@@ -37,7 +37,7 @@
 # oob_tcp_if_include = the veth /24, plm_rsh_agent = the agent script,
 # orte_tmpdir_base and btl_vader_backing_directory = per-run temp dirs.
 # Distinct hostnames are required: with one hostname for both namespaces
-# Open MPI crashes in the allreduce (see shared/PLATFORM.md).
+# Open MPI crashes in the allreduce (see docs/platform.md).
 #
 # Exit status: the job's (mpirun's: 0, or the first failing rank's non-zero
 # status); 124 when --timeout ran out (137 if KILL was needed); 128+n when

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/slurm/slurm_up.sh — a real one-node Slurm on this machine, for the
-# Slurm tests and for trying jobs/*.sbatch by hand (shared/PLATFORM.md,
+# Slurm tests and for trying jobs/*.sbatch by hand (docs/platform.md,
 # "Slurm on one machine"). As root; no systemd needed.
 #
 #   MT_SLURM_DIR=/tmp/my-slurm bash tests/slurm/slurm_up.sh   # start
