@@ -116,9 +116,9 @@ static void layer_free(layer *L) {
 static int run_mt(layer *L, int pass) {
   mt_op_ctx c = {.ctx = mt_cpu(0), .is_train = 1};
   mt_ndarray *out[1] = {L->y}, *og[1] = {L->dy};
-  if (pass == FWD) return L->op->forward(L->param, &c, L->in, out, NULL);
+  if (pass == FWD) return mt_op_forward(L->op, L->param, &c, L->in, out, NULL);
   mt_grad_req req[3] = {MT_REQ_WRITE, MT_REQ_WRITE, MT_REQ_WRITE};
-  return L->op->backward(L->param, &c, og, L->in, out, req, L->grad, NULL);
+  return mt_op_backward(L->op, L->param, &c, og, L->in, out, req, L->grad, NULL);
 }
 
 /* The same GEMMs as bare cblas_sgemm calls (row-major, as modtrain stores). */

@@ -2,8 +2,10 @@
  * element counts and shapes (row-major, float32); they never see symbols,
  * executors or modules. CPU kernels (kernels/cpu/) use OpenBLAS and plain C
  * loops; CUDA kernels (kernels/cuda/, built when MT_HAVE_CUDA) mirror them
- * with an mtk_cuda_ prefix. Where a kernel writes a gradient, `beta` = 0
- * overwrites and 1 accumulates (MXNet's kWriteTo / kAddTo). */
+ * with an mtk_cuda_ prefix. The CUDA kernels are declared in every build
+ * (plain C types only), so that the ops' GPU kernels (src/op.h, MT_GPU_FN)
+ * compile everywhere; they are defined, and may be called, only with CUDA. Where a kernel writes a
+ * gradient, `beta` = 0 overwrites and 1 accumulates (MXNet's kWriteTo / kAddTo). */
 #ifndef MT_KERNELS_H
 #define MT_KERNELS_H
 #include <stddef.h>
@@ -14,8 +16,6 @@
 #include "base/philox.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
-#ifdef MT_HAVE_CUDA
 #include "kernels/cuda/cuda_kernels.h"
-#endif
 
 #endif

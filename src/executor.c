@@ -554,7 +554,7 @@ static int executor_forward(mt_executor *ex, int is_train) {
       out[0] = ex->ev[g->entry_ptr[ex->partner[i]]];
       c.fused_act = ex->fuse_act[i];
     }
-    int rc = n->op->forward(n->param, &c, in, out, aux);
+    int rc = mt_op_forward(n->op, n->param, &c, in, out, aux);
     if (rc < 0) return mt_error_prefix(rc, "forward of %s '%s'", n->op->name, n->name);
   }
   ex->forward_train_done = is_train;
@@ -637,7 +637,7 @@ static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const 
       c.fused_act = ex->fuse_act[i];
       c.fused_grad = ex->eg[g->entry_ptr[i]];
     }
-    int rc = n->op->backward(n->param, &c, og, in, out, req, ig, aux);
+    int rc = mt_op_backward(n->op, n->param, &c, og, in, out, req, ig, aux);
     if (rc < 0) return mt_error_prefix(rc, "backward of %s '%s'", n->op->name, n->name);
     if (ex->hook)
       for (int k = 0; k < nargs; k++) {

@@ -165,10 +165,10 @@ static void run_backward_mode(const opcase *k, tu_op *t, mt_ndarray **gin, mt_nd
     gig[i] = gpu_like(cig[i]);
     if (req[i] == MT_REQ_WRITE) MT_ASSERT_OK(mt_ndarray_fill(gig[i], NAN));
   }
-  int crc = t->op->backward(t->param, cc, cog, t->in, t->out, req, cig, t->aux);
+  int crc = mt_op_backward(t->op, t->param, cc, cog, t->in, t->out, req, cig, t->aux);
   if (crc < 0)
     fail_msg("%s %s: cpu backward (%s): %s", k->op, k->attrs, mode_names[mode], mt_last_error());
-  int grc = t->op->backward(t->param, gc, gog, gin, gout, req, gig, gaux);
+  int grc = mt_op_backward(t->op, t->param, gc, gog, gin, gout, req, gig, gaux);
   if (grc < 0)
     fail_msg("%s %s: gpu backward (%s): %s", k->op, k->attrs, mode_names[mode], mt_last_error());
   MT_ASSERT_OK(mtk_cuda_sync(0));
@@ -205,8 +205,8 @@ static void run_case(const opcase *k) {
   mt_op_ctx gc = cc;
   gc.ctx = mt_gpu(0);
 
-  MT_ASSERT_OK(t.op->forward(t.param, &cc, t.in, t.out, t.aux));
-  int rc = t.op->forward(t.param, &gc, gin, gout, gaux);
+  MT_ASSERT_OK(mt_op_forward(t.op, t.param, &cc, t.in, t.out, t.aux));
+  int rc = mt_op_forward(t.op, t.param, &gc, gin, gout, gaux);
   if (rc < 0) fail_msg("%s '%s': gpu forward: %s", k->op, k->attrs, mt_last_error());
   MT_ASSERT_OK(mtk_cuda_sync(0));
   double wf = 0, wb = 0;
@@ -338,20 +338,21 @@ static void test_softmax_output_bad_label(void **state) {
     mt_ndarray *gin[2] = {gpu_like(t.in[0]), gpu_like(t.in[1])}, *gout[1] = {gpu_like(t.out[0])};
     mt_op_ctx cc = {.ctx = mt_cpu(0), .is_train = 1}, gc = cc;
     gc.ctx = mt_gpu(0);
-    MT_ASSERT_OK(t.op->forward(t.param, &cc, t.in, t.out, t.aux));
-    MT_ASSERT_OK(t.op->forward(t.param, &gc, gin, gout, NULL));
+    MT_ASSERT_OK(mt_op_forward(t.op, t.param, &cc, t.in, t.out, t.aux));
+    MT_ASSERT_OK(mt_op_forward(t.op, t.param, &gc, gin, gout, NULL));
     MT_ASSERT_OK(mt_ndarray_copy(gout[0], t.out[0]));
     mt_ndarray *cig[2] = {0}, *gig[2] = {0};
     MT_ASSERT_OK(mt_ndarray_create(t.in[0]->shape, mt_cpu(0), &cig[0]));
     gig[0] = gpu_like(cig[0]);
     mt_grad_req req[2] = {MT_REQ_WRITE, MT_REQ_NULL};
     mt_ndarray *og[1] = {NULL};
-    assert_int_equal(t.op->backward(t.param, &cc, og, t.in, t.out, req, cig, t.aux), MT_E_INVAL);
+    assert_int_equal(mt_op_backward(t.op, t.param, &cc, og, t.in, t.out, req, cig, t.aux),
+                     MT_E_INVAL);
     char cpu_msg[512];
     snprintf(cpu_msg, sizeof cpu_msg, "%s", mt_last_error());
     assert_non_null(strstr(cpu_msg, "position 5"));
     mt_error_clear();
-    assert_int_equal(t.op->backward(t.param, &gc, og, gin, gout, req, gig, NULL), MT_E_INVAL);
+    assert_int_equal(mt_op_backward(t.op, t.param, &gc, og, gin, gout, req, gig, NULL), MT_E_INVAL);
     assert_string_equal(mt_last_error(), cpu_msg);
     expect_close("SoftmaxOutput bad label gradient", gig[0], cig[0]->data, cig[0]->size, RD, 1e-3);
     mt_ndarray_free(gin[0]);

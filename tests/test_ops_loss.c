@@ -19,12 +19,12 @@ static mt_op_ctx cpu_ctx(int is_train) {
   return c;
 }
 
-/* Runs op->backward with the given reqs into freshly made (or given)
+/* Runs mt_op_backward with the given reqs into freshly made (or given)
  * gradient arrays. */
 static int run_backward(tu_op *t, const mt_grad_req *req, mt_ndarray *const *ig) {
   mt_op_ctx c = cpu_ctx(1);
   mt_ndarray *og[8] = {0};
-  return t->op->backward(t->param, &c, og, t->in, t->out, req, ig, t->aux);
+  return mt_op_backward(t->op, t->param, &c, og, t->in, t->out, req, ig, t->aux);
 }
 
 /* Parses attrs for `op`; returns the parse status. */

@@ -28,7 +28,7 @@ static int parse_only(const char *opname, const char *attrs, const char *node) {
 }
 
 static int fwd(tu_op *t, const mt_op_ctx *c) {
-  return t->op->forward(t->param, c, t->in, t->out, t->aux);
+  return mt_op_forward(t->op, t->param, c, t->in, t->out, t->aux);
 }
 
 /* ------------------------------------------------------------------ Dropout */
@@ -98,10 +98,10 @@ static void test_dropout_identity(void **state) {
     tu_fill_uniform(og->data, og->size, -1.0f, 1.0f, 5);
     mt_ndarray *ogs[2] = {og, NULL}, *ig[1] = {dx};
     mt_grad_req req[1] = {MT_REQ_WRITE};
-    MT_ASSERT_OK(t.op->backward(t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
+    MT_ASSERT_OK(mt_op_backward(t.op, t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
     assert_memory_equal(dx->data, og->data, sizeof(float) * 7 * 13);
     req[0] = MT_REQ_ADD;
-    MT_ASSERT_OK(t.op->backward(t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
+    MT_ASSERT_OK(mt_op_backward(t.op, t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
     for (int j = 0; j < 7 * 13; j++) assert_true(dx->data[j] == 2.0f * og->data[j]);
     mt_ndarray_free(og);
     mt_ndarray_free(dx);
@@ -177,15 +177,15 @@ static void test_dropout_backward(void **state) {
   tu_fill_uniform(og->data, 120, -1.0f, 1.0f, 7);
   mt_ndarray *ogs[2] = {og, NULL}, *ig[1] = {dx};
   mt_grad_req req[1] = {MT_REQ_WRITE};
-  MT_ASSERT_OK(t.op->backward(t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
+  MT_ASSERT_OK(mt_op_backward(t.op, t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
   for (int j = 0; j < 120; j++) assert_true(dx->data[j] == og->data[j] * t.out[1]->data[j]);
   req[0] = MT_REQ_ADD;
-  MT_ASSERT_OK(t.op->backward(t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
+  MT_ASSERT_OK(mt_op_backward(t.op, t.param, &c, ogs, t.in, t.out, req, ig, t.aux));
   for (int j = 0; j < 120; j++)
     assert_true(fabsf(dx->data[j] - 2.0f * og->data[j] * t.out[1]->data[j]) < 1e-6f);
   req[0] = MT_REQ_NULL;
   mt_ndarray *none[1] = {NULL};
-  MT_ASSERT_OK(t.op->backward(t.param, &c, ogs, t.in, t.out, req, none, t.aux));
+  MT_ASSERT_OK(mt_op_backward(t.op, t.param, &c, ogs, t.in, t.out, req, none, t.aux));
   mt_ndarray_free(og);
   mt_ndarray_free(dx);
   tu_op_free(&t);
@@ -388,8 +388,8 @@ static void test_bn_fix_gamma(void **state) {
   }
   mt_ndarray *ogs[3] = {og, NULL, NULL};
   mt_grad_req req[3] = {MT_REQ_WRITE, MT_REQ_WRITE, MT_REQ_WRITE};
-  MT_ASSERT_OK(a.op->backward(a.param, &c, ogs, a.in, a.out, req, ga, a.aux));
-  MT_ASSERT_OK(b.op->backward(b.param, &c, ogs, b.in, b.out, req, gb, b.aux));
+  MT_ASSERT_OK(mt_op_backward(a.op, a.param, &c, ogs, a.in, a.out, req, ga, a.aux));
+  MT_ASSERT_OK(mt_op_backward(b.op, b.param, &c, ogs, b.in, b.out, req, gb, b.aux));
   for (int k = 0; k < C; k++) assert_true(ga[1]->data[k] == 0.0f);
   assert_true(tu_max_abs_diff(ga[0]->data, gb[0]->data, NE) < 1e-6);
   assert_true(tu_max_abs_diff(ga[2]->data, gb[2]->data, C) < 1e-6);
@@ -399,7 +399,7 @@ static void test_bn_fix_gamma(void **state) {
   req[1] = MT_REQ_ADD;
   req[0] = req[2] = MT_REQ_NULL;
   mt_ndarray *ig[3] = {NULL, ga[1], NULL};
-  MT_ASSERT_OK(a.op->backward(a.param, &c, ogs, a.in, a.out, req, ig, a.aux));
+  MT_ASSERT_OK(mt_op_backward(a.op, a.param, &c, ogs, a.in, a.out, req, ig, a.aux));
   for (int k = 0; k < C; k++) assert_true(ga[1]->data[k] == 7.0f);
   mt_ndarray_free(og);
   for (int i = 0; i < 3; i++) {

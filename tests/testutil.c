@@ -82,7 +82,7 @@ int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
 
 int tu_op_forward(tu_op *t, int is_train) {
   mt_op_ctx c = {.ctx = mt_cpu(0), .is_train = is_train, .seed = 7, .node_key = 11, .step = 3};
-  return t->op->forward(t->param, &c, t->in, t->out, t->aux);
+  return mt_op_forward(t->op, t->param, &c, t->in, t->out, t->aux);
 }
 
 void tu_op_free(tu_op *t) {
@@ -150,8 +150,9 @@ double tu_gradcheck_run(const tu_gradcheck *g) {
   for (int ai = 0; ai < t.naux; ai++)                                                              \
   memcpy(t.aux[ai]->data, aux0[ai], sizeof(float) * (size_t)t.aux[ai]->size)
   RESTORE_AUX();
-  if (t.op->forward(t.param, &c, t.in, t.out, t.aux) < 0) fail_msg("forward: %s", mt_last_error());
-  if (t.op->backward(t.param, &c, og, t.in, t.out, req, grad, t.aux) < 0)
+  if (mt_op_forward(t.op, t.param, &c, t.in, t.out, t.aux) < 0)
+    fail_msg("forward: %s", mt_last_error());
+  if (mt_op_backward(t.op, t.param, &c, og, t.in, t.out, req, grad, t.aux) < 0)
     fail_msg("backward: %s", mt_last_error());
   float *pre[8] = {0};
   for (int i = 0; i < t.nargs; i++)
@@ -160,8 +161,9 @@ double tu_gradcheck_run(const tu_gradcheck *g) {
       memcpy(pre[i], grad2[i]->data, sizeof(float) * (size_t)grad2[i]->size);
     }
   RESTORE_AUX();
-  if (t.op->forward(t.param, &c, t.in, t.out, t.aux) < 0) fail_msg("forward: %s", mt_last_error());
-  if (t.op->backward(t.param, &c, og, t.in, t.out, req2, grad2, t.aux) < 0)
+  if (mt_op_forward(t.op, t.param, &c, t.in, t.out, t.aux) < 0)
+    fail_msg("forward: %s", mt_last_error());
+  if (mt_op_backward(t.op, t.param, &c, og, t.in, t.out, req2, grad2, t.aux) < 0)
     fail_msg("backward (add): %s", mt_last_error());
   double worst = 0;
   for (int i = 0; i < t.nargs; i++) {
@@ -179,11 +181,11 @@ double tu_gradcheck_run(const tu_gradcheck *g) {
       float x0 = *x;
       *x = x0 + (float)eps;
       RESTORE_AUX();
-      t.op->forward(t.param, &c, t.in, t.out, t.aux);
+      mt_op_forward(t.op, t.param, &c, t.in, t.out, t.aux);
       double lp = objective(g, &t, w);
       *x = x0 - (float)eps;
       RESTORE_AUX();
-      t.op->forward(t.param, &c, t.in, t.out, t.aux);
+      mt_op_forward(t.op, t.param, &c, t.in, t.out, t.aux);
       double lm = objective(g, &t, w);
       *x = x0;
       double h = (double)(x0 + (float)eps) - (double)(x0 - (float)eps);

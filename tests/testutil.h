@@ -38,7 +38,7 @@ double tu_max_rel_diff(const float *a, const float *b, int64_t n, double floor);
  * The objective is L = sum_j w_j * out_j over every visible output, with w
  * drawn once, unless `loss` is given (loss ops: SoftmaxOutput -> cross
  * entropy). Inputs are drawn from U(-1, 1) unless `init` fills them.
- * Analytic gradients come from op->backward; numerical ones from central
+ * Analytic gradients come from mt_op_backward; numerical ones from central
  * differences of L evaluated in double, step eps. Inputs listed in
  * `no_grad` (bit i = argument i) are skipped (labels). The check also runs
  * backward with MT_REQ_ADD onto a prefilled gradient and expects

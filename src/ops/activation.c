@@ -38,43 +38,44 @@ static int act_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sh
   return MT_OK;
 }
 
-static int act_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                       mt_ndarray *const *out, mt_ndarray *const *aux) {
+/* CPU, float32 */
+
+static int act_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                           mt_ndarray *const *out, mt_ndarray *const *aux) {
   const act_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return mtk_cuda_activation_forward(c->ctx.id, p->act_type, in[0]->data, out[0]->data,
-                                       in[0]->size);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "Activation: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "Activation: no GPU kernel in this build");
   mtk_activation_forward((mtk_act_type)p->act_type, in[0]->data, out[0]->data, in[0]->size);
   return MT_OK;
 }
 
-static int act_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                        mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                        mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int act_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                            mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                            mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const act_param *p = pp;
   if (!req[0]) return MT_OK;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return mtk_cuda_activation_backward(c->ctx.id, p->act_type, og[0]->data, in[0]->data,
-                                        out[0]->data, ig[0]->data, in[0]->size,
-                                        req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "Activation: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "Activation: no GPU kernel in this build");
   /* d data = d out * act'(x or y) */
   mtk_activation_backward((mtk_act_type)p->act_type, og[0]->data, in[0]->data, out[0]->data,
                           ig[0]->data, in[0]->size, req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
   return MT_OK;
+}
+
+/* GPU, float32: kernels/cuda/activation.cu */
+
+MT_GPU_FN int act_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                              mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const act_param *p = pp;
+  return mtk_cuda_activation_forward(c->ctx.id, p->act_type, in[0]->data, out[0]->data,
+                                     in[0]->size);
+}
+
+MT_GPU_FN int act_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                               mt_ndarray *const *in, mt_ndarray *const *out,
+                               const mt_grad_req *req, mt_ndarray *const *ig,
+                               mt_ndarray *const *aux) {
+  const act_param *p = pp;
+  if (!req[0]) return MT_OK;
+  return mtk_cuda_activation_backward(c->ctx.id, p->act_type, og[0]->data, in[0]->data,
+                                      out[0]->data, ig[0]->data, in[0]->size,
+                                      req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
 }
 
 int mt_op_activation_fusable(const void *param) {
@@ -89,6 +90,6 @@ const mt_op mt_op_activation = {
     .num_args = act_num_args,
     .arg_name = act_arg_name,
     .infer_shape = act_infer_shape,
-    .forward = act_forward,
-    .backward = act_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, act_forward_cpu, act_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, act_forward_gpu, act_backward_gpu)},
 };

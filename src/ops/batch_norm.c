@@ -108,52 +108,11 @@ static int bn_batch_stats(const bn_param *p, const mt_op_ctx *c) {
   return c->is_train && !p->use_global_stats;
 }
 
-#ifdef MT_HAVE_CUDA
-/* The GPU paths: the CPU steps below with kernels/cuda's mirrors (the moving
- * averages and invstd in one small kernel). */
-static int bn_forward_gpu(const bn_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
+/* CPU, float32 */
+
+static int bn_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
                           mt_ndarray *const *out, mt_ndarray *const *aux) {
-  int dev = c->ctx.id, batch = bn_batch_stats(p, c);
-  int64_t outer, C, inner;
-  bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
-  float *mean = out[1]->data, *invstd = out[2]->data;
-  if (batch) MT_TRY(mtk_cuda_bn_stats(dev, in[0]->data, outer, C, inner, mean, invstd));
-  MT_TRY(mtk_cuda_bn_finish_stats(dev, C, mean, invstd, aux[0]->data, aux[1]->data,
-                                  (float)p->momentum, (float)p->eps, batch));
-  return mtk_cuda_bn_forward(dev, out[0]->data, in[0]->data, mean, invstd,
-                             p->fix_gamma ? NULL : in[1]->data, in[2]->data, outer, C, inner);
-}
-
-static int bn_backward_gpu(const bn_param *p, const mt_op_ctx *c, mt_ndarray *const *og,
-                           mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                           mt_ndarray *const *ig) {
-  int dev = c->ctx.id;
-  int64_t outer, C, inner;
-  bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
-  int want_dgamma = req[1] && !p->fix_gamma;
-  if (req[0] || want_dgamma || req[2])
-    MT_TRY(mtk_cuda_bn_backward(
-        dev, og[0]->data, in[0]->data, out[1]->data, out[2]->data,
-        p->fix_gamma ? NULL : in[1]->data, outer, C, inner, bn_batch_stats(p, c),
-        req[0] ? ig[0]->data : NULL, req[0] == MT_REQ_ADD ? 1.0f : 0.0f,
-        want_dgamma ? ig[1]->data : NULL, req[1] == MT_REQ_ADD ? 1.0f : 0.0f,
-        req[2] ? ig[2]->data : NULL, req[2] == MT_REQ_ADD ? 1.0f : 0.0f));
-  if (p->fix_gamma && req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(dev, ig[1]->data, C, 0.0f));
-  return MT_OK;
-}
-#endif
-
-static int bn_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                      mt_ndarray *const *out, mt_ndarray *const *aux) {
   const bn_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return bn_forward_gpu(p, c, in, out, aux);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no GPU kernel yet");
   int64_t outer, C, inner;
   bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
   float *mean = out[1]->data, *invstd = out[2]->data;
@@ -175,18 +134,10 @@ static int bn_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
   return MT_OK;
 }
 
-static int bn_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                       mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                       mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int bn_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                           mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                           mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const bn_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return bn_backward_gpu(p, c, og, in, out, req, ig);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "BatchNorm: no GPU kernel yet");
   int64_t outer, C, inner;
   bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
   int want_dgamma = req[1] && !p->fix_gamma;
@@ -198,6 +149,42 @@ static int bn_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
                     req[2] ? ig[2]->data : NULL, req[2] == MT_REQ_ADD ? 1.0f : 0.0f);
   /* fix_gamma: gamma is not used, its gradient is 0 (adding 0 changes nothing) */
   if (p->fix_gamma && req[1] == MT_REQ_WRITE) mtk_fill(ig[1]->data, C, 0.0f);
+  return MT_OK;
+}
+
+/* GPU, float32: the CPU steps with kernels/cuda/batchnorm.cu's mirrors (the
+ * moving averages and invstd in one small kernel). */
+
+MT_GPU_FN int bn_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                             mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const bn_param *p = pp;
+  int dev = c->ctx.id, batch = bn_batch_stats(p, c);
+  int64_t outer, C, inner;
+  bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
+  float *mean = out[1]->data, *invstd = out[2]->data;
+  if (batch) MT_TRY(mtk_cuda_bn_stats(dev, in[0]->data, outer, C, inner, mean, invstd));
+  MT_TRY(mtk_cuda_bn_finish_stats(dev, C, mean, invstd, aux[0]->data, aux[1]->data,
+                                  (float)p->momentum, (float)p->eps, batch));
+  return mtk_cuda_bn_forward(dev, out[0]->data, in[0]->data, mean, invstd,
+                             p->fix_gamma ? NULL : in[1]->data, in[2]->data, outer, C, inner);
+}
+
+MT_GPU_FN int bn_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                              mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                              mt_ndarray *const *ig, mt_ndarray *const *aux) {
+  const bn_param *p = pp;
+  int dev = c->ctx.id;
+  int64_t outer, C, inner;
+  bn_dims(bn_axis(p, &in[0]->shape), &in[0]->shape, &outer, &C, &inner);
+  int want_dgamma = req[1] && !p->fix_gamma;
+  if (req[0] || want_dgamma || req[2])
+    MT_TRY(mtk_cuda_bn_backward(
+        dev, og[0]->data, in[0]->data, out[1]->data, out[2]->data,
+        p->fix_gamma ? NULL : in[1]->data, outer, C, inner, bn_batch_stats(p, c),
+        req[0] ? ig[0]->data : NULL, req[0] == MT_REQ_ADD ? 1.0f : 0.0f,
+        want_dgamma ? ig[1]->data : NULL, req[1] == MT_REQ_ADD ? 1.0f : 0.0f,
+        req[2] ? ig[2]->data : NULL, req[2] == MT_REQ_ADD ? 1.0f : 0.0f));
+  if (p->fix_gamma && req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(dev, ig[1]->data, C, 0.0f));
   return MT_OK;
 }
 
@@ -213,6 +200,6 @@ const mt_op mt_op_batch_norm = {
     .num_visible_outputs = bn_num_visible_outputs,
     .output_name = bn_output_name,
     .infer_shape = bn_infer_shape,
-    .forward = bn_forward,
-    .backward = bn_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, bn_forward_cpu, bn_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, bn_forward_gpu, bn_backward_gpu)},
 };

@@ -69,12 +69,49 @@ static int concat_infer_shape(const void *pp, const char *node, mt_shape *in, mt
   return MT_OK;
 }
 
-#ifdef MT_HAVE_CUDA
-/* The GPU path of forward (backward when grad): the same block copies as the
- * CPU loops below, with kernels/cuda's mirrors. */
-static int concat_gpu(const concat_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
-                      mt_ndarray *const *out, const mt_ndarray *og, const mt_grad_req *req,
-                      mt_ndarray *const *ig) {
+/* CPU, float32 */
+
+static int concat_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                              mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const concat_param *p = pp;
+  const mt_shape *os = &out[0]->shape;
+  int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
+  int64_t outer, inner, offset = 0;
+  concat_dims(os, axis, &outer, &inner);
+  /* out[outer, total, inner][:, offset : offset + cols_i, :] = arg_i[outer, cols_i, inner] */
+  for (int i = 0; i < (int)p->num_args; i++) {
+    int64_t cols = in[i]->shape.dim[axis];
+    mtk_concat_copy(out[0]->data, in[i]->data, outer, os->dim[axis], offset, cols, inner);
+    offset += cols;
+  }
+  return MT_OK;
+}
+
+static int concat_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                               mt_ndarray *const *in, mt_ndarray *const *out,
+                               const mt_grad_req *req, mt_ndarray *const *ig,
+                               mt_ndarray *const *aux) {
+  const concat_param *p = pp;
+  const mt_shape *os = &og[0]->shape;
+  int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
+  int64_t outer, inner, offset = 0;
+  concat_dims(os, axis, &outer, &inner);
+  /* d arg_i = d out[:, offset : offset + cols_i, :] */
+  for (int i = 0; i < (int)p->num_args; i++) {
+    int64_t cols = in[i]->shape.dim[axis];
+    if (req[i])
+      mtk_concat_grad(ig[i]->data, og[0]->data, outer, os->dim[axis], offset, cols, inner,
+                      req[i] == MT_REQ_ADD ? 1.0f : 0.0f);
+    offset += cols;
+  }
+  return MT_OK;
+}
+
+/* GPU, float32: the same block copies with kernels/cuda/elementwise.cu's
+ * mirrors; forward, or backward when og is given. */
+MT_GPU_FN int concat_gpu(const concat_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
+                         mt_ndarray *const *out, const mt_ndarray *og, const mt_grad_req *req,
+                         mt_ndarray *const *ig) {
   const mt_shape *os = og ? &og->shape : &out[0]->shape;
   int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
   int64_t outer, inner, offset = 0;
@@ -91,57 +128,17 @@ static int concat_gpu(const concat_param *p, const mt_op_ctx *c, mt_ndarray *con
   }
   return MT_OK;
 }
-#endif
 
-static int concat_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                          mt_ndarray *const *out, mt_ndarray *const *aux) {
-  const concat_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return concat_gpu(p, c, in, out, NULL, NULL, NULL);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "Concat: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "Concat: no GPU kernel in this build");
-  const mt_shape *os = &out[0]->shape;
-  int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
-  int64_t outer, inner, offset = 0;
-  concat_dims(os, axis, &outer, &inner);
-  /* out[outer, total, inner][:, offset : offset + cols_i, :] = arg_i[outer, cols_i, inner] */
-  for (int i = 0; i < (int)p->num_args; i++) {
-    int64_t cols = in[i]->shape.dim[axis];
-    mtk_concat_copy(out[0]->data, in[i]->data, outer, os->dim[axis], offset, cols, inner);
-    offset += cols;
-  }
-  return MT_OK;
+MT_GPU_FN int concat_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                                 mt_ndarray *const *out, mt_ndarray *const *aux) {
+  return concat_gpu(pp, c, in, out, NULL, NULL, NULL);
 }
 
-static int concat_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                           mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                           mt_ndarray *const *ig, mt_ndarray *const *aux) {
-  const concat_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return concat_gpu(p, c, in, out, og[0], req, ig);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "Concat: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "Concat: no GPU kernel in this build");
-  const mt_shape *os = &og[0]->shape;
-  int axis = (int)(p->dim < 0 ? p->dim + os->ndim : p->dim);
-  int64_t outer, inner, offset = 0;
-  concat_dims(os, axis, &outer, &inner);
-  /* d arg_i = d out[:, offset : offset + cols_i, :] */
-  for (int i = 0; i < (int)p->num_args; i++) {
-    int64_t cols = in[i]->shape.dim[axis];
-    if (req[i])
-      mtk_concat_grad(ig[i]->data, og[0]->data, outer, os->dim[axis], offset, cols, inner,
-                      req[i] == MT_REQ_ADD ? 1.0f : 0.0f);
-    offset += cols;
-  }
-  return MT_OK;
+MT_GPU_FN int concat_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                                  mt_ndarray *const *in, mt_ndarray *const *out,
+                                  const mt_grad_req *req, mt_ndarray *const *ig,
+                                  mt_ndarray *const *aux) {
+  return concat_gpu(pp, c, in, out, og[0], req, ig);
 }
 
 const mt_op mt_op_concat = {
@@ -152,6 +149,6 @@ const mt_op mt_op_concat = {
     .num_args = concat_num_args,
     .arg_name = concat_arg_name,
     .infer_shape = concat_infer_shape,
-    .forward = concat_forward,
-    .backward = concat_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, concat_forward_cpu, concat_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, concat_forward_gpu, concat_backward_gpu)},
 };

@@ -69,34 +69,11 @@ static int drop_active(const drop_param *p, const mt_op_ctx *c) {
   return (c->is_train || p->mode == DROP_ALWAYS) && p->p > 0.0;
 }
 
-#ifdef MT_HAVE_CUDA
-/* The GPU forward: the same Philox stream and element index as the CPU path
- * below, so the mask is the CPU's bit for bit (kernels/cuda/dropout.cu). */
-static int drop_forward_gpu(const drop_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
-                            mt_ndarray *const *out) {
-  const mt_ndarray *x = in[0];
-  int dev = c->ctx.id;
-  if (!drop_active(p, c)) return mtk_cuda_copy_beta(dev, out[0]->data, x->data, x->size, 0.0f);
-  int64_t n = x->shape.dim[0], row = n > 0 ? x->size / n : 0;
-  float scale = p->p < 1.0 ? (float)(1.0 / (1.0 - p->p)) : 0.0f;
-  uint64_t key = mtk_philox_key(c->seed, c->node_key);
-  MT_TRY(mtk_cuda_dropout_mask(dev, out[1]->data, x->size, (float)p->p, scale, key, c->step,
-                               (uint64_t)c->sample_offset * (uint64_t)row));
-  return mtk_cuda_dropout_apply(dev, out[0]->data, x->data, out[1]->data, x->size, 0.0f);
-}
-#endif
+/* CPU, float32 */
 
-static int drop_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                        mt_ndarray *const *out, mt_ndarray *const *aux) {
+static int drop_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                            mt_ndarray *const *out, mt_ndarray *const *aux) {
   const drop_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return drop_forward_gpu(p, c, in, out);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "Dropout: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "Dropout: no GPU kernel yet");
   const mt_ndarray *x = in[0];
   if (!drop_active(p, c)) {
     mtk_copy_beta(out[0]->data, x->data, x->size, 0.0f);
@@ -111,29 +88,46 @@ static int drop_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *i
   return MT_OK;
 }
 
-static int drop_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                         mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                         mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int drop_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                             mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                             mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const drop_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    if (!req[0]) return MT_OK;
-    float b = req[0] == MT_REQ_ADD ? 1.0f : 0.0f;
-    if (drop_active(p, c))
-      return mtk_cuda_dropout_apply(c->ctx.id, ig[0]->data, og[0]->data, out[1]->data, ig[0]->size,
-                                    b);
-    return mtk_cuda_copy_beta(c->ctx.id, ig[0]->data, og[0]->data, ig[0]->size, b);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "Dropout: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "Dropout: no GPU kernel yet");
   if (!req[0]) return MT_OK;
   float beta = req[0] == MT_REQ_ADD ? 1.0f : 0.0f;
   if (drop_active(p, c))
     mtk_dropout_apply(ig[0]->data, og[0]->data, out[1]->data, ig[0]->size, beta);
   else mtk_copy_beta(ig[0]->data, og[0]->data, ig[0]->size, beta);
   return MT_OK;
+}
+
+/* GPU, float32: the same Philox stream and element index as the CPU, so the
+ * mask is the CPU's bit for bit (kernels/cuda/dropout.cu). */
+
+MT_GPU_FN int drop_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                               mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const drop_param *p = pp;
+  const mt_ndarray *x = in[0];
+  int dev = c->ctx.id;
+  if (!drop_active(p, c)) return mtk_cuda_copy_beta(dev, out[0]->data, x->data, x->size, 0.0f);
+  int64_t n = x->shape.dim[0], row = n > 0 ? x->size / n : 0;
+  float scale = p->p < 1.0 ? (float)(1.0 / (1.0 - p->p)) : 0.0f;
+  uint64_t key = mtk_philox_key(c->seed, c->node_key);
+  MT_TRY(mtk_cuda_dropout_mask(dev, out[1]->data, x->size, (float)p->p, scale, key, c->step,
+                               (uint64_t)c->sample_offset * (uint64_t)row));
+  return mtk_cuda_dropout_apply(dev, out[0]->data, x->data, out[1]->data, x->size, 0.0f);
+}
+
+MT_GPU_FN int drop_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                                mt_ndarray *const *in, mt_ndarray *const *out,
+                                const mt_grad_req *req, mt_ndarray *const *ig,
+                                mt_ndarray *const *aux) {
+  const drop_param *p = pp;
+  if (!req[0]) return MT_OK;
+  float b = req[0] == MT_REQ_ADD ? 1.0f : 0.0f;
+  if (drop_active(p, c))
+    return mtk_cuda_dropout_apply(c->ctx.id, ig[0]->data, og[0]->data, out[1]->data, ig[0]->size,
+                                  b);
+  return mtk_cuda_copy_beta(c->ctx.id, ig[0]->data, og[0]->data, ig[0]->size, b);
 }
 
 const mt_op mt_op_dropout = {
@@ -146,6 +140,6 @@ const mt_op mt_op_dropout = {
     .num_visible_outputs = drop_num_visible_outputs,
     .output_name = drop_output_name,
     .infer_shape = drop_infer_shape,
-    .forward = drop_forward,
-    .backward = drop_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, drop_forward_cpu, drop_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, drop_forward_gpu, drop_backward_gpu)},
 };

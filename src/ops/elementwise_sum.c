@@ -46,24 +46,11 @@ static int esum_infer_shape(const void *pp, const char *node, mt_shape *in, mt_s
   return MT_OK;
 }
 
-static int esum_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                        mt_ndarray *const *out, mt_ndarray *const *aux) {
+/* CPU, float32 */
+
+static int esum_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                            mt_ndarray *const *out, mt_ndarray *const *aux) {
   const esum_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    /* as the CPU: arg0 + arg1, then the others added left to right */
-    int64_t n = out[0]->size;
-    if (p->num_args == 1) return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, n, 0.0f);
-    MT_TRY(mtk_cuda_add(c->ctx.id, out[0]->data, in[0]->data, in[1]->data, n, 0.0f));
-    for (int i = 2; i < (int)p->num_args; i++)
-      MT_TRY(mtk_cuda_axpy(c->ctx.id, out[0]->data, 1.0f, in[i]->data, n));
-    return MT_OK;
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no GPU kernel in this build");
   int64_t n = out[0]->size;
   /* out = arg0 + arg1 + ..., summed left to right */
   if (p->num_args == 1) {
@@ -75,27 +62,40 @@ static int esum_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *i
   return MT_OK;
 }
 
-static int esum_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                         mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                         mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int esum_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                             mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                             mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const esum_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    for (int i = 0; i < (int)p->num_args; i++)
-      if (req[i])
-        MT_TRY(mtk_cuda_copy_beta(c->ctx.id, ig[i]->data, og[0]->data, og[0]->size,
-                                  req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
-    return MT_OK;
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "ElementWiseSum: no GPU kernel in this build");
   /* d arg_i = d out */
   for (int i = 0; i < (int)p->num_args; i++)
     if (req[i])
       mtk_copy_beta(ig[i]->data, og[0]->data, og[0]->size, req[i] == MT_REQ_ADD ? 1.0f : 0.0f);
+  return MT_OK;
+}
+
+/* GPU, float32: kernels/cuda/elementwise.cu */
+
+MT_GPU_FN int esum_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                               mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const esum_param *p = pp;
+  /* as the CPU: arg0 + arg1, then the others added left to right */
+  int64_t n = out[0]->size;
+  if (p->num_args == 1) return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, n, 0.0f);
+  MT_TRY(mtk_cuda_add(c->ctx.id, out[0]->data, in[0]->data, in[1]->data, n, 0.0f));
+  for (int i = 2; i < (int)p->num_args; i++)
+    MT_TRY(mtk_cuda_axpy(c->ctx.id, out[0]->data, 1.0f, in[i]->data, n));
+  return MT_OK;
+}
+
+MT_GPU_FN int esum_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                                mt_ndarray *const *in, mt_ndarray *const *out,
+                                const mt_grad_req *req, mt_ndarray *const *ig,
+                                mt_ndarray *const *aux) {
+  const esum_param *p = pp;
+  for (int i = 0; i < (int)p->num_args; i++)
+    if (req[i])
+      MT_TRY(mtk_cuda_copy_beta(c->ctx.id, ig[i]->data, og[0]->data, og[0]->size,
+                                req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
   return MT_OK;
 }
 
@@ -107,6 +107,6 @@ const mt_op mt_op_elementwise_sum = {
     .num_args = esum_num_args,
     .arg_name = esum_arg_name,
     .infer_shape = esum_infer_shape,
-    .forward = esum_forward,
-    .backward = esum_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, esum_forward_cpu, esum_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, esum_forward_gpu, esum_backward_gpu)},
 };

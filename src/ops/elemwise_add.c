@@ -35,41 +35,39 @@ static int eadd_infer_shape(const void *pp, const char *node, mt_shape *in, mt_s
   return MT_OK;
 }
 
-static int eadd_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                        mt_ndarray *const *out, mt_ndarray *const *aux) {
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return mtk_cuda_add(c->ctx.id, out[0]->data, in[0]->data, in[1]->data, out[0]->size, 0.0f);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no GPU kernel in this build");
+/* CPU, float32 */
+
+static int eadd_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                            mt_ndarray *const *out, mt_ndarray *const *aux) {
   mtk_add(out[0]->data, in[0]->data, in[1]->data, out[0]->size, 0.0f);
   return MT_OK;
 }
 
-static int eadd_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                         mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                         mt_ndarray *const *ig, mt_ndarray *const *aux) {
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    for (int i = 0; i < 2; i++)
-      if (req[i])
-        MT_TRY(mtk_cuda_copy_beta(c->ctx.id, ig[i]->data, og[0]->data, og[0]->size,
-                                  req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
-    return MT_OK;
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU && (req[0] || req[1]))
-    return MT_ERR(MT_E_UNSUPPORTED, "elemwise_add: no GPU kernel in this build");
+static int eadd_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                             mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                             mt_ndarray *const *ig, mt_ndarray *const *aux) {
   /* d lhs = d rhs = d out */
   for (int i = 0; i < 2; i++)
     if (req[i])
       mtk_copy_beta(ig[i]->data, og[0]->data, og[0]->size, req[i] == MT_REQ_ADD ? 1.0f : 0.0f);
+  return MT_OK;
+}
+
+/* GPU, float32: kernels/cuda/elementwise.cu */
+
+MT_GPU_FN int eadd_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                               mt_ndarray *const *out, mt_ndarray *const *aux) {
+  return mtk_cuda_add(c->ctx.id, out[0]->data, in[0]->data, in[1]->data, out[0]->size, 0.0f);
+}
+
+MT_GPU_FN int eadd_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                                mt_ndarray *const *in, mt_ndarray *const *out,
+                                const mt_grad_req *req, mt_ndarray *const *ig,
+                                mt_ndarray *const *aux) {
+  for (int i = 0; i < 2; i++)
+    if (req[i])
+      MT_TRY(mtk_cuda_copy_beta(c->ctx.id, ig[i]->data, og[0]->data, og[0]->size,
+                                req[i] == MT_REQ_ADD ? 1.0f : 0.0f));
   return MT_OK;
 }
 
@@ -80,6 +78,6 @@ const mt_op mt_op_elemwise_add = {
     .num_args = eadd_num_args,
     .arg_name = eadd_arg_name,
     .infer_shape = eadd_infer_shape,
-    .forward = eadd_forward,
-    .backward = eadd_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, eadd_forward_cpu, eadd_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, eadd_forward_gpu, eadd_backward_gpu)},
 };

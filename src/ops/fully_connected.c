@@ -72,26 +72,15 @@ static int fc_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sha
   return MT_OK;
 }
 
-static int fc_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                      mt_ndarray *const *out, mt_ndarray *const *aux) {
+/* CPU, float32 */
+
+static int fc_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                          mt_ndarray *const *out, mt_ndarray *const *aux) {
   const fc_param *p = pp;
   int64_t rows, k;
   fc_dims(p, &in[0]->shape, &rows, &k);
   int n = (int)p->num_hidden;
   const float *bias = p->no_bias ? NULL : in[2]->data;
-  if (c->ctx.type != MT_CPU) {
-#ifdef MT_HAVE_CUDA
-    if (c->fused_act) { /* the GEMM, then bias and activation in one pass */
-      MT_TRY(mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, NULL, out[0]->data, (int)rows,
-                                 n, (int)k));
-      return mtk_cuda_bias_act_forward(c->ctx.id, c->fused_act - 1, out[0]->data, bias, rows, n);
-    }
-    return mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, bias, out[0]->data, (int)rows,
-                               n, (int)k);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "FullyConnected: no CUDA in this build");
-#endif
-  }
   /* out[rows, n] = data[rows, k] * weight[n, k]^T (+ bias) */
   mtk_sgemm(0, 1, (int)rows, n, (int)k, 1.0f, in[0]->data, (int)k, in[1]->data, (int)k, 0.0f,
             out[0]->data, n);
@@ -101,9 +90,9 @@ static int fc_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
   return MT_OK;
 }
 
-static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                       mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                       mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int fc_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                           mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                           mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const fc_param *p = pp;
   int64_t rows, k;
   fc_dims(p, &in[0]->shape, &rows, &k);
@@ -115,26 +104,10 @@ static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
     /* the Activation's gradient and the bias gradient in one pass; the
      * GEMMs below then take that gradient */
     float *g = c->fused_grad->data;
-    if (c->ctx.type == MT_CPU)
-      mtk_act_bias_backward((mtk_act_type)(c->fused_act - 1), dy, out[0]->data, g, db, beta_db,
-                            rows, n);
-#ifdef MT_HAVE_CUDA
-    else
-      MT_TRY(mtk_cuda_act_bias_backward(c->ctx.id, c->fused_act - 1, dy, out[0]->data, g, db,
-                                        beta_db, rows, n));
-#endif
+    mtk_act_bias_backward((mtk_act_type)(c->fused_act - 1), dy, out[0]->data, g, db, beta_db, rows,
+                          n);
     dy = g;
     db = NULL;
-  }
-  if (c->ctx.type != MT_CPU) {
-#ifdef MT_HAVE_CUDA
-    return mtk_cuda_fc_backward(c->ctx.id, dy, in[0]->data, in[1]->data, (int)rows, n, (int)k,
-                                req[0] ? ig[0]->data : NULL, req[0] == MT_REQ_ADD,
-                                req[1] ? ig[1]->data : NULL, req[1] == MT_REQ_ADD, db,
-                                beta_db != 0.0f);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "FullyConnected: no CUDA in this build");
-#endif
   }
   /* d weight[n, k] = dy[rows, n]^T * data[rows, k] */
   if (req[1])
@@ -148,6 +121,47 @@ static int fc_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
   return MT_OK;
 }
 
+/* GPU, float32: cuBLAS (kernels/cuda/fully_connected.cu) and, fused, the
+ * bias and activation passes of kernels/cuda/activation.cu. */
+
+MT_GPU_FN int fc_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                             mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const fc_param *p = pp;
+  int64_t rows, k;
+  fc_dims(p, &in[0]->shape, &rows, &k);
+  int n = (int)p->num_hidden;
+  const float *bias = p->no_bias ? NULL : in[2]->data;
+  if (c->fused_act) { /* the GEMM, then bias and activation in one pass */
+    MT_TRY(mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, NULL, out[0]->data, (int)rows,
+                               n, (int)k));
+    return mtk_cuda_bias_act_forward(c->ctx.id, c->fused_act - 1, out[0]->data, bias, rows, n);
+  }
+  return mtk_cuda_fc_forward(c->ctx.id, in[0]->data, in[1]->data, bias, out[0]->data, (int)rows, n,
+                             (int)k);
+}
+
+MT_GPU_FN int fc_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                              mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                              mt_ndarray *const *ig, mt_ndarray *const *aux) {
+  const fc_param *p = pp;
+  int64_t rows, k;
+  fc_dims(p, &in[0]->shape, &rows, &k);
+  int n = (int)p->num_hidden;
+  const float *dy = og[0]->data;
+  float *db = (!p->no_bias && req[2]) ? ig[2]->data : NULL;
+  float beta_db = (!p->no_bias && req[2] == MT_REQ_ADD) ? 1.0f : 0.0f;
+  if (c->fused_act) { /* as the CPU */
+    float *g = c->fused_grad->data;
+    MT_TRY(mtk_cuda_act_bias_backward(c->ctx.id, c->fused_act - 1, dy, out[0]->data, g, db, beta_db,
+                                      rows, n));
+    dy = g;
+    db = NULL;
+  }
+  return mtk_cuda_fc_backward(
+      c->ctx.id, dy, in[0]->data, in[1]->data, (int)rows, n, (int)k, req[0] ? ig[0]->data : NULL,
+      req[0] == MT_REQ_ADD, req[1] ? ig[1]->data : NULL, req[1] == MT_REQ_ADD, db, beta_db != 0.0f);
+}
+
 const mt_op mt_op_fully_connected = {
     .name = "FullyConnected",
     .param_size = sizeof(fc_param),
@@ -155,6 +169,6 @@ const mt_op mt_op_fully_connected = {
     .num_args = fc_num_args,
     .arg_name = fc_arg_name,
     .infer_shape = fc_infer_shape,
-    .forward = fc_forward,
-    .backward = fc_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, fc_forward_cpu, fc_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, fc_forward_gpu, fc_backward_gpu)},
 };

@@ -54,44 +54,44 @@ static int leaky_infer_shape(const void *pp, const char *node, mt_shape *in, mt_
   return MT_OK;
 }
 
-static int leaky_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                         mt_ndarray *const *out, mt_ndarray *const *aux) {
+/* CPU, float32 */
+
+static int leaky_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                             mt_ndarray *const *out, mt_ndarray *const *aux) {
   const leaky_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return mtk_cuda_leaky_relu_forward(c->ctx.id, p->act_type, p->slope, in[0]->data, out[0]->data,
-                                       in[0]->size);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "LeakyReLU: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "LeakyReLU: no GPU kernel in this build");
   mtk_leaky_relu_forward((mtk_leaky_type)p->act_type, p->slope, in[0]->data, out[0]->data,
                          in[0]->size);
   return MT_OK;
 }
 
-static int leaky_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                          mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                          mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int leaky_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                              mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                              mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const leaky_param *p = pp;
   if (!req[0]) return MT_OK;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return mtk_cuda_leaky_relu_backward(c->ctx.id, p->act_type, p->slope, og[0]->data, out[0]->data,
-                                        ig[0]->data, in[0]->size,
-                                        req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "LeakyReLU: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "LeakyReLU: no GPU kernel in this build");
   /* d data = d out * f'(y) */
   mtk_leaky_relu_backward((mtk_leaky_type)p->act_type, p->slope, og[0]->data, out[0]->data,
                           ig[0]->data, in[0]->size, req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
   return MT_OK;
+}
+
+/* GPU, float32: kernels/cuda/activation.cu */
+
+MT_GPU_FN int leaky_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                                mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const leaky_param *p = pp;
+  return mtk_cuda_leaky_relu_forward(c->ctx.id, p->act_type, p->slope, in[0]->data, out[0]->data,
+                                     in[0]->size);
+}
+
+MT_GPU_FN int leaky_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                                 mt_ndarray *const *in, mt_ndarray *const *out,
+                                 const mt_grad_req *req, mt_ndarray *const *ig,
+                                 mt_ndarray *const *aux) {
+  const leaky_param *p = pp;
+  if (!req[0]) return MT_OK;
+  return mtk_cuda_leaky_relu_backward(c->ctx.id, p->act_type, p->slope, og[0]->data, out[0]->data,
+                                      ig[0]->data, in[0]->size, req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
 }
 
 const mt_op mt_op_leaky_relu = {
@@ -101,6 +101,6 @@ const mt_op mt_op_leaky_relu = {
     .num_args = leaky_num_args,
     .arg_name = leaky_arg_name,
     .infer_shape = leaky_infer_shape,
-    .forward = leaky_forward,
-    .backward = leaky_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, leaky_forward_cpu, leaky_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, leaky_forward_gpu, leaky_backward_gpu)},
 };

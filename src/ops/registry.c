@@ -1,4 +1,6 @@
-/* registry.c — the operator table, built from op_list.h, plus MXNet aliases. */
+/* registry.c — the operator table, built from op_list.h, plus MXNet aliases;
+ * and the dispatch of an op's forward/backward to the kernel registered for
+ * the device and dtype. */
 #include <string.h>
 
 #include "base/error.h"
@@ -34,6 +36,48 @@ const mt_op *mt_op_find(const char *name) {
     if (!strcmp(mt_aliases[i].alias, name) && strcmp(mt_aliases[i].name, name))
       return mt_op_find(mt_aliases[i].name);
   return NULL;
+}
+
+const char *mt_dtype_name(mt_dtype t) {
+  switch (t) {
+  case MT_FLOAT32: return "float32";
+  case MT_FLOAT16: return "float16";
+  case MT_BFLOAT16: return "bfloat16";
+  }
+  return "?";
+}
+
+static const char *devtype_name(mt_devtype d) {
+  return d == MT_CPU ? "cpu" : d == MT_GPU ? "gpu" : "?";
+}
+
+const mt_op_kernel *mt_op_kernel_find(const mt_op *op, mt_devtype dev, mt_dtype dtype) {
+  for (int i = 0; i < MT_OP_MAX_KERNELS; i++) {
+    const mt_op_kernel *k = &op->kernels[i];
+    if (k->dev == dev && k->dtype == dtype && (k->forward || k->backward)) return k;
+  }
+  return NULL;
+}
+
+/* The one error for a kernel that is not there. */
+static int no_kernel(const mt_op *op, const char *pass, const mt_op_ctx *c) {
+  return MT_ERR(MT_E_UNSUPPORTED, "operator '%s' has no %s kernel for %s %s in this build",
+                op->name, pass, devtype_name(c->ctx.type), mt_dtype_name(c->dtype));
+}
+
+int mt_op_forward(const mt_op *op, const void *param, const mt_op_ctx *c, mt_ndarray *const *in,
+                  mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const mt_op_kernel *k = mt_op_kernel_find(op, c->ctx.type, c->dtype);
+  if (!k || !k->forward) return no_kernel(op, "forward", c);
+  return k->forward(param, c, in, out, aux);
+}
+
+int mt_op_backward(const mt_op *op, const void *param, const mt_op_ctx *c,
+                   mt_ndarray *const *out_grad, mt_ndarray *const *in, mt_ndarray *const *out,
+                   const mt_grad_req *req, mt_ndarray *const *in_grad, mt_ndarray *const *aux) {
+  const mt_op_kernel *k = mt_op_kernel_find(op, c->ctx.type, c->dtype);
+  if (!k || !k->backward) return no_kernel(op, "backward", c);
+  return k->backward(param, c, out_grad, in, out, req, in_grad, aux);
 }
 
 int mt_op_num_outputs(const mt_op *op, const void *param) {

@@ -58,47 +58,20 @@ static int reg_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sh
   return MT_OK;
 }
 
-static int reg_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                       mt_ndarray *const *out, mt_ndarray *const *aux) {
+/* CPU, float32 */
+
+static int reg_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                           mt_ndarray *const *out, mt_ndarray *const *aux) {
   const reg_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    if (p->kind == REG_LOGISTIC)
-      return mtk_cuda_sigmoid(c->ctx.id, out[0]->data, in[0]->data, in[0]->size);
-    return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, in[0]->size, 0.0f);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "%s: no CUDA in this build", reg_names[p->kind]);
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "%s: no GPU kernel yet", reg_names[p->kind]);
   if (p->kind == REG_LOGISTIC) mtk_sigmoid(out[0]->data, in[0]->data, in[0]->size);
   else mtk_copy_beta(out[0]->data, in[0]->data, in[0]->size, 0.0f);
   return MT_OK;
 }
 
-static int reg_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                        mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                        mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int reg_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                            mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                            mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const reg_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    const mt_ndarray *label = in[1];
-    if (req[0]) {
-      int64_t n = label->shape.dim[0];
-      double num_output = n > 0 ? (double)label->size / (double)n : 1.0;
-      MT_TRY(mtk_cuda_regression_grad(c->ctx.id, ig[0]->data, out[0]->data, label->data,
-                                      in[0]->size, (float)(p->grad_scale / num_output),
-                                      p->kind == REG_MAE, req[0] == MT_REQ_ADD ? 1.0f : 0.0f));
-    }
-    if (req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(c->ctx.id, ig[1]->data, ig[1]->size, 0.0f));
-    return MT_OK;
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "%s: no CUDA in this build", reg_names[p->kind]);
-#endif
-  }
-  if (c->ctx.type != MT_CPU)
-    return MT_ERR(MT_E_UNSUPPORTED, "%s: no GPU kernel yet", reg_names[p->kind]);
   const mt_ndarray *label = in[1];
   if (req[0]) {
     int64_t n = label->shape.dim[0];
@@ -111,6 +84,40 @@ static int reg_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *o
   return MT_OK;
 }
 
+/* GPU, float32: kernels/cuda/loss.cu */
+
+MT_GPU_FN int reg_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                              mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const reg_param *p = pp;
+  if (p->kind == REG_LOGISTIC)
+    return mtk_cuda_sigmoid(c->ctx.id, out[0]->data, in[0]->data, in[0]->size);
+  return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, in[0]->size, 0.0f);
+}
+
+MT_GPU_FN int reg_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                               mt_ndarray *const *in, mt_ndarray *const *out,
+                               const mt_grad_req *req, mt_ndarray *const *ig,
+                               mt_ndarray *const *aux) {
+  const reg_param *p = pp;
+  const mt_ndarray *label = in[1];
+  if (req[0]) {
+    int64_t n = label->shape.dim[0];
+    double num_output = n > 0 ? (double)label->size / (double)n : 1.0;
+    MT_TRY(mtk_cuda_regression_grad(c->ctx.id, ig[0]->data, out[0]->data, label->data, in[0]->size,
+                                    (float)(p->grad_scale / num_output), p->kind == REG_MAE,
+                                    req[0] == MT_REQ_ADD ? 1.0f : 0.0f));
+  }
+  if (req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(c->ctx.id, ig[1]->data, ig[1]->size, 0.0f));
+  return MT_OK;
+}
+
+/* The three ops share the kernels (the param's kind tells them apart). */
+#define REG_KERNELS                                                                                \
+  {                                                                                                \
+    MT_CPU_KERNEL(MT_FLOAT32, reg_forward_cpu, reg_backward_cpu),                                  \
+        MT_GPU_KERNEL(MT_FLOAT32, reg_forward_gpu, reg_backward_gpu)                               \
+  }
+
 const mt_op mt_op_linear_regression_output = {
     .name = "LinearRegressionOutput",
     .param_size = sizeof(reg_param),
@@ -119,8 +126,7 @@ const mt_op mt_op_linear_regression_output = {
     .num_args = reg_num_args,
     .arg_name = reg_arg_name,
     .infer_shape = reg_infer_shape,
-    .forward = reg_forward,
-    .backward = reg_backward,
+    .kernels = REG_KERNELS,
 };
 
 const mt_op mt_op_logistic_regression_output = {
@@ -131,8 +137,7 @@ const mt_op mt_op_logistic_regression_output = {
     .num_args = reg_num_args,
     .arg_name = reg_arg_name,
     .infer_shape = reg_infer_shape,
-    .forward = reg_forward,
-    .backward = reg_backward,
+    .kernels = REG_KERNELS,
 };
 
 const mt_op mt_op_mae_regression_output = {
@@ -143,6 +148,5 @@ const mt_op mt_op_mae_regression_output = {
     .num_args = reg_num_args,
     .arg_name = reg_arg_name,
     .infer_shape = reg_infer_shape,
-    .forward = reg_forward,
-    .backward = reg_backward,
+    .kernels = REG_KERNELS,
 };

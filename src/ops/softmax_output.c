@@ -103,51 +103,11 @@ static int so_infer_shape(const void *pp, const char *node, mt_shape *in, mt_sha
   return MT_OK;
 }
 
-#ifdef MT_HAVE_CUDA
-/* The GPU backward: as the CPU path below; normalization=valid counts the
- * labels on the device, and the label check reads its result back. */
-static int so_backward_gpu(const so_param *p, const mt_op_ctx *c, mt_ndarray *const *in,
-                           mt_ndarray *const *out, const mt_grad_req *req, mt_ndarray *const *ig) {
-  int64_t outer, C, inner;
-  mt_shape l = {0};
-  so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
-  const mt_ndarray *label = in[1];
-  if (req[0]) {
-    double norm = 1.0;
-    if (p->normalization == SO_NORM_BATCH)
-      norm = p->multi_output ? (double)outer : (double)label->size;
-    else if (p->normalization == SO_NORM_VALID) norm = 0.0; /* counted on the device */
-    int64_t bad;
-    float bad_label = 0.0f;
-    MT_TRY(mtk_cuda_softmax_output_grad(c->ctx.id, ig[0]->data, out[0]->data, label->data, outer, C,
-                                        inner, p->use_ignore, (float)p->ignore_label, p->grad_scale,
-                                        norm, req[0] == MT_REQ_ADD ? 1.0f : 0.0f, &bad,
-                                        &bad_label));
-    if (bad >= 0)
-      return MT_ERR(MT_E_INVAL,
-                    "SoftmaxOutput: label %g at position %lld is not a class in [0, %lld)%s",
-                    (double)bad_label, (long long)bad, (long long)C,
-                    p->use_ignore ? " nor ignore_label" : "");
-  }
-  if (req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(c->ctx.id, ig[1]->data, ig[1]->size, 0.0f));
-  return MT_OK;
-}
-#endif
+/* CPU, float32 */
 
-static int so_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                      mt_ndarray *const *out, mt_ndarray *const *aux) {
+static int so_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                          mt_ndarray *const *out, mt_ndarray *const *aux) {
   const so_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    int64_t outer, C, inner;
-    mt_shape l = {0};
-    so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
-    return mtk_cuda_softmax_axis(c->ctx.id, out[0]->data, in[0]->data, outer, C, inner);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "SoftmaxOutput: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "SoftmaxOutput: no GPU kernel yet");
   int64_t outer, C, inner;
   mt_shape l = {0};
   so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
@@ -155,18 +115,10 @@ static int so_forward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
   return MT_OK;
 }
 
-static int so_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                       mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
-                       mt_ndarray *const *ig, mt_ndarray *const *aux) {
+static int so_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                           mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                           mt_ndarray *const *ig, mt_ndarray *const *aux) {
   const so_param *p = pp;
-  if (c->ctx.type == MT_GPU) {
-#ifdef MT_HAVE_CUDA
-    return so_backward_gpu(p, c, in, out, req, ig);
-#else
-    return MT_ERR(MT_E_UNSUPPORTED, "SoftmaxOutput: no CUDA in this build");
-#endif
-  }
-  if (c->ctx.type != MT_CPU) return MT_ERR(MT_E_UNSUPPORTED, "SoftmaxOutput: no GPU kernel yet");
   int64_t outer, C, inner;
   mt_shape l = {0};
   so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
@@ -192,6 +144,48 @@ static int so_backward(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og
   return MT_OK;
 }
 
+/* GPU, float32: kernels/cuda/loss.cu. Backward as the CPU; normalization=
+ * valid counts the labels on the device, and the label check reads its
+ * result back. */
+
+MT_GPU_FN int so_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
+                             mt_ndarray *const *out, mt_ndarray *const *aux) {
+  const so_param *p = pp;
+  int64_t outer, C, inner;
+  mt_shape l = {0};
+  so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
+  return mtk_cuda_softmax_axis(c->ctx.id, out[0]->data, in[0]->data, outer, C, inner);
+}
+
+MT_GPU_FN int so_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
+                              mt_ndarray *const *in, mt_ndarray *const *out, const mt_grad_req *req,
+                              mt_ndarray *const *ig, mt_ndarray *const *aux) {
+  const so_param *p = pp;
+  int64_t outer, C, inner;
+  mt_shape l = {0};
+  so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
+  const mt_ndarray *label = in[1];
+  if (req[0]) {
+    double norm = 1.0;
+    if (p->normalization == SO_NORM_BATCH)
+      norm = p->multi_output ? (double)outer : (double)label->size;
+    else if (p->normalization == SO_NORM_VALID) norm = 0.0; /* counted on the device */
+    int64_t bad;
+    float bad_label = 0.0f;
+    MT_TRY(mtk_cuda_softmax_output_grad(c->ctx.id, ig[0]->data, out[0]->data, label->data, outer, C,
+                                        inner, p->use_ignore, (float)p->ignore_label, p->grad_scale,
+                                        norm, req[0] == MT_REQ_ADD ? 1.0f : 0.0f, &bad,
+                                        &bad_label));
+    if (bad >= 0)
+      return MT_ERR(MT_E_INVAL,
+                    "SoftmaxOutput: label %g at position %lld is not a class in [0, %lld)%s",
+                    (double)bad_label, (long long)bad, (long long)C,
+                    p->use_ignore ? " nor ignore_label" : "");
+  }
+  if (req[1] == MT_REQ_WRITE) MT_TRY(mtk_cuda_fill(c->ctx.id, ig[1]->data, ig[1]->size, 0.0f));
+  return MT_OK;
+}
+
 const mt_op mt_op_softmax_output = {
     .name = "SoftmaxOutput",
     .param_size = sizeof(so_param),
@@ -200,6 +194,6 @@ const mt_op mt_op_softmax_output = {
     .num_args = so_num_args,
     .arg_name = so_arg_name,
     .infer_shape = so_infer_shape,
-    .forward = so_forward,
-    .backward = so_backward,
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, so_forward_cpu, so_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, so_forward_gpu, so_backward_gpu)},
 };
