@@ -6,30 +6,31 @@
 #ifndef MT_BASE_ENV_H
 #define MT_BASE_ENV_H
 
-/* X(ID, NAME, DEFAULT, DOC): DEFAULT and DOC are what --help shows. */
+/* X(ID, NAME, DEFAULT, DOC): DEFAULT and DOC are what --help shows; DEFAULT
+ * is also docs/config.md's default column, word for word. */
 #define MT_ENV_TABLE(X)                                                                            \
   X(LOG, "MODTRAIN_LOG", "info", "log level: error, warn, info or debug")                          \
-  X(GEMM, "MODTRAIN_GEMM", "onednn where built",                                                   \
+  X(GEMM, "MODTRAIN_GEMM", "oneDNN where built",                                                   \
     "openblas: every GEMM through OpenBLAS instead of oneDNN")                                     \
-  X(OPENBLAS_CORETYPE, "OPENBLAS_CORETYPE", "the best kernel for this CPU",                        \
+  X(OPENBLAS_CORETYPE, "OPENBLAS_CORETYPE", "the best kernel for the CPU",                         \
     "force an OpenBLAS kernel (e.g. Haswell)")                                                     \
   X(OPENBLAS_NUM_THREADS, "OPENBLAS_NUM_THREADS", "cores per node / ranks per node",               \
     "GEMM threads per rank (oneDNN and OpenBLAS); wins over OMP_NUM_THREADS")                      \
   X(OMP_NUM_THREADS, "OMP_NUM_THREADS", "cores per node / ranks per node",                         \
     "GEMM threads per rank when OPENBLAS_NUM_THREADS is unset")                                    \
-  X(SHM, "MODTRAIN_SHM", "1", "0: ranks of a node reduce through MPI, not shared memory")          \
-  X(SHARED_UPDATE, "MODTRAIN_SHARED_UPDATE", "1 (where possible)",                                 \
+  X(SHM, "MODTRAIN_SHM", "on", "0: ranks of a node reduce through MPI, not shared memory")         \
+  X(SHARED_UPDATE, "MODTRAIN_SHARED_UPDATE", "on where it applies",                                \
     "0: every rank keeps and updates all parameters (no node-shared update)")                      \
   X(FUSE, "MODTRAIN_FUSE", "GPU contexts only",                                                    \
     "FullyConnected + Activation in one step: 0 never, 1 on CPU contexts too")                     \
-  X(GPU_STREAMS, "MODTRAIN_GPU_STREAMS", "1",                                                      \
+  X(GPU_STREAMS, "MODTRAIN_GPU_STREAMS", "on",                                                     \
     "0: several GPU contexts share the legacy default stream")                                     \
-  X(GPU_CACHE, "MODTRAIN_GPU_CACHE", "1", "0: plain cudaMalloc/cudaFree, no caching allocator")    \
-  X(CUDA_AWARE_MPI, "MODTRAIN_CUDA_AWARE_MPI", "1 where MPI is CUDA-aware",                        \
+  X(GPU_CACHE, "MODTRAIN_GPU_CACHE", "on", "0: plain cudaMalloc/cudaFree, no caching allocator")   \
+  X(CUDA_AWARE_MPI, "MODTRAIN_CUDA_AWARE_MPI", "on where MPI is CUDA-aware",                       \
     "0: GPU buckets always staged through pinned host memory")                                     \
   X(NO_PROGRESS, "MODTRAIN_NO_PROGRESS", "unset", "set: no progress bar even on a terminal")       \
   X(FAULT, "MODTRAIN_FAULT", "unset",                                                              \
-    "failure injection for tests: rank=R,epoch=E,batch=B,kind=K (docs/failures.md)")
+    "failure injection for tests: rank=R,epoch=E,batch=B,kind=error|exit|hang|nan")
 
 typedef enum {
 #define MT_ENV_ID_(id, name, def, doc) MT_ENV_##id,

@@ -9,7 +9,9 @@
 #define MT_EXIT_TABLE(X)                                                                           \
   X(OK, 0, "success")                                                                              \
   X(RUNTIME, 1, "runtime error (training or data failed)")                                         \
-  X(USAGE, 2, "usage or config error, nothing trained; or not implemented yet in this version")    \
+  X(USAGE, 2,                                                                                      \
+    "usage or config error, nothing trained (a bad option, key or value; a feature this build "    \
+    "lacks)")                                                                                      \
   X(REQUEUE, 3, "checkpoint written after SIGUSR1/SIGTERM, requeue me (resume continues exactly)") \
   X(WATCHDOG, 4, "the watchdog ended the job (no progress for [train] watchdog seconds)")
 
