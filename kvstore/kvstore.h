@@ -14,8 +14,9 @@
  * The files: kvstore.c dispatches the functions below through the backend's
  * table; factory.c creates a kvstore by type name; device_stage.c is the
  * in-process stage the backends share (device_stage.h); local.c and dist.c
- * are the backends (dist.c with the node stages of shm.c and nccl_node.c);
- * world.c holds the process-level MPI helpers (mt_dist_*, world.h).
+ * are the backends (dist.c with the node stages of shm.c, shm_update.c,
+ * shm_room.c and nccl_node.c); world.c holds the process-level MPI
+ * helpers (mt_dist_*, world.h).
  *
  * Every function returns 0 or a negative MT_E_* code with the message
  * recorded. Backends see the public header's types, raw pointers, the
