@@ -1,4 +1,5 @@
-/* dist.c — the MPI kvstores and the process-level MPI helpers.
+/* dist.c — the MPI kvstores (dist_sync, hier, nccl): one table of slots
+ * each, sharing their code; the mode chosen by the backend's init.
  *
  *   dist_sync  every bucket: sum the process's devices into device 0, then
  *              MPI_Iallreduce over all ranks (non-blocking: it progresses
@@ -35,28 +36,17 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "base/env.h"
 #include "kvstore/kvstore.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/shm.h"
-#if defined(MT_HAVE_CUDA) && defined(__has_include)
-#if __has_include(<mpi-ext.h>)
-#include <mpi-ext.h> /* Open MPI's extensions: MPIX_Query_cuda_support */
-#endif
-#endif
+#include "kvstore/world.h"
+#include "base/error.h"
 #ifdef MT_HAVE_CUDA
 #include "base/cuda/check.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kvstore/nccl_node.h"
 #endif
-
-#define MT_TRY_RC(x)                                                                               \
-  do {                                                                                             \
-    int r_ = (x);                                                                                  \
-    if (r_ < 0) return r_;                                                                         \
-  } while (0)
 
 /* MPI counts are int: large buffers go in chunks. */
 #define MT_MPI_CHUNK ((int64_t)1 << 30)
@@ -90,7 +80,7 @@ typedef struct {
   int nstage, capstage;
   int nccl;       /* the nccl kvstore: the devices of a process reduce through NCCL */
   int cuda_aware; /* every rank's MPI takes device pointers: no staging */
-  int blocking;   /* set by mt_kvstore_reduce: nothing to overlap, use blocking MPI */
+  int blocking;   /* set by mt_kvstore_set_blocking: nothing to overlap, blocking MPI */
   mt_shm *shm;    /* the node's shared-memory reduction, when it is used */
   int num_nodes;
 #ifdef MT_HAVE_CUDA
@@ -102,109 +92,10 @@ typedef struct {
 #endif
 } dist_impl;
 
-/* --------------------------------------------------------------- process */
-
-static int mt_mpi_owned; /* we called MPI_Init: finalize at exit */
-
-static void finalize_at_exit(void) {
-  int fin = 0;
-  MPI_Finalized(&fin);
-  if (!fin) MPI_Finalize();
-}
-
-int mt_dist_init(int *argc, char ***argv) {
-  int init = 0;
-  MPI_Initialized(&init);
-  if (!init) {
-    /* Open MPI's default non-blocking allreduce (libnbc) reduces to rank 0
-     * and broadcasts for small worlds, moving the data twice: its ring
-     * algorithm reaches the blocking allreduce's bandwidth (bench/README.md,
-     * bench_kvstore). A user's own setting wins. */
-    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
-    int provided;
-    MT_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
-    if (!mt_mpi_owned) atexit(finalize_at_exit);
-    mt_mpi_owned = 1;
-  }
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  mt_log_set_rank(rank);
-  return MT_OK;
-}
-
-int mt_dist_finalize(void) {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  if (init && !fin) MT_CHECK_MPI(MPI_Finalize());
-  return MT_OK;
-}
-
-static int mpi_up(void) {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  return init && !fin;
-}
-
-int mt_dist_rank(void) {
-  int r = 0;
-  if (mpi_up()) MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-int mt_dist_world_size(void) {
-  int n = 1;
-  if (mpi_up()) MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-
-int mt_dist_topology(mt_dist_topology_info *t) {
-  memset(t, 0, sizeof *t);
-  t->world_size = t->local_size = t->num_nodes = 1;
-  if (!mpi_up()) return MT_OK;
-  MPI_Comm node;
-  MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &t->world_size);
-  MT_CHECK_MPI(
-      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node));
-  MPI_Comm_rank(node, &t->local_rank);
-  MPI_Comm_size(node, &t->local_size);
-  MPI_Comm_free(&node);
-  int leader = t->local_rank == 0;
-  MT_CHECK_MPI(MPI_Allreduce(&leader, &t->num_nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
-  return MT_OK;
-}
-
-int mt_dist_default_blas_threads(void) {
-  mt_dist_topology_info t;
-  if (mt_dist_topology(&t) < 0) return 1;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  int per = (int)(cores / (t.local_size > 0 ? t.local_size : 1));
-  return per > 0 ? per : 1;
-}
-
-void mt_dist_abort(int exit_code) {
-  if (mpi_up()) {
-    int n = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &n);
-    if (n > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
-  }
-  exit(exit_code);
-}
-
-/* ---------------------------------------------------------------- backends */
-
-int mt_mpi_cuda_aware(void) {
-  if (mt_env_is_zero(MT_ENV_CUDA_AWARE_MPI)) return 0;
-#if defined(MT_HAVE_CUDA) && defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
-  return MPIX_Query_cuda_support() == 1;
-#else
-  return 0; /* an MPI built without CUDA support (Debian's Open MPI) */
-#endif
-}
-
-int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
+/* mode: 0 dist_sync, 1 hier, 2 nccl (NCCL across the process's GPUs, then
+ * MPI across ranks, staged through pinned host buffers). Fills kv->impl,
+ * rank, num_workers; initialises MPI if the program has not. */
+static int dist_init(mt_kvstore *kv, int mode) {
   int hierarchical = mode == 1;
   int rc = mt_dist_init(NULL, NULL);
   if (rc < 0) return rc;
@@ -248,7 +139,7 @@ int mt_kvstore_dist_init(mt_kvstore *kv, int mode) {
   /* every rank of the node decides alike: the same world, sizes and env */
   int one_node = d->node_size == kv->num_workers;
   if (!(d->node_size > 1 && (hierarchical || one_node) && mt_shm_wanted())) return MT_OK;
-  MT_TRY_RC(mt_shm_create(d->node, &d->shm));
+  MT_TRY(mt_shm_create(d->node, &d->shm));
   if (!hierarchical || one_node) return MT_OK;
   /* hier on several nodes: with every node the same size, node rank r of
    * each node forms a communicator with its peers, so the node-shared
@@ -266,7 +157,7 @@ static void dist_destroy(mt_kvstore *kv) {
   dist_impl *d = kv->impl;
   if (!d) return;
   mt_shm_destroy(d->shm); /* frees its window only while MPI is up */
-  if (mpi_up()) {
+  if (mt_dist_mpi_up()) {
     if (d->nreq) MPI_Waitall(d->nreq, d->reqs, MPI_STATUSES_IGNORE);
     if (kv->agree_pending) MPI_Wait(&d->agree_req, MPI_STATUS_IGNORE);
     if (d->leaders != MPI_COMM_NULL) MPI_Comm_free(&d->leaders);
@@ -304,7 +195,7 @@ static MPI_Request *new_req(dist_impl *d) {
 static int stage_out(dist_impl *d, float *dev, int dev_id, int64_t n, int direct, float **host) {
 #ifdef MT_HAVE_CUDA
   if (d->cuda_aware && direct) {
-    MT_TRY_RC(mtk_cuda_sync(dev_id));
+    MT_TRY(mtk_cuda_sync(dev_id));
     *host = dev;
     return MT_OK;
   }
@@ -329,7 +220,7 @@ static int stage_out(dist_impl *d, float *dev, int dev_id, int64_t n, int direct
   s->dev = dev;
   s->dev_id = dev_id;
   s->n = n;
-  MT_TRY_RC(mtk_cuda_copy(-1, s->host, dev_id, dev, (size_t)n * sizeof(float)));
+  MT_TRY(mtk_cuda_copy(-1, s->host, dev_id, dev, (size_t)n * sizeof(float)));
   d->nstage++;
   *host = s->host;
   return MT_OK;
@@ -343,7 +234,7 @@ static int stage_back(dist_impl *d) {
 #ifdef MT_HAVE_CUDA
   for (int i = 0; i < d->nstage; i++) {
     struct stage *s = &d->stages[i];
-    MT_TRY_RC(mtk_cuda_copy(s->dev_id, s->dev, -1, s->host, (size_t)s->n * sizeof(float)));
+    MT_TRY(mtk_cuda_copy(s->dev_id, s->dev, -1, s->host, (size_t)s->n * sizeof(float)));
   }
 #endif
   d->nstage = 0;
@@ -379,7 +270,7 @@ static int nccl_reduce_devices(dist_impl *d, int ndev, float *const *bufs, const
   for (int i = 0; i < ndev; i++)
     MT_CHECK_NCCL(ncclAllReduce(bufs[i], bufs[i], (size_t)n, ncclFloat, ncclSum, d->comms[i], 0));
   MT_CHECK_NCCL(ncclGroupEnd());
-  for (int i = 0; i < ndev; i++) MT_TRY_RC(mtk_cuda_sync(ctxs[i].id));
+  for (int i = 0; i < ndev; i++) MT_TRY(mtk_cuda_sync(ctxs[i].id));
   return MT_OK;
 #else
   return mt_kvstore_reduce_devices(ndev, bufs, ctxs, n);
@@ -396,21 +287,21 @@ static int nccl_node_stage(dist_impl *d, float *dev_buf, int dev, int64_t n) {
   if (!d->hier || d->node_size < 2) return 0;
   if (!d->node_nccl_tried) {
     d->node_nccl_tried = 1;
-    MT_TRY_RC(mt_nccl_node_create(d->node, dev, &d->node_nccl));
+    MT_TRY(mt_nccl_node_create(d->node, dev, &d->node_nccl));
   }
   if (!d->node_nccl) return 0;
-  MT_TRY_RC(mt_nccl_node_allreduce(d->node_nccl, dev_buf, n));
+  MT_TRY(mt_nccl_node_allreduce(d->node_nccl, dev_buf, n));
   if (d->num_nodes == 1) return 1;
   if (d->leaders != MPI_COMM_NULL) {
     float *host = NULL;
-    MT_TRY_RC(stage_out(d, dev_buf, dev, n, 1, &host));
+    MT_TRY(stage_out(d, dev_buf, dev, n, 1, &host));
     for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
       int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
       MT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, host + off, cnt, MPI_FLOAT, MPI_SUM, d->leaders));
     }
-    MT_TRY_RC(stage_back(d));
+    MT_TRY(stage_back(d));
   }
-  MT_TRY_RC(mt_nccl_node_broadcast(d->node_nccl, dev_buf, n));
+  MT_TRY(mt_nccl_node_broadcast(d->node_nccl, dev_buf, n));
   return 1;
 #else
   (void)d, (void)dev_buf, (void)dev, (void)n;
@@ -432,11 +323,11 @@ static int dist_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_con
   float *base = bufs[0];
   /* directly to MPI only for the blocking allreduce (file comment) */
   int direct = !d->shm && !d->hier && d->blocking;
-  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, direct, &base));
+  if (ctxs[0].type == MT_GPU) MT_TRY(stage_out(d, bufs[0], ctxs[0].id, n, direct, &base));
   int node_done = 0;
   if (d->shm) {
     int k = mt_shm_allreduce(d->shm, base, n);
-    MT_TRY_RC(k);
+    MT_TRY(k);
     if (k == 1 && !d->hier) return MT_OK; /* the node is the world: done */
     node_done = k == 1;
   }
@@ -500,12 +391,12 @@ static int dist_broadcast(mt_kvstore *kv, int ndev, float *const *bufs, const mt
                           int64_t n) {
   dist_impl *d = kv->impl;
   float *base = bufs[0];
-  if (ctxs[0].type == MT_GPU) MT_TRY_RC(stage_out(d, bufs[0], ctxs[0].id, n, 1, &base));
+  if (ctxs[0].type == MT_GPU) MT_TRY(stage_out(d, bufs[0], ctxs[0].id, n, 1, &base));
   for (int64_t off = 0; off < n; off += MT_MPI_CHUNK) {
     int cnt = (int)(n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK);
     MT_CHECK_MPI(MPI_Bcast(base + off, cnt, MPI_FLOAT, 0, d->world));
   }
-  MT_TRY_RC(stage_back(d));
+  MT_TRY(stage_back(d));
   return mt_kvstore_copy_devices(ndev, bufs, ctxs, n);
 }
 
@@ -558,23 +449,18 @@ static int dist_agree_wait(mt_kvstore *kv, int *any) {
   return MT_OK;
 }
 
-/* The three MPI kvstores share their code; the mode set at creation
- * (dist_impl's hier / nccl) chooses the device and node stages. */
-#define MT_DIST_BACKEND(type_name)                                                                 \
-  {                                                                                                \
-    .name = type_name, .start = dist_start, .progress = dist_progress, .wait = dist_wait,          \
-    .broadcast = dist_broadcast, .allreduce_f64 = dist_allreduce_f64,                              \
-    .check_same = dist_check_same, .barrier = dist_barrier, .agree_start = dist_agree_start,       \
-    .agree_wait = dist_agree_wait, .destroy = dist_destroy                                         \
-  }
+static int dist_sync_init(mt_kvstore *kv) { return dist_init(kv, 0); }
+static int hier_init(mt_kvstore *kv) { return dist_init(kv, 1); }
+static int nccl_init(mt_kvstore *kv) { return dist_init(kv, 2); }
 
-const mt_kvstore_backend mt_kvstore_dist_sync = MT_DIST_BACKEND("dist_sync");
-const mt_kvstore_backend mt_kvstore_hier = MT_DIST_BACKEND("hier");
+/* Blocking reduction (nothing left to overlap): the blocking collective is
+ * faster than the non-blocking one on small worlds. */
+static int dist_set_blocking(mt_kvstore *kv, int blocking) {
+  ((dist_impl *)kv->impl)->blocking = blocking;
+  return MT_OK;
+}
 
-const mt_kvstore_backend mt_kvstore_nccl = MT_DIST_BACKEND("nccl");
-
-float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n) {
-  if (kv->backend == &mt_kvstore_local) return NULL;
+static float *dist_host_buffer(mt_kvstore *kv, int64_t n) {
   dist_impl *d = kv->impl;
   return d->shm ? mt_shm_alloc(d->shm, n) : NULL;
 }
@@ -582,38 +468,45 @@ float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n) {
 /* The node-shared update needs the node to be the whole world, or hier
  * with nodes of one size (then node rank r sums slice r across nodes). */
 static mt_shm *world_shm(mt_kvstore *kv) {
-  if (kv->backend == &mt_kvstore_local) return NULL;
   dist_impl *d = kv->impl;
   return d->shm && (d->node_size == kv->num_workers || d->peers != MPI_COMM_NULL) ? d->shm : NULL;
 }
 
-float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n) {
+static float *dist_shared_buffer(mt_kvstore *kv, int64_t n) {
   mt_shm *s = world_shm(kv);
   return s ? mt_shm_alloc_shared(s, n) : NULL;
 }
 
-int mt_kvstore_apply_plan(mt_kvstore *kv, int nchunk, const int64_t *off, const int64_t *len) {
+static int dist_apply_plan(mt_kvstore *kv, int nchunk, const int64_t *off, const int64_t *len) {
   mt_shm *s = world_shm(kv);
   if (!s) return mt_error_set(MT_E_UNSUPPORTED, "kvstore: no node-shared update here");
   return mt_shm_set_plan(s, nchunk, off, len);
 }
 
-void mt_kvstore_chunk_ready(mt_kvstore *kv, int k) {
+static void dist_chunk_ready(mt_kvstore *kv, int k) {
   mt_shm *s = world_shm(kv);
   if (s) mt_shm_chunk_ready(s, k);
 }
 
-int mt_kvstore_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
-                            void *user, int *code) {
-  *code = 0;
+static int dist_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
+                             void *user, int *code) {
   mt_shm *s = world_shm(kv);
   return s ? mt_shm_reduce_apply(s, buf, n, fn, user, code) : 0;
 }
 
-/* Blocking reduction (nothing left to overlap): the blocking collective is
- * faster than the non-blocking one on small worlds. */
-int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking) {
-  if (kv->backend == &mt_kvstore_local) return MT_OK;
-  ((dist_impl *)kv->impl)->blocking = blocking;
-  return MT_OK;
-}
+/* The three MPI kvstores share their code; the mode their init sets
+ * (dist_impl's hier / nccl) chooses the device and node stages. */
+#define MT_DIST_BACKEND(type_name, init_fn)                                                        \
+  {                                                                                                \
+    .name = type_name, .across_ranks = 1, .init = init_fn, .start = dist_start,                    \
+    .progress = dist_progress, .wait = dist_wait, .set_blocking = dist_set_blocking,               \
+    .broadcast = dist_broadcast, .allreduce_f64 = dist_allreduce_f64,                              \
+    .check_same = dist_check_same, .barrier = dist_barrier, .agree_start = dist_agree_start,       \
+    .agree_wait = dist_agree_wait, .host_buffer = dist_host_buffer,                                \
+    .shared_buffer = dist_shared_buffer, .apply_plan = dist_apply_plan,                            \
+    .chunk_ready = dist_chunk_ready, .reduce_apply = dist_reduce_apply, .destroy = dist_destroy    \
+  }
+
+const mt_kvstore_backend mt_kvstore_dist_sync = MT_DIST_BACKEND("dist_sync", dist_sync_init);
+const mt_kvstore_backend mt_kvstore_hier = MT_DIST_BACKEND("hier", hier_init);
+const mt_kvstore_backend mt_kvstore_nccl = MT_DIST_BACKEND("nccl", nccl_init);

@@ -3,44 +3,78 @@
  * Values are raw float buffers, one per device of this process, all of the
  * same length. Backends sum across the devices of a process (`local`) and
  * across ranks (`dist_sync`: flat MPI allreduce; `hier`: reduce inside each
- * node, allreduce among node leaders, broadcast inside the node). The GPU
- * backend (`nccl`) slots in with the CUDA issue.
+ * node, allreduce among node leaders, broadcast inside the node; `nccl`:
+ * NCCL across the process's GPUs, then MPI across ranks).
  *
  * Gradient buckets: a bucket is started with mt_kvstore_start as soon as
  * backward has produced it; started buckets progress while backward goes on
  * (mt_kvstore_progress) and mt_kvstore_wait completes all of them. Every
  * rank starts the same buckets in the same order (checked at set-up).
  *
+ * The files: kvstore.c dispatches the functions below through the backend's
+ * table; factory.c creates a kvstore by type name; device_stage.c is the
+ * in-process stage the backends share (device_stage.h); local.c and dist.c
+ * are the backends (dist.c with the node stages of shm.c, shm_update.c,
+ * shm_room.c and nccl_node.c); world.c holds the process-level MPI
+ * helpers (mt_dist_*, world.h).
+ *
  * Every function returns 0 or a negative MT_E_* code with the message
- * recorded. Backends see only the public header's types and raw pointers,
- * never src/ internals. */
+ * recorded. Backends see the public header's types, raw pointers, the
+ * kernels and the error macros (src/error.h), never the Module's
+ * internals. */
 #ifndef MT_KVSTORE_H
 #define MT_KVSTORE_H
+#include "kvstore/device_stage.h"
 #include "modtrain.h"
 
 typedef struct mt_kvstore mt_kvstore;
 
+typedef int (*mt_kvstore_range_fn)(void *user, int64_t lo, int64_t hi);
+
+/* A backend: everything the factory and the callers know of it. A NULL
+ * slot means what its comment says; the dispatch in kvstore.c applies it. */
 typedef struct {
   const char *name;
+  /* 1: reduces across the ranks of the MPI world (a distributed kvstore);
+   * 0: only across the devices of this process. */
+  int across_ranks;
+  /* Sets up kv->impl, kv->rank, kv->num_workers (rank 0 of 1 already
+   * filled in). On failure the factory calls destroy when kv->impl is set.
+   * NULL: no state. */
+  int (*init)(mt_kvstore *kv);
   /* Starts the sum of bufs[0..ndev) (n floats each) over devices and ranks,
    * result into bufs[0] (devices summed in index order: bitwise
    * repeatable). The buffers must not be touched until wait. */
   int (*start)(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
   int (*progress)(mt_kvstore *kv); /* NULL: nothing to drive */
-  int (*wait)(mt_kvstore *kv);     /* completes every started reduction */
+  int (*wait)(mt_kvstore *kv);     /* completes every started reduction; NULL: start did */
+  /* Reductions started while set may use blocking calls (nothing left to
+   * overlap). NULL: start always completes at once. */
+  int (*set_blocking)(mt_kvstore *kv, int blocking);
   /* bufs[0] of rank 0 to bufs[0..ndev) of every rank. */
   int (*broadcast)(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
-  /* Elementwise sum of doubles over ranks (metric states), in place. */
+  /* Elementwise sum of doubles over ranks (metric states), in place. NULL:
+   * one process. */
   int (*allreduce_f64)(mt_kvstore *kv, double *buf, int64_t n);
   /* Every rank's 64-bit value; MT_E_INVAL naming the first rank whose value
-   * differs from rank 0's ("what" names the thing compared). */
+   * differs from rank 0's ("what" names the thing compared). NULL: one
+   * process. */
   int (*check_same)(mt_kvstore *kv, uint64_t value, const char *what);
-  int (*barrier)(mt_kvstore *kv);
+  int (*barrier)(mt_kvstore *kv); /* NULL: one process */
   /* Non-blocking agreement on a flag (preemption): start with this rank's
    * flag; wait gives the OR over ranks. NULL: one process. */
   int (*agree_start)(mt_kvstore *kv, int flag);
   int (*agree_wait)(mt_kvstore *kv, int *any);
-  void (*destroy)(mt_kvstore *kv);
+  /* The kvstore's own memory and the node-shared update: see
+   * mt_kvstore_host_buffer and mt_kvstore_shared_buffer .. _reduce_apply
+   * below. NULL: the backend has none (no memory, the update refused). */
+  float *(*host_buffer)(mt_kvstore *kv, int64_t n);
+  float *(*shared_buffer)(mt_kvstore *kv, int64_t n);
+  int (*apply_plan)(mt_kvstore *kv, int nchunk, const int64_t *off, const int64_t *len);
+  void (*chunk_ready)(mt_kvstore *kv, int k);
+  int (*reduce_apply)(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn, void *user,
+                      int *code);
+  void (*destroy)(mt_kvstore *kv); /* frees kv->impl; NULL: nothing to free */
 } mt_kvstore_backend;
 
 struct mt_kvstore {
@@ -51,17 +85,23 @@ struct mt_kvstore {
 };
 
 /* By MXNet's type name: "local" / "device" (one process), "dist_sync" /
- * "dist" (MPI allreduce), "hier" (node-aware). The MPI ones initialise MPI
- * if the program has not. Unknown names: MT_E_INVAL listing the known ones. */
+ * "dist" / "dist_sync_device" (MPI allreduce), "hier" (node-aware), "nccl"
+ * (CUDA builds). The MPI ones initialise MPI if the program has not (the
+ * factory, kvstore/factory.c). Unknown names: MT_E_INVAL listing the known
+ * ones. */
 int mt_kvstore_create(const char *type, mt_kvstore **out);
 void mt_kvstore_free(mt_kvstore *kv);
 const char *mt_kvstore_type(const mt_kvstore *kv);
+/* The backend's across_ranks: 1 for the MPI kvstores, even on one rank. */
 int mt_kvstore_is_dist(const mt_kvstore *kv);
 
 int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                      int64_t n);
 int mt_kvstore_progress(mt_kvstore *kv);
 int mt_kvstore_wait(mt_kvstore *kv);
+/* Reductions started while set use blocking calls (the MPI kvstores: the
+ * blocking collectives); no effect on a backend without the slot. */
+int mt_kvstore_set_blocking(mt_kvstore *kv, int blocking);
 /* start + wait, then bufs[0] copied to the other devices (MXNet's pushpull). */
 int mt_kvstore_pushpull(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                         int64_t n);
@@ -75,23 +115,10 @@ int mt_kvstore_barrier(mt_kvstore *kv);
 int mt_kvstore_agree_start(mt_kvstore *kv, int flag);
 int mt_kvstore_agree_wait(mt_kvstore *kv, int *any);
 
-/* Sums devices 1..ndev-1 into device 0 (the in-process stage of every backend). */
-int mt_kvstore_reduce_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
-int mt_kvstore_copy_devices(int ndev, float *const *bufs, const mt_context *ctxs, int64_t n);
-
+/* The backends' tables (local.c, dist.c). */
 extern const mt_kvstore_backend mt_kvstore_local, mt_kvstore_dist_sync, mt_kvstore_hier,
     mt_kvstore_nccl;
-/* Backend constructors fill kv->impl, rank, num_workers. mode: 0 dist_sync,
- * 1 hier, 2 nccl (NCCL across the process's GPUs, then MPI across ranks,
- * staged through pinned host buffers). */
-int mt_kvstore_dist_init(mt_kvstore *kv, int mode);
-/* 1 when this process's MPI takes device pointers (Open MPI built with CUDA:
- * MPIX_Query_cuda_support), unless MODTRAIN_CUDA_AWARE_MPI=0; 0 for an MPI
- * without CUDA support. The dist kvstores use device buffers directly only
- * when every rank says 1. */
-int mt_mpi_cuda_aware(void);
-/* MPI backends: reductions started while set use blocking MPI calls. */
-int mt_kvstore_dist_set_blocking(mt_kvstore *kv, int blocking);
+
 /* Collective (every rank, the same n): host memory for n floats in which
  * the kvstore reduces fastest (the node's shared-memory window, reduced in
  * place), owned by the kvstore and valid until it is freed; NULL when it
@@ -126,7 +153,6 @@ float *mt_kvstore_host_buffer(mt_kvstore *kv, int64_t n);
  * Afterwards buf holds summed values in the blocks this rank took only.
  * Returns 1 when done, 0 when this kvstore cannot (no plan: nothing was
  * done; use start / wait), < 0 on an error (kvstore/shm.h has the rest). */
-typedef int (*mt_kvstore_range_fn)(void *user, int64_t lo, int64_t hi);
 float *mt_kvstore_shared_buffer(mt_kvstore *kv, int64_t n);
 int mt_kvstore_apply_plan(mt_kvstore *kv, int nchunk, const int64_t *off, const int64_t *len);
 void mt_kvstore_chunk_ready(mt_kvstore *kv, int k);

@@ -1,5 +1,6 @@
 /* shm_internal.h — the node reducer's state, shared by kvstore/shm.c (the
- * allreduce) and kvstore/shm_update.c (the node-shared update). */
+ * allreduce), kvstore/shm_update.c (the node-shared update) and
+ * kvstore/shm_room.c (the room check before a window is allocated). */
 #ifndef MT_KVSTORE_SHM_INTERNAL_H
 #define MT_KVSTORE_SHM_INTERNAL_H
 #include <mpi.h>
@@ -44,9 +45,9 @@ static inline void *mt_shm_align64(void *p) {
   return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
 }
 
-/* Collective over the node: 1 when the file system Open MPI backs shared
- * windows with has room for `bytes` more on every rank's view (plus a
- * margin), else 0 with a warning from node rank 0 (once). */
+/* shm_room.c. Collective over the node: 1 when the file system Open MPI
+ * backs shared windows with has room for `bytes` more on every rank's view
+ * (plus a margin), else 0 with a warning from node rank 0 (once). */
 int mt_shm_room(mt_shm *s, int64_t bytes);
 
 /* Makes the other ranks' stores visible (MPI's unified model: sync,

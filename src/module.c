@@ -620,10 +620,10 @@ static int mt_module_update_impl(mt_module *m) {
     m->reduce_in_flight = 0;
   } else if (n > 1 || mt_kvstore_is_dist(m->kv)) {
     /* nothing left to overlap: blocking collectives */
-    mt_kvstore_dist_set_blocking(m->kv, 1);
+    mt_kvstore_set_blocking(m->kv, 1);
     int rc = MT_OK;
     for (int k = 0; k < m->nbuckets && rc == MT_OK; k++) rc = mt_module_start_bucket(m, k);
-    mt_kvstore_dist_set_blocking(m->kv, 0);
+    mt_kvstore_set_blocking(m->kv, 0);
     MT_TRY(rc);
     MT_TRY(mt_kvstore_wait(m->kv));
   }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kvstore/kvstore.h"
+#include "kvstore/world.h"
 #include "src/module.h"
 #include "testutil.h"
 #if defined(__has_include)

@@ -3,7 +3,7 @@
 # too small (Docker's default /dev/shm is 64 MiB) must not hang the job.
 # Open MPI's shared-window allocation fails on the rank that creates the
 # backing file while the others wait in it for that rank; so the kvstore
-# looks for room first (kvstore/shm.c, mt_shm_room), warns, and the ranks
+# looks for room first (kvstore/shm_room.c, mt_shm_room), warns, and the ranks
 # reduce through MPI messages instead.
 #
 # Windows go to a 64 KiB tmpfs (OMPI_MCA_osc_sm_backing_directory), smaller
