@@ -21,6 +21,7 @@
 
 #include "io/h5dataset.h"
 #include "io/synthetic.h"
+#include "cmd.h"
 
 #define SYNTH_BLOCK_BYTES ((int64_t)4 << 20)
 
