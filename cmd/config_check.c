@@ -192,13 +192,67 @@ static int check_layers(mt_config *c, int k) {
   return MT_OK;
 }
 
-/* Checks key k's value and stores it in the typed fields. */
-int cfg_apply_key(mt_config *c, int k) {
-  const char *v = c->priv->raw[k].value;
+/* initializer: what mt_initializer_create takes. */
+static int check_initializer(mt_config *c, int k, const char *v) {
+  mt_initializer *init = NULL;
+  int rc = mt_initializer_create(v, 0, &init);
+  mt_initializer_free(init);
+  if (rc < 0) {
+    char msg[1024];
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+  }
+  return set_str(&c->initializer, v);
+}
+
+/* eval_metric: what mt_metric_create takes. */
+static int check_eval_metric(mt_config *c, int k, const char *v) {
+  mt_metric *m = NULL;
+  int rc = mt_metric_create(v, &m);
+  mt_metric_free(m);
+  if (rc < 0) {
+    char msg[1024];
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+  }
+  return set_str(&c->eval_metric, v);
+}
+
+/* kvstore: one of the synchronous kvstores. */
+static int check_kvstore(mt_config *c, int k, const char *v) {
+  static const char *const names[] = {"local", "device", "nccl", "dist_sync", "hier"};
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(v, names[i])) return set_str(&c->kvstore, names[i]);
+  if (!strcmp(v, "dist_async") || !strcmp(v, "dist_device_sync"))
+    return cfg_key_err(c, MT_E_INVAL, k,
+                       "'%s' is not supported: modtrain reduces synchronously "
+                       "(use dist_sync, or hier for NCCL inside nodes and MPI across)",
+                       v);
+  char sug[128];
+  cfg_suggestion(v, 5, names, sug, sizeof sug);
+  return cfg_key_err(c, MT_E_INVAL, k, "unknown kvstore '%s' (%s%s%s)", v, sug, sug[0] ? " " : "",
+                     cfg_keys[k].hint);
+}
+
+/* metrics_file: none, or a file in a writable directory (the file is created). */
+static int check_metrics_file(mt_config *c, int k, const char *v) {
+  if (is_none(v)) return set_str(&c->metrics_file, NULL);
+  /* the directory must exist and be writable; the file is created */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", v);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  if (access(dir, W_OK) != 0)
+    return cfg_key_err(c, MT_E_INVAL, k, "cannot write in directory '%s': %s (create it first)",
+                       dir, strerror(errno));
+  return set_str(&c->metrics_file, v);
+}
+
+/* [data]: the data sets, synthetic data, batch, shuffling, seed. */
+static int apply_data_key(mt_config *c, int k, const char *v) {
   int64_t i64;
-  int rc = MT_OK;
-  if (!(cfg_keys[k].flags & F_MULTILINE) && !*v)
-    return cfg_key_err(c, MT_E_INVAL, k, "empty value (%s)", cfg_keys[k].hint);
   switch (k) {
   case K_TRAIN:
   case K_VAL: {
@@ -230,11 +284,26 @@ int cfg_apply_key(mt_config *c, int k) {
     c->seed = s;
     return MT_OK;
   }
+  default: return MT_OK;
+  }
+}
+
+/* [model]: the symbol file or the layers (the network is built later). */
+static int apply_model_key(mt_config *c, int k, const char *v) {
+  switch (k) {
   case K_SYMBOL:
     if (is_none(v)) return set_str(&c->symbol_path, NULL);
     MT_TRY(check_readable(c, k, v));
     return set_str(&c->symbol_path, v);
   case K_LAYERS: return check_layers(c, k);
+  default: return MT_OK;
+  }
+}
+
+/* [train]: epochs, optimizer and its keys, initializer, metric, devices, kvstore, logging. */
+static int apply_train_key(mt_config *c, int k, const char *v) {
+  int64_t i64;
+  switch (k) {
   case K_NUM_EPOCH:
     MT_TRY(check_int(c, k, 1, 1 << 24, &i64));
     c->num_epoch = (int)i64;
@@ -259,43 +328,10 @@ int cfg_apply_key(mt_config *c, int k) {
   }
   case K_LR_SCHEDULER:
     return set_str(&c->lr_scheduler, is_none(v) ? NULL : v); /* checked with the lr, later */
-  case K_INITIALIZER: {
-    mt_initializer *init = NULL;
-    rc = mt_initializer_create(v, 0, &init);
-    mt_initializer_free(init);
-    if (rc < 0) {
-      char msg[1024];
-      cfg_last_error_copy(msg, sizeof msg);
-      return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
-    }
-    return set_str(&c->initializer, v);
-  }
-  case K_EVAL_METRIC: {
-    mt_metric *m = NULL;
-    rc = mt_metric_create(v, &m);
-    mt_metric_free(m);
-    if (rc < 0) {
-      char msg[1024];
-      cfg_last_error_copy(msg, sizeof msg);
-      return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
-    }
-    return set_str(&c->eval_metric, v);
-  }
+  case K_INITIALIZER: return check_initializer(c, k, v);
+  case K_EVAL_METRIC: return check_eval_metric(c, k, v);
   case K_CONTEXT: return check_context(c, k);
-  case K_KVSTORE: {
-    static const char *const names[] = {"local", "device", "nccl", "dist_sync", "hier"};
-    for (int i = 0; i < 5; i++)
-      if (!strcmp(v, names[i])) return set_str(&c->kvstore, names[i]);
-    if (!strcmp(v, "dist_async") || !strcmp(v, "dist_device_sync"))
-      return cfg_key_err(c, MT_E_INVAL, k,
-                         "'%s' is not supported: modtrain reduces synchronously "
-                         "(use dist_sync, or hier for NCCL inside nodes and MPI across)",
-                         v);
-    char sug[128];
-    cfg_suggestion(v, 5, names, sug, sizeof sug);
-    return cfg_key_err(c, MT_E_INVAL, k, "unknown kvstore '%s' (%s%s%s)", v, sug, sug[0] ? " " : "",
-                       cfg_keys[k].hint);
-  }
+  case K_KVSTORE: return check_kvstore(c, k, v);
   case K_SPEEDOMETER:
     MT_TRY(check_int(c, k, 0, INT_MAX, &i64));
     c->speedometer = (int)i64;
@@ -308,20 +344,21 @@ int cfg_apply_key(mt_config *c, int k) {
     MT_TRY(check_int(c, k, 0, 1 << 20, &i64));
     c->bucket_mb = (int)i64;
     return MT_OK;
-  case K_METRICS_FILE: {
-    if (is_none(v)) return set_str(&c->metrics_file, NULL);
-    /* the directory must exist and be writable; the file is created */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", v);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    if (access(dir, W_OK) != 0)
-      return cfg_key_err(c, MT_E_INVAL, k, "cannot write in directory '%s': %s (create it first)",
-                         dir, strerror(errno));
-    return set_str(&c->metrics_file, v);
+  case K_METRICS_FILE: return check_metrics_file(c, k, v);
+  default:
+    /* optimizer pass-through keys: one word, checked with the optimizer */
+    for (const char *q = v; *q; q++)
+      if (isspace((unsigned char)*q))
+        return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a single value (%s)", v,
+                           cfg_keys[k].hint);
+    return MT_OK;
   }
+}
+
+/* [checkpoint]: prefix, period, resume. */
+static int apply_checkpoint_key(mt_config *c, int k, const char *v) {
+  int64_t i64;
+  switch (k) {
   case K_PREFIX: {
     if (is_none(v)) return set_str(&c->prefix, NULL);
     size_t len = strlen(v);
@@ -349,13 +386,20 @@ int cfg_apply_key(mt_config *c, int k) {
       return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not none, auto or an epoch number >= 0", v);
     c->resume = (int)i64;
     return MT_OK;
-  default:
-    /* optimizer pass-through keys: one word, checked with the optimizer */
-    for (const char *q = v; *q; q++)
-      if (isspace((unsigned char)*q))
-        return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a single value (%s)", v,
-                           cfg_keys[k].hint);
-    return MT_OK;
+  default: return MT_OK;
+  }
+}
+
+/* Checks key k's value and stores it in the typed fields. */
+int cfg_apply_key(mt_config *c, int k) {
+  const char *v = c->priv->raw[k].value;
+  if (!(cfg_keys[k].flags & F_MULTILINE) && !*v)
+    return cfg_key_err(c, MT_E_INVAL, k, "empty value (%s)", cfg_keys[k].hint);
+  switch (cfg_keys[k].sec) {
+  case SEC_DATA: return apply_data_key(c, k, v);
+  case SEC_MODEL: return apply_model_key(c, k, v);
+  case SEC_TRAIN: return apply_train_key(c, k, v);
+  default: return apply_checkpoint_key(c, k, v);
   }
 }
 

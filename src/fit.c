@@ -292,8 +292,8 @@ typedef struct {
   int64_t last_samples;  /* samples at last_t */
 } fit_state;
 
-/* Binds, initialises the parameters and installs the optimizer (and its lr
- * scheduler), each unless the caller already did. A module the caller
+/* Binds, initialises the parameters and installs the optimizer, each
+ * unless the caller already did, then the options' lr scheduler. A module the caller
  * already prepared (bound, initialised, optimizer installed and perhaps
  * restored from a checkpoint) is continued as it is; MXNet's fit would warn
  * at each step and ignore it, the same outcome. */
