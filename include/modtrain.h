@@ -693,10 +693,6 @@ MT_API int mt_module_iter_predict(mt_module *mod, mt_data_iter *eval, int num_ba
 MT_API int mt_speedometer_create(int64_t batch_size, int frequent, int auto_reset,
                                  mt_batch_callback *out);
 MT_API void mt_batch_callback_free(mt_batch_callback *cb);
-/* A progress bar on stderr (rank 0): epoch, bar, samples/s, time left;
- * what `modtrain` shows instead of Speedometer lines on a terminal. Free
- * with mt_batch_callback_free. */
-MT_API int mt_progress_create(int64_t batch_size, int num_epoch, mt_batch_callback *out);
 
 /* ------------------------------------------------------------- distributed */
 

@@ -1,6 +1,6 @@
 /* fit.c — BaseModule.fit / score / predict / iter_predict in MXNet's order
  * of operations, and the Speedometer callback. The log lines are
- * DESIGN.md §8's, printed by rank 0 through mt_log_train. */
+ * docs/design.md §8's, printed by rank 0 through mt_log_train. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -276,20 +276,33 @@ static int stop_here(mt_module *m, const mt_fit_options *opt, int epoch, int nba
                 epoch, nbatch);
 }
 
-int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) {
-  mt_fit_options defaults;
-  if (!opt) {
-    mt_fit_options_init(&defaults);
-    opt = &defaults;
-  }
-  if (opt->num_epoch < 0) return MT_ERR(MT_E_INVAL, "fit: please specify number of epochs");
-  int nd, nl, rc = MT_OK;
+/* ------------------------------------------------------------------- fit */
+
+/* One fit: the module, its data and options, and what fit holds while it
+ * runs (freed by fit_free). */
+typedef struct {
+  mt_module *m;
+  mt_data_iter *train;
+  const mt_fit_options *opt;
+  mt_metric *train_metric, *val_metric;
+  mt_metric *view;    /* train_metric, or under MPI its sums over ranks (log, callbacks) */
+  FILE *mfile;        /* metrics_file on rank 0, or NULL */
+  int64_t batch_size; /* samples per batch over all ranks */
+  fault_spec fault;
+  double fit_t0, last_t; /* start of fit; last metrics_file line of this epoch */
+  int64_t last_samples;  /* samples at last_t */
+} fit_state;
+
+/* Binds, initialises the parameters and installs the optimizer, each
+ * unless the caller already did, then the options' lr scheduler. A module the caller
+ * already prepared (bound, initialised, optimizer installed and perhaps
+ * restored from a checkpoint) is continued as it is; MXNet's fit would warn
+ * at each step and ignore it, the same outcome. */
+static int fit_prepare_module(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) {
+  int nd, nl, rc;
   const mt_data_desc *dd, *ld;
   MT_TRY(mt_data_iter_provide_data(train, &nd, &dd));
   MT_TRY(mt_data_iter_provide_label(train, &nl, &ld));
-  /* A module the caller already prepared (bound, initialised, optimizer
-   * installed and perhaps restored from a checkpoint) is continued as it is;
-   * MXNet's fit would warn at each step and ignore it, the same outcome. */
   if (!m->binded || opt->force_rebind)
     MT_TRY(mt_module_bind(m, nd, dd, nl, ld, 1, 0, opt->force_rebind, MT_REQ_WRITE));
   if (!m->params_initialized || opt->force_init) {
@@ -311,133 +324,197 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
     MT_TRY(mt_lr_scheduler_create(opt->lr_scheduler, mt_optimizer_learning_rate(m->opt), &sched));
     MT_TRY(mt_optimizer_set_lr_scheduler(m->opt, sched));
   }
-  mt_metric *train_metric = NULL, *val_metric = NULL, *view = NULL;
-  FILE *mfile = NULL;
-  MT_TRY(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &train_metric));
-  rc = mt_metric_create(opt->validation_metric ? opt->validation_metric
-                                               : (opt->eval_metric ? opt->eval_metric : "acc"),
-                        &val_metric);
-  if (rc < 0) goto done;
+  return MT_OK;
+}
+
+/* The metrics, the metrics file and the clock. */
+static int fit_prepare(fit_state *s) {
+  const mt_fit_options *opt = s->opt;
+  const char *eval_metric = opt->eval_metric ? opt->eval_metric : "acc";
+  MT_TRY(mt_metric_create(eval_metric, &s->train_metric));
+  MT_TRY(mt_metric_create(opt->validation_metric ? opt->validation_metric : eval_metric,
+                          &s->val_metric));
   /* Under MPI the training metric stays local; `view` holds the sums over
    * ranks for the log and the batch-end callbacks. */
-  view = train_metric;
-  if (is_dist(m))
-    MT_TRY_GOTO(mt_metric_create(opt->eval_metric ? opt->eval_metric : "acc", &view), rc, done);
-  int64_t batch_size = mt_data_iter_batch_size(train) * (m->kv ? m->kv->num_workers : 1);
-  fault_spec fault = fault_parse();
-  double fit_t0 = now_s(), last_t = fit_t0;
-  int64_t last_samples = 0;
+  s->view = s->train_metric;
+  if (is_dist(s->m)) MT_TRY(mt_metric_create(eval_metric, &s->view));
+  s->batch_size = mt_data_iter_batch_size(s->train) * (s->m->kv ? s->m->kv->num_workers : 1);
+  s->fault = fault_parse();
+  s->fit_t0 = s->last_t = now_s();
+  s->last_samples = 0;
   if (opt->metrics_file && *opt->metrics_file && mt_log_rank() == 0) {
-    mfile = fopen(opt->metrics_file, "a");
-    if (!mfile) {
-      rc = MT_ERR(MT_E_IO, "metrics_file %s: %s", opt->metrics_file, strerror(errno));
-      goto done;
+    s->mfile = fopen(opt->metrics_file, "a");
+    if (!s->mfile)
+      return MT_ERR(MT_E_IO, "metrics_file %s: %s", opt->metrics_file, strerror(errno));
+  }
+  return MT_OK;
+}
+
+static void fit_free(fit_state *s) {
+  if (s->mfile) fclose(s->mfile);
+  if (s->view && s->view != s->train_metric) mt_metric_free(s->view);
+  mt_metric_free(s->train_metric);
+  mt_metric_free(s->val_metric);
+}
+
+/* Under MPI: the sums over ranks into `view` when the metrics file or a
+ * batch-end callback reads them after this batch; *reduced says whether. */
+static int fit_reduce_for_readers(fit_state *s, int nbatch, int metrics_now, int *reduced) {
+  const mt_fit_options *opt = s->opt;
+  *reduced = 0;
+  if (s->view == s->train_metric) return MT_OK;
+  int want = metrics_now;
+  for (int i = 0; i < opt->n_batch_end_callback; i++) {
+    int f = opt->batch_end_callback[i].frequent;
+    want |= f == 0 || (f > 0 && nbatch % f == 0);
+  }
+  if (want) MT_TRY(reduce_metric(s->m, s->train_metric, s->view));
+  *reduced = want;
+  return MT_OK;
+}
+
+/* The metrics file's line for this batch: samples so far, speed since the
+ * last line. */
+static void fit_batch_metrics_event(fit_state *s, int epoch, int nbatch) {
+  double t = now_s();
+  int64_t samples = (int64_t)(nbatch + 1) * s->batch_size;
+  double speed = t > s->last_t ? (double)(samples - s->last_samples) / (t - s->last_t) : 0;
+  metrics_event(s->mfile, "train_batch", epoch, nbatch, samples, speed, t - s->fit_t0, s->view, 0);
+  s->last_t = t;
+  s->last_samples = samples;
+}
+
+/* One batch: forward, backward, update, the metric, the metrics file, the
+ * batch-end callbacks. */
+static int fit_batch(fit_state *s, int epoch, int nbatch, mt_batch *b) {
+  const mt_fit_options *opt = s->opt;
+  mt_watchdog_progress("training", epoch, nbatch);
+  MT_TRY(fault_hit(&s->fault, epoch, nbatch, b));
+  MT_TRY(mt_module_forward_backward(s->m, b));
+  MT_TRY(mt_module_update(s->m));
+  MT_TRY(mt_module_update_metric(s->m, s->train_metric, b->nlabel, b->label));
+  int reduced, metrics_now = opt->metrics_every > 0 && (nbatch + 1) % opt->metrics_every == 0;
+  MT_TRY(fit_reduce_for_readers(s, nbatch, metrics_now, &reduced));
+  if (metrics_now && s->mfile) fit_batch_metrics_event(s, epoch, nbatch);
+  MT_TRY(call_batch_cbs(opt->n_batch_end_callback, opt->batch_end_callback, epoch, nbatch, s->view,
+                        s->batch_size));
+  if (reduced && mt_metric_num(s->view) > 0) {
+    /* a callback reset the local sums (Speedometer auto_reset): do it for real */
+    const char *nm;
+    double v;
+    if (mt_metric_get(s->view, 0, &nm, &v) == MT_OK && isnan(v))
+      mt_metric_reset_local(s->train_metric);
+  }
+  return MT_OK;
+}
+
+/* Preemption: the flag raised at batch k is agreed on at batch k+1
+ * (non-blocking), so every rank stops after the same batch; *stop says
+ * whether any rank asked. */
+static int fit_agree_stop(fit_state *s, int *stop) {
+  int any = 0;
+  MT_TRY(mt_kvstore_agree_wait(s->m->kv, &any));
+  *stop = any != 0;
+  if (*stop) return MT_OK;
+  return mt_kvstore_agree_start(s->m->kv, *s->opt->stop_requested != 0);
+}
+
+/* The batches of one epoch (after those a resume skips, in its first);
+ * *nbatch counts them; *stop: every rank stopped on request after it. */
+static int fit_batches(fit_state *s, int epoch, int *nbatch, int *stop) {
+  const mt_fit_options *opt = s->opt;
+  mt_batch b;
+  int got = 0;
+  if (epoch == opt->begin_epoch && opt->begin_batch > 0) { /* resume inside the epoch */
+    for (; *nbatch < opt->begin_batch && (got = mt_data_iter_next(s->train, &b)) == 1;
+         (*nbatch)++) {}
+    if (*nbatch < opt->begin_batch && got < 0) return got;
+  }
+  while ((got = mt_data_iter_next(s->train, &b)) == 1) {
+    MT_TRY(fit_batch(s, epoch, *nbatch, &b));
+    (*nbatch)++;
+    if (opt->stop_requested) {
+      MT_TRY(fit_agree_stop(s, stop));
+      if (*stop) return MT_OK;
     }
   }
-  for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++) {
-    double tic = now_s();
-    mt_metric_reset(train_metric);
-    mt_batch b;
-    int nbatch = 0, got;
-    if (epoch == opt->begin_epoch && opt->begin_batch > 0) { /* resume inside the epoch */
-      for (; nbatch < opt->begin_batch && (got = mt_data_iter_next(train, &b)) == 1; nbatch++) {}
-      if (nbatch < opt->begin_batch && got < 0) {
-        rc = got;
-        goto fail_batch;
-      }
-    }
-    while ((got = mt_data_iter_next(train, &b)) == 1) {
-      mt_watchdog_progress("training", epoch, nbatch);
-      MT_TRY_GOTO(fault_hit(&fault, epoch, nbatch, &b), rc, fail_batch);
-      MT_TRY_GOTO(mt_module_forward_backward(m, &b), rc, fail_batch);
-      MT_TRY_GOTO(mt_module_update(m), rc, fail_batch);
-      MT_TRY_GOTO(mt_module_update_metric(m, train_metric, b.nlabel, b.label), rc, fail_batch);
-      int reduced = 0;
-      int metrics_now = opt->metrics_every > 0 && (nbatch + 1) % opt->metrics_every == 0;
-      if (view != train_metric) {
-        int want = metrics_now;
-        for (int i = 0; i < opt->n_batch_end_callback; i++) {
-          int f = opt->batch_end_callback[i].frequent;
-          want |= f == 0 || (f > 0 && nbatch % f == 0);
-        }
-        if (want) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, fail_batch);
-        reduced = want;
-      }
-      if (metrics_now && mfile) {
-        double t = now_s();
-        int64_t samples = (int64_t)(nbatch + 1) * batch_size;
-        double speed = t > last_t ? (double)(samples - last_samples) / (t - last_t) : 0;
-        metrics_event(mfile, "train_batch", epoch, nbatch, samples, speed, t - fit_t0, view, 0);
-        last_t = t;
-        last_samples = samples;
-      }
-      MT_TRY_GOTO(call_batch_cbs(opt->n_batch_end_callback, opt->batch_end_callback, epoch, nbatch,
-                                 view, batch_size),
-                  rc, fail_batch);
-      if (reduced && mt_metric_num(view) > 0) {
-        /* a callback reset the local sums (Speedometer auto_reset): do it for real */
-        const char *nm;
-        double v;
-        if (mt_metric_get(view, 0, &nm, &v) == MT_OK && isnan(v))
-          mt_metric_reset_local(train_metric);
-      }
-      nbatch++;
-      if (opt->stop_requested) {
-        /* preemption: the flag raised at batch k is agreed on at batch k+1
-         * (non-blocking), so every rank stops after the same batch */
-        int any = 0;
-        MT_TRY_GOTO(mt_kvstore_agree_wait(m->kv, &any), rc, fail_batch);
-        if (any) {
-          rc = stop_here(m, opt, epoch, nbatch);
-          goto done;
-        }
-        MT_TRY_GOTO(mt_kvstore_agree_start(m->kv, *opt->stop_requested != 0), rc, fail_batch);
-      }
-    }
-    if (got < 0) {
-      rc = got;
-      goto fail_batch;
-    }
-    if (view != train_metric) MT_TRY_GOTO(reduce_metric(m, train_metric, view), rc, done);
-    log_metric("Train", epoch, view, 1);
-    double cost = now_s() - tic;
-    mt_log_train("Epoch[%d] Time cost=%.3f", epoch, cost);
-    metrics_event(mfile, "train_epoch", epoch, nbatch, (int64_t)nbatch * batch_size,
-                  cost > 0 ? (double)nbatch * (double)batch_size / cost : 0, now_s() - fit_t0, view,
-                  1);
-    last_t = now_s();
-    last_samples = 0;
-    const mt_arena *args, *aux;
-    MT_TRY_GOTO(mt_module_get_params(m, &args, &aux), rc, done);
-    if (m->nctx > 1) /* sync aux states across devices, as MXNet's fit */
-      MT_TRY_GOTO(mt_module_init_params(m, NULL, args, aux, 0, 1, 0), rc, done);
-    for (int i = 0; i < opt->n_epoch_end_callback; i++)
-      if (opt->epoch_end_callback[i].fn)
-        MT_TRY_GOTO(opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux,
-                                                  opt->epoch_end_callback[i].user),
-                    rc, done);
-    if (opt->eval_data) {
-      mt_watchdog_progress("validation", epoch, 0);
-      MT_TRY_GOTO(mt_module_score(m, opt->eval_data, val_metric, -1, 1, epoch,
-                                  opt->n_eval_batch_end_callback, opt->eval_batch_end_callback),
-                  rc, done);
-      MT_TRY_GOTO(call_batch_cbs(opt->n_eval_end_callback, opt->eval_end_callback, epoch, -1,
-                                 val_metric, batch_size),
-                  rc, done);
-      log_metric("Validation", epoch, val_metric, 0);
-      metrics_event(mfile, "validation", epoch, -1, 0, 0, now_s() - fit_t0, val_metric, 0);
-    }
-    MT_TRY_GOTO(mt_data_iter_reset(train), rc, done);
-    continue;
-  fail_batch:
-    mt_error_prefix(rc, "Epoch[%d] Batch[%d]", epoch, nbatch);
-    goto done;
+  return got < 0 ? got : MT_OK;
+}
+
+/* After the epoch's last batch: the parameters synced across devices, then
+ * the epoch-end callbacks (checkpoints) with them. */
+static int fit_epoch_callbacks(fit_state *s, int epoch) {
+  const mt_fit_options *opt = s->opt;
+  mt_module *m = s->m;
+  const mt_arena *args, *aux;
+  MT_TRY(mt_module_get_params(m, &args, &aux));
+  if (m->nctx > 1) /* sync aux states across devices, as MXNet's fit */
+    MT_TRY(mt_module_init_params(m, NULL, args, aux, 0, 1, 0));
+  for (int i = 0; i < opt->n_epoch_end_callback; i++)
+    if (opt->epoch_end_callback[i].fn)
+      MT_TRY(
+          opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux, opt->epoch_end_callback[i].user));
+  return MT_OK;
+}
+
+/* The validation data scored, its callbacks, log line and metrics line. */
+static int fit_validate(fit_state *s, int epoch) {
+  const mt_fit_options *opt = s->opt;
+  mt_watchdog_progress("validation", epoch, 0);
+  MT_TRY(mt_module_score(s->m, opt->eval_data, s->val_metric, -1, 1, epoch,
+                         opt->n_eval_batch_end_callback, opt->eval_batch_end_callback));
+  MT_TRY(call_batch_cbs(opt->n_eval_end_callback, opt->eval_end_callback, epoch, -1, s->val_metric,
+                        s->batch_size));
+  log_metric("Validation", epoch, s->val_metric, 0);
+  metrics_event(s->mfile, "validation", epoch, -1, 0, 0, now_s() - s->fit_t0, s->val_metric, 0);
+  return MT_OK;
+}
+
+/* The end of an epoch of nbatch batches begun at tic: the training metric
+ * (over all ranks) and time logged, epoch-end callbacks, validation, and the
+ * training data rewound. */
+static int fit_epoch_end(fit_state *s, int epoch, int nbatch, double tic) {
+  if (s->view != s->train_metric) MT_TRY(reduce_metric(s->m, s->train_metric, s->view));
+  log_metric("Train", epoch, s->view, 1);
+  double cost = now_s() - tic;
+  mt_log_train("Epoch[%d] Time cost=%.3f", epoch, cost);
+  metrics_event(s->mfile, "train_epoch", epoch, nbatch, (int64_t)nbatch * s->batch_size,
+                cost > 0 ? (double)nbatch * (double)s->batch_size / cost : 0, now_s() - s->fit_t0,
+                s->view, 1);
+  s->last_t = now_s();
+  s->last_samples = 0;
+  MT_TRY(fit_epoch_callbacks(s, epoch));
+  if (s->opt->eval_data) MT_TRY(fit_validate(s, epoch));
+  return mt_data_iter_reset(s->train);
+}
+
+/* One epoch: its batches (an error in them names the epoch and batch), then
+ * its end; or, stopped on request, the checkpoint of the position. */
+static int fit_epoch(fit_state *s, int epoch) {
+  double tic = now_s();
+  mt_metric_reset(s->train_metric);
+  int nbatch = 0, stop = 0;
+  int rc = fit_batches(s, epoch, &nbatch, &stop);
+  if (rc < 0) return mt_error_prefix(rc, "Epoch[%d] Batch[%d]", epoch, nbatch);
+  if (stop) return stop_here(s->m, s->opt, epoch, nbatch);
+  return fit_epoch_end(s, epoch, nbatch, tic);
+}
+
+int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) {
+  mt_fit_options defaults;
+  if (!opt) {
+    mt_fit_options_init(&defaults);
+    opt = &defaults;
   }
+  if (opt->num_epoch < 0) return MT_ERR(MT_E_INVAL, "fit: please specify number of epochs");
+  MT_TRY(fit_prepare_module(m, train, opt));
+  fit_state s = {.m = m, .train = train, .opt = opt};
+  int rc;
+  MT_TRY_GOTO(fit_prepare(&s), rc, done);
+  for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++)
+    MT_TRY_GOTO(fit_epoch(&s, epoch), rc, done);
 done:
-  if (mfile) fclose(mfile);
-  if (view && view != train_metric) mt_metric_free(view);
-  mt_metric_free(train_metric);
-  mt_metric_free(val_metric);
+  fit_free(&s);
   return rc;
 }
 

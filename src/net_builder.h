@@ -1,5 +1,5 @@
 /* net_builder.h — networks written as config text (`[model] layers`,
- * DESIGN.md §7), the label names a network expects, and Graphviz DOT of a
+ * docs/design.md §7), the label names a network expects, and Graphviz DOT of a
  * network (`modtrain viz`).
  *
  * A layer line is "OP NAME key=value ...", e.g. "FullyConnected fc1
@@ -66,7 +66,7 @@ int mt_net_to_dot(mt_symbol *sym, int nknown, const char *const *names, const mt
 
 /* The choice closest to `word` by edit distance (case-insensitive), or NULL
  * when none is close enough to be a likely typo: the "did you mean" of
- * error hints (also used by config.c). */
+ * error hints (also used by the command's config reader, cmd/config_*.c). */
 const char *mt_closest_name(const char *word, int n, const char *const *choices);
 
 #endif

@@ -36,7 +36,7 @@ typedef struct {
   mt_dtype dtype; /* element type of the node's arrays (0: float32) */
   int is_train;
   /* Random ops key their stream by (seed, node_key, step, sample index):
-   * results do not depend on how the batch is split (DESIGN.md §5). */
+   * results do not depend on how the batch is split (docs/design.md §5). */
   uint64_t seed;
   uint64_t node_key; /* hash of the node name */
   uint64_t step;

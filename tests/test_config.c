@@ -1,4 +1,4 @@
-/* test_config.c — the job config of `modtrain` (src/config.c) and the
+/* test_config.c — the job config of `modtrain` (cmd/config*.c) and the
  * network builder (src/net_builder.c): jobs/configs/tutorial.ini parses to
  * the tutorial's values, --set overrides, defaults, a table of bad configs
  * (written to temporary files) each with its error code and message
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "src/config.h"
+#include "cmd/config.h"
 #include "src/net_builder.h"
 #include "testutil.h"
 

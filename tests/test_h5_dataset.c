@@ -23,7 +23,7 @@
 #include "io/synthetic.h"
 #include "testutil.h"
 
-int mt_cmd_synth(int argc, char **argv); /* src/cmd_synth.c */
+int mt_cmd_synth(int argc, char **argv); /* cmd/cmd_synth.c */
 
 static char tmpdir[64];
 

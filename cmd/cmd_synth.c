@@ -21,6 +21,8 @@
 
 #include "io/h5dataset.h"
 #include "io/synthetic.h"
+#include "cmd.h"
+#include "base/error.h"
 
 #define SYNTH_BLOCK_BYTES ((int64_t)4 << 20)
 
@@ -66,7 +68,16 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-int mt_cmd_synth(int argc, char **argv) {
+/* What to write. */
+typedef struct {
+  int64_t classes, dim, samples, part;
+  uint64_t seed;
+  const char *out;
+} synth_args;
+
+/* The options into a. Returns -1 to go on, or the exit code (--help, a bad
+ * or missing option or argument). */
+static int synth_options(int argc, char **argv, synth_args *a) {
   static const struct option opts[] = {{"classes", required_argument, NULL, 'c'},
                                        {"dim", required_argument, NULL, 'd'},
                                        {"samples", required_argument, NULL, 'n'},
@@ -74,18 +85,16 @@ int mt_cmd_synth(int argc, char **argv) {
                                        {"part", required_argument, NULL, 'p'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  int64_t classes = 0, dim = 0, samples = 0, part = 0;
-  uint64_t seed = 0;
   optind = 0; /* glibc: restart scanning (the command may run more than once) */
   int c;
   while ((c = getopt_long(argc, argv, "c:d:n:s:p:h", opts, NULL)) != -1) {
     int bad = 0;
     switch (c) {
-    case 'c': bad = parse_i64(optarg, 1, INT32_MAX, &classes); break;
-    case 'd': bad = parse_i64(optarg, 1, INT32_MAX, &dim); break;
-    case 'n': bad = parse_i64(optarg, 1, INT64_MAX, &samples); break;
-    case 's': bad = parse_u64(optarg, &seed); break;
-    case 'p': bad = parse_i64(optarg, 0, INT32_MAX, &part); break;
+    case 'c': bad = parse_i64(optarg, 1, INT32_MAX, &a->classes); break;
+    case 'd': bad = parse_i64(optarg, 1, INT32_MAX, &a->dim); break;
+    case 'n': bad = parse_i64(optarg, 1, INT64_MAX, &a->samples); break;
+    case 's': bad = parse_u64(optarg, &a->seed); break;
+    case 'p': bad = parse_i64(optarg, 0, INT32_MAX, &a->part); break;
     case 'h': synth_usage(stdout); return 0;
     default: synth_usage(stderr); return 2;
     }
@@ -102,7 +111,10 @@ int mt_cmd_synth(int argc, char **argv) {
       return 2;
     }
   }
-  const char *missing = !classes ? "--classes" : !dim ? "--dim" : !samples ? "--samples" : NULL;
+  const char *missing = !a->classes   ? "--classes"
+                        : !a->dim     ? "--dim"
+                        : !a->samples ? "--samples"
+                                      : NULL;
   if (missing) {
     fprintf(stderr, "modtrain synth: %s is required (see modtrain synth --help)\n", missing);
     return 2;
@@ -112,63 +124,79 @@ int mt_cmd_synth(int argc, char **argv) {
             argc - optind);
     return 2;
   }
-  const char *out = argv[optind];
-  /* like the checkpoint prefix: the output's directory is created if missing */
+  a->out = argv[optind];
+  return -1;
+}
+
+/* Like the checkpoint prefix: the output's directory is created if missing. */
+static void make_out_dir(const char *out) {
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", out);
   char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = '\0';
-    for (char *c = dir + 1; *c; c++)
-      if (*c == '/') {
-        *c = '\0';
-        mkdir(dir, 0777);
-        *c = '/';
-      }
-    mkdir(dir, 0777);
-  }
-  if (samples > INT64_MAX / classes) {
-    fprintf(stderr, "modtrain synth: --samples %" PRId64 " x --classes %" PRId64 " overflows\n",
-            samples, classes);
-    return 2;
-  }
+  if (!slash || slash == dir) return;
+  *slash = '\0';
+  for (char *c = dir + 1; *c; c++)
+    if (*c == '/') {
+      *c = '\0';
+      mkdir(dir, 0777);
+      *c = '/';
+    }
+  mkdir(dir, 0777);
+}
 
+/* The set generated and appended block by block, then the file committed. */
+static int synth_write(const synth_args *a) {
   char gen[256];
   snprintf(gen, sizeof gen,
            "modtrain synth --classes %" PRId64 " --dim %" PRId64 " --samples %" PRId64
            " --seed %" PRIu64 " --part %" PRId64,
-           classes, dim, samples, seed, part);
-  int64_t block = SYNTH_BLOCK_BYTES / (dim * (int64_t)sizeof(float));
+           a->classes, a->dim, a->samples, a->seed, a->part);
+  int64_t block = SYNTH_BLOCK_BYTES / (a->dim * (int64_t)sizeof(float));
   if (block < 1) block = 1;
-  if (block > samples) block = samples;
-  float *x = malloc((size_t)block * (size_t)dim * sizeof *x);
+  if (block > a->samples) block = a->samples;
+  float *x = malloc((size_t)block * (size_t)a->dim * sizeof *x);
   float *y = malloc((size_t)block * sizeof *y);
   mtio_h5_writer *w = NULL;
-  int64_t d = dim;
-  int rc = (!x || !y)
-               ? mt_error_set(MT_E_NOMEM, "cannot allocate a block of %" PRId64 " samples", block)
-               : MT_OK;
-  if (rc == MT_OK) rc = mtio_h5_writer_create(out, 1, &d, 0, classes, seed, gen, &w);
-  if (rc == MT_OK) rc = mtio_h5_writer_attr_int(w, "part", part);
-  for (int64_t first = 0; rc == MT_OK && first < samples; first += block) {
-    int64_t rows = samples - first < block ? samples - first : block;
-    rc = mtio_synthetic_generate_range((int)classes, (int)dim, samples, seed, (int)part, first,
-                                       rows, x, y);
-    if (rc == MT_OK) rc = mtio_h5_writer_append(w, rows, x, y);
+  int64_t d = a->dim;
+  int rc;
+  if (!x || !y) {
+    rc = mt_error_set(MT_E_NOMEM, "cannot allocate a block of %" PRId64 " samples", block);
+    goto done;
   }
-  if (rc == MT_OK) {
-    rc = mtio_h5_writer_close(w);
-    w = NULL;
+  MT_TRY_GOTO(mtio_h5_writer_create(a->out, 1, &d, 0, a->classes, a->seed, gen, &w), rc, done);
+  MT_TRY_GOTO(mtio_h5_writer_attr_int(w, "part", a->part), rc, done);
+  for (int64_t first = 0; first < a->samples; first += block) {
+    int64_t rows = a->samples - first < block ? a->samples - first : block;
+    MT_TRY_GOTO(mtio_synthetic_generate_range((int)a->classes, (int)a->dim, a->samples, a->seed,
+                                              (int)a->part, first, rows, x, y),
+                rc, done);
+    MT_TRY_GOTO(mtio_h5_writer_append(w, rows, x, y), rc, done);
   }
+  rc = mtio_h5_writer_close(w);
+  w = NULL;
+done:
   mtio_h5_writer_abort(w);
   free(x);
   free(y);
-  if (rc < 0) {
+  return rc;
+}
+
+int mt_cmd_synth(int argc, char **argv) {
+  synth_args a = {0};
+  int code = synth_options(argc, argv, &a);
+  if (code >= 0) return code;
+  make_out_dir(a.out);
+  if (a.samples > INT64_MAX / a.classes) {
+    fprintf(stderr, "modtrain synth: --samples %" PRId64 " x --classes %" PRId64 " overflows\n",
+            a.samples, a.classes);
+    return 2;
+  }
+  if (synth_write(&a) < 0) {
     fprintf(stderr, "modtrain synth: %s\n", mt_last_error());
     return 1;
   }
   printf("wrote %" PRId64 " samples (%" PRId64 " classes, %" PRId64 " features, seed %" PRIu64
          ", part %" PRId64 ") to %s\n",
-         samples, classes, dim, seed, part, out);
+         a.samples, a.classes, a.dim, a.seed, a.part, a.out);
   return 0;
 }

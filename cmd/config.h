@@ -1,6 +1,8 @@
-/* config.h — the job config of the `modtrain` command (DESIGN.md §7): an
+/* config.h — the job config of the `modtrain` command (docs/design.md §7): an
  * INI file with sections [data] [model] [train] [checkpoint], read with
- * inih into mt_config and validated strictly before anything runs.
+ * inih into mt_config and validated strictly before anything runs
+ * (config_read.c reads, config_check.c checks the values, config_net.c
+ * builds the network, config_keys.c holds the keys and the queries).
  *
  * Every problem is ONE line recorded with mt_error_set:
  *     FILE:LINE: [section] key: what is wrong (hint)
@@ -13,10 +15,10 @@
  * context, missing or conflicting keys, unreadable files). Every key, its
  * default and meaning: docs/config.md.
  */
-#ifndef MT_SRC_CONFIG_H
-#define MT_SRC_CONFIG_H
+#ifndef MT_CMD_CONFIG_H
+#define MT_CMD_CONFIG_H
 #include "modtrain.h"
-#include "net_builder.h"
+#include "src/net_builder.h"
 
 #define MT_CFG_MAX_CTX 16
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "modtrain.h"
+#include "cmd.h"
 
 typedef struct {
   int64_t batch_size;
@@ -53,7 +53,7 @@ static int progress_cb(const mt_batch_end_params *p, void *user) {
   return 0;
 }
 
-int mt_progress_create(int64_t batch_size, int num_epoch, mt_batch_callback *out) {
+int cmd_progress_create(int64_t batch_size, int num_epoch, mt_batch_callback *out) {
   progress *s = calloc(1, sizeof *s);
   if (!s) return mt_error_set(MT_E_NOMEM, "progress: out of memory");
   s->batch_size = batch_size;

@@ -1,0 +1,97 @@
+/* cmd_data.c — the data iterators of a job config for the `modtrain`
+ * command: synthetic data (generated in memory, this rank's shard of each
+ * global batch, its labels renamed to the network's label) or an HDF5
+ * dataset file (each rank reads only its rows). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "base/error.h"
+
+/* mt_synthetic_iter_create names its labels "softmax_label"; a network
+ * whose loss layer has another name reads NAME_label. This wrapper gives
+ * the iterator's labels the network's name (the batches are unchanged). */
+typedef struct {
+  mt_data_iter *inner;
+  int nlabel;
+  mt_data_desc label[MT_MAX_BATCH_INPUTS];
+} relabel_iter;
+
+static int rl_next(void *s, mt_batch *b) {
+  return mt_data_iter_next(((relabel_iter *)s)->inner, b);
+}
+static int rl_reset(void *s) { return mt_data_iter_reset(((relabel_iter *)s)->inner); }
+static int rl_provide_data(void *s, int *n, const mt_data_desc **d) {
+  return mt_data_iter_provide_data(((relabel_iter *)s)->inner, n, d);
+}
+static int rl_provide_label(void *s, int *n, const mt_data_desc **d) {
+  relabel_iter *r = s;
+  *n = r->nlabel;
+  *d = r->label;
+  return MT_OK;
+}
+static void rl_destroy(void *s) {
+  relabel_iter *r = s;
+  mt_data_iter_free(r->inner);
+  free(r);
+}
+
+/* Takes ownership of *it: on return *it is the renamed iterator (or freed
+ * and NULL on error). */
+static int relabel(mt_data_iter **it, const char *label_name) {
+  int n;
+  const mt_data_desc *d;
+  int rc = mt_data_iter_provide_label(*it, &n, &d);
+  if (rc < 0 || (n == 1 && !strcmp(d[0].name, label_name))) return rc;
+  relabel_iter *r = calloc(1, sizeof *r);
+  if (!r || n != 1 || strlen(label_name) >= sizeof r->label[0].name) {
+    free(r);
+    mt_data_iter_free(*it);
+    *it = NULL;
+    return r ? mt_error_set(MT_E_INVAL, "label name '%s' does not fit the data", label_name)
+             : mt_error_set(MT_E_NOMEM, "out of memory");
+  }
+  r->inner = *it;
+  r->nlabel = 1;
+  r->label[0] = d[0];
+  snprintf(r->label[0].name, sizeof r->label[0].name, "%s", label_name);
+  static const mt_data_iter_vtable vt = {rl_next, rl_reset, rl_provide_data, rl_provide_label,
+                                         rl_destroy};
+  rc = mt_data_iter_create(&vt, r, it);
+  if (rc < 0) {
+    rl_destroy(r);
+    *it = NULL;
+  }
+  return rc;
+}
+
+/* This rank's shard of every global batch (a no-op for one rank). */
+static int shard(mt_data_iter **it, int rank, int world) {
+  if (world <= 1) return MT_OK;
+  mt_data_iter *s;
+  int rc = mt_data_iter_shard(*it, rank, world, &s);
+  if (rc < 0) return rc;
+  *it = s;
+  return MT_OK;
+}
+
+/* The iterator of one data set (cmd.h). */
+int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, const char *label,
+                  int rank, int world, mt_data_iter **out) {
+  *out = NULL;
+  if (strcmp(src, "synthetic"))
+    return mt_h5_iter_create(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
+                             world, "data", label, out);
+  int rc;
+  MT_TRY_GOTO(mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
+                                       cfg->batch_size, cfg->seed, part, shuffle, out),
+              rc, fail);
+  MT_TRY_GOTO(relabel(out, label), rc, fail);
+  MT_TRY_GOTO(shard(out, rank, world), rc, fail);
+  return MT_OK;
+fail:
+  mt_data_iter_free(*out);
+  *out = NULL;
+  return rc;
+}

@@ -1,0 +1,559 @@
+/* config_check.c — the values of the job config checked (docs/design.md §7;
+ * docs/config.md): each key's text parsed into mt_config's typed fields
+ * with a one-line error naming where it was written and what a good value
+ * looks like, then the checks across keys (required keys, symbol or layers,
+ * data, the optimizer and its parameters, checkpoint). */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "config_keys.h"
+#include "base/error.h"
+
+/* ------------------------------------------------------ value checks */
+
+static int is_none(const char *v) { return !strcasecmp(v, "none"); }
+
+/* 0 ok; 1 not a number; 2 not whole; 3 out of range */
+static int parse_i64(const char *v, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (end != v && !*end) {
+    if (errno == ERANGE) return 3;
+    *out = x;
+    return 0;
+  }
+  double d = strtod(v, &end);
+  if (end != v && !*end && isfinite(d)) return 2;
+  return 1;
+}
+
+static int check_int(mt_config *c, int k, int64_t lo, int64_t hi, int64_t *out) {
+  const char *v = c->priv->raw[k].value;
+  int r = parse_i64(v, out);
+  if (r == 1)
+    return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a number (%s)", v, cfg_keys[k].hint);
+  if (r == 2)
+    return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a whole number (%s)", v, cfg_keys[k].hint);
+  if (r == 3 || *out > hi)
+    return cfg_key_err(c, MT_E_INVAL, k, "%s is too large (at most %lld)", v, (long long)hi);
+  if (*out < lo)
+    return cfg_key_err(c, MT_E_INVAL, k, "%s is %s (%s)", v,
+                       lo == 1 && *out == 0 ? "zero; it must be at least 1"
+                       : *out < 0           ? "negative"
+                                            : "too small",
+                       cfg_keys[k].hint);
+  return MT_OK;
+}
+
+static int check_float(mt_config *c, int k, double lo, int lo_open, double hi, int hi_open,
+                       double *out) {
+  const char *v = c->priv->raw[k].value;
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (end == v || *end || !isfinite(d))
+    return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a number (%s)", v, cfg_keys[k].hint);
+  if (d < lo || (lo_open && d == lo) || d > hi || (hi_open && d == hi))
+    return cfg_key_err(c, MT_E_INVAL, k, "%s is out of range (%s)", v, cfg_keys[k].hint);
+  *out = d;
+  return MT_OK;
+}
+
+static int check_bool(mt_config *c, int k, int *out) {
+  const char *v = c->priv->raw[k].value;
+  static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off",
+                                                                              "0"};
+  for (int i = 0; i < 4; i++) {
+    if (!strcasecmp(v, yes[i])) {
+      *out = 1;
+      return MT_OK;
+    }
+    if (!strcasecmp(v, no[i])) {
+      *out = 0;
+      return MT_OK;
+    }
+  }
+  return cfg_key_err(c, MT_E_INVAL, k,
+                     "'%s' is not true or false (true/false, yes/no, on/off, 1/0)", v);
+}
+
+/* A data or model file must be readable now, not after an hour in the queue. */
+static int check_readable(mt_config *c, int k, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+    return cfg_key_err(c, MT_E_INVAL, k,
+                       "cannot read '%s': %s (relative paths start at the working "
+                       "directory)",
+                       path, strerror(errno));
+  if (S_ISDIR(st.st_mode))
+    return cfg_key_err(c, MT_E_INVAL, k, "'%s' is a directory, not a file (%s)", path,
+                       cfg_keys[k].hint);
+  return MT_OK;
+}
+
+static int set_str(char **dst, const char *v) {
+  char *s = v ? strdup(v) : NULL;
+  if (v && !s) return MT_NOMEM();
+  free(*dst);
+  *dst = s;
+  return MT_OK;
+}
+
+static int check_context(mt_config *c, int k) {
+  const char *v = c->priv->raw[k].value;
+  const char *p = v;
+  mt_devtype type;
+  if (!strncasecmp(p, "cpu", 3)) type = MT_CPU;
+  else if (!strncasecmp(p, "gpu", 3)) type = MT_GPU;
+  else return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a context (%s)", v, cfg_keys[k].hint);
+  p += 3;
+  int n = 0;
+  c->ctx_auto = !*p;
+  if (!*p) {
+    c->ctx[n++] = (mt_context){type, 0};
+  } else {
+    /* cpu:0,1 (also MXNet's cpu(0) spelling for a single device) */
+    int paren = *p == '(';
+    if (*p != ':' && !paren)
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a context (%s)", v, cfg_keys[k].hint);
+    p++;
+    for (;;) {
+      char *end;
+      errno = 0;
+      long id = strtol(p, &end, 10);
+      if (end == p || id < 0 || id > 1023 || errno)
+        return cfg_key_err(c, MT_E_INVAL, k, "'%s': bad device number (%s)", v, cfg_keys[k].hint);
+      if (n == MT_CFG_MAX_CTX)
+        return cfg_key_err(c, MT_E_INVAL, k, "more than %d devices", MT_CFG_MAX_CTX);
+      /* a GPU may be listed twice (two executors on one device: how the
+       * multi-context path runs on a one-GPU machine); a CPU may not */
+      for (int i = 0; i < n && type == MT_CPU; i++)
+        if (c->ctx[i].id == id)
+          return cfg_key_err(c, MT_E_INVAL, k, "device %ld is listed twice (only a gpu may be)",
+                             id);
+      c->ctx[n++] = (mt_context){type, (int)id};
+      p = end;
+      if (*p == ',') {
+        p++;
+        continue;
+      }
+      if (paren && *p == ')' && !p[1] && n == 1) break;
+      if (!*p && !paren) break;
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a context (%s)", v, cfg_keys[k].hint);
+    }
+  }
+#ifndef MT_HAVE_CUDA
+  if (type == MT_GPU)
+    return cfg_key_err(c, MT_E_INVAL, k,
+                       "'%s': this build has no CUDA (use context = cpu, or "
+                       "rebuild with -DMT_CUDA=ON on a machine with nvcc)",
+                       v);
+#endif
+  c->nctx = n;
+  return MT_OK;
+}
+
+static int check_layers(mt_config *c, int k) {
+  raw_val *r = &c->priv->raw[k];
+  for (int i = 0; i < c->nlayers; i++) mt_layer_spec_free(&c->layers[i]);
+  free(c->layers);
+  c->layers = NULL;
+  c->nlayers = 0;
+  if (r->nlines == 0 || (r->nlines == 1 && is_none(r->value))) return MT_OK;
+  c->layers = calloc((size_t)r->nlines, sizeof *c->layers);
+  if (!c->layers) return MT_NOMEM();
+  const char *s = r->value;
+  for (int i = 0; i < r->nlines; i++) {
+    size_t len = strcspn(s, "\n");
+    char *t = malloc(len + 1);
+    if (!t) return MT_NOMEM();
+    memcpy(t, s, len);
+    t[len] = '\0';
+    int rc = mt_layer_parse(t, &c->layers[i]);
+    free(t);
+    if (rc < 0) {
+      char msg[1024];
+      cfg_last_error_copy(msg, sizeof msg);
+      return cfg_loc_err(c, rc, r->origin, r->lines[i], SEC_MODEL, "layers", "%s", msg);
+    }
+    c->layers[i].line = r->origin ? 0 : r->lines[i];
+    c->nlayers = i + 1;
+    s += len + (s[len] ? 1 : 0);
+  }
+  return MT_OK;
+}
+
+/* initializer: what mt_initializer_create takes. */
+static int check_initializer(mt_config *c, int k, const char *v) {
+  mt_initializer *init = NULL;
+  int rc = mt_initializer_create(v, 0, &init);
+  mt_initializer_free(init);
+  if (rc < 0) {
+    char msg[1024];
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+  }
+  return set_str(&c->initializer, v);
+}
+
+/* eval_metric: what mt_metric_create takes. */
+static int check_eval_metric(mt_config *c, int k, const char *v) {
+  mt_metric *m = NULL;
+  int rc = mt_metric_create(v, &m);
+  mt_metric_free(m);
+  if (rc < 0) {
+    char msg[1024];
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+  }
+  return set_str(&c->eval_metric, v);
+}
+
+/* kvstore: one of the synchronous kvstores. */
+static int check_kvstore(mt_config *c, int k, const char *v) {
+  static const char *const names[] = {"local", "device", "nccl", "dist_sync", "hier"};
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(v, names[i])) return set_str(&c->kvstore, names[i]);
+  if (!strcmp(v, "dist_async") || !strcmp(v, "dist_device_sync"))
+    return cfg_key_err(c, MT_E_INVAL, k,
+                       "'%s' is not supported: modtrain reduces synchronously "
+                       "(use dist_sync, or hier for NCCL inside nodes and MPI across)",
+                       v);
+  char sug[128];
+  cfg_suggestion(v, 5, names, sug, sizeof sug);
+  return cfg_key_err(c, MT_E_INVAL, k, "unknown kvstore '%s' (%s%s%s)", v, sug, sug[0] ? " " : "",
+                     cfg_keys[k].hint);
+}
+
+/* metrics_file: none, or a file in a writable directory (the file is created). */
+static int check_metrics_file(mt_config *c, int k, const char *v) {
+  if (is_none(v)) return set_str(&c->metrics_file, NULL);
+  /* the directory must exist and be writable; the file is created */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", v);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  if (access(dir, W_OK) != 0)
+    return cfg_key_err(c, MT_E_INVAL, k, "cannot write in directory '%s': %s (create it first)",
+                       dir, strerror(errno));
+  return set_str(&c->metrics_file, v);
+}
+
+/* [data]: the data sets, synthetic data, batch, shuffling, seed. */
+static int apply_data_key(mt_config *c, int k, const char *v) {
+  int64_t i64;
+  switch (k) {
+  case K_TRAIN:
+  case K_VAL: {
+    char **dst = k == K_TRAIN ? &c->train : &c->val;
+    if (k == K_VAL && is_none(v)) return set_str(dst, NULL);
+    if (k == K_TRAIN && is_none(v))
+      return cfg_key_err(c, MT_E_INVAL, k, "training data cannot be none (%s)", cfg_keys[k].hint);
+    if (!strcasecmp(v, "synthetic")) return set_str(dst, "synthetic");
+    MT_TRY(check_readable(c, k, v));
+    return set_str(dst, v);
+  }
+  case K_NUM_CLASSES:
+    MT_TRY(check_int(c, k, 2, 1 << 24, &i64));
+    c->num_classes = (int)i64;
+    return MT_OK;
+  case K_FEATURE_DIM:
+    MT_TRY(check_int(c, k, 1, 1 << 26, &i64));
+    c->feature_dim = (int)i64;
+    return MT_OK;
+  case K_NUM_SAMPLES: return check_int(c, k, 1, (int64_t)1 << 40, &c->num_samples);
+  case K_BATCH_SIZE: return check_int(c, k, 1, (int64_t)1 << 30, &c->batch_size);
+  case K_SHUFFLE: return check_bool(c, k, &c->shuffle);
+  case K_SEED: {
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(v, &end, 10);
+    if (end == v || *end || errno || v[0] == '-')
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a whole number >= 0", v);
+    c->seed = s;
+    return MT_OK;
+  }
+  default: return MT_OK;
+  }
+}
+
+/* [model]: the symbol file or the layers (the network is built later). */
+static int apply_model_key(mt_config *c, int k, const char *v) {
+  switch (k) {
+  case K_SYMBOL:
+    if (is_none(v)) return set_str(&c->symbol_path, NULL);
+    MT_TRY(check_readable(c, k, v));
+    return set_str(&c->symbol_path, v);
+  case K_LAYERS: return check_layers(c, k);
+  default: return MT_OK;
+  }
+}
+
+/* [train]: epochs, optimizer and its keys, initializer, metric, devices, kvstore, logging. */
+static int apply_train_key(mt_config *c, int k, const char *v) {
+  int64_t i64;
+  switch (k) {
+  case K_NUM_EPOCH:
+    MT_TRY(check_int(c, k, 1, 1 << 24, &i64));
+    c->num_epoch = (int)i64;
+    return MT_OK;
+  case K_OPTIMIZER: {
+    static const char *const names[] = {"sgd", "nag", "adam", "rmsprop", "adagrad"};
+    for (int i = 0; i < 5; i++)
+      if (!strcasecmp(v, names[i])) return set_str(&c->optimizer, names[i]);
+    char sug[128];
+    cfg_suggestion(v, 5, names, sug, sizeof sug);
+    return cfg_key_err(c, MT_E_INVAL, k, "unknown optimizer '%s' (%s%s%s)", v, sug,
+                       sug[0] ? " " : "", cfg_keys[k].hint);
+  }
+  case K_LEARNING_RATE: return check_float(c, k, 0.0, 1, INFINITY, 0, &c->learning_rate);
+  case K_MOMENTUM: {
+    double m;
+    return check_float(c, k, 0.0, 0, 1.0, 1, &m);
+  }
+  case K_WD: {
+    double wd;
+    return check_float(c, k, 0.0, 0, INFINITY, 0, &wd);
+  }
+  case K_LR_SCHEDULER:
+    return set_str(&c->lr_scheduler, is_none(v) ? NULL : v); /* checked with the lr, later */
+  case K_INITIALIZER: return check_initializer(c, k, v);
+  case K_EVAL_METRIC: return check_eval_metric(c, k, v);
+  case K_CONTEXT: return check_context(c, k);
+  case K_KVSTORE: return check_kvstore(c, k, v);
+  case K_SPEEDOMETER:
+    MT_TRY(check_int(c, k, 0, INT_MAX, &i64));
+    c->speedometer = (int)i64;
+    return MT_OK;
+  case K_WATCHDOG:
+    MT_TRY(check_int(c, k, 0, INT_MAX, &i64));
+    c->watchdog = (int)i64;
+    return MT_OK;
+  case K_BUCKET_MB:
+    MT_TRY(check_int(c, k, 0, 1 << 20, &i64));
+    c->bucket_mb = (int)i64;
+    return MT_OK;
+  case K_METRICS_FILE: return check_metrics_file(c, k, v);
+  default:
+    /* optimizer pass-through keys: one word, checked with the optimizer */
+    for (const char *q = v; *q; q++)
+      if (isspace((unsigned char)*q))
+        return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a single value (%s)", v,
+                           cfg_keys[k].hint);
+    return MT_OK;
+  }
+}
+
+/* [checkpoint]: prefix, period, resume. */
+static int apply_checkpoint_key(mt_config *c, int k, const char *v) {
+  int64_t i64;
+  switch (k) {
+  case K_PREFIX: {
+    if (is_none(v)) return set_str(&c->prefix, NULL);
+    size_t len = strlen(v);
+    if (v[len - 1] == '/')
+      return cfg_key_err(c, MT_E_INVAL, k,
+                         "'%s' ends with '/': a prefix names files (e.g. %smlp "
+                         "gives %smlp-0001.h5)",
+                         v, v, v);
+    return set_str(&c->prefix, v);
+  }
+  case K_PERIOD:
+    MT_TRY(check_int(c, k, 1, INT_MAX, &i64));
+    c->period = (int)i64;
+    return MT_OK;
+  case K_RESUME:
+    if (is_none(v)) {
+      c->resume = MT_RESUME_NONE;
+      return MT_OK;
+    }
+    if (!strcasecmp(v, "auto")) {
+      c->resume = MT_RESUME_AUTO;
+      return MT_OK;
+    }
+    if (parse_i64(v, &i64) != 0 || i64 < 0 || i64 > INT_MAX)
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not none, auto or an epoch number >= 0", v);
+    c->resume = (int)i64;
+    return MT_OK;
+  default: return MT_OK;
+  }
+}
+
+/* Checks key k's value and stores it in the typed fields. */
+int cfg_apply_key(mt_config *c, int k) {
+  const char *v = c->priv->raw[k].value;
+  if (!(cfg_keys[k].flags & F_MULTILINE) && !*v)
+    return cfg_key_err(c, MT_E_INVAL, k, "empty value (%s)", cfg_keys[k].hint);
+  switch (cfg_keys[k].sec) {
+  case SEC_DATA: return apply_data_key(c, k, v);
+  case SEC_MODEL: return apply_model_key(c, k, v);
+  case SEC_TRAIN: return apply_train_key(c, k, v);
+  default: return apply_checkpoint_key(c, k, v);
+  }
+}
+
+/* --------------------------------------------------- cross checks */
+
+static int check_optimizer(mt_config *c) {
+  mt_config_priv *p = c->priv;
+  const char *opt = c->optimizer;
+  int sgdlike = !strcmp(opt, "sgd") || !strcmp(opt, "nag");
+  /* learning_rate: docs/design.md §7's 0.1 for sgd/nag, MXNet's default else */
+  if (!p->raw[K_LEARNING_RATE].given)
+    c->learning_rate = sgdlike ? 0.1 : !strcmp(opt, "adagrad") ? 0.01 : 0.001;
+  if (p->raw[K_MOMENTUM].given && !sgdlike)
+    return cfg_key_err(c, MT_E_INVAL, K_MOMENTUM,
+                       "optimizer %s takes no momentum (momentum is for "
+                       "sgd and nag; remove it, or see docs/config.md for %s's keys)",
+                       opt, opt);
+  /* every optimizer key on its own first, so an error points at its line */
+  for (int i = 0; i < p->norder; i++) {
+    int k = p->order[i];
+    if (!(cfg_keys[k].flags & F_OPTPASS) && k != K_LEARNING_RATE && k != K_WD && k != K_MOMENTUM)
+      continue;
+    char one[600];
+    snprintf(one, sizeof one, "%s=%s", cfg_keys[k].name, p->raw[k].value);
+    mt_optimizer *o = NULL;
+    int rc = mt_optimizer_create(opt, one, &o);
+    mt_optimizer_free(o);
+    if (rc < 0) {
+      char msg[1024];
+      cfg_last_error_copy(msg, sizeof msg);
+      /* a key of another optimizer: say whose */
+      static const char *const all[] = {"sgd", "nag", "adam", "rmsprop", "adagrad"};
+      char takers[64] = "";
+      for (int j = 0; j < 5 && strstr(msg, "unknown parameter"); j++) {
+        mt_optimizer *t = NULL;
+        if (mt_optimizer_create(all[j], one, &t) == MT_OK) {
+          if (takers[0]) strncat(takers, ", ", sizeof takers - strlen(takers) - 1);
+          strncat(takers, all[j], sizeof takers - strlen(takers) - 1);
+        }
+        mt_optimizer_free(t);
+      }
+      if (takers[0])
+        return cfg_key_err(c, MT_E_INVAL, k,
+                           "optimizer %s takes no %s (it is for %s: change "
+                           "optimizer or remove %s)",
+                           opt, cfg_keys[k].name, takers, cfg_keys[k].name);
+      return cfg_key_err(c, MT_E_INVAL, k, "%s (see docs/config.md for %s's keys)", msg, opt);
+    }
+  }
+  /* the params string for mt_optimizer_create / mt_module_init_optimizer */
+  char params[2048];
+  /* the shortest text that reads back to the same double: 0.1, not 0.10000000000000001 */
+  char lr[40];
+  for (int prec = 6; prec <= 17; prec++) {
+    snprintf(lr, sizeof lr, "%.*g", prec, c->learning_rate);
+    if (strtod(lr, NULL) == c->learning_rate) break;
+  }
+  int n = snprintf(params, sizeof params, "learning_rate=%s", lr);
+  if (sgdlike || p->raw[K_MOMENTUM].given)
+    n += snprintf(params + n, sizeof params - (size_t)n, " momentum=%s",
+                  p->raw[K_MOMENTUM].given ? p->raw[K_MOMENTUM].value : "0");
+  n += snprintf(params + n, sizeof params - (size_t)n, " wd=%s",
+                p->raw[K_WD].given ? p->raw[K_WD].value : "0");
+  for (int k = 0; k < NKEYS; k++)
+    if ((cfg_keys[k].flags & F_OPTPASS) && p->raw[k].given && (size_t)n < sizeof params)
+      n += snprintf(params + n, sizeof params - (size_t)n, " %s=%s", cfg_keys[k].name,
+                    p->raw[k].value);
+  if ((size_t)n >= sizeof params)
+    return cfg_key_err(c, MT_E_INVAL, K_OPTIMIZER, "optimizer parameters are too long");
+  mt_optimizer *o = NULL;
+  int rc = mt_optimizer_create(opt, params, &o);
+  mt_optimizer_free(o);
+  if (rc < 0) {
+    char msg[1024];
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, K_OPTIMIZER, "%s", msg);
+  }
+  MT_TRY(set_str(&c->optimizer_params, params));
+  if (c->lr_scheduler) {
+    mt_lr_scheduler *s = NULL;
+    rc = mt_lr_scheduler_create(c->lr_scheduler, c->learning_rate, &s);
+    mt_lr_scheduler_free(s);
+    if (rc < 0) {
+      char msg[1024];
+      cfg_last_error_copy(msg, sizeof msg);
+      return cfg_key_err(c, MT_E_INVAL, K_LR_SCHEDULER, "%s (%s)", msg,
+                         cfg_keys[K_LR_SCHEDULER].hint);
+    }
+  }
+  return MT_OK;
+}
+
+int cfg_cross_check(mt_config *c) {
+  mt_config_priv *p = c->priv;
+  /* required keys, reported at their section's header */
+  for (int k = 0; k < NKEYS; k++)
+    if ((cfg_keys[k].flags & F_REQUIRED) && !p->raw[k].given) {
+      int s = cfg_keys[k].sec;
+      if (!p->sec_line[s])
+        return cfg_loc_err(c, MT_E_INVAL, NULL, 1, s, cfg_keys[k].name,
+                           "required key missing and the "
+                           "file has no [%s] section (add [%s] with %s = %s)",
+                           cfg_sec_names[s], cfg_sec_names[s], cfg_keys[k].name, cfg_keys[k].hint);
+      return cfg_key_err(c, MT_E_INVAL, k, "required key missing (%s = %s)", cfg_keys[k].name,
+                         cfg_keys[k].hint);
+    }
+  /* the model: symbol or layers, exactly one */
+  int has_sym = c->symbol_path != NULL, has_layers = c->nlayers > 0;
+  if (has_sym && has_layers) {
+    const raw_val *s = &p->raw[K_SYMBOL], *l = &p->raw[K_LAYERS];
+    int later = (s->origin && !l->origin) || (!s->origin && !l->origin && s->line > l->line)
+                    ? K_SYMBOL
+                    : K_LAYERS;
+    int other = later == K_SYMBOL ? K_LAYERS : K_SYMBOL;
+    char where[700];
+    mt_config_where(c, "model", cfg_keys[other].name, where, sizeof where);
+    return cfg_key_err(c, MT_E_INVAL, later,
+                       "give either symbol or layers, not both (%s is also "
+                       "given, at %s; set one to none)",
+                       cfg_keys[other].name, where);
+  }
+  if (!has_sym && !has_layers) {
+    if (p->raw[K_LAYERS].given && !is_none(p->raw[K_LAYERS].value))
+      return cfg_key_err(c, MT_E_INVAL, K_LAYERS, "no layers given (%s)", cfg_keys[K_LAYERS].hint);
+    int s = SEC_MODEL;
+    int line = p->sec_line[s] ? p->sec_line[s] : 1;
+    return cfg_loc_err(c, MT_E_INVAL, NULL, line, s, "layers",
+                       "the network is missing%s (give "
+                       "layers = OP NAME key=value ... lines, or symbol = PATH-symbol.json)",
+                       p->sec_line[s] ? "" : " and the file has no [model] section");
+  }
+  /* data */
+  int synthetic = !strcmp(c->train, "synthetic");
+  if (c->val && !strcmp(c->val, "synthetic") && !synthetic)
+    return cfg_key_err(c, MT_E_INVAL, K_VAL,
+                       "val = synthetic needs train = synthetic (the two sets "
+                       "share their class means; give val an HDF5 file or none)");
+  if (synthetic && c->num_samples < c->batch_size) {
+    int k = p->raw[K_BATCH_SIZE].given ? K_BATCH_SIZE : K_NUM_SAMPLES;
+    return cfg_key_err(c, MT_E_INVAL, k,
+                       "batch_size %lld is larger than the %lld samples of the "
+                       "synthetic set (lower batch_size or raise num_samples)",
+                       (long long)c->batch_size, (long long)c->num_samples);
+  }
+  /* train */
+  MT_TRY(check_optimizer(c));
+  if (!strcmp(c->kvstore, "nccl") && c->ctx[0].type != MT_GPU)
+    return cfg_key_err(c, MT_E_INVAL, K_KVSTORE,
+                       "nccl reduces between GPUs but context = cpu (use "
+                       "local or dist_sync, or context = gpu)");
+  /* checkpoint */
+  if (c->resume != MT_RESUME_NONE && !c->prefix)
+    return cfg_key_err(c, MT_E_INVAL, K_RESUME,
+                       "resuming needs [checkpoint] prefix (where the "
+                       "checkpoints are)");
+  return MT_OK;
+}
