@@ -1,5 +1,7 @@
-/* module.h — the mt_module structure, shared by module.c (the state machine)
- * and fit.c (fit/score/predict). */
+/* module.h — the mt_module structure, shared by module.c (the state
+ * machine), module_dist.c (buckets, the ranks' agreement and the
+ * node-shared update), fit.c (fit/score/predict), checkpoint.c and
+ * params.c (saving and loading a module's parameters). */
 #ifndef MT_SRC_MODULE_H
 #define MT_SRC_MODULE_H
 #include "exec_group.h"
@@ -42,7 +44,7 @@ struct mt_module {
   unsigned char *param_done;
   int reduce_in_flight; /* buckets were started during backward */
   int buckets_started;
-  /* the node-shared update (module.c): context 0's parameters and the
+  /* the node-shared update (module_dist.c): context 0's parameters and the
    * optimizer state live in memory the node's ranks share, and each rank
    * updates the slice of them whose gradient it sums */
   int shared_update;
