@@ -13,7 +13,7 @@
  * Reusing a block at once is safe on a GPU because every array is freed
  * when no stream but the device's legacy default stream can still use it:
  * kvstore, optimizer, copies and NCCL run on the legacy stream, whose work
- * runs in order; the executors' own streams (kernels/cuda/stream.cu) are
+ * runs in order; the executors' own streams (base/cuda/stream.cu) are
  * blocking streams, waited for by the Module after each forward and
  * backward and by mt_executor_free before it frees anything. Code that put
  * work on another stream would have to synchronize before freeing.

@@ -17,7 +17,7 @@ static float *scratch;
 static int64_t scratch_n;
 static int scratch_dev = -1;
 
-/* through the device's caching allocator (src/mem_cache.c), whose cached
+/* through the device's caching allocator (base/mem_cache.c), whose cached
  * blocks go back to CUDA when memory runs short */
 static int gpu_scratch(int dev, int64_t n, float **out) {
   if (scratch && (scratch_dev != dev || scratch_n < n)) {

@@ -20,7 +20,7 @@
  *
  * Every function returns 0 or a negative MT_E_* code with the message
  * recorded. Backends see the public header's types, raw pointers, the
- * kernels and the error macros (src/error.h), never the Module's
+ * kernels and the error macros (base/error.h), never the Module's
  * internals. */
 #ifndef MT_KVSTORE_H
 #define MT_KVSTORE_H

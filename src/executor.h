@@ -12,7 +12,7 @@ void mt_executor_set_grad_hook(mt_executor *ex, mt_grad_ready_fn fn, void *user)
 /* FullyConnected + Activation pairs this executor runs fused (executor.c). */
 int mt_executor_num_fused(const mt_executor *ex);
 
-/* A CUDA stream for the executor (kernels/cuda/stream.cu), owned by the
+/* A CUDA stream for the executor (base/cuda/stream.cu), owned by the
  * caller, who keeps it alive as long as the executor (the executor group
  * keeps one per slot across rebinds). Without one (the default, and always
  * on a CPU) the executor's GPU work goes on the device's legacy default

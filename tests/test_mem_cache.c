@@ -1,4 +1,4 @@
-/* test_mem_cache.c — the caching allocator (src/mem_cache.c) over a counting
+/* test_mem_cache.c — the caching allocator (base/mem_cache.c) over a counting
  * malloc backend, which stands in for cudaMalloc: it counts calls and
  * outstanding bytes, and fails (recording an error, as mtk_cuda_alloc does)
  * when a request would take its outstanding bytes past a limit — an out of

@@ -22,7 +22,7 @@ thread_local mtk_cuda_stream *mtk_cur_stream;
 
 extern "C" int mtk_cuda_stream_create(int dev, mtk_cuda_stream **out) {
   *out = NULL;
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   mtk_cuda_stream *s = (mtk_cuda_stream *)calloc(1, sizeof *s);
   if (!s) return mt_error_set(MT_E_NOMEM, "gpu(%d): out of host memory for a stream", dev);
   s->dev = dev;
@@ -63,7 +63,7 @@ extern "C" mtk_cuda_stream *mtk_cuda_stream_use(mtk_cuda_stream *s) {
 
 extern "C" int mtk_cuda_stream_wait(mtk_cuda_stream *s) {
   if (!s) return 0;
-  MTK_TRY(mtk_set_device(s->dev));
+  MT_TRY(mtk_set_device(s->dev));
   MT_CHECK_CUDA(cudaStreamSynchronize(s->stream));
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/cuda/check.h"
+#include "base/error.h"
 #include "base/cuda/device_runtime.h"
 
 // An executor's stream and the cuBLAS handle bound to it (stream.cu).
@@ -43,11 +44,5 @@ static inline int mtk_set_device(int dev) {
   MT_CHECK_CUDA(cudaSetDevice(dev));
   return 0;
 }
-
-#define MTK_TRY(call)                                                                              \
-  do {                                                                                             \
-    int rc_ = (call);                                                                              \
-    if (rc_) return rc_;                                                                           \
-  } while (0)
 
 #endif

@@ -67,8 +67,8 @@ static int check_act(int act, int max, const char *what) {
 }
 
 extern "C" int mtk_cuda_activation_forward(int dev, int act, const float *x, float *y, int64_t n) {
-  MTK_TRY(check_act(act, 4, "mtk_cuda_activation_forward"));
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(check_act(act, 4, "mtk_cuda_activation_forward"));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_act_fwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, x, y, n);
   MT_CHECK_LAUNCH();
@@ -77,8 +77,8 @@ extern "C" int mtk_cuda_activation_forward(int dev, int act, const float *x, flo
 
 extern "C" int mtk_cuda_activation_backward(int dev, int act, const float *dy, const float *x,
                                             const float *y, float *dx, int64_t n, float beta) {
-  MTK_TRY(check_act(act, 4, "mtk_cuda_activation_backward"));
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(check_act(act, 4, "mtk_cuda_activation_backward"));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_act_bwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, dy, x, y, dx, n,
                                                                          beta);
@@ -88,8 +88,8 @@ extern "C" int mtk_cuda_activation_backward(int dev, int act, const float *dy, c
 
 extern "C" int mtk_cuda_leaky_relu_forward(int dev, int act, float slope, const float *x, float *y,
                                            int64_t n) {
-  MTK_TRY(check_act(act, 1, "mtk_cuda_leaky_relu_forward"));
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(check_act(act, 1, "mtk_cuda_leaky_relu_forward"));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_leaky_fwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, slope, x, y, n);
   MT_CHECK_LAUNCH();
@@ -98,8 +98,8 @@ extern "C" int mtk_cuda_leaky_relu_forward(int dev, int act, float slope, const 
 
 extern "C" int mtk_cuda_leaky_relu_backward(int dev, int act, float slope, const float *dy,
                                             const float *y, float *dx, int64_t n, float beta) {
-  MTK_TRY(check_act(act, 1, "mtk_cuda_leaky_relu_backward"));
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(check_act(act, 1, "mtk_cuda_leaky_relu_backward"));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_leaky_bwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, slope, dy, y, dx, n,
                                                                            beta);
@@ -139,8 +139,8 @@ __global__ void mtk_act_bias_bwd_kernel(int act, const float *dy, const float *y
 
 extern "C" int mtk_cuda_bias_act_forward(int dev, int act, float *y, const float *bias,
                                          int64_t rows, int64_t cols) {
-  MTK_TRY(check_act(act, 3, "mtk_cuda_bias_act_forward"));
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(check_act(act, 3, "mtk_cuda_bias_act_forward"));
+  MT_TRY(mtk_set_device(dev));
   int64_t n = rows * cols;
   if (n <= 0) return 0;
   mtk_bias_act_fwd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(act, y, bias, rows,
@@ -152,8 +152,8 @@ extern "C" int mtk_cuda_bias_act_forward(int dev, int act, float *y, const float
 extern "C" int mtk_cuda_act_bias_backward(int dev, int act, const float *dy, const float *y,
                                           float *g, float *db, float beta_db, int64_t rows,
                                           int64_t cols) {
-  MTK_TRY(check_act(act, 3, "mtk_cuda_act_bias_backward"));
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(check_act(act, 3, "mtk_cuda_act_bias_backward"));
+  MT_TRY(mtk_set_device(dev));
   if (rows <= 0 || cols <= 0) {
     if (db && cols > 0 && beta_db == 0.0f)
       MT_CHECK_CUDA(cudaMemsetAsync(db, 0, (size_t)cols * sizeof(float), mtk_stream(dev)));

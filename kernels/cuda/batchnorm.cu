@@ -108,8 +108,8 @@ static int check_grid(int64_t C, const char *what) {
 
 extern "C" int mtk_cuda_bn_stats(int dev, const float *x, int64_t outer, int64_t C, int64_t inner,
                                  float *mean, float *var) {
-  MTK_TRY(mtk_set_device(dev));
-  MTK_TRY(check_grid(C, "mtk_cuda_bn_stats"));
+  MT_TRY(mtk_set_device(dev));
+  MT_TRY(check_grid(C, "mtk_cuda_bn_stats"));
   if (C <= 0) return 0;
   mtk_bn_stats_kernel<<<(unsigned)C, mtk_reduce_threads(outer * inner), 0, mtk_stream(dev)>>>(
       x, outer, C, inner, mean, var);
@@ -120,7 +120,7 @@ extern "C" int mtk_cuda_bn_stats(int dev, const float *x, int64_t outer, int64_t
 extern "C" int mtk_cuda_bn_finish_stats(int dev, int64_t C, float *mean, float *var_invstd,
                                         float *moving_mean, float *moving_var, float momentum,
                                         float eps, int batch_stats) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (C <= 0) return 0;
   mtk_bn_finish_kernel<<<mtk_blocks(C), MTK_THREADS, 0, mtk_stream(dev)>>>(
       C, mean, var_invstd, moving_mean, moving_var, momentum, eps, batch_stats);
@@ -131,7 +131,7 @@ extern "C" int mtk_cuda_bn_finish_stats(int dev, int64_t C, float *mean, float *
 extern "C" int mtk_cuda_bn_forward(int dev, float *y, const float *x, const float *mean,
                                    const float *invstd, const float *gamma, const float *beta,
                                    int64_t outer, int64_t C, int64_t inner) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   int64_t n = outer * C * inner;
   if (n <= 0) return 0;
   mtk_bn_forward_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
@@ -145,8 +145,8 @@ extern "C" int mtk_cuda_bn_backward(int dev, const float *dy, const float *x, co
                                     int64_t C, int64_t inner, int batch_stats, float *dx,
                                     float beta_dx, float *dgamma, float beta_dgamma, float *dbeta,
                                     float beta_dbeta) {
-  MTK_TRY(mtk_set_device(dev));
-  MTK_TRY(check_grid(C, "mtk_cuda_bn_backward"));
+  MT_TRY(mtk_set_device(dev));
+  MT_TRY(check_grid(C, "mtk_cuda_bn_backward"));
   if (C <= 0 || (!dx && !dgamma && !dbeta)) return 0;
   mtk_bn_backward_kernel<<<(unsigned)C, mtk_reduce_threads(outer * inner), 0, mtk_stream(dev)>>>(
       dy, x, mean, invstd, gamma, outer, C, inner, batch_stats, dx, beta_dx, dgamma, beta_dgamma,

@@ -35,7 +35,7 @@ __global__ void mtk_dropout_apply_kernel(float *y, const float *x, const float *
 
 extern "C" int mtk_cuda_dropout_mask(int dev, float *mask, int64_t n, float p, float scale,
                                      uint64_t key, uint64_t hi, uint64_t first) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_dropout_mask_kernel<<<mtk_blocks((n + 7) / 4), MTK_THREADS, 0, mtk_stream(dev)>>>(
       mask, n, p, scale, key, hi, first);
@@ -45,7 +45,7 @@ extern "C" int mtk_cuda_dropout_mask(int dev, float *mask, int64_t n, float p, f
 
 extern "C" int mtk_cuda_dropout_apply(int dev, float *y, const float *x, const float *mask,
                                       int64_t n, float beta) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_dropout_apply_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(y, x, mask, n, beta);
   MT_CHECK_LAUNCH();

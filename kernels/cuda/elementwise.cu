@@ -24,7 +24,7 @@ __global__ void mtk_axpy_kernel(float *y, float a, const float *x, int64_t n) {
 __global__ void mtk_scale_kernel(float *x, float a, int64_t n) { MTK_FOR(i, n) x[i] *= a; }
 
 extern "C" int mtk_cuda_copy_beta(int dev, float *y, const float *x, int64_t n, float beta) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   if (beta == 0.0f) {
     if (y != x)
@@ -39,7 +39,7 @@ extern "C" int mtk_cuda_copy_beta(int dev, float *y, const float *x, int64_t n, 
 
 extern "C" int mtk_cuda_add(int dev, float *out, const float *a, const float *b, int64_t n,
                             float beta) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_add_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(out, a, b, n, beta != 0.0f);
   MT_CHECK_LAUNCH();
@@ -47,7 +47,7 @@ extern "C" int mtk_cuda_add(int dev, float *out, const float *a, const float *b,
 }
 
 extern "C" int mtk_cuda_axpy(int dev, float *y, float a, const float *x, int64_t n) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_axpy_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(y, a, x, n);
   MT_CHECK_LAUNCH();
@@ -55,7 +55,7 @@ extern "C" int mtk_cuda_axpy(int dev, float *y, float a, const float *x, int64_t
 }
 
 extern "C" int mtk_cuda_scale(int dev, float *x, float a, int64_t n) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_scale_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(x, a, n);
   MT_CHECK_LAUNCH();
@@ -88,7 +88,7 @@ __global__ void mtk_concat_grad_kernel(float *din, const float *dout, int64_t ou
 extern "C" int mtk_cuda_concat_copy(int dev, float *out, const float *in, int64_t outer,
                                     int64_t total_cols, int64_t offset, int64_t cols,
                                     int64_t inner) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   int64_t block = cols * inner, n = outer * block;
   if (n <= 0) return 0;
   mtk_concat_copy_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
@@ -100,7 +100,7 @@ extern "C" int mtk_cuda_concat_copy(int dev, float *out, const float *in, int64_
 extern "C" int mtk_cuda_concat_grad(int dev, float *din, const float *dout, int64_t outer,
                                     int64_t total_cols, int64_t offset, int64_t cols, int64_t inner,
                                     float beta) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   int64_t block = cols * inner, n = outer * block;
   if (n <= 0) return 0;
   mtk_concat_grad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(

@@ -10,7 +10,7 @@ static cublasHandle_t mt_cublas[MTK_MAX_GPUS];
 /* The running executor's handle (bound to its stream) when it is on `dev`,
  * else the device's handle on the legacy default stream. */
 static int handle(int dev, cublasHandle_t *h) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   mtk_cuda_stream *s = mtk_cur_stream;
   if (s && s->dev == dev) {
     *h = s->blas;

@@ -44,7 +44,7 @@ __global__ void mtk_softmax_kernel(float *out, const float *x, int64_t C, int64_
 
 extern "C" int mtk_cuda_softmax_axis(int dev, float *out, const float *x, int64_t outer, int64_t C,
                                      int64_t inner) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   int64_t rows = outer * inner;
   if (C <= 0 || rows <= 0) return 0;
   if (rows > 2147483647LL)
@@ -109,12 +109,12 @@ extern "C" int mtk_cuda_softmax_output_grad(int dev, float *grad, const float *p
                                             int64_t inner, int use_ignore, float ignore_label,
                                             double grad_scale, double norm, float beta,
                                             int64_t *bad, float *bad_label) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   *bad = -1;
   int64_t n = outer * C * inner;
   if (n <= 0) return 0;
   void *scratch;
-  MTK_TRY(mtk_scratch(dev, &scratch));
+  MT_TRY(mtk_scratch(dev, &scratch));
   unsigned long long *dbad = (unsigned long long *)scratch;
   long long *dcount = (long long *)scratch + 1;
   MT_CHECK_CUDA(cudaMemsetAsync(dbad, 0xFF, sizeof *dbad, mtk_stream(dev))); /* no bad label yet */
@@ -164,7 +164,7 @@ __global__ void mtk_regression_grad_kernel(float *grad, const float *out, const 
 }
 
 extern "C" int mtk_cuda_sigmoid(int dev, float *out, const float *x, int64_t n) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_sigmoid_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(out, x, n);
   MT_CHECK_LAUNCH();
@@ -173,7 +173,7 @@ extern "C" int mtk_cuda_sigmoid(int dev, float *out, const float *x, int64_t n) 
 
 extern "C" int mtk_cuda_regression_grad(int dev, float *grad, const float *out, const float *label,
                                         int64_t n, float scale, int use_sign, float beta) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_regression_grad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       grad, out, label, n, scale, use_sign, beta);

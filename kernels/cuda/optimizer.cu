@@ -172,7 +172,7 @@ __global__ void mtk_adagrad_kernel(float *w, const float *g, float *history, int
 
 extern "C" int mtk_cuda_sgd_update(int dev, float *w, const float *g, int64_t n, float lr, float wd,
                                    float rescale, float clip) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_sgd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(w, g, n, lr, wd, rescale,
                                                                      clip);
@@ -183,7 +183,7 @@ extern "C" int mtk_cuda_sgd_update(int dev, float *w, const float *g, int64_t n,
 extern "C" int mtk_cuda_multi_sgd_update(int dev, float *w, const float *g, float *mom, int64_t n,
                                          float lr, float wd, float momentum, float rescale,
                                          float clip) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_multi_sgd_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(w, g, mom, n, lr, wd,
                                                                            momentum, rescale, clip);
@@ -194,7 +194,7 @@ extern "C" int mtk_cuda_multi_sgd_update(int dev, float *w, const float *g, floa
 extern "C" int mtk_cuda_nag_mom_update(int dev, float *w, const float *g, float *mom, int64_t n,
                                        float lr, float wd, float momentum, float rescale,
                                        float clip) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_nag_mom_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       w, g, mom, n, lr, wd, momentum, rescale, mtk_clip_bound(clip));
@@ -205,7 +205,7 @@ extern "C" int mtk_cuda_nag_mom_update(int dev, float *w, const float *g, float 
 extern "C" int mtk_cuda_adam_update(int dev, float *w, const float *g, float *mean, float *var,
                                     int64_t n, float lr, float wd, float beta1, float beta2,
                                     float epsilon, float rescale, float clip) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_adam_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       w, g, mean, var, n, lr, wd, beta1, beta2, epsilon, rescale, mtk_clip_bound(clip));
@@ -216,7 +216,7 @@ extern "C" int mtk_cuda_adam_update(int dev, float *w, const float *g, float *me
 extern "C" int mtk_cuda_rmsprop_update(int dev, float *w, const float *g, float *state_n, int64_t n,
                                        float lr, float wd, float gamma1, float epsilon,
                                        float rescale, float clip, float clip_weights) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_rmsprop_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       w, g, state_n, n, lr, wd, gamma1, epsilon, rescale, mtk_clip_bound(clip),
@@ -229,7 +229,7 @@ extern "C" int mtk_cuda_rmspropalex_update(int dev, float *w, const float *g, fl
                                            float *state_g, float *delta, int64_t n, float lr,
                                            float wd, float gamma1, float gamma2, float epsilon,
                                            float rescale, float clip, float clip_weights) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_rmspropalex_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       w, g, state_n, state_g, delta, n, lr, wd, gamma1, gamma2, epsilon, rescale,
@@ -240,7 +240,7 @@ extern "C" int mtk_cuda_rmspropalex_update(int dev, float *w, const float *g, fl
 
 extern "C" int mtk_cuda_adagrad_update(int dev, float *w, const float *g, float *history, int64_t n,
                                        float lr, float wd, float eps, float rescale, float clip) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0) return 0;
   mtk_adagrad_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(
       w, g, history, n, lr, wd, eps, rescale, mtk_clip_bound(clip));
@@ -255,7 +255,7 @@ static int seg_cap[MTK_MAX_GPUS];
 extern "C" int mtk_cuda_multi_sgd_update_flat(int dev, float *w, const float *g, float *mom,
                                               int64_t n, const mtk_sgd_segment *segs, int nseg,
                                               float momentum, float rescale, float clip) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   if (n <= 0 || nseg <= 0) return 0;
   for (int s = 0; s < nseg; s++)
     if (segs[s].begin < 0 || segs[s].end < segs[s].begin || segs[s].end > n ||
@@ -288,11 +288,11 @@ __global__ void mtk_nonfinite_kernel(const float *p, int64_t n, int *flag) {
 }
 
 extern "C" int mtk_cuda_all_finite(int dev, const float *p, int64_t n, int *out) {
-  MTK_TRY(mtk_set_device(dev));
+  MT_TRY(mtk_set_device(dev));
   *out = 1;
   if (n <= 0) return 0;
   void *scratch;
-  MTK_TRY(mtk_scratch(dev, &scratch));
+  MT_TRY(mtk_scratch(dev, &scratch));
   int *flag = (int *)scratch;
   MT_CHECK_CUDA(cudaMemsetAsync(flag, 0, sizeof *flag, mtk_stream(dev)));
   mtk_nonfinite_kernel<<<mtk_blocks(n), MTK_THREADS, 0, mtk_stream(dev)>>>(p, n, flag);
