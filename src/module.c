@@ -516,6 +516,13 @@ static int mt_module_forward_impl(mt_module *m, const mt_batch *b, int is_train)
       return MT_ERR(MT_E_SHAPE, "forward: label '%s' has %lld rows for a batch of %lld",
                     m->label_names[i], (long long)b->label[i]->shape.dim[0],
                     (long long)m->group.batch_size);
+  /* Random operators draw by the sample's place in the global batch (docs/
+   * design.md §5): under a distributed kvstore this rank holds rows
+   * [rank * B, (rank + 1) * B) of it (B = this rank's batch), as the sharded
+   * iterators give them, so Dropout's masks do not depend on the number of
+   * ranks. */
+  int64_t sample_base =
+      m->kv && mt_kvstore_is_dist(m->kv) ? (int64_t)m->kv->rank * m->group.batch_size : 0;
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
     /* the slice's copy on the executor's stream (if it has one), so the
@@ -528,7 +535,7 @@ static int mt_module_forward_impl(mt_module *m, const mt_batch *b, int is_train)
       rc = copy_rows(sl->inputs[m->ndata + i], b->label[i], sl->begin, sl->end);
     mt_executor_stream_leave(prev);
     MT_TRY(rc);
-    mt_executor_set_rng(sl->exec, m->seed, m->step, sl->begin);
+    mt_executor_set_rng(sl->exec, m->seed, m->step, sample_base + sl->begin);
     MT_TRY(mt_executor_forward(sl->exec, is_train));
   }
   if (is_train) m->step++;

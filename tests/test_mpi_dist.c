@@ -51,10 +51,33 @@ typedef struct {
   int *nstates;     /* optional: states per parameter */
   int *shared;      /* optional: the node-shared update was on */
   int *failed_step; /* with nan_step: the step whose update failed */
+  int dropout;      /* a Dropout (p = 0.5) after fc1 */
 } train_extra;
 
 static int train_ex(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
                     int init_seed, float *out, const train_extra *x);
+
+/* data > fc1 > Dropout(0.5) > tanh > fc2 > softmax: the masks are drawn by
+ * the sample's place in the global batch, so they do not depend on how many
+ * ranks share it. */
+static mt_symbol *dropout_mlp(int hidden) {
+  mt_symbol *data, *fc1, *drop, *act, *fc2, *out;
+  char a[64];
+  snprintf(a, sizeof a, "num_hidden=%d", hidden);
+  MT_ASSERT_OK(mt_symbol_variable("data", &data));
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc1", a, 1, &data, &fc1));
+  MT_ASSERT_OK(mt_symbol_create("Dropout", "drop1", "p=0.5", 1, &fc1, &drop));
+  MT_ASSERT_OK(mt_symbol_create("Activation", "act1", "act_type=tanh", 1, &drop, &act));
+  snprintf(a, sizeof a, "num_hidden=%d", C);
+  MT_ASSERT_OK(mt_symbol_create("FullyConnected", "fc2", a, 1, &act, &fc2));
+  MT_ASSERT_OK(mt_symbol_create("SoftmaxOutput", "softmax", NULL, 1, &fc2, &out));
+  mt_symbol_free(data);
+  mt_symbol_free(fc1);
+  mt_symbol_free(drop);
+  mt_symbol_free(act);
+  mt_symbol_free(fc2);
+  return out;
+}
 
 static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
                  int init_seed, float *out) {
@@ -63,9 +86,9 @@ static int train(const char *kv, int shard, int nctx, int64_t bucket_bytes, int 
 
 static int train_ex(const char *kv, int shard, int nctx, int64_t bucket_bytes, int hidden,
                     int init_seed, float *out, const train_extra *x) {
-  static const train_extra none = {NULL, NULL, -1, NULL, NULL, NULL, NULL};
+  static const train_extra none = {NULL, NULL, -1, NULL, NULL, NULL, NULL, 0};
   if (!x) x = &none;
-  mt_symbol *s = tu_mlp(hidden, "tanh", 4);
+  mt_symbol *s = x->dropout ? dropout_mlp(hidden) : tu_mlp(hidden, "tanh", 4);
   mt_context ctxs[2] = {mt_cpu(0), mt_cpu(1)};
   mt_module *m;
   MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, nctx, ctxs, &m));
@@ -158,6 +181,22 @@ static void test_dist_equals_single_process(void **state) {
   MT_ASSERT_OK(train("hier", 1, 1, (int64_t)25 << 20, H, 7, hier));
   assert_true(tu_max_abs_diff(hier, ref, NPARAM_FLOATS) < 1e-5);
   assert_true(spread_across_ranks(hier, NPARAM_FLOATS) == 0.0);
+}
+
+static void test_dropout_does_not_depend_on_ranks(void **state) {
+  float ref[NPARAM_FLOATS], dist[NPARAM_FLOATS], two[NPARAM_FLOATS];
+  train_extra x = {NULL, NULL, -1, NULL, NULL, NULL, NULL, 1};
+  MT_ASSERT_OK(train_ex("local", 0, 1, 0, H, 5, ref, &x));
+  MT_ASSERT_OK(train_ex("dist_sync", 1, 1, (int64_t)25 << 20, H, 5, dist, &x));
+  double d = tu_max_abs_diff(dist, ref, NPARAM_FLOATS);
+  /* and two contexts per rank: each slot's rows keep their global place */
+  MT_ASSERT_OK(train_ex("dist_sync", 1, 2, 256, H, 5, two, &x));
+  double d2 = tu_max_abs_diff(two, ref, NPARAM_FLOATS);
+  if (rank == 0)
+    print_message("Dropout, world %d: max |dist_sync - one process| = %g, 2 contexts: %g\n", world,
+                  d, d2);
+  assert_true(d < 1e-5);
+  assert_true(d2 < 1e-5);
 }
 
 static void test_buckets_and_contexts(void **state) {
@@ -273,7 +312,7 @@ static void test_shared_update_is_the_plain_update(void **state) {
     for (int on = 0; on < 2; on++) {
       memset(st[on], 0, sizeof st[on]);
       setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
-      train_extra x = {opts[o][1], opts[o][2], -1, st[on], &nst[on], &shared[on], NULL};
+      train_extra x = {opts[o][1], opts[o][2], -1, st[on], &nst[on], &shared[on], NULL, 0};
       MT_ASSERT_OK(train_ex(opts[o][0], 1, 1, (int64_t)25 << 20, H, 5, p[on], &x));
     }
     unsetenv("MODTRAIN_SHARED_UPDATE");
@@ -298,7 +337,7 @@ static void test_shared_update_is_the_plain_update(void **state) {
       setenv("MODTRAIN_SHARED_UPDATE", on ? "1" : "0", 1);
       float p[NPARAM_FLOATS];
       int failed = -1;
-      train_extra x = {NULL, NULL, 3, NULL, NULL, NULL, &failed};
+      train_extra x = {NULL, NULL, 3, NULL, NULL, NULL, &failed, 0};
       assert_int_equal(train_ex(kvs[k], 1, 1, (int64_t)25 << 20, H, 5, p, &x), MT_E_NUMERIC);
       assert_int_equal(failed, 3);
       snprintf(msg[on], sizeof msg[on], "%s", mt_last_error());
@@ -379,6 +418,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_cuda_aware_mpi_detection),
       cmocka_unit_test(test_dist_equals_single_process),
       cmocka_unit_test(test_buckets_and_contexts),
+      cmocka_unit_test(test_dropout_does_not_depend_on_ranks),
       cmocka_unit_test(test_mismatch_is_an_error_not_a_hang),
       cmocka_unit_test(test_score_metric_is_global),
       cmocka_unit_test(test_shared_update_is_the_plain_update),
