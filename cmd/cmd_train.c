@@ -376,8 +376,11 @@ end:
  * hang). Returns the exit code. */
 static int load_on_every_rank(const char *path, int nset, const char *const *sets,
                               const char *const *origins, mt_config **cfg) {
+  /* the files too; rank 0 alone reads every label (one pass over the file,
+   * however many ranks) */
   int ok = mt_config_load_ex(path, NULL, nset, sets, origins, cfg) == MT_OK &&
-           mt_config_check_world(*cfg, mt_dist_world_size()) == MT_OK;
+           mt_config_check_world(*cfg, mt_dist_world_size()) == MT_OK &&
+           mt_config_check_files(*cfg, mt_dist_rank() == 0) == MT_OK;
   if (all_ok(ok)) return MT_EXIT_OK;
   if (!ok && (mt_dist_rank() == 0 || mt_dist_world_size() == 1))
     return cmd_fail(MT_EXIT_USAGE, mt_last_error());

@@ -21,6 +21,9 @@
 #include "src/net_builder.h"
 
 #define MT_CFG_MAX_CTX 16
+/* [train] begin_num_update at most 2^53: counts up to there are exact in
+ * the double the lr schedules compute with (docs/config.md). */
+#define MT_CFG_MAX_NUM_UPDATE ((int64_t)1 << 53)
 
 /* [checkpoint] resume: none, auto (newest complete checkpoint; a fresh
  * start when there is none), or an epoch >= 0. */
@@ -96,6 +99,18 @@ void mt_config_free(mt_config *cfg);
  * "FILE:LINE: [data] batch_size: batch_size 30 is not divisible by 4 ranks;
  * use a multiple of 4". */
 int mt_config_check_world(const mt_config *cfg, int world_size);
+
+/* What a training run reads and writes, checked before it starts (the
+ * command's --check and every training start; mt_config_load does not, so
+ * viz, predict and score need none of it): [checkpoint] prefix can be
+ * written under and an existing metrics_file written to; each HDF5 [data]
+ * train / val is a regular file that opens as a dataset (float32, ranks,
+ * equal N, its rows present in the file), its iterator fits in memory, the
+ * network takes its samples (val: shaped as train), and with scan_labels
+ * every label is read once (O(N), in blocks): finite, and class indices in
+ * [0, classes) for a SoftmaxOutput network or a file's num_classes. Errors
+ * (MT_E_INVAL) name the key's place, the file, and the row of a bad label. */
+int mt_config_check_files(mt_config *cfg, int scan_labels);
 
 /* Where a key's value came from, for messages about it at run time:
  * "FILE:LINE", "--set", or "FILE (default)". Returns buf. */

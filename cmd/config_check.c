@@ -15,7 +15,11 @@
 #include <sys/stat.h>
 
 #include "config_keys.h"
+#include "base/device.h"
 #include "base/error.h"
+#include "io/h5dataset.h"
+#include "src/data_iter.h"
+#include "src/symbol.h"
 
 /* ------------------------------------------------------ value checks */
 
@@ -151,13 +155,14 @@ static int check_context(mt_config *c, int k) {
       return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a context (%s)", v, cfg_keys[k].hint);
     }
   }
-#ifndef MT_HAVE_CUDA
-  if (type == MT_GPU)
-    return cfg_key_err(c, MT_E_INVAL, k,
-                       "'%s': this build has no CUDA (use context = cpu, or "
-                       "rebuild with -DMT_CUDA=ON on a machine with nvcc)",
-                       v);
-#endif
+  /* each device usable here: a GPU needs a CUDA build and a visible device */
+  for (int i = 0; i < n; i++)
+    if (mt_device_check(c->ctx[i]) < 0) {
+      char msg[1024];
+      cfg_last_error_copy(msg, sizeof msg);
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s': %s%s", v, msg,
+                         type == MT_GPU ? " (use context = cpu)" : "");
+    }
   c->nctx = n;
   return MT_OK;
 }
@@ -345,6 +350,10 @@ static int apply_train_key(mt_config *c, int k, const char *v) {
     c->bucket_mb = (int)i64;
     return MT_OK;
   case K_METRICS_FILE: return check_metrics_file(c, k, v);
+  case K_BEGIN_NUM_UPDATE:
+    /* the update count is an int64 the optimizer adds to and the lr
+     * schedules turn into a double: 2^53 keeps every count exact */
+    return check_int(c, k, 0, MT_CFG_MAX_NUM_UPDATE, &i64);
   default:
     /* optimizer pass-through keys: one word, checked with the optimizer */
     for (const char *q = v; *q; q++)
@@ -555,5 +564,181 @@ int cfg_cross_check(mt_config *c) {
     return cfg_key_err(c, MT_E_INVAL, K_RESUME,
                        "resuming needs [checkpoint] prefix (where the "
                        "checkpoints are)");
+  return MT_OK;
+}
+
+/* --------------------------------------------------- files (training) */
+
+/* Where a checkpoint would go can be written: the prefix's directory, or
+ * the nearest existing one above it (training creates the rest), is a
+ * writable directory. */
+static int check_prefix_dir(mt_config *c) {
+  if (!c->prefix) return MT_OK;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", c->prefix);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  for (;;) {
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return cfg_key_err(c, MT_E_INVAL, K_PREFIX,
+                           "'%s' is not a directory, so no checkpoint can be written under "
+                           "'%s'",
+                           dir, c->prefix);
+      if (access(dir, W_OK | X_OK) != 0)
+        return cfg_key_err(c, MT_E_INVAL, K_PREFIX,
+                           "cannot write checkpoints in directory '%s': %s", dir, strerror(errno));
+      return MT_OK;
+    }
+    if (errno != ENOENT)
+      return cfg_key_err(c, MT_E_INVAL, K_PREFIX, "cannot create the directory of '%s': %s: %s",
+                         c->prefix, dir, strerror(errno));
+    /* missing: training creates it, in the directory above */
+    slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+  }
+}
+
+/* An existing metrics_file is appended to: not a directory, and writable
+ * (its directory was checked with the key). */
+static int check_metrics_target(mt_config *c) {
+  struct stat st;
+  if (!c->metrics_file || stat(c->metrics_file, &st) != 0) return MT_OK;
+  if (S_ISDIR(st.st_mode))
+    return cfg_key_err(c, MT_E_INVAL, K_METRICS_FILE, "'%s' is a directory, not a file",
+                       c->metrics_file);
+  if (access(c->metrics_file, W_OK) != 0)
+    return cfg_key_err(c, MT_E_INVAL, K_METRICS_FILE, "cannot write '%s': %s", c->metrics_file,
+                       strerror(errno));
+  return MT_OK;
+}
+
+/* What the network asks of the labels of a dataset whose samples are
+ * meta's: its shapes inferred as bind will (data and label), and for a
+ * SoftmaxOutput head the classes (and ignore_label) into *rule, its
+ * description into why. */
+static int network_label_rule(mt_config *c, int k, const mtio_h5_meta *m, mtio_h5_label_rule *rule,
+                              char *why, size_t whylen) {
+  memset(rule, 0, sizeof *rule);
+  int world = mt_dist_world_size();
+  int64_t b = c->batch_size / (world > 0 ? world : 1) / (c->nctx > 0 ? c->nctx : 1);
+  if (b < 1) b = 1;
+  mt_shape in[2] = {{.ndim = m->ndim}, {.ndim = m->label_ndim}};
+  for (int i = 0; i < m->ndim; i++) in[0].dim[i] = i ? m->dim[i] : b;
+  for (int i = 0; i < m->label_ndim; i++) in[1].dim[i] = i ? m->label_dim[i] : b;
+  const char *names[2] = {"data", c->label_names[0]};
+  int narg, nout, naux;
+  const char *const *list;
+  MT_TRY(mt_symbol_list_arguments(c->symbol, &narg, &list));
+  MT_TRY(mt_symbol_list_outputs(c->symbol, &nout, &list));
+  MT_TRY(mt_symbol_list_auxiliary_states(c->symbol, &naux, &list));
+  mt_shape *buf = calloc((size_t)(narg + nout + naux) + 1, sizeof *buf);
+  if (!buf) return MT_NOMEM();
+  int rc = mt_symbol_infer_shape(c->symbol, c->nlabels == 1 ? 2 : 1, names, in, buf, buf + narg,
+                                 buf + narg + nout);
+  mt_shape o = buf[narg];
+  free(buf);
+  if (rc < 0) {
+    char msg[1024], db[96], lb[96];
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, k,
+                       "the network does not take the samples of '%s': %s "
+                       "(data %s, labels %s)",
+                       k == K_TRAIN ? c->train : c->val, msg, mt_shape_str(&in[0], db, sizeof db),
+                       mt_shape_str(&in[1], lb, sizeof lb));
+  }
+  const mt_node *head = c->symbol->nout == 1 ? c->symbol->outputs[0].node : NULL;
+  if (!head || !head->op || strcmp(head->op->name, "SoftmaxOutput") || o.ndim < 2) return MT_OK;
+  int multi = 0, preserve = 0, ignore = 0;
+  double ign = -1;
+  const char *op = "SoftmaxOutput";
+  MT_TRY(mt_attr_bool(&head->attrs, op, head->name, "multi_output", 0, &multi));
+  MT_TRY(mt_attr_bool(&head->attrs, op, head->name, "preserve_shape", 0, &preserve));
+  MT_TRY(mt_attr_bool(&head->attrs, op, head->name, "use_ignore", 0, &ignore));
+  MT_TRY(mt_attr_float(&head->attrs, op, head->name, "ignore_label", -1.0, &ign));
+  int64_t classes = multi ? o.dim[1] : preserve ? o.dim[o.ndim - 1] : mt_shape_size(&o) / o.dim[0];
+  rule->classes = classes;
+  rule->use_ignore = ignore;
+  rule->ignore_label = (float)ign;
+  snprintf(why, whylen, "the network's SoftmaxOutput '%s' has %lld classes%s", head->name,
+           (long long)classes, ignore ? " and use_ignore" : "");
+  rule->why = why;
+  return MT_OK;
+}
+
+/* A dataset file of [data] train (k = K_TRAIN) or val: a regular file
+ * that opens as a dataset (float32 /data and /label of ranks [N, ...] and
+ * the same N, its rows in the file), samples the network takes (val: as
+ * train's), memory for its iterator, and with scan every label checked. */
+static int check_data_file(mt_config *c, int k, const char *path, int scan,
+                           mtio_h5_meta *train_meta) {
+  mtio_h5_reader *r = NULL;
+  char msg[1024];
+  int rc = mtio_h5_open(path, &r);
+  const mtio_h5_meta *m = rc == MT_OK ? mtio_h5_reader_meta(r) : NULL;
+  if (rc == MT_OK && m->dim[0] < 1)
+    rc = mt_error_set(MT_E_FORMAT, "%s: the dataset holds no samples (N = 0)", path);
+  if (rc == MT_OK)
+    rc = mt_h5_iter_check_memory(path, m->dim[0], c->batch_size, mt_dist_world_size(), m->row,
+                                 m->label_row);
+  if (rc < 0) {
+    mtio_h5_close(r);
+    cfg_last_error_copy(msg, sizeof msg);
+    return cfg_key_err(c, MT_E_INVAL, k, "%s", msg);
+  }
+  if (k == K_VAL) {
+    /* the network is bound to train's shapes */
+    int same = m->ndim == train_meta->ndim && m->label_ndim == train_meta->label_ndim;
+    for (int i = 1; same && i < m->ndim; i++) same = m->dim[i] == train_meta->dim[i];
+    for (int i = 1; same && i < m->label_ndim; i++)
+      same = m->label_dim[i] == train_meta->label_dim[i];
+    if (!same) {
+      mt_shape a = {.ndim = m->ndim}, b = {.ndim = train_meta->ndim};
+      for (int i = 0; i < a.ndim; i++) a.dim[i] = m->dim[i];
+      for (int i = 0; i < b.ndim; i++) b.dim[i] = train_meta->dim[i];
+      char sa[96], sb[96];
+      rc = cfg_key_err(c, MT_E_INVAL, k,
+                       "%s: /data %s and its labels (%lld per sample) do not match the "
+                       "training set %s: /data %s, labels %lld per sample",
+                       path, mt_shape_str(&a, sa, sizeof sa), (long long)m->label_row, c->train,
+                       mt_shape_str(&b, sb, sizeof sb), (long long)train_meta->label_row);
+      mtio_h5_close(r);
+      return rc;
+    }
+  }
+  mtio_h5_label_rule rule;
+  char why[256];
+  rc = network_label_rule(c, k, m, &rule, why, sizeof why);
+  if (rc == MT_OK && scan) {
+    rc = mtio_h5_scan(r, &rule);
+    if (rc < 0) {
+      cfg_last_error_copy(msg, sizeof msg);
+      rc = cfg_key_err(c, MT_E_INVAL, k, "%s", msg);
+    }
+  }
+  if (rc == MT_OK && k == K_TRAIN) *train_meta = *m;
+  mtio_h5_close(r);
+  return rc;
+}
+
+int mt_config_check_files(mt_config *c, int scan_labels) {
+  MT_TRY(check_prefix_dir(c));
+  MT_TRY(check_metrics_target(c));
+  mtio_h5_meta train_meta; /* synthetic: (N, feature_dim) samples, (N) labels */
+  memset(&train_meta, 0, sizeof train_meta);
+  train_meta.ndim = 2;
+  train_meta.dim[1] = c->feature_dim;
+  train_meta.label_ndim = 1;
+  train_meta.row = c->feature_dim;
+  train_meta.label_row = 1;
+  if (strcmp(c->train, "synthetic"))
+    MT_TRY(check_data_file(c, K_TRAIN, c->train, scan_labels, &train_meta));
+  if (c->val && strcmp(c->val, "synthetic"))
+    MT_TRY(check_data_file(c, K_VAL, c->val, scan_labels, &train_meta));
   return MT_OK;
 }

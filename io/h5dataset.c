@@ -435,18 +435,36 @@ void mtio_h5_writer_abort(mtio_h5_writer *w) {
 
 struct mtio_h5_reader {
   char *path;
+  int64_t file_size; /* bytes, at open */
   hid_t file, data, label;
   hid_t dspace, lspace; /* file dataspaces, reused for the selections */
   mtio_h5_meta meta;
 };
 
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m)   ? "a FIFO (named pipe)"
+         : S_ISCHR(m)  ? "a character device"
+         : S_ISBLK(m)  ? "a block device"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a file";
+}
+
+/* numpy's name of an HDF5 type ("float64", "int8", "uint16"); a number type
+ * of another size (a damaged or hand-made header) is said in bytes. */
 static const char *type_name(hid_t t, char *buf, size_t len) {
   size_t size = H5Tget_size(t);
+  int usual = size == 1 || size == 2 || size == 4 || size == 8 || size == 16;
   switch (H5Tget_class(t)) {
-  case H5T_INTEGER:
-    snprintf(buf, len, "%s%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int", size * 8);
+  case H5T_INTEGER: {
+    const char *sign = H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int";
+    if (usual) snprintf(buf, len, "%s%zu", sign, size * 8);
+    else snprintf(buf, len, "%s %s type of %zu bytes", sign[0] == 'u' ? "a" : "an", sign, size);
     break;
-  case H5T_FLOAT: snprintf(buf, len, "float%zu", size * 8); break;
+  }
+  case H5T_FLOAT:
+    if (usual) snprintf(buf, len, "float%zu", size * 8);
+    else snprintf(buf, len, "a float type of %zu bytes", size);
+    break;
   case H5T_STRING: snprintf(buf, len, "string"); break;
   case H5T_COMPOUND: snprintf(buf, len, "compound"); break;
   case H5T_ENUM: snprintf(buf, len, "enum"); break;
@@ -462,6 +480,67 @@ static const char *dims_str(int ndim, const hsize_t *d, char *buf, size_t len) {
     k += (size_t)snprintf(buf + k, len - k, "%s%llu", i ? ", " : "", (unsigned long long)d[i]);
   if (k < len) snprintf(buf + k, len - k, ")");
   return buf;
+}
+
+/* The rows a dataset declares must be in the file: a header may claim 2^40
+ * rows in a file of a few KiB (a shape damaged, or a dataset created and
+ * never written, which HDF5 reads as zeros), and whatever sizes memory from
+ * N would believe it. Checked cheaply at open: the shape's bytes fit in
+ * int64; contiguous storage exists and lies inside the file; for chunked
+ * storage, the chunk holding the last row exists (mtio_h5_scan counts
+ * every chunk). Compact, external and virtual layouts are not checked.
+ * Caller holds the lock. */
+static int check_extent(const mtio_h5_reader *r, const char *name, hid_t d, int nd,
+                        const hsize_t *dim) {
+  const char *path = r->path;
+  char db[160];
+  uint64_t bytes = sizeof(float);
+  for (int i = nd - 1; i >= 0; i--) /* sample dims first: a row's size is checked even at N = 0 */
+    if (__builtin_mul_overflow(bytes, (uint64_t)dim[i], &bytes) || bytes > (uint64_t)INT64_MAX)
+      return mt_error_set(MT_E_FORMAT,
+                          "%s: /%s has shape %s: more than 2^63 bytes of float32 (a damaged "
+                          "header?)",
+                          path, name, dims_str(nd, dim, db, sizeof db));
+  if (bytes == 0) return MT_OK;
+  hid_t dcpl = H5Dget_create_plist(d);
+  if (dcpl < 0) return mtio_h5_fail("H5Dget_create_plist", __FILE__, __LINE__);
+  int rc = MT_OK;
+  H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0) {
+    hsize_t stored = H5Dget_storage_size(d);
+    haddr_t off = H5Dget_offset(d);
+    H5Eclear2(H5E_DEFAULT); /* H5Dget_offset of unallocated storage records an error */
+    if (stored == 0)
+      rc = mt_error_set(MT_E_FORMAT,
+                        "%s: /%s declares shape %s (%llu bytes) but holds no data: it was "
+                        "created and never written",
+                        path, name, dims_str(nd, dim, db, sizeof db), (unsigned long long)bytes);
+    else if (off != HADDR_UNDEF &&
+             (off > (haddr_t)r->file_size || stored > (hsize_t)r->file_size - (hsize_t)off))
+      rc = mt_error_set(MT_E_FORMAT,
+                        "%s: /%s declares shape %s, %llu bytes at offset %llu, but the file has "
+                        "%lld bytes (truncated, or a damaged shape)",
+                        path, name, dims_str(nd, dim, db, sizeof db), (unsigned long long)stored,
+                        (unsigned long long)off, (long long)r->file_size);
+  } else if (layout == H5D_CHUNKED) {
+    hsize_t c[H5S_MAX_RANK], last[H5S_MAX_RANK], nbytes = 0;
+    if (H5Pget_chunk(dcpl, nd, c) != nd) {
+      rc = mtio_h5_fail("H5Pget_chunk", __FILE__, __LINE__);
+    } else {
+      for (int i = 0; i < nd; i++) last[i] = c[i] ? (dim[i] - 1) / c[i] * c[i] : 0;
+      herr_t e = H5Dget_chunk_storage_size(d, last, &nbytes);
+      H5Eclear2(H5E_DEFAULT);
+      if (e < 0 || nbytes == 0)
+        rc = mt_error_set(MT_E_FORMAT,
+                          "%s: /%s declares shape %s but the chunk holding its last row (row "
+                          "%llu) is not in the file: the rows were never written, or the shape "
+                          "is damaged",
+                          path, name, dims_str(nd, dim, db, sizeof db),
+                          (unsigned long long)(dim[0] - 1));
+    }
+  }
+  H5Pclose(dcpl);
+  return rc;
 }
 
 /* Opens dataset `name` ("data" or "label") and checks it is float32 of rank
@@ -489,7 +568,7 @@ static int open_dataset(mtio_h5_reader *r, const char *name, int min_rank, int m
                            name);
   int rc = MT_OK;
   hid_t t = -1, sp = -1;
-  char tb[32], db[160];
+  char tb[64], db[160];
   MT_CHECK_H5_GOTO(t = H5Dget_type(*out), rc, done);
   if (H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != 4) {
     rc = mt_error_set(MT_E_FORMAT,
@@ -514,6 +593,8 @@ static int open_dataset(mtio_h5_reader *r, const char *name, int min_rank, int m
                         dims_str(nd, d, db, sizeof db));
       goto done;
     }
+  rc = check_extent(r, name, *out, nd, d);
+  if (rc < 0) goto done;
   *ndim = nd;
   memcpy(dim, d, (size_t)nd * sizeof *d);
 done:
@@ -603,6 +684,11 @@ int mtio_h5_open(const char *path, mtio_h5_reader **out) {
     return mt_error_set(MT_E_IO, "%s: cannot open the dataset file: %s", path, strerror(errno));
   if (S_ISDIR(st.st_mode))
     return mt_error_set(MT_E_IO, "%s: is a directory, not a dataset file", path);
+  /* A FIFO's open blocks until a writer comes (forever, for a job); a
+   * device or socket is no dataset file either. */
+  if (!S_ISREG(st.st_mode))
+    return mt_error_set(MT_E_IO, "%s: is %s, not a regular file: a dataset file must be one", path,
+                        file_kind(st.st_mode));
   if (access(path, R_OK) != 0)
     return mt_error_set(MT_E_IO, "%s: cannot read the dataset file: %s", path, strerror(errno));
 
@@ -612,6 +698,7 @@ int mtio_h5_open(const char *path, mtio_h5_reader **out) {
     return mt_error_set(MT_E_NOMEM, "%s: out of memory", path);
   }
   r->file = r->data = r->label = r->dspace = r->lspace = -1;
+  r->file_size = (int64_t)st.st_size;
   int rc = MT_OK;
   hid_t dapl_d = -1, dapl_l = -1, fapl = -1;
   mtio_h5_lock();
@@ -726,6 +813,98 @@ static int read_common(mtio_h5_reader *r, int64_t n, const int64_t *rows, int64_
   if (y && r->meta.num_classes > 0 && r->meta.label_ndim == 1)
     return check_labels(r->path, r->meta.num_classes, n, y, first, rows);
   return MT_OK;
+}
+
+/* ------------------------------------------------------------ the scan */
+
+/* Every chunk of a chunked dataset is in the file (chunks never written
+ * read as zeros). O(chunks in the file). Caller holds the lock. */
+static int check_all_chunks(const mtio_h5_reader *r, const char *name, hid_t d, hid_t fs, int nd,
+                            const int64_t *dim) {
+  if (dim[0] == 0) return MT_OK;
+  hid_t dcpl = H5Dget_create_plist(d);
+  if (dcpl < 0) return mtio_h5_fail("H5Dget_create_plist", __FILE__, __LINE__);
+  int rc = MT_OK;
+  hsize_t c[H5S_MAX_RANK];
+  if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, nd, c) == nd) {
+    uint64_t want = 1;
+    for (int i = 0; i < nd; i++) {
+      uint64_t k = c[i] ? ((uint64_t)dim[i] + c[i] - 1) / c[i] : 1;
+      if (__builtin_mul_overflow(want, k, &want)) want = UINT64_MAX;
+    }
+    hsize_t have = 0;
+    if (H5Dget_num_chunks(d, fs, &have) < 0) {
+      rc = mtio_h5_fail("H5Dget_num_chunks", __FILE__, __LINE__);
+    } else if (have < want) {
+      rc = mt_error_set(MT_E_FORMAT,
+                        "%s: /%s has %llu of its %llu chunks in the file: some of its %lld rows "
+                        "were never written (HDF5 would read them as zeros)",
+                        r->path, name, (unsigned long long)have, (unsigned long long)want,
+                        (long long)dim[0]);
+    }
+  }
+  H5Pclose(dcpl);
+  return rc;
+}
+
+/* The first bad value of a block of labels (rows first .. first + n), or
+ * MT_OK. */
+static int check_label_block(const mtio_h5_reader *r, const mtio_h5_label_rule *rule, int64_t first,
+                             int64_t n, const float *y) {
+  const mtio_h5_meta *m = &r->meta;
+  int64_t k = m->label_row, file_classes = m->label_ndim == 1 ? m->num_classes : 0;
+  for (int64_t i = 0; i < n * k; i++) {
+    float v = y[i];
+    int64_t row = first + i / k;
+    char col[48] = "";
+    if (k > 1) snprintf(col, sizeof col, " column %lld", (long long)(i % k));
+    if (!isfinite(v))
+      return mt_error_set(MT_E_FORMAT, "%s: /label row %lld%s is %g: labels must be finite numbers",
+                          r->path, (long long)row, col, (double)v);
+    int whole = v == floorf(v);
+    if (file_classes > 0 && !(whole && v >= 0.0f && v < (float)file_classes))
+      return check_labels(r->path, file_classes, 1, &v, row, NULL);
+    if (rule && rule->classes > 0 && !(whole && v >= 0.0f && v < (float)rule->classes) &&
+        !(rule->use_ignore && v == rule->ignore_label))
+      return mt_error_set(MT_E_FORMAT,
+                          "%s: /label row %lld%s is %.9g, not a class index in [0, %lld)%s%s%s",
+                          r->path, (long long)row, col, (double)v, (long long)rule->classes,
+                          rule->why ? " (" : "", rule->why ? rule->why : "", rule->why ? ")" : "");
+  }
+  return MT_OK;
+}
+
+int mtio_h5_scan(mtio_h5_reader *r, const mtio_h5_label_rule *rule) {
+  if (!r) return mt_error_set(MT_E_INVAL, "dataset reader: NULL reader");
+  const mtio_h5_meta *m = &r->meta;
+  int rc = MT_OK;
+  mtio_h5_lock();
+  rc = check_all_chunks(r, "data", r->data, r->dspace, m->ndim, m->dim);
+  if (rc == MT_OK)
+    rc = check_all_chunks(r, "label", r->label, r->lspace, m->label_ndim, m->label_dim);
+  mtio_h5_unlock();
+  if (rc < 0) return rc == MT_E_FORMAT ? rc : mt_error_prefix(rc, "%s", r->path);
+  /* blocks of about 4 MiB of labels (at least one row) */
+  int64_t n = m->dim[0], k = m->label_row, block = ((int64_t)1 << 20) / k;
+  if (block < 1) block = 1;
+  if (block > n) block = n;
+  if (n == 0) return MT_OK;
+  float *y = malloc((size_t)(block * k) * sizeof *y);
+  if (!y)
+    return mt_error_set(MT_E_NOMEM, "%s: out of memory for %lld labels of %lld floats", r->path,
+                        (long long)block, (long long)k);
+  for (int64_t b = 0; b < n && rc == MT_OK; b += block) {
+    int64_t nb = n - b < block ? n - b : block;
+    mtio_h5_lock();
+    rc = read_run(r->label, r->lspace, m->label_ndim, m->label_dim, b, nb, y);
+    mtio_h5_unlock();
+    if (rc < 0)
+      rc = mt_error_prefix(rc, "%s: reading /label rows [%lld, %lld)", r->path, (long long)b,
+                           (long long)(b + nb));
+    else rc = check_label_block(r, rule, b, nb, y);
+  }
+  free(y);
+  return rc;
 }
 
 int mtio_h5_read_range(mtio_h5_reader *r, int64_t begin, int64_t end, float *x, float *y) {

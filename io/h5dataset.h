@@ -89,11 +89,15 @@ void mtio_h5_writer_abort(mtio_h5_writer *w);
 
 typedef struct mtio_h5_reader mtio_h5_reader;
 
-/* Opens `path` and validates it: the file exists and is HDF5 (truncated or
- * corrupted metadata fails here), /data and /label exist, are float32, have
- * ranks [N, d1, ...] (2..MT_MAX_DIM) and [N] or [N, k], the same N, and
- * supported attributes. Errors (MT_E_IO, MT_E_FORMAT, MT_E_HDF5) name the
- * path and the problem. The caller closes the reader. */
+/* Opens `path` and validates it: the file exists, is a regular file (a
+ * FIFO, device or socket is refused without being opened: a FIFO's open
+ * blocks) and is HDF5 (truncated or corrupted metadata fails here), /data
+ * and /label exist, are float32, have ranks [N, d1, ...] (2..MT_MAX_DIM)
+ * and [N] or [N, k], the same N, shapes whose bytes fit in int64 and whose
+ * rows are in the file (contiguous storage written and inside the file, the
+ * chunk of the last row present: a header declaring 2^40 rows in a tiny
+ * file is refused), and supported attributes. Errors (MT_E_IO, MT_E_FORMAT,
+ * MT_E_HDF5) name the path and the problem. The caller closes the reader. */
 int mtio_h5_open(const char *path, mtio_h5_reader **out);
 void mtio_h5_close(mtio_h5_reader *r);
 const mtio_h5_meta *mtio_h5_reader_meta(const mtio_h5_reader *r);
@@ -109,5 +113,21 @@ int mtio_h5_read_rows(mtio_h5_reader *r, int64_t n, const int64_t *rows, float *
 /* Both reads check [N] labels of a class set (num_classes > 0) and fail
  * with MT_E_FORMAT naming the path and the first bad row if a label is not
  * an integer in [0, num_classes). */
+
+/* What labels must be, beyond what the file says (mtio_h5_scan). */
+typedef struct {
+  int64_t classes; /* > 0: every label value an integer in [0, classes) */
+  int use_ignore;  /* ... or equal to ignore_label */
+  float ignore_label;
+  const char *why; /* where `classes` comes from, put in the message; NULL: nothing */
+} mtio_h5_label_rule;
+
+/* The checks too slow for open, done once before training (O(N)): every
+ * chunk of /data and /label is in the file (a chunk never written reads as
+ * zeros; O(chunks)), then /label read once in blocks of about 4 MiB, every
+ * value finite, an integer in [0, num_classes) for [N] labels of a class
+ * set (as the reads check), and the rule's (NULL: none). MT_E_FORMAT names
+ * the path, the first bad row (and column of [N, k] labels) and the value. */
+int mtio_h5_scan(mtio_h5_reader *r, const mtio_h5_label_rule *rule);
 
 #endif

@@ -13,4 +13,12 @@
  * alone, so every rank computes the same order. */
 void mt_data_iter_order(int64_t *order, int64_t n, int shuffle, uint64_t seed, uint64_t epoch);
 
+/* What mt_h5_iter_create will hold for a file of n samples of row floats
+ * (labels lrow floats), a global batch of batch_size over world ranks,
+ * against this machine's physical memory: MT_E_NOMEM naming path and the
+ * sizes when it does not fit, else MT_OK. The iterator checks it before it
+ * allocates; the command before it scans the labels. */
+int mt_h5_iter_check_memory(const char *path, int64_t n, int64_t batch_size, int world, int64_t row,
+                            int64_t lrow);
+
 #endif

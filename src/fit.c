@@ -223,16 +223,22 @@ static void json_metrics(FILE *f, const mt_metric *m, int global) {
   fputc('}', f);
 }
 
-static void metrics_event(FILE *f, const char *event, int epoch, int batch, int64_t samples,
-                          double speed, double t, const mt_metric *m, int global) {
-  if (!f) return;
+/* One line, flushed: a write that fails (ENOSPC, EIO, /dev/full) is an
+ * error naming the file, not a line silently lost (docs/failures.md). */
+static int metrics_event(FILE *f, const char *path, const char *event, int epoch, int batch,
+                         int64_t samples, double speed, double t, const mt_metric *m, int global) {
+  if (!f) return MT_OK;
   fprintf(f,
           "{\"event\": \"%s\", \"epoch\": %d, \"batch\": %d, \"samples\": %lld, "
           "\"samples_per_sec\": %.3f, \"time\": %.6f, ",
           event, epoch, batch, (long long)samples, speed, t);
   json_metrics(f, m, global);
   fputs("}\n", f);
-  fflush(f);
+  errno = 0;
+  if (fflush(f) != 0 || ferror(f))
+    return MT_ERR(MT_E_IO, "metrics_file %s: writing the %s line failed: %s", path, event,
+                  strerror(errno ? errno : EIO));
+  return MT_OK;
 }
 
 static void log_metric(const char *prefix, int epoch, const mt_metric *metric, int global) {
@@ -375,13 +381,14 @@ static int fit_reduce_for_readers(fit_state *s, int nbatch, int metrics_now, int
 
 /* The metrics file's line for this batch: samples so far, speed since the
  * last line. */
-static void fit_batch_metrics_event(fit_state *s, int epoch, int nbatch) {
+static int fit_batch_metrics_event(fit_state *s, int epoch, int nbatch) {
   double t = now_s();
   int64_t samples = (int64_t)(nbatch + 1) * s->batch_size;
   double speed = t > s->last_t ? (double)(samples - s->last_samples) / (t - s->last_t) : 0;
-  metrics_event(s->mfile, "train_batch", epoch, nbatch, samples, speed, t - s->fit_t0, s->view, 0);
   s->last_t = t;
   s->last_samples = samples;
+  return metrics_event(s->mfile, s->opt->metrics_file, "train_batch", epoch, nbatch, samples, speed,
+                       t - s->fit_t0, s->view, 0);
 }
 
 /* One batch: forward, backward, update, the metric, the metrics file, the
@@ -395,7 +402,7 @@ static int fit_batch(fit_state *s, int epoch, int nbatch, mt_batch *b) {
   MT_TRY(mt_module_update_metric(s->m, s->train_metric, b->nlabel, b->label));
   int reduced, metrics_now = opt->metrics_every > 0 && (nbatch + 1) % opt->metrics_every == 0;
   MT_TRY(fit_reduce_for_readers(s, nbatch, metrics_now, &reduced));
-  if (metrics_now && s->mfile) fit_batch_metrics_event(s, epoch, nbatch);
+  if (metrics_now && s->mfile) MT_TRY(fit_batch_metrics_event(s, epoch, nbatch));
   MT_TRY(call_batch_cbs(opt->n_batch_end_callback, opt->batch_end_callback, epoch, nbatch, s->view,
                         s->batch_size));
   if (reduced && mt_metric_num(s->view) > 0) {
@@ -466,8 +473,8 @@ static int fit_validate(fit_state *s, int epoch) {
   MT_TRY(call_batch_cbs(opt->n_eval_end_callback, opt->eval_end_callback, epoch, -1, s->val_metric,
                         s->batch_size));
   log_metric("Validation", epoch, s->val_metric, 0);
-  metrics_event(s->mfile, "validation", epoch, -1, 0, 0, now_s() - s->fit_t0, s->val_metric, 0);
-  return MT_OK;
+  return metrics_event(s->mfile, opt->metrics_file, "validation", epoch, -1, 0, 0,
+                       now_s() - s->fit_t0, s->val_metric, 0);
 }
 
 /* The end of an epoch of nbatch batches begun at tic: the training metric
@@ -478,11 +485,18 @@ static int fit_epoch_end(fit_state *s, int epoch, int nbatch, double tic) {
   log_metric("Train", epoch, s->view, 1);
   double cost = now_s() - tic;
   mt_log_train("Epoch[%d] Time cost=%.3f", epoch, cost);
-  metrics_event(s->mfile, "train_epoch", epoch, nbatch, (int64_t)nbatch * s->batch_size,
-                cost > 0 ? (double)nbatch * (double)s->batch_size / cost : 0, now_s() - s->fit_t0,
-                s->view, 1);
+  int mrc = metrics_event(s->mfile, s->opt->metrics_file, "train_epoch", epoch, nbatch,
+                          (int64_t)nbatch * s->batch_size,
+                          cost > 0 ? (double)nbatch * (double)s->batch_size / cost : 0,
+                          now_s() - s->fit_t0, s->view, 1);
   s->last_t = now_s();
   s->last_samples = 0;
+  if (mrc < 0) { /* the epoch's checkpoint is still written, then the run ends */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", mt_last_error());
+    MT_TRY(fit_epoch_callbacks(s, epoch));
+    return MT_ERR(mrc, "%s", msg);
+  }
   MT_TRY(fit_epoch_callbacks(s, epoch));
   if (s->opt->eval_data) MT_TRY(fit_validate(s, epoch));
   return mt_data_iter_reset(s->train);
@@ -514,6 +528,13 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
   for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++)
     MT_TRY_GOTO(fit_epoch(&s, epoch), rc, done);
 done:
+  if (s.mfile) { /* the last lines reach the file, or the run fails */
+    errno = 0;
+    if (fclose(s.mfile) != 0 && rc >= 0)
+      rc = MT_ERR(MT_E_IO, "metrics_file %s: closing failed: %s", opt->metrics_file,
+                  strerror(errno ? errno : EIO));
+    s.mfile = NULL;
+  }
   fit_free(&s);
   return rc;
 }

@@ -27,11 +27,15 @@
  * that batch, with the thread's message, and stay until reset.
  *
  * Memory: the epoch order (8 bytes per sample), two slots and a staging
- * buffer of B / world samples: files larger than memory are fine. */
+ * buffer of B / world samples: files larger than memory are fine. What
+ * that comes to is checked against the machine's memory before anything is
+ * allocated (mt_h5_iter_check_memory), so a file claiming 2^40 samples is
+ * an error naming it, never an 8 TiB allocation. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data_iter.h"
 #include "base/error.h"
@@ -334,6 +338,40 @@ static const char *mode_name(mt_last_batch m) {
   return m == MT_LAST_BATCH_PAD ? "pad" : m == MT_LAST_BATCH_DISCARD ? "discard" : "roll_over";
 }
 
+/* Memory the iterator holds, in bytes: the epoch order and the roll-over
+ * cache (8 bytes a sample and a batch), the batch's index lists, and three
+ * shards of samples and labels (two slots and the staging buffer). Double:
+ * a damaged or hostile file's sizes do not overflow it. */
+static double iter_bytes(int64_t n, int64_t gbs, int world, int64_t row, int64_t lrow) {
+  double bs = (double)(gbs / world);
+  return 8.0 * (double)n + 16.0 * (double)gbs + bs * (24.0 + 12.0 * ((double)row + (double)lrow));
+}
+
+int mt_h5_iter_check_memory(const char *path, int64_t n, int64_t batch_size, int world, int64_t row,
+                            int64_t lrow) {
+  if (world < 1) world = 1;
+  double need = iter_bytes(n, batch_size, world, row, lrow);
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+  if (have > 0 && need > have)
+    return MT_ERR(MT_E_NOMEM,
+                  "%s: %lld samples of %lld floats (labels %lld) in batches of %lld need %.3g GiB "
+                  "in the HDF5 iterator (8 bytes a sample for the epoch order, and three "
+                  "batches), more than this machine's %.3g GiB",
+                  path, (long long)n, (long long)row, (long long)lrow, (long long)batch_size,
+                  need / 1073741824.0, have / 1073741824.0);
+  return MT_OK;
+}
+
+static int nomem(const char *path, const h5_iter *it) {
+  return MT_ERR(
+      MT_E_NOMEM,
+      "%s: out of memory for the HDF5 iterator's %.3g GiB (%lld samples, "
+      "batches of %lld)",
+      path, iter_bytes(it->n, it->gbs, (int)(it->gbs / it->bs), it->row, it->lrow) / 1073741824.0,
+      (long long)it->n, (long long)it->gbs);
+}
+
 static int h5_iter_setup(h5_iter *it, const char *path, int64_t batch_size, int rank, int world,
                          const char *data_name, const char *label_name) {
   MT_TRY(set_name(&it->ddesc, data_name, "data"));
@@ -360,6 +398,7 @@ static int h5_iter_setup(h5_iter *it, const char *path, int64_t batch_size, int 
   for (int i = 0; i < m->label_ndim; i++) it->ldesc.shape.dim[i] = m->label_dim[i];
   it->ldesc.shape.dim[0] = it->bs;
 
+  MT_TRY(mt_h5_iter_check_memory(path, it->n, it->gbs, world, it->row, it->lrow));
   size_t nb = (size_t)it->bs;
   it->order = malloc((size_t)it->n * sizeof *it->order);
   it->cache = malloc((size_t)it->gbs * sizeof *it->cache);
@@ -368,13 +407,14 @@ static int h5_iter_setup(h5_iter *it, const char *path, int64_t batch_size, int 
   it->xstage = malloc(nb * (size_t)it->row * sizeof(float));
   it->ystage = malloc(nb * (size_t)it->lrow * sizeof(float));
   if (!it->order || !it->cache || !it->gidx || !it->uniq || !it->xstage || !it->ystage)
-    return MT_NOMEM();
+    return nomem(path, it);
   for (int i = 0; i < 2; i++) {
     slot *s = &it->slots[i];
-    MT_TRY(mt_ndarray_create(it->ddesc.shape, mt_cpu(0), &s->data));
-    MT_TRY(mt_ndarray_create(it->ldesc.shape, mt_cpu(0), &s->label));
+    int rc = mt_ndarray_create(it->ddesc.shape, mt_cpu(0), &s->data);
+    if (rc == MT_OK) rc = mt_ndarray_create(it->ldesc.shape, mt_cpu(0), &s->label);
+    if (rc < 0) return mt_error_prefix(rc, "%s: the HDF5 iterator's batch buffers", path);
     s->index = malloc(nb * sizeof *s->index);
-    if (!s->index) return MT_NOMEM();
+    if (!s->index) return nomem(path, it);
   }
   mt_data_iter_order(it->order, it->n, it->shuffle, it->seed, 0); /* epoch 0 */
   it->pcursor = it->ccursor = -it->gbs;

@@ -139,6 +139,86 @@ expect 1 "$M" score "$JOB" --epoch 7 --set checkpoint.prefix="$T/ck/m"
 has "$T/err" "m-0007.h5"
 expect 2 "$M" score "$JOB"
 
+# issue 14: hostile data files and output locations. --check opens what it
+# cheaply can (data files as datasets, every label once, output locations);
+# a training start checks the same before epoch 0; a FIFO never blocks
+# (timeout turns a regression into a failure, not a hang).
+mkfifo "$T/fifo.h5"
+expect 2 timeout -s KILL 20 "$M" "$JOB" --check --set data.train="$T/fifo.h5" --set data.val=none
+has "$T/err" "\[data\] train: $T/fifo.h5: is a FIFO (named pipe), not a regular file"
+expect 2 timeout -s KILL 20 "$M" "$JOB" --set data.train="$T/train.h5" --set data.val="$T/fifo.h5"
+has "$T/err" "\[data\] val: $T/fifo.h5: is a FIFO"
+printf 'time,value\n1,2\n' >"$T/text.h5"
+expect 2 "$M" "$JOB" --check --set data.train="$T/text.h5" --set data.val=none
+has "$T/err" "\[data\] train: $T/text.h5: not an HDF5 file"
+PYH5=""
+for py in python3 /usr/bin/python3; do
+  "$py" -c 'import h5py, numpy' >/dev/null 2>&1 && PYH5=$py && break
+done
+if [ -n "$PYH5" ]; then
+  "$PYH5" - "$T" <<'PY' || fail "h5py could not write the test files"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+x = np.random.default_rng(0).standard_normal((64, 128)).astype("f4")
+y = (np.arange(64) % 10).astype("f4")
+def w(name, data, label):
+    with h5py.File(f"{t}/{name}.h5", "w") as f:
+        f["data"] = data
+        f["label"] = label
+w("f64", x.astype("f8"), y)
+w("f16", x.astype("f2"), y)
+w("rows", x, y[:60])
+for name, v in [("l15", 1.5), ("lnan", np.nan), ("lneg", -1), ("l10", 10)]:
+    bad = y.copy()
+    bad[37] = v
+    w(name, x, bad)
+with h5py.File(f"{t}/huge.h5", "w") as f:  # 2^40 rows declared, none written
+    f.create_dataset("data", shape=(2**40, 2), dtype="f4")
+    f.create_dataset("label", shape=(2**40,), dtype="f4")
+with h5py.File(f"{t}/hugec.h5", "w") as f:
+    f.create_dataset("data", shape=(2**40, 2), dtype="f4", chunks=(1024, 2))
+    f.create_dataset("label", shape=(2**40,), dtype="f4", chunks=(1024,))
+PY
+  for c in "f64:/data is float64, expected float32" "f16:/data is float16, expected float32" \
+    "rows:/data has 64 samples but /label has 60" \
+    "l15:/label row 37 is 1.5, not a class index in \[0, 10)" \
+    "lnan:/label row 37 is nan: labels must be finite" \
+    "lneg:/label row 37 is -1, not a class index in \[0, 10)" \
+    "l10:/label row 37 is 10, not a class index in \[0, 10)" \
+    "huge:/data declares shape (1099511627776, 2) (8796093022208 bytes) but holds no data" \
+    "hugec:/data declares shape (1099511627776, 2) but the chunk holding its last row"; do
+    f=${c%%:*}
+    expect 2 timeout -s KILL 60 "$M" "$JOB" --check --set data.train="$T/$f.h5" --set data.val=none
+    has "$T/err" "^modtrain: error: --set: \[data\] train: $T/$f.h5: ${c#*:}"
+  done
+  # a training start: the same error, before epoch 0; val's labels too
+  expect 2 "$M" "$JOB" --set data.train="$T/l10.h5" --set data.val=none
+  has "$T/err" "\[data\] train: $T/l10.h5: /label row 37 is 10"
+  grep -q '^Epoch' "$T/out" && fail "trained on a bad label: $(head -c 300 "$T/out")"
+  expect 2 "$M" "$JOB" --set data.train="$T/train.h5" --set data.val="$T/lnan.h5"
+  has "$T/err" "\[data\] val: $T/lnan.h5: /label row 37 is nan"
+  grep -q '^Epoch' "$T/out" && fail "trained with a bad validation label"
+  expect 2 "$M" "$JOB" --set data.train="$T/huge.h5" --set data.val=none
+  has "$T/err" "$T/huge.h5: /data declares shape (1099511627776, 2)"
+else
+  echo "SKIP the h5py part of the hostile-file checks: no python3 with h5py"
+fi
+# output locations: a checkpoint prefix where a directory cannot be, the
+# update count past 2^53 (both --check errors naming the key), and a
+# metrics_file whose writes fail (exit 1 naming it, the checkpoint written)
+expect 2 "$M" "$JOB" --check --set checkpoint.prefix="$T/text.h5/ck/mlp"
+has "$T/err" "^modtrain: error: --set: \[checkpoint\] prefix: .*Not a directory"
+expect 2 "$M" "$JOB" --check --set train.begin_num_update=9223372036854775807
+has "$T/err" "\[train\] begin_num_update: 9223372036854775807 is too large (at most 9007199254740992)"
+expect 0 "$M" "$JOB" --check --set train.begin_num_update=9007199254740992
+if [ -w /dev/full ]; then
+  expect 1 "$M" "$JOB" --set train.metrics_file=/dev/full --set train.num_epoch=2 \
+    --set checkpoint.prefix="$T/full/m"
+  has "$T/err" "metrics_file /dev/full: writing the train_epoch line failed: No space left on device"
+  [ -f "$T/full/m-0001.h5" ] || fail "no checkpoint of the epoch whose metrics line failed"
+  grep -q '^Epoch\[1\]' "$T/out" && fail "went on after the metrics_file write failed"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

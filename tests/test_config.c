@@ -5,9 +5,11 @@
  * ("FILE:LINE: [section] key: ..."), layers built into a symbol (argument
  * lists against the hand-built MLP), DOT output, and the docs listing every
  * key. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/config.h"
@@ -335,6 +337,18 @@ static const bad_case bad_cases[] = {
     {DM "kvstore = dist_async\n", NULL, MT_E_INVAL, 9, {"[train] kvstore", "not supported"}},
     {DM "kvstore = nccl\n", NULL, MT_E_INVAL, 9, {"[train] kvstore", "context = cpu"}},
     {DM "speedometer = -1\n", NULL, MT_E_INVAL, 9, {"[train] speedometer", "negative"}},
+    /* the update count: at most 2^53 (docs/config.md) */
+    {DM "begin_num_update = 9223372036854775807\n",
+     NULL,
+     MT_E_INVAL,
+     9,
+     {"[train] begin_num_update", "too large", "at most 9007199254740992"}},
+    {DM "begin_num_update = 9007199254740993\n",
+     NULL,
+     MT_E_INVAL,
+     9,
+     {"[train] begin_num_update", "too large"}},
+    {DM "begin_num_update = -1\n", NULL, MT_E_INVAL, 9, {"[train] begin_num_update", "negative"}},
     {DM "metrics_file = /nonexistent_dir_mt/m.jsonl\n",
      NULL,
      MT_E_INVAL,
@@ -542,6 +556,111 @@ static void test_check_world(void **state) {
   mt_config_free(c);
 }
 
+/* -------------------------------------------- files of a training run */
+
+/* A dataset file of n samples of d features, labels y (n,), no num_classes
+ * attribute (so only the network says what a label may be). */
+static void write_set(const char *path, int64_t n, int64_t d, const float *y) {
+  mt_ndarray *x, *l;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, d), mt_cpu(0), &x));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_cpu(0), &l));
+  MT_ASSERT_OK(mt_ndarray_copy_from(l, y, n));
+  MT_ASSERT_OK(mt_dataset_write(path, x, l, 0, 0, NULL));
+  mt_ndarray_free(x);
+  mt_ndarray_free(l);
+}
+
+/* Loads text and runs mt_config_check_files; returns its status (the
+ * message in mt_last_error). */
+static int check_files(const char *text, int nset, const char **sets) {
+  mt_config *c = NULL;
+  MT_ASSERT_OK(mt_config_load_string(text, "job.ini", nset, sets, &c));
+  int rc = mt_config_check_files(c, 1);
+  mt_config_free(c);
+  return rc;
+}
+
+static void expect_files_error(const char *text, const char *set, const char *f1, const char *f2) {
+  const char *sets[1] = {set};
+  int rc = check_files(text, set ? 1 : 0, sets);
+  const char *msg = mt_last_error();
+  if (rc != MT_E_INVAL) fail_msg("check_files -> %d (%s), expected MT_E_INVAL", rc, msg);
+  if (!strstr(msg, f1) || (f2 && !strstr(msg, f2)))
+    fail_msg("message \"%s\" lacks \"%s\" or \"%s\"", msg, f1, f2 ? f2 : "");
+  if (strchr(msg, '\n')) fail_msg("message spans lines: %s", msg);
+  print_message("%s\n", msg);
+}
+
+/* What --check and a training start check of the files: data files open
+ * as datasets the network takes and every label is a class index of the
+ * network's SoftmaxOutput (named by file and row), val shaped as train,
+ * output locations writable. */
+static void test_check_files(void **state) {
+  char dir[] = "/tmp/mt_test_files_XXXXXX", p[512], q[512], set[600], text[2048];
+  assert_non_null(mkdtemp(dir));
+  float y[64];
+  for (int i = 0; i < 64; i++) y[i] = (float)(i % 10);
+  snprintf(p, sizeof p, "%s/train.h5", dir);
+  write_set(p, 64, 128, y);
+  snprintf(text, sizeof text, "[data]\ntrain = %s\nval = %s\n" M0, p, p);
+  MT_ASSERT_OK(check_files(text, 0, NULL));
+
+  /* labels 1.5, NaN, -1, 10 for the 10 classes of fc2 > softmax */
+  const float bad[] = {1.5f, NAN, -1.0f, 10.0f};
+  const char *want[] = {"row 37 is 1.5, not a class index in [0, 10)", "row 37 is nan",
+                        "row 37 is -1, not a class index", "row 37 is 10, not a class index"};
+  for (int i = 0; i < 4; i++) {
+    y[37] = bad[i];
+    write_set(p, 64, 128, y);
+    expect_files_error(text, NULL, "job.ini:2: [data] train: ", want[i]);
+    assert_non_null(strstr(mt_last_error(), p));
+  }
+  y[37] = 7;
+  write_set(p, 64, 128, y);
+
+  /* val: its own labels, and shaped as train */
+  snprintf(q, sizeof q, "%s/val.h5", dir);
+  y[5] = 12;
+  write_set(q, 64, 128, y);
+  y[5] = 5;
+  snprintf(set, sizeof set, "data.val=%s", q);
+  expect_files_error(text, set, "--set: [data] val: ", "row 5 is 12");
+  write_set(q, 64, 100, y);
+  expect_files_error(text, set, "--set: [data] val: ", "do not match the training set");
+
+  /* samples the network does not take (found before bind) */
+  char text2[2048];
+  snprintf(text2, sizeof text2,
+           "[data]\ntrain = %s\n[model]\nlayers = FullyConnected fc1 num_hidden=64\n"
+           "  elemwise_add add inputs=fc1,data\n  SoftmaxOutput softmax\n",
+           p);
+  expect_files_error(text2, NULL, "job.ini:2: [data] train: the network does not take the samples",
+                     "(data (32, 128), labels (32,))");
+
+  /* a FIFO: refused by its kind, never opened (its open would block) */
+  snprintf(q, sizeof q, "%s/fifo.h5", dir);
+  assert_int_equal(mkfifo(q, 0600), 0);
+  snprintf(set, sizeof set, "data.train=%s", q);
+  alarm(20);
+  expect_files_error(text, set,
+                     "--set: [data] train: ", "is a FIFO (named pipe), not a regular file");
+  alarm(0);
+  unlink(q);
+
+  /* output locations: a prefix under a file, a metrics_file that is a directory */
+  snprintf(set, sizeof set, "checkpoint.prefix=%s/train.h5/ck/mlp", dir);
+  expect_files_error(text, set, "--set: [checkpoint] prefix: ", "Not a directory");
+  snprintf(set, sizeof set, "train.metrics_file=%s", dir);
+  expect_files_error(text, set, "--set: [train] metrics_file: ", "is a directory");
+  snprintf(set, sizeof set, "checkpoint.prefix=%s/new/deeper/mlp", dir);
+  const char *ok[] = {set};
+  MT_ASSERT_OK(check_files(text, 1, ok));
+
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* ------------------------------------------------------- net builder */
 
 static void test_layer_parse(void **state) {
@@ -700,6 +819,7 @@ int main(void) {
       cmocka_unit_test(test_bad_configs),
       cmocka_unit_test(test_symbol_and_layers),
       cmocka_unit_test(test_check_world),
+      cmocka_unit_test(test_check_files),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_layer_parse),
       cmocka_unit_test(test_net_build),

@@ -21,6 +21,7 @@
 #include "io/h5_check.h"
 #include "io/h5dataset.h"
 #include "io/synthetic.h"
+#include "src/data_iter.h"
 #include "testutil.h"
 
 int mt_cmd_synth(int argc, char **argv); /* cmd/cmd_synth.c */
@@ -254,8 +255,15 @@ static void raw_dataset(hid_t f, const char *name, hid_t t, int rank, const hsiz
   hid_t sp = H5Screate_simple(rank, dims, NULL);
   hid_t d = H5Dcreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   assert_true(d >= 0);
-  if (values)
-    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+  /* written (zeros without values): a dataset never written has no rows
+   * in the file, which the reader refuses (test_declared_rows) */
+  size_t n = 1;
+  for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+  float *zeros = values || n == 0 ? NULL : calloc(n, sizeof *zeros);
+  if (values || zeros)
+    assert_true(
+        H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values ? values : zeros) >= 0);
+  free(zeros);
   H5Dclose(d);
   H5Sclose(sp);
 }
@@ -982,6 +990,229 @@ static void test_prefetch_resets_and_frees(void **state) {
   free_set(&d);
 }
 
+/* ------------------------------------------------- hostile files (issue 14) */
+
+/* A FIFO (or a device) is no dataset file: refused at once by its kind, never
+ * opened (a FIFO's open blocks until a writer comes). alarm() turns a
+ * regression into a failure instead of a hang. */
+static void test_not_regular(void **state) {
+  (void)state;
+  const char *fifo = tpath("fifo.h5");
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  alarm(20);
+  expect_open_error(fifo, MT_E_IO, "is a FIFO", "not a regular file");
+  expect_open_error("/dev/null", MT_E_IO, "is a character device", "not a regular file");
+  alarm(0);
+  unlink(fifo);
+}
+
+/* /data and /label of shape dims, layout chunked (chunk rows crow) or
+ * contiguous (crow 0); rows [w0, w1) written (zeros), the others not. */
+static void sparse_file(const char *path, hsize_t n, hsize_t crow, hsize_t w0, hsize_t w1) {
+  mtio_h5_lock();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  for (int i = 0; i < 2; i++) {
+    int rank = i == 0 ? 2 : 1;
+    hsize_t dims[2] = {n, 2}, chunk[2] = {crow, 2};
+    hid_t sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (crow) assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
+    hid_t d = H5Dcreate2(f, i == 0 ? "data" : "label", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    assert_true(d >= 0);
+    if (w1 > w0) {
+      hsize_t start[2] = {w0, 0}, count[2] = {w1 - w0, 2};
+      float *z = calloc((size_t)(w1 - w0) * 2, sizeof *z);
+      hid_t ms = H5Screate_simple(rank, count, NULL);
+      assert_true(H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0);
+      assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, z) >= 0);
+      H5Sclose(ms);
+      free(z);
+    }
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+  }
+  H5Fclose(f);
+  mtio_h5_unlock();
+}
+
+/* A header declaring rows the file does not hold: 2^40 rows in a file of a
+ * few KiB (contiguous or chunked, never written) is an error naming the
+ * file at open, from the reader and the iterator alike (no 8 TiB
+ * allocation, no "out of memory at h5_iter.c"); a chunk missing in the
+ * middle is found by the scan. */
+static void test_declared_rows(void **state) {
+  (void)state;
+  const hsize_t huge = (hsize_t)1 << 40;
+  const char *p = tpath("huge_contig.h5");
+  sparse_file(p, huge, 0, 0, 0);
+  assert_true(file_size(p) < 65536);
+  expect_open_error(p, MT_E_FORMAT, "/data declares shape (1099511627776, 2)", "never written");
+  p = tpath("huge_chunked.h5");
+  sparse_file(p, huge, 1024, 0, 0);
+  assert_true(file_size(p) < 65536);
+  expect_open_error(p, MT_E_FORMAT, "/data declares shape (1099511627776, 2)",
+                    "last row (row 1099511627775) is not in the file");
+  /* the first rows written, the rest never */
+  p = tpath("head_only.h5");
+  sparse_file(p, 4096, 64, 0, 64);
+  expect_open_error(p, MT_E_FORMAT, "/data declares shape (4096, 2)", "is not in the file");
+  /* first and last chunk written, a hole between: opens, the scan finds it */
+  p = tpath("hole.h5");
+  sparse_file(p, 4096, 64, 0, 64);
+  mtio_h5_lock();
+  hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+  for (int i = 0; i < 2; i++) {
+    hid_t d = H5Dopen2(f, i == 0 ? "data" : "label", H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t start[2] = {4032, 0}, count[2] = {64, 2};
+    float z[128] = {0};
+    hid_t ms = H5Screate_simple(i == 0 ? 2 : 1, count, NULL);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, z) >= 0);
+    H5Sclose(ms);
+    H5Sclose(sp);
+    H5Dclose(d);
+  }
+  H5Fclose(f);
+  mtio_h5_unlock();
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  assert_int_equal(mtio_h5_scan(r, NULL), MT_E_FORMAT);
+  assert_msg(p, "/data has 2 of its 64 chunks in the file", "never written", NULL);
+  print_message("%s\n", mt_last_error());
+  mtio_h5_close(r);
+  /* a shape whose bytes overflow int64 */
+  raw_spec big = {H5T_IEEE_F32LE, 3, {2, (hsize_t)1 << 40, (hsize_t)1 << 40},
+                  H5T_IEEE_F32LE, 1, {2},
+                  NO_ATTR,        0, NULL};
+  mtio_h5_lock();
+  f = H5Fcreate(tpath("overflow.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t chunk[3] = {1, 1, 1};
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 3, chunk);
+  hid_t sp = H5Screate_simple(3, big.dd, NULL);
+  hid_t d = H5Dcreate2(f, "data", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+  H5Pclose(dcpl);
+  raw_dataset(f, "label", H5T_IEEE_F32LE, 1, big.ld, NULL);
+  H5Fclose(f);
+  mtio_h5_unlock();
+  expect_open_error(tpath("overflow.h5"), MT_E_FORMAT, "more than 2^63 bytes", NULL);
+}
+
+/* The type in a wrong-type message is numpy's name, or in bytes for a size
+ * no numpy type has (a damaged header printed "float33151778848"). */
+static void test_dtype_names(void **state) {
+  (void)state;
+  hid_t f6 = H5Tcopy(H5T_IEEE_F32LE);
+  assert_true(H5Tset_size(f6, 6) >= 0); /* float32 bits padded to 6 bytes */
+  hid_t i3 = H5Tcopy(H5T_STD_U8LE);
+  assert_true(H5Tset_size(i3, 3) >= 0);
+  struct {
+    hid_t t;
+    const char *want;
+  } cases[] = {{H5T_STD_I64LE, "/data is int64,"},        {H5T_IEEE_F64BE, "/data is float64,"},
+               {H5T_STD_I8LE, "/data is int8,"},          {H5T_STD_U16LE, "/data is uint16,"},
+               {f6, "/data is a float type of 6 bytes,"}, {i3, "/data is a uint type of 3 bytes,"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    raw_spec s = {cases[i].t, 2, {4, 3}, H5T_IEEE_F32LE, 1, {4}, NO_ATTR, 0, NULL};
+    const char *p = tpath("dtype.h5");
+    mtio_h5_lock();
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    raw_dataset(f, "data", s.dt, s.dr, s.dd, NULL);
+    raw_dataset(f, "label", s.lt, s.lr, s.ld, NULL);
+    H5Fclose(f);
+    mtio_h5_unlock();
+    expect_open_error(p, MT_E_FORMAT, cases[i].want, "expected float32");
+  }
+  H5Tclose(f6);
+  H5Tclose(i3);
+}
+
+/* mtio_h5_scan: every label read once; the first bad one named by file,
+ * row (and column) and value. */
+static void test_scan_labels(void **state) {
+  (void)state;
+  const char *p = tpath("scan.h5");
+  int64_t n = 3000, D = 3; /* the bad row past the first chunks */
+  float *y = pattern_y(n, 0, 10);
+  mtio_h5_label_rule rule = {10, 0, -1.0f, "the network's SoftmaxOutput 'sm' has 10 classes"};
+  struct {
+    float v;
+    const char *want;
+  } bad[] = {{1.5f, "/label row 2345 is 1.5, not a class index in [0, 10)"},
+             {NAN, "/label row 2345 is nan: labels must be finite"},
+             {-1.0f, "/label row 2345 is -1, not a class index in [0, 10)"},
+             {10.0f, "/label row 2345 is 10, not a class index in [0, 10)"}};
+  float *x = calloc((size_t)(n * D), sizeof *x);
+  mt_ndarray *xa, *ya;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, D), mt_cpu(0), &xa));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_cpu(0), &ya));
+  MT_ASSERT_OK(mt_ndarray_copy_from(xa, x, n * D));
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    y[2345] = bad[i].v;
+    MT_ASSERT_OK(mt_ndarray_copy_from(ya, y, n));
+    MT_ASSERT_OK(mt_dataset_write(p, xa, ya, 0, 0, NULL)); /* no num_classes: anything goes */
+    mtio_h5_reader *r;
+    MT_ASSERT_OK(mtio_h5_open(p, &r));
+    assert_int_equal(mtio_h5_scan(r, &rule), MT_E_FORMAT);
+    assert_msg(p, bad[i].want, i == 1 ? "" : "(the network's SoftmaxOutput 'sm' has 10 classes)",
+               NULL);
+    print_message("%s\n", mt_last_error());
+    if (i != 1) MT_ASSERT_OK(mtio_h5_scan(r, NULL)); /* finite: fine without a rule */
+    /* ignore_label takes -1 */
+    rule.use_ignore = 1;
+    assert_int_equal(mtio_h5_scan(r, &rule), i == 2 ? MT_OK : MT_E_FORMAT);
+    rule.use_ignore = 0;
+    mtio_h5_close(r);
+  }
+  y[2345] = 3;
+  MT_ASSERT_OK(mt_ndarray_copy_from(ya, y, n));
+  MT_ASSERT_OK(mt_dataset_write(p, xa, ya, 10, 0, NULL));
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  MT_ASSERT_OK(mtio_h5_scan(r, &rule));
+  rule.classes = 3; /* a network with fewer outputs than the file's classes */
+  assert_int_equal(mtio_h5_scan(r, &rule), MT_E_FORMAT);
+  assert_msg(p, "/label row 3 is 3, not a class index in [0, 3)", NULL);
+  mtio_h5_close(r);
+  /* [N, k] labels: non-finite named by row and column, across scan blocks */
+  int64_t k = 600, n2 = 2000; /* 1.2M floats: two blocks of 1747 rows */
+  float *yk = calloc((size_t)(n2 * k), sizeof *yk);
+  yk[1800 * k + 7] = INFINITY;
+  mt_ndarray *xb, *yb;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n2, 1), mt_cpu(0), &xb));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n2, k), mt_cpu(0), &yb));
+  MT_ASSERT_OK(mt_ndarray_copy_from(yb, yk, n2 * k));
+  MT_ASSERT_OK(mt_dataset_write(p, xb, yb, 0, 0, NULL));
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  assert_int_equal(mtio_h5_scan(r, NULL), MT_E_FORMAT);
+  assert_msg(p, "/label row 1800 column 7 is inf", NULL);
+  mtio_h5_close(r);
+  mt_ndarray_free(xa);
+  mt_ndarray_free(ya);
+  mt_ndarray_free(xb);
+  mt_ndarray_free(yb);
+  free(yk);
+  free(x);
+  free(y);
+}
+
+/* The iterator's memory, sized from the file, is checked against the
+ * machine's before anything is allocated; the error names the file. */
+static void test_iter_memory_bound(void **state) {
+  (void)state;
+  assert_int_equal(mt_h5_iter_check_memory("big.h5", (int64_t)1 << 40, 32, 1, 2, 1), MT_E_NOMEM);
+  assert_msg("big.h5", "1099511627776 samples", "GiB", "more than this machine's", NULL);
+  print_message("%s\n", mt_last_error());
+  assert_int_equal(mt_h5_iter_check_memory("wide.h5", 100, 64, 2, (int64_t)1 << 40, 1), MT_E_NOMEM);
+  assert_msg("wide.h5", NULL);
+  MT_ASSERT_OK(mt_h5_iter_check_memory("small.h5", 1000000, 256, 4, 784, 1));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_2d),
@@ -998,6 +1229,11 @@ int main(void) {
       cmocka_unit_test(test_iter_equals_ndarray_iter),
       cmocka_unit_test(test_sharding),
       cmocka_unit_test(test_prefetch_resets_and_frees),
+      cmocka_unit_test(test_not_regular),
+      cmocka_unit_test(test_declared_rows),
+      cmocka_unit_test(test_dtype_names),
+      cmocka_unit_test(test_scan_labels),
+      cmocka_unit_test(test_iter_memory_bound),
   };
   return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
