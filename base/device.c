@@ -88,6 +88,10 @@ int mt_device_cache_stats(mt_context ctx, mt_mem_cache_stats *out) {
  * blocks glibc's calloc maps fresh pages that the kernel zeroes on first
  * touch, so a big arena costs no memset pass (checkpoint loads, buffers). */
 float *mt_device_alloc(mt_context ctx, int64_t nelem) {
+  /* a negative count, or one whose bytes (plus the alignment slack) would
+   * wrap size_t, is no allocation: callers report "cannot allocate" */
+  if (nelem < 0 || (uint64_t)nelem > (SIZE_MAX - MT_HUGE_PAGE - sizeof(void *)) / sizeof(float) / 2)
+    return NULL;
   size_t bytes = (size_t)(nelem > 0 ? nelem : 1) * sizeof(float);
   if (ctx.type == MT_CPU) {
     /* blocks of 2 MiB or more start on a 2 MiB boundary and ask for
@@ -131,6 +135,8 @@ void mt_device_free(mt_context ctx, float *p) {
 }
 
 int mt_device_memset0(mt_context ctx, float *p, int64_t nelem) {
+  if (nelem < 0)
+    return MT_ERR(MT_E_INVAL, "mt_device_memset0: negative count %lld", (long long)nelem);
   if (ctx.type == MT_CPU) {
     memset(p, 0, (size_t)nelem * sizeof(float));
     return MT_OK;

@@ -107,6 +107,9 @@ MT_API mt_shape mt_shape_make(int ndim, ...);
 #define MT_NARGS_(a, b, c, d, e, f, n, ...) n
 #define MT_NARGS(...) MT_NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
 #define MT_SHAPE(...) ((mt_shape){.ndim = MT_NARGS(__VA_ARGS__), .dim = {__VA_ARGS__}})
+/* Elements of s (0 for ndim 0); -1 for a negative dim, more than MT_MAX_DIM
+ * dims or a product past INT64_MAX (never an overflow). An array holds at
+ * most 2^31 - 1 elements (docs/design.md §2). */
 MT_API int64_t mt_shape_size(const mt_shape *s);
 MT_API int mt_shape_equal(const mt_shape *a, const mt_shape *b);
 /* Writes "(32, 128)" into buf; returns buf. */
