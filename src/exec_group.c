@@ -179,6 +179,9 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
                        const mt_shape *input_shapes, int nparam, const char *const *param_names,
                        int naux, const char *const *aux_names, int for_training,
                        int inputs_need_grad, mt_grad_req grad_req) {
+  /* every context usable before anything is made: "gpu(0): no CUDA device
+   * is visible ..." rather than an allocation failure further down */
+  for (int i = 0; i < nctx; i++) MT_TRY(mt_device_check(ctxs[i]));
   if (!g->slots) {
     g->slots = calloc((size_t)nctx, sizeof *g->slots);
     if (!g->slots) return MT_NOMEM();
