@@ -3,6 +3,7 @@
  * the check that a context can be used in this build. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -88,6 +89,10 @@ int mt_device_cache_stats(mt_context ctx, mt_mem_cache_stats *out) {
  * blocks glibc's calloc maps fresh pages that the kernel zeroes on first
  * touch, so a big arena costs no memset pass (checkpoint loads, buffers). */
 float *mt_device_alloc(mt_context ctx, int64_t nelem) {
+  /* a negative count, or one whose bytes (plus the alignment slack) would
+   * wrap size_t, is no allocation: callers report "cannot allocate" */
+  if (nelem < 0 || (uint64_t)nelem > (SIZE_MAX - MT_HUGE_PAGE - sizeof(void *)) / sizeof(float) / 2)
+    return NULL;
   size_t bytes = (size_t)(nelem > 0 ? nelem : 1) * sizeof(float);
   if (ctx.type == MT_CPU) {
     /* blocks of 2 MiB or more start on a 2 MiB boundary and ask for
@@ -131,6 +136,8 @@ void mt_device_free(mt_context ctx, float *p) {
 }
 
 int mt_device_memset0(mt_context ctx, float *p, int64_t nelem) {
+  if (nelem < 0)
+    return MT_ERR(MT_E_INVAL, "mt_device_memset0: negative count %lld", (long long)nelem);
   if (ctx.type == MT_CPU) {
     memset(p, 0, (size_t)nelem * sizeof(float));
     return MT_OK;
@@ -141,10 +148,35 @@ int mt_device_memset0(mt_context ctx, float *p, int64_t nelem) {
   return MT_ERR(MT_E_UNSUPPORTED, "gpu(%d): this build has no CUDA support", ctx.id);
 }
 
+#ifdef MT_HAVE_CUDA
+/* The CUDA devices this process sees, asked once (the count does not change
+ * while a process runs): the count and, when there are none, the driver's
+ * reason (cudaGetDeviceCount's error string). */
+static pthread_once_t gpu_count_once = PTHREAD_ONCE_INIT;
+static int gpu_count;
+static const char *gpu_count_why;
+static void gpu_count_query(void) { gpu_count = mtk_cuda_device_query(&gpu_count_why); }
+#endif
+
 int mt_device_check(mt_context ctx) {
   if (ctx.type == MT_CPU) return MT_OK;
   if (ctx.type == MT_GPU) {
 #ifdef MT_HAVE_CUDA
+    if (ctx.id < 0) return MT_ERR(MT_E_INVAL, "gpu(%d): a device number is >= 0", ctx.id);
+    pthread_once(&gpu_count_once, gpu_count_query);
+    if (gpu_count == 0)
+      return MT_ERR(MT_E_CUDA,
+                    "gpu(%d): no CUDA device is visible to this process (cudaGetDeviceCount: %s); "
+                    "use context = cpu, or check CUDA_VISIBLE_DEVICES and the driver",
+                    ctx.id, gpu_count_why ? gpu_count_why : "no device");
+    if (ctx.id >= gpu_count) {
+      char range[48] = "gpu(0)";
+      if (gpu_count > 1) snprintf(range, sizeof range, "gpu(0) to gpu(%d)", gpu_count - 1);
+      return MT_ERR(MT_E_CUDA,
+                    "gpu(%d): only %d CUDA device%s visible to this process (%s); check the "
+                    "contexts and CUDA_VISIBLE_DEVICES",
+                    ctx.id, gpu_count, gpu_count == 1 ? " is" : "s are", range);
+    }
     return MT_OK;
 #else
     return MT_ERR(

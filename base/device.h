@@ -12,8 +12,16 @@
 float *mt_device_alloc(mt_context ctx, int64_t nelem);
 void mt_device_free(mt_context ctx, float *p);
 int mt_device_memset0(mt_context ctx, float *p, int64_t nelem);
-/* MT_OK when ctx can hold arrays in this build; MT_E_UNSUPPORTED for a GPU
- * in a build without CUDA, MT_E_INVAL for an unknown device type. */
+/* MT_OK when ctx can hold arrays in this build and on this machine;
+ * MT_E_UNSUPPORTED for a GPU in a build without CUDA, MT_E_INVAL for an
+ * unknown device type or a negative GPU number. In a CUDA build, a GPU
+ * context is MT_E_CUDA when no CUDA device is visible ("gpu(0): no CUDA
+ * device is visible to this process (cudaGetDeviceCount: <the driver's
+ * reason>); use context = cpu, or check CUDA_VISIBLE_DEVICES and the
+ * driver") or when its number is past the visible devices ("gpu(3): only 2
+ * CUDA devices are visible ..."); the devices are counted once per process.
+ * Every array and arena is made through it, and the command may call it to
+ * check a config's contexts before anything runs. */
 int mt_device_check(mt_context ctx);
 /* GPU memory goes through one caching allocator per device (mem_cache.h;
  * MODTRAIN_GPU_CACHE=0 makes it a pass-through). For tests and tools:

@@ -107,6 +107,9 @@ MT_API mt_shape mt_shape_make(int ndim, ...);
 #define MT_NARGS_(a, b, c, d, e, f, n, ...) n
 #define MT_NARGS(...) MT_NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
 #define MT_SHAPE(...) ((mt_shape){.ndim = MT_NARGS(__VA_ARGS__), .dim = {__VA_ARGS__}})
+/* Elements of s (0 for ndim 0); -1 for a negative dim, more than MT_MAX_DIM
+ * dims or a product past INT64_MAX (never an overflow). An array holds at
+ * most 2^31 - 1 elements (docs/design.md §2). */
 MT_API int64_t mt_shape_size(const mt_shape *s);
 MT_API int mt_shape_equal(const mt_shape *a, const mt_shape *b);
 /* Writes "(32, 128)" into buf; returns buf. */
@@ -273,8 +276,8 @@ typedef struct mt_optimizer mt_optimizer;
  * mx.optimizer.create). params: "key=value ..." (NULL or "" = defaults) with
  * exactly MXNet's keyword arguments for that optimizer:
  *   all:     learning_rate (0.01; adam, rmsprop: 0.001), wd (0), rescale_grad (1),
- *            clip_gradient (None), begin_num_update (0), multi_precision (false;
- *            no effect on float32)
+ *            clip_gradient (None), begin_num_update (0, at most
+ *            MT_MAX_NUM_UPDATE), multi_precision (false; no effect on float32)
  *   sgd:     momentum (0), lazy_update (true; no effect on dense arrays)
  *   nag:     momentum (0)
  *   adam:    beta1 (0.9), beta2 (0.999), epsilon (1e-8), lazy_update (true)
@@ -286,6 +289,11 @@ typedef struct mt_optimizer mt_optimizer;
  * mt_optimizer_set_lr_scheduler; per-parameter multipliers with
  * mt_optimizer_set_lr_mult / _wd_mult. */
 MT_API int mt_optimizer_create(const char *name, const char *params, mt_optimizer **out);
+/* The most updates an update count holds: 2^53, where a double (the lr
+ * schedulers' and adam's arithmetic on the count) stops counting exactly.
+ * begin_num_update and restored counts past it are MT_E_INVAL; an update
+ * that would pass it is MT_E_INVAL (never a wrap). */
+#define MT_MAX_NUM_UPDATE ((int64_t)1 << 53)
 /* Frees the optimizer, its states and its scheduler. */
 MT_API void mt_optimizer_free(mt_optimizer *opt);
 /* The lower-case name given at creation ("sgd"). */
@@ -346,7 +354,8 @@ MT_API int mt_optimizer_state(const mt_optimizer *opt, int index, int k, const c
 MT_API int mt_optimizer_index_bound(const mt_optimizer *opt);
 MT_API const char *mt_optimizer_index_name(const mt_optimizer *opt, int index);
 /* The update count of `index` (begin_num_update if never updated). Setting
- * it also raises num_update to at least `count`; restoring every index's
+ * it (0 to MT_MAX_NUM_UPDATE, else MT_E_INVAL) also raises num_update to at
+ * least `count`; restoring every index's
  * count and states into a fresh optimizer continues bit-for-bit. */
 MT_API int mt_optimizer_get_update_count(const mt_optimizer *opt, int index, int64_t *count);
 MT_API int mt_optimizer_set_update_count(mt_optimizer *opt, int index, int64_t count);

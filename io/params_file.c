@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/shape.h"
 #include "io/h5_container.h"
 
 /* ------------------------------------------------------------------ reader */
@@ -179,24 +180,24 @@ static int read_array(preader *r, int idx, mtio_named_array *a) {
   memset(&a->shape, 0, sizeof a->shape);
   a->shape.ndim = ndim == 0 ? 1 : (int)ndim; /* a V3 scalar becomes (1,) */
   a->shape.dim[0] = 1;
-  int64_t count = 1;
-  int too_big = 0;
   for (int i = 0; i < ndim; i++) {
     if (dims[i] < 0)
       return mt_error_set(MT_E_FORMAT, "'%s': array %d has unknown dim %d", r->path, idx, i);
     a->shape.dim[i] = dims[i];
-    if (dims[i] > 0 && count > INT64_MAX / dims[i]) too_big = 1;
-    else count *= dims[i];
   }
-  if (too_big || count > (r->size - r->off) / ts) {
-    char s[96];
+  /* the one size rule (base/shape.h) before any byte count: dims of 2^62
+   * are an error naming the array, not an overflow */
+  int64_t count;
+  char why[160], s[160];
+  if (mt_shape_count(&a->shape, &count, why, sizeof why) < 0)
+    return mt_error_set(MT_E_FORMAT, "'%s': array %d: shape %s %s", r->path, idx,
+                        mt_shape_str(&a->shape, s, sizeof s), why);
+  if (count > (r->size - r->off) / ts)
     return mt_error_set(MT_E_FORMAT,
-                        "'%s': truncated MXNet NDArray file: data of array %d %s needs %s%lld "
-                        "bytes at offset %lld, the file has %lld",
-                        r->path, idx, mt_shape_str(&a->shape, s, sizeof s),
-                        too_big ? "more than " : "", (long long)(too_big ? r->size : count * ts),
+                        "'%s': truncated MXNet NDArray file: data of array %d %s needs %lld bytes "
+                        "at offset %lld, the file has %lld",
+                        r->path, idx, mt_shape_str(&a->shape, s, sizeof s), (long long)(count * ts),
                         (long long)r->off, (long long)r->size);
-  }
   a->data = malloc((size_t)(count ? count : 1) * sizeof(float));
   if (!a->data) return mt_error_set(MT_E_NOMEM, "'%s': out of memory for array %d", r->path, idx);
   if (flag == 0) return rd(r, a->data, 4 * count, "data", idx);
@@ -289,6 +290,14 @@ int mtio_params_read(const char *path, int *n, mtio_named_array **arrays) {
                         (unsigned long long)i);
       goto fail;
     }
+    /* "" or a bare "arg:" / "aux:" names no parameter */
+    const char *bare = list[i].name;
+    if (!strncmp(bare, "arg:", 4) || !strncmp(bare, "aux:", 4)) bare += 4;
+    if (!*bare) {
+      rc = mt_error_set(MT_E_FORMAT, "'%s': array %llu has an empty name%s%s%s", path,
+                        (unsigned long long)i, len ? " ('" : "", list[i].name, len ? "')" : "");
+      goto fail;
+    }
   }
   fclose(r.f);
   *n = (int)count;
@@ -310,8 +319,13 @@ int mtio_params_write(const char *path, int n, const char *const *names, const m
     if (shapes[i].ndim < 1 || shapes[i].ndim > MT_MAX_DIM)
       return mt_error_set(MT_E_SHAPE, "cannot save '%s': array %d ('%s') has %d dims", path, i,
                           names && names[i] ? names[i] : "", shapes[i].ndim);
-    if (names && !names[i])
+    if (names && (!names[i] || !names[i][0]))
       return mt_error_set(MT_E_INVAL, "cannot save '%s': array %d has no name", path, i);
+    char why[160], s[160];
+    if (mt_shape_count(&shapes[i], NULL, why, sizeof why) < 0)
+      return mt_error_set(MT_E_SHAPE, "cannot save '%s': array %d ('%s'): shape %s %s", path, i,
+                          names && names[i] ? names[i] : "", mt_shape_str(&shapes[i], s, sizeof s),
+                          why);
   }
   size_t tl = strlen(path) + 32;
   char *tmp = malloc(tl);

@@ -38,8 +38,9 @@ typedef struct {
 
 /* Reads every array of the file. Errors name the path and what is wrong:
  * MT_E_IO (cannot open/read), MT_E_FORMAT (bad magic, truncated, counts that
- * do not fit the file, none arrays), MT_E_UNSUPPORTED (sparse, other dtypes,
- * more than MT_MAX_DIM dims). Free with mtio_named_arrays_free. */
+ * do not fit the file, none arrays, a shape past base/shape.h's limit, an
+ * empty name or a bare "arg:" / "aux:"), MT_E_UNSUPPORTED (sparse, other
+ * dtypes, more than MT_MAX_DIM dims). Free with mtio_named_arrays_free. */
 int mtio_params_read(const char *path, int *n, mtio_named_array **arrays);
 void mtio_named_arrays_free(int n, mtio_named_array *arrays);
 

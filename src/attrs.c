@@ -57,6 +57,13 @@ int mt_attrs_parse(const char *text, mt_attrs *out) {
       return MT_ERR(MT_E_INVAL, "attribute '%s' is not of the form key=value", tok);
     }
     *eq = '\0';
+    const char *was = mt_attrs_get(out, tok);
+    if (was) {
+      int rc = MT_ERR(MT_E_INVAL, "attribute '%s' is given twice (%s=%s, then %s=%s; give it once)",
+                      tok, tok, was, tok, eq + 1);
+      mt_attrs_free(out);
+      return rc;
+    }
     int rc = mt_attrs_set(out, tok, eq + 1);
     if (rc < 0) {
       mt_attrs_free(out);
@@ -118,6 +125,15 @@ int mt_attr_int(const mt_attrs *a, const char *op, const char *node, const char 
   if (errno || end == v || *end)
     return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' is not an integer", op, node, key, v);
   *out = x;
+  return MT_OK;
+}
+
+int mt_attr_int_range(const mt_attrs *a, const char *op, const char *node, const char *key,
+                      int64_t def, int64_t lo, int64_t hi, int64_t *out) {
+  MT_TRY(mt_attr_int(a, op, node, key, def, out));
+  if (mt_attrs_get(a, key) && (*out < lo || *out > hi))
+    return MT_ERR(MT_E_INVAL, "%s '%s': %s=%s is out of range [%lld, %lld]", op, node, key,
+                  mt_attrs_get(a, key), (long long)lo, (long long)hi);
   return MT_OK;
 }
 

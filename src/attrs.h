@@ -10,7 +10,9 @@ typedef struct {
   char **vals;
 } mt_attrs;
 
-/* Parses "k=v k2=v2" (whitespace separated; values without spaces). */
+/* Parses "k=v k2=v2" (whitespace separated; values without spaces). A key
+ * given twice is MT_E_INVAL naming it and both values (MXNet's Python
+ * keyword arguments cannot repeat either). */
 int mt_attrs_parse(const char *text, mt_attrs *out);
 int mt_attrs_set(mt_attrs *a, const char *key, const char *val);
 const char *mt_attrs_get(const mt_attrs *a, const char *key); /* NULL if absent */
@@ -24,6 +26,11 @@ void mt_attrs_sort(mt_attrs *a);
  * Absent key: *out = default (for the required variant, an error). */
 int mt_attr_int(const mt_attrs *a, const char *op, const char *node, const char *key, int64_t def,
                 int64_t *out);
+/* mt_attr_int, and a given value outside [lo, hi] is MT_E_INVAL naming the
+ * range: for values stored in narrower fields or used as sizes, so that a
+ * too-large value is an error, never a wrap. */
+int mt_attr_int_range(const mt_attrs *a, const char *op, const char *node, const char *key,
+                      int64_t def, int64_t lo, int64_t hi, int64_t *out);
 int mt_attr_int_required(const mt_attrs *a, const char *op, const char *node, const char *key,
                          int64_t *out);
 int mt_attr_float(const mt_attrs *a, const char *op, const char *node, const char *key, double def,

@@ -69,9 +69,17 @@ void mt_exec_group_free(mt_exec_group *g) {
   memset(g, 0, sizeof *g);
 }
 
-static int find(const char *const *names, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (!strcmp(names[i], name)) return i;
+/* Index of name in names[n], searched from *from on (wrapping around), and
+ * *from moved past it: the parameter names come in the order of the
+ * arguments, so finding them all in turn is O(n), not O(n^2). */
+static int find(const char *const *names, int n, const char *name, int *from) {
+  for (int k = 0; k < n; k++) {
+    int i = (*from + k) % n;
+    if (!strcmp(names[i], name)) {
+      *from = i + 1 < n ? i + 1 : 0;
+      return i;
+    }
+  }
   return -1;
 }
 
@@ -111,7 +119,8 @@ static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
       rc = MT_NOMEM();
       goto done;
     }
-    for (int i = 0; i < g->nparam; i++) ps[i] = as[find(args, nargs, g->param_names[i])];
+    int from = 0;
+    for (int i = 0; i < g->nparam; i++) ps[i] = as[find(args, nargs, g->param_names[i], &from)];
     rc = mt_arena_create(s->ctx, g->nparam, g->param_names, ps, &s->params);
     if (rc == MT_OK && for_training && grad_req != MT_REQ_NULL)
       rc = mt_arena_create(s->ctx, g->nparam, g->param_names, ps, &s->grads);
@@ -126,7 +135,8 @@ static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
     goto done;
   }
   for (int i = 0; i < g->ninputs; i++) {
-    int a = find(args, nargs, g->input_names[i]);
+    int from = 0;
+    int a = find(args, nargs, g->input_names[i], &from);
     MT_TRY_GOTO(mt_ndarray_create(as[a], s->ctx, &s->inputs[i]), rc, done);
     argv[a] = s->inputs[i];
     if (for_training && inputs_need_grad && i < g->ndata) {
@@ -135,8 +145,9 @@ static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
       reqs[a] = MT_REQ_WRITE;
     }
   }
+  int pfrom = 0;
   for (int i = 0; i < g->nparam; i++) {
-    int a = find(args, nargs, g->param_names[i]);
+    int a = find(args, nargs, g->param_names[i], &pfrom);
     argv[a] = mt_arena_at(s->params, i);
     if (!mt_shape_equal(&argv[a]->shape, &as[a])) {
       rc = mt_shape_mismatch("bind", g->param_names[i], "parameter", &argv[a]->shape, &as[a]);
@@ -168,6 +179,9 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
                        const mt_shape *input_shapes, int nparam, const char *const *param_names,
                        int naux, const char *const *aux_names, int for_training,
                        int inputs_need_grad, mt_grad_req grad_req) {
+  /* every context usable before anything is made: "gpu(0): no CUDA device
+   * is visible ..." rather than an allocation failure further down */
+  for (int i = 0; i < nctx; i++) MT_TRY(mt_device_check(ctxs[i]));
   if (!g->slots) {
     g->slots = calloc((size_t)nctx, sizeof *g->slots);
     if (!g->slots) return MT_NOMEM();

@@ -259,11 +259,20 @@ double mt_lr_scheduler_lr(mt_lr_scheduler *s, int64_t n) {
   if (n < s->warmup_steps) return warmup_lr(s, n);
   switch (s->kind) {
   case SCHED_FACTOR:
-    /* while, not if: catches up after a resume (MXNet's note) */
-    while (n > s->count + s->step) {
+    /* while, not if: catches up after a resume (MXNet's note). Once a step
+     * no longer changes the rate (stop_factor_lr reached, factor 1), the
+     * remaining steps are counted at once: a num_update of 2^53 (a large
+     * begin_num_update) takes a few hundred steps, not 2^53. n - count
+     * cannot overflow (both in [0, 2^63)); count + step could. */
+    while (n - s->count > s->step) {
+      double next = s->base_lr * s->factor;
+      if (next < s->stop_factor_lr) next = s->stop_factor_lr;
+      if (next == s->base_lr) {
+        s->count += (n - s->count - 1) / s->step * s->step;
+        break;
+      }
       s->count += s->step;
-      s->base_lr *= s->factor;
-      if (s->base_lr < s->stop_factor_lr) s->base_lr = s->stop_factor_lr;
+      s->base_lr = next;
     }
     return s->base_lr;
   case SCHED_MULTIFACTOR:

@@ -106,7 +106,8 @@ static int parse_leaf(const char *text, leaf *l) {
   int64_t v;
   switch (l->kind) {
   case M_ACC:
-    MT_TRY_GOTO(mt_attr_int(&a, "metric", name, "axis", 1, &v), rc, out);
+    MT_TRY_GOTO(mt_attr_int_range(&a, "metric", name, "axis", 1, -MT_MAX_DIM, MT_MAX_DIM - 1, &v),
+                rc, out);
     l->axis = (int)v;
     break;
   case M_TOPK:
@@ -141,7 +142,8 @@ static int parse_leaf(const char *text, leaf *l) {
       l->has_ignore = 1;
       l->ignore_label = (double)v;
     }
-    MT_TRY_GOTO(mt_attr_int(&a, "metric", name, "axis", -1, &v), rc, out);
+    MT_TRY_GOTO(mt_attr_int_range(&a, "metric", name, "axis", -1, -MT_MAX_DIM, MT_MAX_DIM - 1, &v),
+                rc, out);
     l->axis = (int)v;
     break;
   }

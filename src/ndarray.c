@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "base/error.h"
+#include "base/shape.h"
 #include "kernels/kernels.h"
 #include "ndarray.h"
 
@@ -25,9 +26,7 @@ int mt_ndarray_create(mt_shape shape, mt_context ctx, mt_ndarray **out) {
   *out = NULL;
   if (shape.ndim < 1 || shape.ndim > MT_MAX_DIM)
     return MT_ERR(MT_E_SHAPE, "ndarray: ndim %d out of range [1, %d]", shape.ndim, MT_MAX_DIM);
-  for (int i = 0; i < shape.ndim; i++)
-    if (shape.dim[i] < 0)
-      return MT_ERR(MT_E_SHAPE, "ndarray: negative dimension %lld", (long long)shape.dim[i]);
+  MT_TRY(mt_shape_check(&shape, "ndarray"));
   MT_TRY(mt_device_check(ctx));
   mt_ndarray *a = calloc(1, sizeof *a);
   if (!a) return MT_NOMEM();
@@ -69,6 +68,7 @@ int mt_ndarray_slice(const mt_ndarray *src, int64_t begin, int64_t end, mt_ndarr
 
 int mt_ndarray_reshape(const mt_ndarray *src, mt_shape shape, mt_ndarray **out) {
   *out = NULL;
+  MT_TRY(mt_shape_check(&shape, "reshape"));
   if (mt_shape_size(&shape) != src->size) {
     char a[96], b[96];
     return MT_ERR(MT_E_SHAPE, "reshape: %s has %lld elements, %s has %lld",
@@ -149,6 +149,12 @@ int mt_ndarray_copy(mt_ndarray *dst, const mt_ndarray *src) {
 int mt_arena_create(mt_context ctx, int n, const char *const *names, const mt_shape *shapes,
                     mt_arena **out) {
   *out = NULL;
+  if (n < 0) return MT_ERR(MT_E_INVAL, "arena: %d tensors", n);
+  /* each tensor within the limit (base/shape.h), so the offsets below, at
+   * most n x 2^31 elements, never overflow */
+  for (int i = 0; i < n; i++)
+    MT_TRY(mt_shape_check(&shapes[i], "arena: tensor %d ('%s')", i,
+                          names && names[i] ? names[i] : ""));
   MT_TRY(mt_device_check(ctx));
   mt_arena *a = calloc(1, sizeof *a);
   if (!a) return MT_NOMEM();
@@ -174,9 +180,11 @@ int mt_arena_create(mt_context ctx, int n, const char *const *names, const mt_sh
     mt_ndarray_init_view(&a->views[i], a->data + a->offsets[i], shapes[i], ctx);
   *out = a;
   return MT_OK;
-nomem:
+nomem:;
+  int64_t total = a->size;
   mt_arena_free(a);
-  return MT_ERR(MT_E_NOMEM, "arena: cannot allocate %d tensors", n);
+  return MT_ERR(MT_E_NOMEM, "arena: cannot allocate %d tensors (%lld floats) on %s(%d)", n,
+                (long long)total, ctx.type == MT_GPU ? "gpu" : "cpu", ctx.id);
 }
 
 void mt_arena_free(mt_arena *a) {

@@ -216,19 +216,38 @@ static int unknown_op(const char *name) {
   return rc;
 }
 
-/* Shapes of sym's arguments and outputs given data's; the error names the
- * node where inference stops. */
-static int infer_from_data(mt_symbol *sym, const mt_shape *data_shape) {
-  int narg, nout, naux;
-  const char *const *names;
-  MT_TRY(mt_symbol_list_arguments(sym, &narg, &names));
-  MT_TRY(mt_symbol_list_outputs(sym, &nout, &names));
-  MT_TRY(mt_symbol_list_auxiliary_states(sym, &naux, &names));
-  mt_shape *buf = calloc((size_t)(narg + nout + naux) + 1, sizeof *buf);
-  if (!buf) return MT_NOMEM();
+/* Layer names -> layer index (open addressing on FNV-1a): the duplicate
+ * check and the inputs= lookups in O(1) each, so that a net of N layers
+ * builds in O(N). */
+typedef struct {
+  int *slot; /* layer index + 1; 0 = empty */
+  size_t cap;
+} name_index;
+
+static size_t name_slot(const name_index *m, const mt_layer_spec *layers, const char *name) {
+  size_t i = (size_t)mt_hash64(name) & (m->cap - 1);
+  while (m->slot[i] && strcmp(layers[m->slot[i] - 1].name, name)) i = (i + 1) & (m->cap - 1);
+  return i;
+}
+
+/* Shapes of the whole network from data's, once: on an error *bad is the
+ * layer whose node inference stopped at (the first at fault in the order
+ * inputs come before the layers that read them). */
+static int infer_from_data(mt_symbol *sym, const mt_shape *data_shape, const name_index *ix,
+                           const mt_layer_spec *layers, int *bad) {
+  mt_graph g;
+  MT_TRY(mt_graph_build(sym, &g));
+  mt_shape *es = calloc((size_t)g.nentries + 1, sizeof *es);
   const char *dname = "data";
-  int rc = mt_symbol_infer_shape(sym, 1, &dname, data_shape, buf, buf + narg, buf + narg + nout);
-  free(buf);
+  int node = -1;
+  int rc = es ? mt_graph_infer_shape_at(&g, 1, &dname, data_shape, es, &node) : MT_NOMEM();
+  *bad = -1;
+  if (rc < 0 && node >= 0 && g.nodes[node]->op) {
+    size_t i = name_slot(ix, layers, g.nodes[node]->name);
+    *bad = ix->slot[i] - 1;
+  }
+  free(es);
+  mt_graph_free(&g);
   return rc;
 }
 
@@ -240,8 +259,11 @@ int mt_net_build(int n, const mt_layer_spec *layers, const mt_shape *data_shape,
   mt_symbol *data = NULL;
   mt_symbol **syms = calloc((size_t)n, sizeof *syms);
   int *used = calloc((size_t)n, sizeof *used);
+  name_index ix = {NULL, 64};
+  while (ix.cap < 2 * (size_t)n) ix.cap *= 2;
+  ix.slot = calloc(ix.cap, sizeof *ix.slot);
   int rc = MT_OK;
-  if (!syms || !used) {
+  if (!syms || !used || !ix.slot) {
     rc = MT_NOMEM();
     goto done;
   }
@@ -257,17 +279,17 @@ int mt_net_build(int n, const mt_layer_spec *layers, const mt_shape *data_shape,
       rc = MT_ERR(MT_E_INVAL, "layer name 'data' is taken by the input variable (choose another)");
       goto done;
     }
-    for (int j = 0; j < i; j++)
-      if (!strcmp(layers[j].name, l->name)) {
-        if (layers[j].line > 0)
-          rc = MT_ERR(MT_E_INVAL,
-                      "layer name '%s' is used twice (first at line %d; names must be "
-                      "unique)",
-                      l->name, layers[j].line);
-        else
-          rc = MT_ERR(MT_E_INVAL, "layer name '%s' is used twice (names must be unique)", l->name);
-        goto done;
-      }
+    size_t at = name_slot(&ix, layers, l->name);
+    if (ix.slot[at]) {
+      int j = ix.slot[at] - 1;
+      if (layers[j].line > 0)
+        rc = MT_ERR(MT_E_INVAL,
+                    "layer name '%s' is used twice (first at line %d; names must be "
+                    "unique)",
+                    l->name, layers[j].line);
+      else rc = MT_ERR(MT_E_INVAL, "layer name '%s' is used twice (names must be unique)", l->name);
+      goto done;
+    }
     mt_symbol *in[16];
     int nin;
     if (l->ninputs == 0) {
@@ -284,11 +306,14 @@ int mt_net_build(int n, const mt_layer_spec *layers, const mt_shape *data_shape,
         const char *want = l->inputs[k];
         in[k] = NULL;
         if (!strcmp(want, "data")) in[k] = data;
-        for (int j = 0; j < i && !in[k]; j++)
-          if (!strcmp(layers[j].name, want)) {
+        else {
+          size_t w = name_slot(&ix, layers, want);
+          if (ix.slot[w]) {
+            int j = ix.slot[w] - 1; /* only earlier layers are in the index */
             in[k] = syms[j];
             used[j] = 1;
           }
+        }
         if (!in[k]) {
           rc = MT_ERR(MT_E_INVAL,
                       "layer '%s': input '%s' is not an earlier layer (inputs= names "
@@ -299,8 +324,7 @@ int mt_net_build(int n, const mt_layer_spec *layers, const mt_shape *data_shape,
       }
     }
     MT_TRY_GOTO(mt_symbol_create(l->op, l->name, l->attrs, nin, in, &syms[i]), rc, done);
-    /* layer by layer, so that the error points at the first layer at fault */
-    if (data_shape) MT_TRY_GOTO(infer_from_data(syms[i], data_shape), rc, done);
+    ix.slot[at] = i + 1;
   }
   /* A layer nobody reads would be silently dropped from the network. */
   for (int i = 0; i < n - 1; i++)
@@ -312,6 +336,11 @@ int mt_net_build(int n, const mt_layer_spec *layers, const mt_shape *data_shape,
                   layers[i].name);
       goto done;
     }
+  /* Shapes once, over the whole network (every layer is in it: each feeds a
+   * later one); layer by layer would walk the graph N times, O(N^2) and
+   * worse. The error still names the layer at fault. */
+  *bad = -1;
+  if (data_shape) MT_TRY_GOTO(infer_from_data(syms[n - 1], data_shape, &ix, layers, bad), rc, done);
   *bad = -1;
   *out = syms[n - 1];
   syms[n - 1] = NULL;
@@ -320,6 +349,7 @@ done:
     for (int i = 0; i < n; i++) mt_symbol_free(syms[i]);
   free(syms);
   free(used);
+  free(ix.slot);
   mt_symbol_free(data);
   return rc;
 }

@@ -37,7 +37,9 @@ void mt_layer_spec_free(mt_layer_spec *l);
  * bad attribute, a layer name used twice, an input that names no earlier
  * layer, a layer whose output feeds nothing, and, when data_shape is given
  * (the whole batch of "data", e.g. (32, 128)), the first layer whose shapes
- * cannot be inferred from it. */
+ * cannot be inferred from it or break base/shape.h's size limit (first in
+ * the order where a layer comes after the layers it reads). Time and memory
+ * are linear in n: shapes are inferred once, over the whole network. */
 int mt_net_build(int n, const mt_layer_spec *layers, const mt_shape *data_shape, mt_symbol **out,
                  int *bad);
 

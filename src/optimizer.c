@@ -165,9 +165,11 @@ static int parse_params(mt_optimizer *o, const char *params) {
   MT_TRY_GOTO(mt_attr_float(&a, op, kn, "rescale_grad", 1.0, &o->rescale_grad), rc, done);
   MT_TRY_GOTO(parse_optional(&a, kn, "clip_gradient", &o->has_clip, &o->clip_gradient), rc, done);
   MT_TRY_GOTO(mt_attr_int(&a, op, kn, "begin_num_update", 0, &o->begin_num_update), rc, done);
-  if (o->begin_num_update < 0) {
-    rc = MT_ERR(MT_E_INVAL, "optimizer '%s': begin_num_update=%lld must be >= 0", kn,
-                (long long)o->begin_num_update);
+  if (o->begin_num_update < 0 || o->begin_num_update > MT_MAX_NUM_UPDATE) {
+    rc = MT_ERR(MT_E_INVAL,
+                "optimizer '%s': begin_num_update=%s is out of range [0, %lld] (update counts "
+                "stop at 2^53, where doubles stop counting exactly)",
+                kn, mt_attrs_get(&a, "begin_num_update"), (long long)MT_MAX_NUM_UPDATE);
     goto done;
   }
   MT_TRY_GOTO(mt_attr_bool(&a, op, kn, "multi_precision", 0, &o->multi_precision), rc, done);
@@ -485,6 +487,13 @@ static int begin_step(mt_optimizer *opt, int index, const char *name, mt_ndarray
     p->counted = 1;
     p->count = opt->begin_num_update;
   }
+  /* counts never pass MT_MAX_NUM_UPDATE (begin_num_update and restored
+   * counts are refused beyond it), so this increment never overflows */
+  if (p->count >= MT_MAX_NUM_UPDATE)
+    return MT_ERR(MT_E_INVAL,
+                  "optimizer '%s': parameter %d ('%s') has had %lld updates, the most an update "
+                  "count holds (2^53)",
+                  opt_names[opt->kind], index, p->name ? p->name : "", (long long)p->count);
   p->count++;
   if (p->count > opt->num_update) opt->num_update = p->count;
   /* _get_lr / _get_wd */
@@ -735,9 +744,10 @@ int mt_optimizer_get_update_count(const mt_optimizer *opt, int index, int64_t *c
 
 int mt_optimizer_set_update_count(mt_optimizer *opt, int index, int64_t count) {
   if (!opt) return MT_ERR(MT_E_INVAL, "mt_optimizer_set_update_count: optimizer is NULL");
-  if (count < 0)
-    return MT_ERR(MT_E_INVAL, "optimizer '%s': update count %lld of index %d is negative",
-                  opt_names[opt->kind], (long long)count, index);
+  if (count < 0 || count > MT_MAX_NUM_UPDATE)
+    return MT_ERR(MT_E_INVAL,
+                  "optimizer '%s': update count %lld of index %d is out of range [0, %lld]",
+                  opt_names[opt->kind], (long long)count, index, (long long)MT_MAX_NUM_UPDATE);
   opt_param *p = NULL;
   MT_TRY(get_param(opt, index, NULL, &p));
   p->counted = 1;

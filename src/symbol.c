@@ -2,11 +2,13 @@
  * auto-naming of arguments), the topological graph view, name lists and
  * shape inference. JSON lives in symbol_json.c. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/shape.h"
 #include "symbol.h"
 
 uint64_t mt_hash64(const char *s) {
@@ -195,8 +197,8 @@ int mt_symbol_create(const char *opname, const char *name, const char *attrs_tex
     name = namebuf;
   }
   mt_attrs attrs;
-  MT_TRY(mt_attrs_parse(attrs_text, &attrs));
-  int rc = MT_OK;
+  int rc = mt_attrs_parse(attrs_text, &attrs);
+  if (rc < 0) return mt_error_prefix(rc, "%s '%s'", op->name, name);
   void *param = NULL;
   mt_entry *entries = NULL;
   mt_node **made = NULL;
@@ -277,16 +279,70 @@ int mt_symbol_group(int n, mt_symbol *const *syms, mt_symbol **out) {
 
 /* ------------------------------------------------------------------- graph */
 
+/* A node -> int map (open addressing, linear probing): the topological
+ * sort's visited marks, then the graph's node -> index lookup, each O(1)
+ * so that building and walking a graph of N nodes is O(N), not O(N^2). */
+struct mt_node_index {
+  const mt_node **keys; /* NULL: empty slot */
+  int *vals;
+  size_t cap, n; /* cap a power of 2, n <= cap / 2 */
+};
+
+static size_t node_slot(const mt_node_index *m, const mt_node *n) {
+  uint64_t h = (uint64_t)(uintptr_t)n * 0x9E3779B97F4A7C15ull;
+  size_t i = (size_t)(h >> 17) & (m->cap - 1);
+  while (m->keys[i] && m->keys[i] != n) i = (i + 1) & (m->cap - 1);
+  return i;
+}
+
+/* The value of n, or -1 when absent. */
+static int node_get(const mt_node_index *m, const mt_node *n) {
+  if (!m || !m->cap) return -1;
+  size_t i = node_slot(m, n);
+  return m->keys[i] ? m->vals[i] : -1;
+}
+
+static int node_put(mt_node_index *m, const mt_node *n, int v) {
+  if (2 * (m->n + 1) > m->cap) {
+    mt_node_index bigger = {NULL, NULL, m->cap ? 2 * m->cap : 64, 0};
+    bigger.keys = calloc(bigger.cap, sizeof *bigger.keys);
+    bigger.vals = calloc(bigger.cap, sizeof *bigger.vals);
+    if (!bigger.keys || !bigger.vals) {
+      free(bigger.keys);
+      free(bigger.vals);
+      return MT_NOMEM();
+    }
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->keys[i]) {
+        size_t j = node_slot(&bigger, m->keys[i]);
+        bigger.keys[j] = m->keys[i];
+        bigger.vals[j] = m->vals[i];
+        bigger.n++;
+      }
+    free(m->keys);
+    free(m->vals);
+    *m = bigger;
+  }
+  size_t i = node_slot(m, n);
+  if (!m->keys[i]) {
+    m->keys[i] = n;
+    m->n++;
+  }
+  m->vals[i] = v;
+  return MT_OK;
+}
+
+static void node_index_free(mt_node_index *m) {
+  if (!m) return;
+  free(m->keys);
+  free(m->vals);
+  free(m);
+}
+
 typedef struct {
   mt_node **nodes;
   int n, cap;
 } node_list;
-
-static int list_has(const node_list *l, const mt_node *n) {
-  for (int i = 0; i < l->n; i++)
-    if (l->nodes[i] == n) return 1;
-  return 0;
-}
 
 static int list_push(node_list *l, mt_node *n) {
   if (l->n == l->cap) {
@@ -301,15 +357,17 @@ static int list_push(node_list *l, mt_node *n) {
 }
 
 /* Post-order DFS, inputs in order (NNVM's DFSVisit). Iterative: deep nets
- * must not exhaust the stack. */
-static int topo_sort(const mt_symbol *sym, node_list *order) {
+ * must not exhaust the stack. `seen` marks each node met: -2 while it is on
+ * the stack, then its position in `order` (the graph's index). */
+static int topo_sort(const mt_symbol *sym, node_list *order, mt_node_index *seen) {
   node_list stack = {0};
   int *next = NULL, cap = 0, rc = MT_OK;
   for (int h = 0; h < sym->nout && rc == MT_OK; h++) {
     mt_node *root = sym->outputs[h].node;
-    if (list_has(order, root)) continue;
+    if (node_get(seen, root) != -1) continue;
     stack.n = 0;
     MT_TRY_GOTO(list_push(&stack, root), rc, done);
+    MT_TRY_GOTO(node_put(seen, root, -2), rc, done);
     if (cap < 1) {
       cap = 64;
       next = realloc(next, sizeof *next * (size_t)cap);
@@ -324,8 +382,9 @@ static int topo_sort(const mt_symbol *sym, node_list *order) {
       int *ni = &next[stack.n - 1];
       if (*ni < top->ninputs) {
         mt_node *child = top->inputs[(*ni)++].node;
-        if (list_has(order, child) || list_has(&stack, child)) continue;
+        if (node_get(seen, child) != -1) continue;
         MT_TRY_GOTO(list_push(&stack, child), rc, done);
+        MT_TRY_GOTO(node_put(seen, child, -2), rc, done);
         if (stack.n > cap) {
           cap *= 2;
           int *p = realloc(next, sizeof *next * (size_t)cap);
@@ -337,6 +396,7 @@ static int topo_sort(const mt_symbol *sym, node_list *order) {
         }
         next[stack.n - 1] = 0;
       } else {
+        MT_TRY_GOTO(node_put(seen, top, order->n), rc, done);
         MT_TRY_GOTO(list_push(order, top), rc, done);
         stack.n--;
       }
@@ -349,12 +409,12 @@ done:
 }
 
 int mt_graph_index(const mt_graph *g, const mt_node *n) {
-  for (int i = 0; i < g->nnodes; i++)
-    if (g->nodes[i] == n) return i;
-  return -1;
+  int i = node_get(g->index, n);
+  return i >= 0 && i < g->nnodes && g->nodes[i] == n ? i : -1;
 }
 
 void mt_graph_free(mt_graph *g) {
+  node_index_free(g->index);
   free(g->nodes);
   free(g->entry_ptr);
   free(g->heads);
@@ -368,13 +428,16 @@ void mt_graph_free(mt_graph *g) {
 int mt_graph_build(const mt_symbol *sym, mt_graph *g) {
   memset(g, 0, sizeof *g);
   node_list order = {0};
-  int rc = topo_sort(sym, &order);
+  mt_node_index *seen = calloc(1, sizeof *seen);
+  int rc = seen ? topo_sort(sym, &order, seen) : MT_NOMEM();
   if (rc < 0) {
     free(order.nodes);
+    node_index_free(seen);
     return rc;
   }
   g->nnodes = order.n;
   g->nodes = order.nodes;
+  g->index = seen;
   g->entry_ptr = calloc((size_t)g->nnodes + 1, sizeof *g->entry_ptr);
   g->heads = calloc((size_t)sym->nout + 1, sizeof *g->heads);
   g->head_node = calloc((size_t)sym->nout + 1, sizeof *g->head_node);
@@ -486,24 +549,52 @@ int mt_symbol_list_auxiliary_states(mt_symbol *sym, int *n, const char *const **
 
 /* --------------------------------------------------------- shape inference */
 
-int mt_graph_infer_shape(const mt_graph *g, int nknown, const char *const *names,
-                         const mt_shape *shapes, mt_shape *es) {
+/* What input k of node n is, for messages: "weight 'fc1_weight'",
+ * "aux state 'bn_moving_mean'", "data 'relu1'". */
+static const char *input_role(const mt_node *n, int k, int nargs) {
+  return k < nargs ? n->op->arg_name(n->param, k) : "aux state";
+}
+
+int mt_graph_infer_shape_at(const mt_graph *g, int nknown, const char *const *names,
+                            const mt_shape *shapes, mt_shape *es, int *bad_node) {
+  if (bad_node) *bad_node = -1;
   memset(es, 0, sizeof *es * (size_t)g->nentries);
+  /* the variables by name (open addressing on FNV-1a; a name may belong to
+   * several nodes, each in its own slot), so that an executor's bind, which
+   * gives every argument's shape, costs O(nodes), not O(nodes x arguments) */
+  size_t cap = 16;
+  while (cap < 2 * (size_t)g->nnodes) cap *= 2;
+  int *slot = calloc(cap, sizeof *slot); /* node index + 1; 0 = empty */
+  if (!slot) return MT_NOMEM();
+  for (int i = 0; i < g->nnodes; i++) {
+    if (g->nodes[i]->op) continue;
+    size_t h = (size_t)mt_hash64(g->nodes[i]->name) & (cap - 1);
+    while (slot[h]) h = (h + 1) & (cap - 1);
+    slot[h] = i + 1;
+  }
   for (int k = 0; k < nknown; k++) {
-    int found = 0;
-    for (int i = 0; i < g->nnodes; i++)
-      if (!g->nodes[i]->op && !strcmp(g->nodes[i]->name, names[k])) {
-        es[g->entry_ptr[i]] = shapes[k];
-        found = 1;
-      }
+    int found = 0, rc = mt_shape_check(&shapes[k], "infer_shape: '%s'", names[k]);
+    if (rc < 0) {
+      free(slot);
+      return rc;
+    }
+    for (size_t h = (size_t)mt_hash64(names[k]) & (cap - 1); slot[h]; h = (h + 1) & (cap - 1)) {
+      int i = slot[h] - 1;
+      if (strcmp(g->nodes[i]->name, names[k])) continue;
+      es[g->entry_ptr[i]] = shapes[k];
+      found = 1;
+    }
     if (!found) {
+      free(slot);
       const char *kind = "argument";
       return MT_ERR(MT_E_NOTFOUND, "infer_shape: '%s' is not an %s of the symbol", names[k], kind);
     }
   }
+  free(slot);
   for (int i = 0; i < g->nnodes; i++) {
     mt_node *n = g->nodes[i];
     if (!n->op) continue;
+    if (bad_node) *bad_node = i;
     int nargs = mt_node_num_args(n), naux = mt_node_num_aux(n), nout = mt_node_num_outputs(n);
     mt_shape in[32], out[32], aux[32];
     if (nargs > 32 || naux > 32 || nout > 32)
@@ -524,15 +615,29 @@ int mt_graph_infer_shape(const mt_graph *g, int nknown, const char *const *names
         return MT_ERR(MT_E_SHAPE,
                       "%s '%s': cannot infer the shape of input '%s'; give it with the data shapes",
                       n->op->name, n->name, src->name);
+      /* the one size rule (base/shape.h): a parameter the op made from its
+       * attributes (num_hidden=2^62) stops here, naming the node */
+      MT_TRY(mt_shape_check(got, "%s '%s': %s '%s'", n->op->name, n->name, input_role(n, k, nargs),
+                            src->name));
       if (es[in_e[k]].ndim == 0) es[in_e[k]] = *got;
       else if (!mt_shape_equal(&es[in_e[k]], got)) {
         const char *what = k < nargs ? n->op->arg_name(n->param, k) : "aux state";
         return mt_shape_mismatch(n->op->name, n->name, what, got, &es[in_e[k]]);
       }
     }
-    for (int o = 0; o < nout; o++) es[g->entry_ptr[i] + o] = out[o];
+    for (int o = 0; o < nout; o++) {
+      MT_TRY(mt_shape_check(&out[o], "%s '%s': output '%s_%s'", n->op->name, n->name, n->name,
+                            mt_op_output_name(n->op, n->param, o)));
+      es[g->entry_ptr[i] + o] = out[o];
+    }
   }
+  if (bad_node) *bad_node = -1;
   return MT_OK;
+}
+
+int mt_graph_infer_shape(const mt_graph *g, int nknown, const char *const *names,
+                         const mt_shape *shapes, mt_shape *es) {
+  return mt_graph_infer_shape_at(g, nknown, names, shapes, es, NULL);
 }
 
 int mt_symbol_infer_shape(mt_symbol *sym, int nknown, const char *const *names,

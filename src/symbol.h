@@ -52,6 +52,7 @@ int mt_symbol_from_entries(int n, const mt_entry *entries, mt_symbol **out);
 
 /* Indexed topological view: nodes in DFS post-order from the heads, inputs
  * visited in order (MXNet's node order in JSON). */
+typedef struct mt_node_index mt_node_index;
 typedef struct {
   int nnodes;
   mt_node **nodes;
@@ -64,19 +65,26 @@ typedef struct {
   int *arg_nodes;
   int naux; /* variables used as aux inputs, in node order */
   int *aux_nodes;
+  mt_node_index *index; /* node -> its index, for mt_graph_index */
 } mt_graph;
 
-/* Builds the graph (pointers borrow the symbol's nodes). Node index of a
- * given node: mt_graph_index (linear search is fine: graphs are small). */
+/* Builds the graph (pointers borrow the symbol's nodes) in O(nodes + edges).
+ * Node index of a given node: mt_graph_index (a hash lookup; -1 when the
+ * node is not in the graph). */
 int mt_graph_build(const mt_symbol *sym, mt_graph *g);
 void mt_graph_free(mt_graph *g);
 int mt_graph_index(const mt_graph *g, const mt_node *n);
 
 /* Infers shapes of every entry and aux variable. known: shapes by argument
  * name. entry_shapes has g->nentries slots; shapes of variables are entries
- * too (a variable has one output). */
+ * too (a variable has one output). Every given and inferred shape must keep
+ * base/shape.h's rule (MT_E_SHAPE naming the node and its input or output).
+ * The _at form also says at which node inference stopped (*bad_node: its
+ * index; -1 on success or when no node is at fault). */
 int mt_graph_infer_shape(const mt_graph *g, int nknown, const char *const *names,
                          const mt_shape *shapes, mt_shape *entry_shapes);
+int mt_graph_infer_shape_at(const mt_graph *g, int nknown, const char *const *names,
+                            const mt_shape *shapes, mt_shape *entry_shapes, int *bad_node);
 
 /* FNV-1a 64-bit hash of a string (node keys for RNG streams, config hashes). */
 uint64_t mt_hash64(const char *s);

@@ -219,6 +219,51 @@ if [ -w /dev/full ]; then
   grep -q '^Epoch\[1\]' "$T/out" && fail "went on after the metrics_file write failed"
 fi
 
+# ---- issue 14, shapes: sizes past the limit (docs/design.md §2), deep
+# networks, repeated attributes; each a config error naming the layer
+# F1: num_hidden = 2^63 - 1 passed --check and crashed training (SIGSEGV)
+sed 's/num_hidden=64/num_hidden=9223372036854775807/' "$JOB" >"$T/f1.ini"
+expect 2 "$M" "$T/f1.ini" --check
+has "$T/err" "layers: FullyConnected 'fc1': num_hidden=9223372036854775807 is past the largest dim"
+expect 2 "$M" "$T/f1.ini"
+# a dim that fits, but a weight (2^31 - 1, 128) past the element limit
+sed 's/num_hidden=64/num_hidden=2147483647/' "$JOB" >"$T/f1b.ini"
+expect 2 "$M" "$T/f1b.ini" --check
+has "$T/err" "FullyConnected 'fc1': weight 'fc1_weight': shape (2147483647, 128) has more than"
+# the same in a symbol file
+cat >"$T/f1.json" <<'JSON'
+{"nodes": [{"op": "null", "name": "data", "inputs": []},
+ {"op": "null", "name": "fc1_weight", "inputs": []},
+ {"op": "null", "name": "fc1_bias", "inputs": []},
+ {"op": "FullyConnected", "name": "fc1", "attrs": {"num_hidden": "1152921504606846976"},
+  "inputs": [[0, 0, 0], [1, 0, 0], [2, 0, 0]]},
+ {"op": "null", "name": "softmax_label", "inputs": []},
+ {"op": "SoftmaxOutput", "name": "softmax", "inputs": [[3, 0, 0], [4, 0, 0]]}],
+ "arg_nodes": [0, 1, 2, 4], "heads": [[5, 0, 0]]}
+JSON
+awk '/^layers/ {print "symbol = '"$T"'/f1.json"; skip = 1; next}
+     skip && /^ / {next} {skip = 0; print}' "$JOB" >"$T/f1c.ini"
+expect 2 "$M" "$T/f1c.ini" --check
+has "$T/err" "num_hidden=1152921504606846976 is past the largest dim"
+# F11: an attribute given twice
+sed 's/num_hidden=64/num_hidden=64 num_hidden=8/' "$JOB" >"$T/f11.ini"
+expect 2 "$M" "$T/f11.ini" --check
+has "$T/err" "FullyConnected 'fc1': attribute 'num_hidden' is given twice (num_hidden=64, then num_hidden=8"
+# F4: 10,000 layers check in well under a second (it took over 10 minutes:
+# cubic in the layers); no timing here, the test's timeout is the bound
+awk 'BEGIN {
+  print "[data]\ntrain = synthetic\nval = none\nnum_classes = 4\nfeature_dim = 4"
+  print "num_samples = 32\nbatch_size = 8\n[model]"
+  print "layers = FullyConnected fc0 num_hidden=4"
+  for (i = 1; i < 9999; i++)
+    if (i % 2) print "         Activation a" i " act_type=relu"
+    else print "         FullyConnected fc" i " num_hidden=4"
+  print "         SoftmaxOutput softmax\n[train]\nnum_epoch = 1"
+}' >"$T/deep.ini"
+expect 0 "$M" "$T/deep.ini" --check
+has "$T/err" "config OK"
+grep -q "fc9998 num_hidden=4" "$T/out" || fail "deep.ini: --check does not print its 10,000 layers"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

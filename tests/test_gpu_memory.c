@@ -7,10 +7,14 @@
  * hands the cached blocks back to CUDA. With MODTRAIN_GPU_CACHE=0 in the
  * environment the same steps must show a pass-through instead (no hit,
  * every array its own cudaMalloc). The context checks of the two functions
- * run in every build. */
+ * run in every build, and in a CUDA build, with or without a device, the
+ * message of a GPU context where no device is visible (a child process
+ * with every device hidden) and of a device number past the visible ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/kernels.h"
 #include "testutil.h"
@@ -121,13 +125,91 @@ static void test_reuse_through_ndarray(void **state) {
   if (on) assert_true(s.backend_frees > 0);
 }
 
+/* Issue 14 F12: a GPU context where no CUDA device is visible stopped with
+ * "arena: cannot allocate 4 tensors"; now the first use says so, with the
+ * driver's reason. Checked in a child process of this program with no
+ * device visible (CUDA_VISIBLE_DEVICES empty; MT_CUDA_EMU_DEVICES=0 for
+ * the emulation): the count is taken once per process. */
+static int no_device_child(void) {
+  int bad = 0;
+  /* the driver's reason: "no CUDA-capable device is detected" (devices
+   * hidden, the emulation), "CUDA driver version is insufficient for CUDA
+   * runtime version" (no driver), ... */
+  const char *want[] = {"gpu(0): no CUDA device is visible to this process",
+                        "(cudaGetDeviceCount: ",
+                        "); use context = cpu, or check CUDA_VISIBLE_DEVICES and the driver"};
+  int rc = mt_device_check(mt_gpu(0));
+  if (rc != MT_E_CUDA) bad = printf("mt_device_check: %d: %s\n", rc, mt_last_error());
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", mt_last_error());
+  const char *why = strstr(mt_last_error(), want[1]);
+  if (why && why[strlen(want[1])] == ')') bad = printf("no reason in: %s\n", mt_last_error());
+  for (int i = 0; i < 3; i++)
+    if (!strstr(mt_last_error(), want[i]))
+      bad = printf("no '%s' in: %s\n", want[i], mt_last_error());
+  /* what a bind makes first: an arena, an array */
+  mt_arena *ar = NULL;
+  const char *names[] = {"w"};
+  mt_shape shapes[] = {mt_shape_make(1, 4)};
+  rc = mt_arena_create(mt_gpu(0), 1, names, shapes, &ar);
+  if (rc != MT_E_CUDA || !strstr(mt_last_error(), want[0]))
+    bad = printf("mt_arena_create: %d: %s\n", rc, mt_last_error());
+  mt_ndarray *a = NULL;
+  rc = mt_ndarray_create(mt_shape_make(1, 4), mt_gpu(0), &a);
+  if (rc != MT_E_CUDA || !strstr(mt_last_error(), want[0]))
+    bad = printf("mt_ndarray_create: %d: %s\n", rc, mt_last_error());
+  mt_arena_free(ar);
+  mt_ndarray_free(a);
+  printf("no-device child: %s (%s)\n", bad ? "FAILED" : "ok", msg);
+  return bad ? 1 : 0;
+}
+
+static void test_no_visible_device(void **state) {
+  (void)state;
+  fflush(stdout);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    setenv("CUDA_VISIBLE_DEVICES", "", 1);
+    setenv("MT_CUDA_EMU_DEVICES", "0", 1);
+    execl("/proc/self/exe", "test_gpu_memory", "--no-device", (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A device number past the visible ones names how many there are. */
+static void test_device_out_of_range(void **state) {
+  (void)state;
+  int n = mtk_cuda_device_count();
+  MT_ASSERT_OK(mt_device_check(mt_gpu(n - 1)));
+  assert_int_equal(mt_device_check(mt_gpu(n)), MT_E_CUDA);
+  char want[64];
+  snprintf(want, sizeof want, "gpu(%d): only %d CUDA device", n, n);
+  if (!strstr(mt_last_error(), want)) fail_msg("no '%s' in: %s", want, mt_last_error());
+  assert_int_equal(mt_device_check(mt_gpu(-1)), MT_E_INVAL);
+}
+
 #endif /* MT_HAVE_CUDA */
 
-int main(void) {
+int main(int argc, char **argv) {
+#ifdef MT_HAVE_CUDA
+  if (argc > 1 && !strcmp(argv[1], "--no-device")) return no_device_child();
+  /* runs with or without a device: it hides them all */
+  const struct CMUnitTest first[] = {cmocka_unit_test(test_no_visible_device)};
+  if (cmocka_run_group_tests(first, NULL, NULL) != 0) return 1;
+#else
+  (void)argc;
+  (void)argv;
+#endif
 #ifndef MT_HAVE_CUDA
   /* the error codes of a build without CUDA, then the skip */
   const struct CMUnitTest cpu_tests[] = {cmocka_unit_test(test_cache_contexts)};
   if (cmocka_run_group_tests(cpu_tests, NULL, NULL) != 0) return 1;
+  if (mt_device_check(mt_gpu(0)) != MT_E_UNSUPPORTED) return 1;
   printf("SKIP: no CUDA device visible (test_gpu_memory needs a GPU; this build has no CUDA)\n");
   return 77;
 #else
@@ -140,6 +222,7 @@ int main(void) {
          cache_enabled() ? "on" : "off (MODTRAIN_GPU_CACHE=0)");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cache_contexts),
+      cmocka_unit_test(test_device_out_of_range),
       cmocka_unit_test(test_reuse_through_ndarray),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

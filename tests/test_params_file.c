@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/params_file.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ byte builder */
@@ -341,6 +342,84 @@ static void test_sparse_and_unnamed(void **state) {
   free(b.p);
 }
 
+/* A V2 array header with the given dims and no data (the file ends there). */
+static void put_v2_header(bytes *b, int ndim, const int64_t *dims) {
+  put_le(b, 0xF993FAC9u, 4);
+  put_le(b, 0, 4);
+  put_le(b, (uint64_t)ndim, 4);
+  for (int i = 0; i < ndim; i++) put_le(b, (uint64_t)dims[i], 8);
+  put_le(b, 1, 4);
+  put_le(b, 0, 4);
+  put_le(b, 0, 4);
+}
+
+/* Issue 14 F2: dims whose product or byte count overflows int64 (2^62; 2^40
+ * x 2^22; 2^31 x 2^31 x 4) were a signed overflow and a message saying
+ * "needs 0 bytes"; now the shape is refused before any byte count, naming
+ * the array, and a large shape within the limit that the file cannot hold
+ * says how many bytes it needs. */
+static void test_huge_dims(void **state) {
+  char path[128];
+  path_of(path, sizeof path, "huge.params");
+  const int64_t cases[][3] = {{(int64_t)1 << 62, 0, 0},
+                              {(int64_t)1 << 40, (int64_t)1 << 22, 0},
+                              {(int64_t)1 << 31, (int64_t)1 << 31, 4},
+                              {INT64_MAX, 2, 0},
+                              {(int64_t)1 << 16, (int64_t)1 << 16, 0}};
+  const int nd[] = {1, 2, 3, 2, 2};
+  for (int c = 0; c < 5; c++) {
+    bytes b = {0};
+    put_le(&b, 0x112, 8);
+    put_le(&b, 0, 8);
+    put_le(&b, 2, 8);
+    put_v2_f32(&b, 1, (int64_t[]){3}, M);
+    put_v2_header(&b, nd[c], cases[c]);
+    write_file(path, b.p, b.n);
+    expect_error(path, MT_E_FORMAT, "array 1");
+    assert_null(strstr(mt_last_error(), "needs 0 bytes"));
+    if (c < 4) assert_non_null(strstr(mt_last_error(), "limit"));
+    free(b.p);
+  }
+  /* (65536, 65536) is 2^32 elements: past the limit as well */
+  assert_non_null(strstr(mt_last_error(), "(65536, 65536) has more than 2147483647 elements"));
+  /* within the limit, but not in the file: the true byte count */
+  bytes b = {0};
+  put_le(&b, 0x112, 8);
+  put_le(&b, 0, 8);
+  put_le(&b, 1, 8);
+  put_v2_header(&b, 2, (int64_t[]){(int64_t)1 << 15, (int64_t)1 << 15});
+  write_file(path, b.p, b.n);
+  expect_error(path, MT_E_FORMAT, "needs 4294967296 bytes");
+  free(b.p);
+}
+
+/* Issue 14 F11: an empty name, or a bare "arg:" / "aux:", names no
+ * parameter; it was accepted as a parameter called "". */
+static void test_empty_names(void **state) {
+  char path[128];
+  path_of(path, sizeof path, "noname.params");
+  const char *bad[] = {"", "arg:", "aux:"};
+  for (int k = 0; k < 3; k++) {
+    bytes b = {0};
+    put_le(&b, 0x112, 8);
+    put_le(&b, 0, 8);
+    put_le(&b, 2, 8);
+    put_v2_f32(&b, 2, (int64_t[]){2, 3}, W);
+    put_v2_f32(&b, 1, (int64_t[]){3}, M);
+    put_le(&b, 2, 8);
+    put_str(&b, "arg:fc1_weight");
+    put_str(&b, bad[k]);
+    write_file(path, b.p, b.n);
+    expect_error(path, MT_E_FORMAT, "array 1 has an empty name");
+    free(b.p);
+  }
+  /* the writer refuses to make such a file */
+  mt_shape s = MT_SHAPE(3);
+  const char *names[] = {""};
+  const float *data[] = {M};
+  assert_int_equal(mtio_params_write(path, 1, names, &s, data), MT_E_INVAL);
+}
+
 static void test_save_error_names_path(void **state) {
   mt_arena *args, *aux;
   make_reference_arenas(&args, &aux);
@@ -362,6 +441,8 @@ int main(void) {
       cmocka_unit_test(test_other_versions_and_types),
       cmocka_unit_test(test_sparse_and_unnamed),
       cmocka_unit_test(test_save_error_names_path),
+      cmocka_unit_test(test_huge_dims),
+      cmocka_unit_test(test_empty_names),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

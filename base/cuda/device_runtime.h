@@ -14,6 +14,11 @@ extern "C" {
 
 /* Number of visible devices (0 when there is no driver or device). */
 int mtk_cuda_device_count(void);
+/* The same, and when it is 0 because cudaGetDeviceCount failed, the
+ * driver's reason in *why (cudaGetErrorString: "no CUDA-capable device is
+ * detected", "CUDA driver version is insufficient for CUDA runtime
+ * version"; a static string), else NULL. */
+int mtk_cuda_device_query(const char **why);
 float *mtk_cuda_alloc(int dev, size_t bytes);
 void mtk_cuda_free(int dev, float *p);
 int mtk_cuda_memset0(int dev, float *p, size_t bytes);

@@ -4,14 +4,19 @@
 #include "base/cuda/device_runtime.h"
 #include "base/cuda/stream.cuh"
 
-extern "C" int mtk_cuda_device_count(void) {
+extern "C" int mtk_cuda_device_query(const char **why) {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (why) *why = NULL;
+  if (e != cudaSuccess) {
     cudaGetLastError();
+    if (why) *why = cudaGetErrorString(e);
     return 0;
   }
   return n;
 }
+
+extern "C" int mtk_cuda_device_count(void) { return mtk_cuda_device_query(NULL); }
 
 extern "C" float *mtk_cuda_alloc(int dev, size_t bytes) {
   void *p = NULL;

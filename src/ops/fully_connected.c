@@ -5,6 +5,7 @@
  *   output (N, num_hidden)
  * With flatten=false the op applies to the last axis and keeps the others. */
 #include "base/error.h"
+#include "base/shape.h"
 #include "../op.h"
 #include "kernels/kernels.h"
 
@@ -23,6 +24,13 @@ static int fc_parse(const mt_attrs *a, const char *node, void *p) {
   if (fp->num_hidden <= 0)
     return MT_ERR(MT_E_INVAL, "FullyConnected '%s': num_hidden must be positive, got %lld", node,
                   (long long)fp->num_hidden);
+  /* a dim of the weight and the output: base/shape.h's limit, which the
+   * kernels' int sizes rely on */
+  if (fp->num_hidden > MT_SHAPE_MAX_ELEMS)
+    return MT_ERR(MT_E_INVAL,
+                  "FullyConnected '%s': num_hidden=%lld is past the largest dim an array may "
+                  "have (%lld, docs/design.md §2)",
+                  node, (long long)fp->num_hidden, (long long)MT_SHAPE_MAX_ELEMS);
   MT_TRY(mt_attr_bool(a, "FullyConnected", node, "no_bias", 0, &fp->no_bias));
   MT_TRY(mt_attr_bool(a, "FullyConnected", node, "flatten", 1, &fp->flatten));
   return MT_OK;
