@@ -18,19 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
+#include "base/shape.h"
 #include "io/h5_check.h"
-
-/* Status propagation (io/ does not include src/error.h). */
-#define IO_TRY(expr)                                                                               \
-  do {                                                                                             \
-    int io_rc_ = (expr);                                                                           \
-    if (io_rc_ < 0) return io_rc_;                                                                 \
-  } while (0)
-#define IO_TRY_GOTO(expr, rc, label)                                                               \
-  do {                                                                                             \
-    (rc) = (expr);                                                                                 \
-    if ((rc) < 0) goto label;                                                                      \
-  } while (0)
 
 /* ------------------------------------------------------------ the lock */
 
@@ -300,22 +290,22 @@ int mtio_h5_writer_create(const char *path, int sample_ndim, const int64_t *samp
   close(fd);
   mtio_h5_lock();
   /* The 1.10 format: checksummed superblock, object headers and chunk index. */
-  IO_TRY_GOTO(make_fapl(&fapl), rc, fail);
+  MT_TRY_GOTO(make_fapl(&fapl), rc, fail);
   MT_CHECK_H5_GOTO(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), rc, fail);
   MT_CHECK_H5_GOTO(fcpl = H5Pcreate(H5P_FILE_CREATE), rc, fail);
   MT_CHECK_H5_GOTO(H5Pset_obj_track_times(fcpl, 0), rc, fail);
   MT_CHECK_H5_GOTO(w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl), rc, fail);
-  IO_TRY_GOTO(create_dataset(w->file, "data", w->ndim, w->dim, w->row, &w->data), rc, fail);
-  IO_TRY_GOTO(
+  MT_TRY_GOTO(create_dataset(w->file, "data", w->ndim, w->dim, w->row, &w->data), rc, fail);
+  MT_TRY_GOTO(
       create_dataset(w->file, "label", w->label_ndim, w->label_dim, w->label_row, &w->label), rc,
       fail);
-  IO_TRY_GOTO(write_attr(w->file, "format_version", H5T_STD_I64LE, H5T_NATIVE_INT64, &version), rc,
+  MT_TRY_GOTO(write_attr(w->file, "format_version", H5T_STD_I64LE, H5T_NATIVE_INT64, &version), rc,
               fail);
-  IO_TRY_GOTO(write_attr(w->file, "num_classes", H5T_STD_I64LE, H5T_NATIVE_INT64, &num_classes), rc,
+  MT_TRY_GOTO(write_attr(w->file, "num_classes", H5T_STD_I64LE, H5T_NATIVE_INT64, &num_classes), rc,
               fail);
-  IO_TRY_GOTO(write_attr(w->file, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed), rc, fail);
+  MT_TRY_GOTO(write_attr(w->file, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed), rc, fail);
   if (generator && generator[0])
-    IO_TRY_GOTO(write_attr_str(w->file, "generator", generator), rc, fail);
+    MT_TRY_GOTO(write_attr_str(w->file, "generator", generator), rc, fail);
   close_id(fapl, H5Pclose);
   close_id(fcpl, H5Pclose);
   mtio_h5_unlock();
@@ -368,7 +358,7 @@ int mtio_h5_writer_append(mtio_h5_writer *w, int64_t nrows, const float *x, cons
   if (nrows == 0) return MT_OK;
   int64_t first = (int64_t)w->dim[0];
   if (w->num_classes > 0 && w->label_ndim == 1)
-    IO_TRY(check_labels(w->path, w->num_classes, nrows, y, first, NULL));
+    MT_TRY(check_labels(w->path, w->num_classes, nrows, y, first, NULL));
   mtio_h5_lock();
   int rc = append_rows(w->data, w->ndim, w->dim, nrows, x);
   if (rc == MT_OK) rc = append_rows(w->label, w->label_ndim, w->label_dim, nrows, y);
@@ -593,6 +583,17 @@ static int open_dataset(mtio_h5_reader *r, const char *name, int min_rank, int m
                         dims_str(nd, d, db, sizeof db));
       goto done;
     }
+  if (nd > 1) { /* one sample (1, d1, ...) within the array limit (docs/design.md §2) */
+    mt_shape one = {.ndim = nd};
+    one.dim[0] = 1;
+    for (int i = 1; i < nd; i++) one.dim[i] = d[i] > (hsize_t)INT64_MAX ? INT64_MAX : (int64_t)d[i];
+    char why[192];
+    if (mt_shape_count(&one, NULL, why, sizeof why) < 0) {
+      rc = mt_error_set(MT_E_FORMAT, "%s: /%s has shape %s: one sample %s", path, name,
+                        dims_str(nd, d, db, sizeof db), why);
+      goto done;
+    }
+  }
   rc = check_extent(r, name, *out, nd, d);
   if (rc < 0) goto done;
   *ndim = nd;
@@ -619,8 +620,8 @@ static int reader_validate(mtio_h5_reader *r, hid_t dapl_data, hid_t dapl_label)
   hsize_t d[MT_MAX_DIM], ld[2];
   char want[64];
   snprintf(want, sizeof want, "[N, d1, ...] with 2 to %d dims", MT_MAX_DIM);
-  IO_TRY(open_dataset(r, "data", 2, MT_MAX_DIM, want, dapl_data, &r->data, &m->ndim, d));
-  IO_TRY(open_dataset(r, "label", 1, 2, "[N] (class indices) or [N, k]", dapl_label, &r->label,
+  MT_TRY(open_dataset(r, "data", 2, MT_MAX_DIM, want, dapl_data, &r->data, &m->ndim, d));
+  MT_TRY(open_dataset(r, "label", 1, 2, "[N] (class indices) or [N, k]", dapl_label, &r->label,
                       &m->label_ndim, ld));
   if (d[0] != ld[0])
     return mt_error_set(MT_E_FORMAT,
@@ -636,20 +637,20 @@ static int reader_validate(mtio_h5_reader *r, hid_t dapl_data, hid_t dapl_label)
 
   int64_t version = 0;
   int rc;
-  IO_TRY(rc = read_attr_int(r->file, path, "format_version", 0, &version));
+  MT_TRY(rc = read_attr_int(r->file, path, "format_version", 0, &version));
   if (rc > 0 && (version < 1 || version > MTIO_H5_FORMAT_VERSION))
     return mt_error_set(MT_E_FORMAT,
                         "%s: format_version %lld is not supported (this modtrain reads up to %d)",
                         path, (long long)version, MTIO_H5_FORMAT_VERSION);
-  IO_TRY(rc = read_attr_int(r->file, path, "num_classes", 0, &m->num_classes));
+  MT_TRY(rc = read_attr_int(r->file, path, "num_classes", 0, &m->num_classes));
   if (rc > 0 && m->num_classes < 0)
     return mt_error_set(MT_E_FORMAT, "%s: num_classes %lld must be >= 0", path,
                         (long long)m->num_classes);
-  IO_TRY(rc = read_attr_int(r->file, path, "seed", 1, &m->seed));
+  MT_TRY(rc = read_attr_int(r->file, path, "seed", 1, &m->seed));
   m->has_seed = rc > 0;
   m->part = -1;
-  IO_TRY(read_attr_int(r->file, path, "part", 0, &m->part));
-  IO_TRY(read_attr_str(r->file, path, "generator", m->generator, sizeof m->generator));
+  MT_TRY(read_attr_int(r->file, path, "part", 0, &m->part));
+  MT_TRY(read_attr_str(r->file, path, "generator", m->generator, sizeof m->generator));
 
   hid_t dcpl = H5Dget_create_plist(r->data);
   if (dcpl < 0) return mtio_h5_fail("H5Dget_create_plist", __FILE__, __LINE__);
@@ -711,7 +712,7 @@ int mtio_h5_open(const char *path, mtio_h5_reader **out) {
                       path, (long long)st.st_size);
     goto fail;
   }
-  IO_TRY_GOTO(make_fapl(&fapl), rc, fail);
+  MT_TRY_GOTO(make_fapl(&fapl), rc, fail);
   r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
   if (r->file < 0) {
     rc = mt_error_prefix(mtio_h5_fail("H5Fopen(path, H5F_ACC_RDONLY)", __FILE__, __LINE__),
@@ -725,7 +726,7 @@ int mtio_h5_open(const char *path, mtio_h5_reader **out) {
   MT_CHECK_H5_GOTO(dapl_l = H5Pcreate(H5P_DATASET_ACCESS), rc, fail);
   MT_CHECK_H5_GOTO(H5Pset_chunk_cache(dapl_d, 4099, (size_t)4 << 20, 0.75), rc, fail);
   MT_CHECK_H5_GOTO(H5Pset_chunk_cache(dapl_l, 40009, (size_t)16 << 20, 0.75), rc, fail);
-  IO_TRY_GOTO(reader_validate(r, dapl_d, dapl_l), rc, fail);
+  MT_TRY_GOTO(reader_validate(r, dapl_d, dapl_l), rc, fail);
   H5Pclose(dapl_d);
   H5Pclose(dapl_l);
   H5Pclose(fapl);

@@ -1100,7 +1100,32 @@ static void test_declared_rows(void **state) {
   raw_dataset(f, "label", H5T_IEEE_F32LE, 1, big.ld, NULL);
   H5Fclose(f);
   mtio_h5_unlock();
-  expect_open_error(tpath("overflow.h5"), MT_E_FORMAT, "more than 2^63 bytes", NULL);
+  expect_open_error(tpath("overflow.h5"), MT_E_FORMAT,
+                    "one sample has dim 1 = 1099511627776, past the limit", NULL);
+  /* samples within the limit, but so many rows that their bytes overflow int64 */
+  mtio_h5_lock();
+  f = H5Fcreate(tpath("overflow_rows.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t rows[2] = {(hsize_t)1 << 62, 4}, chunk2[2] = {1, 4};
+  dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, chunk2);
+  sp = H5Screate_simple(2, rows, NULL);
+  d = H5Dcreate2(f, "data", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+  H5Pclose(dcpl);
+  hsize_t chunk1[1] = {1};
+  dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 1, chunk1);
+  hid_t lsp = H5Screate_simple(1, rows, NULL);
+  d = H5Dcreate2(f, "label", H5T_IEEE_F32LE, lsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d);
+  H5Sclose(lsp);
+  H5Pclose(dcpl);
+  H5Fclose(f);
+  mtio_h5_unlock();
+  expect_open_error(tpath("overflow_rows.h5"), MT_E_FORMAT, "more than 2^63 bytes", NULL);
 }
 
 /* The type in a wrong-type message is numpy's name, or in bytes for a size
