@@ -161,7 +161,8 @@ static int check_context(mt_config *c, int k) {
       char msg[1024];
       cfg_last_error_copy(msg, sizeof msg);
       return cfg_key_err(c, MT_E_INVAL, k, "'%s': %s%s", v, msg,
-                         type == MT_GPU ? " (use context = cpu)" : "");
+                         type == MT_GPU && !strstr(msg, "context = cpu") ? " (use context = cpu)"
+                                                                         : "");
     }
   c->nctx = n;
   return MT_OK;

@@ -264,6 +264,15 @@ expect 0 "$M" "$T/deep.ini" --check
 has "$T/err" "config OK"
 grep -q "fc9998 num_hidden=4" "$T/out" || fail "deep.ini: --check does not print its 10,000 layers"
 
+# F12: context = gpu where no GPU can be used is a config error at --check,
+# naming the key and why (a CPU-only build, or no visible CUDA device); on a
+# machine with a GPU there is nothing to refuse
+if ! (command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'); then
+  expect 2 "$M" "$JOB" --check --set train.context=gpu
+  has "$T/err" "\[train\] context: 'gpu': gpu(0): "
+  grep -Eq "no CUDA support|no CUDA device is visible" "$T/err" || fail "context=gpu: no reason given"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
