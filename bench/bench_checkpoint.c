@@ -6,17 +6,20 @@
  * parameters are. A symbol (a small MLP) is saved with it, as in real use.
  *   write  modtrain: mt_save_checkpoint(prefix, e, sym, args, NULL, NULL):
  *          P-symbol.json and P-EEEE.h5, each to a temporary name, fsynced,
- *          renamed, directory fsynced.
+ *          renamed, directory fsynced; every dataset's XXH64 digest
+ *          computed as its elements are written (docs/design.md §6).
  *          raw: open(O_CREAT|O_TRUNC) + write() of the arena's bytes + fsync
  *          + close, to a file in the same directory.
  *   read   modtrain: mt_load_checkpoint(prefix, e, NULL, &args, NULL, NULL)
- *          (a new arena, every /arg dataset read into it).
+ *          (a new arena, every /arg dataset read into it and its digest
+ *          checked).
  *          raw: open + read() of the raw file into a new malloc'd buffer.
  *   read into memory
  *          the same reads into memory that already exists (as a restore
  *          into a model's arrays): modtrain: the checkpoint's /arg datasets
- *          read with io/h5_container.h (open, list, H5Dread each) into one
- *          touched buffer; raw: read() into the same buffer. The difference
+ *          read with io/h5_container.h (open, list, read each: pread and
+ *          its digest checked) into one touched buffer; raw: read() into
+ *          the same buffer. The difference
  *          to "read" is the cost of new memory: mt_arena_create zero-fills
  *          (user page faults + memset), where read() into a fresh malloc
  *          faults the pages in the kernel's copy.

@@ -12,6 +12,7 @@
  * with mt_module_fit between prepare and end, under the stall watchdog. */
 #include <sys/stat.h>
 #include <errno.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "base/env.h"
 #include "cmd.h"
 #include "io/h5_container.h"
+#include "io/h5dataset.h"
 #include "base/error.h"
 #include "kernels/kernels.h"
 
@@ -261,28 +263,57 @@ static int add_checkpoints(train_job *j) {
   return MT_OK;
 }
 
-/* Continues from a checkpoint: the newest complete one (auto) or the one
- * asked for. Binds, initialises and installs the optimizer as fit would,
- * then loads parameters, optimizer state and RNG position and puts the
- * iterator at the saved epoch and batch. */
-static int resume(train_job *j) {
+/* The Module of the config, its seed and bucket size set. */
+static int make_module(train_job *j) {
   const mt_config *cfg = j->cfg;
-  int epoch = cfg->resume, rc;
-  char path[4200];
-  if (cfg->resume == MT_RESUME_AUTO) {
-    rc = mt_checkpoint_latest(cfg->prefix, &epoch);
-    if (rc == MT_E_NOTFOUND) {
-      if (mt_dist_rank() == 0)
-        fprintf(stderr, "modtrain: no complete checkpoint under '%s' yet: starting at epoch 0\n",
-                cfg->prefix);
-      return MT_OK;
-    }
-    if (rc < 0) return rc;
+  const char *data_name = "data";
+  MT_TRY(mt_module_create(cfg->symbol, 1, &data_name, cfg->nlabels,
+                          (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &j->mod));
+  mt_module_set_seed(j->mod, cfg->seed);
+  return mt_module_set_bucket_bytes(j->mod, (int64_t)cfg->bucket_mb << 20);
+}
+
+/* Under mpirun: whether every rank has the same v (collective). */
+static int all_same(int v) {
+  if (mt_dist_world_size() <= 1) return 1;
+  int mine[2] = {v, -v}, max[2];
+  MPI_Allreduce(mine, max, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return max[0] == -max[1];
+}
+
+/* Batches in an epoch of the training data (the last one padded). */
+static int epoch_batches(const mt_config *cfg, int64_t *n) {
+  int64_t rows = cfg->num_samples;
+  if (strcmp(cfg->train, "synthetic")) {
+    mtio_h5_reader *r;
+    MT_TRY(mtio_h5_open(cfg->train, &r));
+    rows = mtio_h5_reader_meta(r)->dim[0];
+    mtio_h5_close(r);
   }
-  mt_checkpoint_extra x;
-  mt_checkpoint_extra_init(&x);
-  MT_TRY(mt_load_checkpoint(cfg->prefix, epoch, NULL, NULL, NULL, &x));
-  free(x.loaded_config);
+  *n = (rows + cfg->batch_size - 1) / cfg->batch_size;
+  return MT_OK;
+}
+
+/* One try at resuming from `epoch`'s checkpoint: its position, data_batch
+ * checked against the data (0..B: B when stopped after an epoch's last
+ * batch), then the Module bound, initialised and given an optimizer as fit
+ * would, and restored (parameters, optimizer state, RNG position). */
+static int resume_from(train_job *j, int epoch, mt_checkpoint_extra *x) {
+  const mt_config *cfg = j->cfg;
+  char path[4200];
+  int64_t nb;
+  mt_checkpoint_path(cfg->prefix, epoch, path, sizeof path);
+  mt_checkpoint_extra_init(x);
+  MT_TRY(mt_load_checkpoint(cfg->prefix, epoch, NULL, NULL, NULL, x));
+  free(x->loaded_config);
+  x->loaded_config = NULL;
+  MT_TRY(epoch_batches(cfg, &nb));
+  if (x->data_batch > nb)
+    return mt_error_set(MT_E_FORMAT,
+                        "'%s': attribute data_batch = %lld is out of range: an epoch of %s has "
+                        "%lld batches of %lld (must be 0..%lld)",
+                        path, (long long)x->data_batch, cfg->train, (long long)nb,
+                        (long long)cfg->batch_size, (long long)nb);
   int nd, nl;
   const mt_data_desc *dd, *ld;
   MT_TRY(mt_data_iter_provide_data(j->train_it, &nd, &dd));
@@ -290,11 +321,63 @@ static int resume(train_job *j) {
   MT_TRY(mt_module_bind(j->mod, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
   MT_TRY(mt_module_init_params(j->mod, j->init, NULL, NULL, 0, 0, 0));
   MT_TRY(mt_module_init_optimizer(j->mod, j->kv, cfg->optimizer, cfg->optimizer_params, 0));
-  MT_TRY(mt_module_restore_checkpoint(j->mod, cfg->prefix, epoch));
+  return mt_module_restore_checkpoint(j->mod, cfg->prefix, epoch);
+}
+
+/* Continues from a checkpoint: the newest complete one (auto) or the one
+ * asked for, then puts the iterator at the saved epoch and batch. Under
+ * auto a checkpoint that cannot be resumed from (damaged, a position out
+ * of range, parameters or optimizer state that do not fit the network) is
+ * skipped with a warning naming it and why, on a fresh Module, for the one
+ * before it, as mt_checkpoint_latest skips damaged ones; none at all is a
+ * fresh start, none usable an error. An explicit epoch never falls back.
+ * The ranks agree on each step (the same files give the same answers; a
+ * rank that sees otherwise stops the job rather than resume elsewhere). */
+static int resume(train_job *j) {
+  const mt_config *cfg = j->cfg;
+  int automatic = cfg->resume == MT_RESUME_AUTO, epoch = cfg->resume, before = INT_MAX;
+  int skipped = 0, rc;
+  char path[4200];
+  mt_checkpoint_extra x;
+  for (;;) {
+    if (automatic) {
+      rc = mt_checkpoint_latest_before(cfg->prefix, before, &epoch);
+      if (!all_same(rc == MT_OK ? epoch : rc))
+        return mt_error_set(MT_E_STATE,
+                            "the ranks see different checkpoints under '%s' (a file system not "
+                            "shared alike?)",
+                            cfg->prefix);
+      if (rc == MT_E_NOTFOUND && !skipped) {
+        if (mt_dist_rank() == 0)
+          fprintf(stderr, "modtrain: no complete checkpoint under '%s' yet: starting at epoch 0\n",
+                  cfg->prefix);
+        return MT_OK;
+      }
+      if (rc < 0 && skipped)
+        return mt_error_prefix(rc == MT_E_NOTFOUND ? MT_E_FORMAT : rc,
+                               "no checkpoint under '%s' can be resumed from (%d skipped: see "
+                               "the warnings)",
+                               cfg->prefix, skipped);
+      if (rc < 0) return rc;
+    }
+    mt_checkpoint_path(cfg->prefix, epoch, path, sizeof path);
+    rc = resume_from(j, epoch, &x);
+    if (all_ok(rc == MT_OK)) break;
+    if (rc == MT_OK) rc = mt_error_set(MT_E_STATE, "another rank could not resume from '%s'", path);
+    if (!automatic) return rc;
+    if (mt_dist_rank() == 0)
+      mt_log(MT_LOG_WARN, "checkpoint",
+             "skipping checkpoint '%s': cannot resume from it: %s; trying the one before it", path,
+             mt_last_error());
+    skipped++;
+    before = epoch;
+    mt_module_free(j->mod); /* partly restored: the next try starts from a fresh one */
+    j->mod = NULL;
+    MT_TRY(make_module(j));
+  }
   MT_TRY(mt_data_iter_set_epoch(j->train_it, x.data_epoch));
   j->o.begin_epoch = (int)x.data_epoch;
   j->o.begin_batch = x.data_batch;
-  mt_checkpoint_path(cfg->prefix, epoch, path, sizeof path);
   if (mt_dist_rank() == 0)
     fprintf(stderr, "modtrain: resuming from %s: epoch %lld, batch %lld (saved by %d rank%s)\n",
             path, (long long)x.data_epoch, (long long)x.data_batch, x.world_size,
@@ -302,23 +385,22 @@ static int resume(train_job *j) {
   return MT_OK;
 }
 
-/* Everything fit needs, owned by j (freed by job_end whatever happens). */
+/* Everything fit needs, owned by j (freed by job_end whatever happens).
+ * The resume comes before the checkpoint callback, which holds the Module
+ * that a fallback may replace. */
 static int job_prepare(train_job *j) {
   mt_config *cfg = j->cfg;
-  const char *label = cfg->label_names[0], *data_name = "data";
+  const char *label = cfg->label_names[0];
   MT_TRY(cmd_make_iter(cfg, cfg->train, 0, cfg->shuffle, label, j->rank, j->world, &j->train_it));
   if (cfg->val) MT_TRY(cmd_make_iter(cfg, cfg->val, 1, 0, label, j->rank, j->world, &j->val_it));
-  MT_TRY(mt_module_create(cfg->symbol, 1, &data_name, cfg->nlabels,
-                          (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &j->mod));
+  MT_TRY(make_module(j));
   MT_TRY(mt_initializer_create(cfg->initializer, cfg->seed, &j->init));
   fit_options(j);
   MT_TRY(add_speedometer(j));
-  mt_module_set_seed(j->mod, cfg->seed);
-  MT_TRY(mt_module_set_bucket_bytes(j->mod, (int64_t)cfg->bucket_mb << 20));
   MT_TRY(mt_config_to_ini(cfg, &j->cfg_text));
-  if (cfg->prefix) MT_TRY(add_checkpoints(j));
   j->o.stop_requested = j->stop;
   if (cfg->resume != MT_RESUME_NONE) MT_TRY(resume(j));
+  if (cfg->prefix) MT_TRY(add_checkpoints(j));
   return MT_OK;
 }
 

@@ -749,9 +749,11 @@ MT_API void mt_module_set_seed(mt_module *mod, uint64_t seed);
  *   /arg/<name>, /aux/<name>        float32 datasets of the parameters' shapes
  *   /optimizer/<param>/<state>      e.g. momentum, Adam's mean / var; the
  *                                   group's attributes: index, count, has_state
- *   attributes on /: format_version (1), epoch, num_update,
+ *   attributes on /: format_version (2), epoch, num_update,
  *   world_size_at_save, data_epoch, data_batch, rng_seed, rng_step,
  *   symbol (JSON text), config (text)
+ *   and the digests: "xxh64" on each dataset, "attrs_xxh64" on each group
+ *   (XXH64 of the elements / of each attribute), checked on every load
  * Both files are written to "<name>.tmp.<pid>", fsynced and renamed, and the
  * directory fsynced: a crash or a full disk leaves the previous checkpoint
  * intact and never a partial P-EEEE.h5 (temporary files may stay behind;
@@ -788,16 +790,23 @@ MT_API int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sy
  * Any output may be NULL (not loaded). extra (may be NULL) receives the
  * scalars and config, and restores into extra->optimizer when set.
  * Errors name the path: missing file (MT_E_IO), not HDF5, truncated or
- * damaged, no /arg group, unknown format_version, epoch attribute not E
+ * damaged, a dataset or attribute that fails its digest (naming it), no
+ * /arg group, unknown format_version, epoch attribute not E, a position
+ * attribute out of range (with extra: num_update < 0, world_size_at_save
+ * < 1, data_epoch outside [0, E], data_batch < 0, rng_step negative)
  * (MT_E_FORMAT). */
 MT_API int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym, mt_arena **arg_params,
                               mt_arena **aux_params, mt_checkpoint_extra *extra);
 /* The newest complete checkpoint under prefix: scans P's directory for
  * P-EEEE.h5, newest first; one that does not open, has an unknown
- * format_version, an epoch attribute other than its name, or an /arg
- * dataset that does not read back is skipped with a warning naming it.
- * MT_E_NOTFOUND if none is complete. */
+ * format_version, an epoch attribute other than its name, a position
+ * attribute out of range, or a dataset or attribute that does not read
+ * back or fails its digest is skipped with a warning naming it and why.
+ * MT_E_NOTFOUND if there is none; MT_E_FORMAT if every one is damaged. */
 MT_API int mt_checkpoint_latest(const char *prefix, int *epoch);
+/* The same among the checkpoints of epochs < before: the one to go back to
+ * when the newest could not be restored. */
+MT_API int mt_checkpoint_latest_before(const char *prefix, int before, int *epoch);
 
 /* Module.save_checkpoint(prefix, epoch, save_optimizer_states): the
  * module's symbol and synced parameters, its RNG step, data_epoch = epoch,

@@ -13,12 +13,17 @@
  *  - the file format is HDF5 1.8's (libver bounds v18), readable by any
  *    HDF5 >= 1.8, h5py and h5dump;
  *  - file locking is off: checkpoints usually live on shared file systems
- *    where flock fails, and atomic rename already keeps readers safe. */
+ *    where flock fails, and atomic rename already keeps readers safe;
+ *  - every dataset and attribute carries an XXH64 digest (see "digests"):
+ *    HDF5 1.8's format checksums object headers but neither raw data nor
+ *    the global heap (text attributes), and Fletcher32 would need chunked
+ *    datasets, which the pwrite path and the contiguous pread path avoid. */
 #include "io/h5_container.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,7 @@
 
 #include "io/h5_check.h"
 #include "io/h5dataset.h"
+#include "io/xxh64.h"
 
 /* ------------------------------------------------------ HDF5 error checks */
 
@@ -114,6 +120,54 @@ int mtio_h5_unescape(const char *name, char *out, size_t len) {
   return MT_OK;
 }
 
+/* ---------------------------------------------------------------- digests */
+
+/* Every file this container writes verifies itself (docs/design.md §6):
+ *  - each dataset has a scalar uint64 attribute "xxh64", the XXH64 (seed 0)
+ *    of its elements as stored (float32 little endian, in order);
+ *  - each object that has attributes written through the API ("/", groups)
+ *    has "attrs_xxh64", uint64 [k]: one XXH64 per attribute, over its
+ *    object's path, its name, a type tag and its value (attr_hash). The
+ *    root always has one (maybe empty): it marks a file with digests.
+ * A reader checks a dataset's digest on every read and an attribute's on
+ * every read (its hash must be in its object's list). */
+#define DIGEST_DSET "xxh64"
+#define DIGEST_ATTRS "attrs_xxh64"
+
+/* The attribute's hash: "/obj\0name\0" + tag ('i' int64, 'u' uint64, 's'
+ * text) + the value (8 bytes little endian; the text's bytes, no NUL). */
+static uint64_t attr_hash(const char *obj, const char *name, char tag, const void *val, size_t n) {
+  mtio_xxh64_state s;
+  mtio_xxh64_init(&s, 0);
+  if (obj[0] != '/') mtio_xxh64_update(&s, "/", 1);
+  mtio_xxh64_update(&s, obj, strlen(obj) + 1);
+  mtio_xxh64_update(&s, name, strlen(name) + 1);
+  mtio_xxh64_update(&s, &tag, 1);
+  mtio_xxh64_update(&s, val, n);
+  return mtio_xxh64_digest(&s);
+}
+
+/* A scalar uint64 attribute `name` on the open object o, created or
+ * overwritten in place (same size: the object header keeps its layout). */
+static int put_u64(hid_t o, const char *name, uint64_t v, const char *path) {
+  int rc = MT_OK;
+  hid_t space = -1, a = -1;
+  htri_t ex;
+  MTIO_CHECK_H5_GOTO(ex = H5Aexists(o, name), MT_E_HDF5, "cannot save", path);
+  if (ex) {
+    MTIO_CHECK_H5_GOTO(a = H5Aopen(o, name, H5P_DEFAULT), MT_E_HDF5, "cannot save", path);
+  } else {
+    MTIO_CHECK_H5_GOTO(space = H5Screate(H5S_SCALAR), MT_E_HDF5, "cannot save", path);
+    MTIO_CHECK_H5_GOTO(a = H5Acreate2(o, name, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT),
+                       MT_E_HDF5, "cannot save", path);
+  }
+  MTIO_CHECK_H5_GOTO(H5Awrite(a, H5T_NATIVE_UINT64, &v), MT_E_HDF5, "cannot save", path);
+fail:
+  if (a >= 0) H5Aclose(a);
+  if (space >= 0) H5Sclose(space);
+  return rc;
+}
+
 /* ----------------------------------------------------------- atomic files */
 
 static char *dir_of(const char *path) {
@@ -175,10 +229,11 @@ fail:
  * with the core (in-memory) driver, whose buffer the image callbacks below
  * hand to us; datasets get their file space at creation (alloc time early,
  * no fill), and their elements are never given to HDF5. At commit the
- * metadata (the core buffer outside the datasets' extents) and the elements
- * (straight from the caller's arrays) are written with pwrite into the
- * temporary file, so every disk error is ours to report and clean up, and
- * the elements cost one write, as a raw write() would.
+ * elements (straight from the caller's arrays, hashed as they go) and then
+ * the metadata (the core buffer outside the datasets' extents, with the
+ * digests filled in) are written with pwrite into the temporary file, so
+ * every disk error is ours to report and clean up, and the elements cost
+ * one write, as a raw write() would.
  *
  * The metadata must not land after the datasets (the core driver would then
  * zero-fill its buffer over them): text attributes are written before any
@@ -193,7 +248,15 @@ typedef struct {
 typedef struct {
   int64_t off, bytes;
   const void *data;
+  char *dset;      /* its path, for the digest attribute */
+  uint64_t digest; /* XXH64 of the bytes, computed while they are written */
 } data_range;
+
+/* An attribute written through the API, for its object's digest list. */
+typedef struct {
+  char *obj, *name;
+  uint64_t h;
+} attr_rec;
 
 struct mtio_h5w {
   hid_t file;
@@ -201,6 +264,8 @@ struct mtio_h5w {
   core_image *img;
   data_range *ranges;
   int nranges, cap;
+  attr_rec *attrs;
+  int nattrs, attrs_cap;
 };
 
 static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
@@ -279,7 +344,13 @@ static void h5w_free(mtio_h5w *w) {
   }
   if (w->img) free(w->img->p);
   free(w->img);
+  for (int i = 0; i < w->nranges; i++) free(w->ranges[i].dset);
   free(w->ranges);
+  for (int i = 0; i < w->nattrs; i++) {
+    free(w->attrs[i].obj);
+    free(w->attrs[i].name);
+  }
+  free(w->attrs);
   free(w->path);
   free(w->tmp);
   free(w);
@@ -414,13 +485,21 @@ static int h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const
       d = H5Dcreate2(w->file, dset, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
       MT_E_HDF5, "cannot save", w->path);
   int64_t bytes = 4 * mt_shape_size(shape);
+  /* the digest: known now for an empty dataset, else a placeholder that
+   * commit overwrites in place once the elements are written and hashed */
+  if ((rc = put_u64(d, DIGEST_DSET, bytes > 0 ? 0 : mtio_xxh64("", 0, 0), w->path)) < 0) goto fail;
   if (bytes > 0) {
     haddr_t off = H5Dget_offset(d);
     if (off == HADDR_UNDEF) {
       rc = h5_fail(MT_E_HDF5, __FILE__, __LINE__, "H5Dget_offset", "cannot save", w->path);
       goto fail;
     }
-    w->ranges[w->nranges++] = (data_range){(int64_t)off, bytes, data};
+    char *name = strdup(dset);
+    if (!name) {
+      rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+      goto fail;
+    }
+    w->ranges[w->nranges++] = (data_range){(int64_t)off, bytes, data, name, 0};
   }
 fail:
   if (d >= 0) H5Dclose(d);
@@ -438,10 +517,45 @@ int mtio_h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const f
   return rc;
 }
 
-/* One scalar attribute of type `type` on `obj`, replacing an old one. */
-static int h5w_attr(mtio_h5w *w, const char *obj, const char *name, hid_t type, const void *buf) {
+/* Notes attribute (obj, name)'s hash h for its object's digest list,
+ * replacing the hash of an earlier value. */
+static int record_attr(mtio_h5w *w, const char *obj, const char *name, uint64_t h) {
+  char *o = malloc(strlen(obj) + 2);
+  if (!o) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  snprintf(o, strlen(obj) + 2, "%s%s", obj[0] == '/' ? "" : "/", obj);
+  for (int i = 0; i < w->nattrs; i++)
+    if (!strcmp(w->attrs[i].obj, o) && !strcmp(w->attrs[i].name, name)) {
+      w->attrs[i].h = h;
+      free(o);
+      return MT_OK;
+    }
+  char *n = strdup(name);
+  if (w->nattrs == w->attrs_cap) {
+    int cap = w->attrs_cap ? 2 * w->attrs_cap : 32;
+    attr_rec *r = realloc(w->attrs, sizeof *r * (size_t)cap);
+    if (r) {
+      w->attrs = r;
+      w->attrs_cap = cap;
+    }
+  }
+  if (!n || w->nattrs == w->attrs_cap) {
+    free(o);
+    free(n);
+    return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  }
+  w->attrs[w->nattrs++] = (attr_rec){o, n, h};
+  return MT_OK;
+}
+
+/* One scalar attribute of type `type` on `obj`, replacing an old one, and
+ * its hash h noted for the object's digest list. */
+static int h5w_attr(mtio_h5w *w, const char *obj, const char *name, hid_t type, const void *buf,
+                    uint64_t h) {
   int rc = MT_OK;
   hid_t o = -1, space = -1, a = -1;
+  if (!strcmp(name, DIGEST_DSET) || !strcmp(name, DIGEST_ATTRS))
+    return mt_error_set(MT_E_INVAL, "cannot save '%s': attribute name '%s' is reserved for digests",
+                        w->path, name);
   if (strcmp(obj, "/") && (rc = ensure_group(w, obj)) < 0) return rc;
   MTIO_CHECK_H5_GOTO(o = H5Oopen(w->file, obj, H5P_DEFAULT), MT_E_HDF5, "cannot save", w->path);
   htri_t ex;
@@ -451,6 +565,7 @@ static int h5w_attr(mtio_h5w *w, const char *obj, const char *name, hid_t type, 
   MTIO_CHECK_H5_GOTO(a = H5Acreate2(o, name, type, space, H5P_DEFAULT, H5P_DEFAULT), MT_E_HDF5,
                      "cannot save", w->path);
   MTIO_CHECK_H5_GOTO(H5Awrite(a, type, buf), MT_E_HDF5, "cannot save", w->path);
+  rc = record_attr(w, obj, name, h);
 fail:
   if (a >= 0) H5Aclose(a);
   if (space >= 0) H5Sclose(space);
@@ -461,7 +576,7 @@ fail:
 int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v) {
   if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_i64: NULL argument");
   h5_quiet q = quiet_begin();
-  int rc = h5w_attr(w, obj, name, H5T_STD_I64LE, &v);
+  int rc = h5w_attr(w, obj, name, H5T_STD_I64LE, &v, attr_hash(obj, name, 'i', &v, 8));
   quiet_end(q);
   return rc;
 }
@@ -469,7 +584,7 @@ int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v)
 int mtio_h5w_attr_u64(mtio_h5w *w, const char *obj, const char *name, uint64_t v) {
   if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_u64: NULL argument");
   h5_quiet q = quiet_begin();
-  int rc = h5w_attr(w, obj, name, H5T_STD_U64LE, &v);
+  int rc = h5w_attr(w, obj, name, H5T_STD_U64LE, &v, attr_hash(obj, name, 'u', &v, 8));
   quiet_end(q);
   return rc;
 }
@@ -482,7 +597,7 @@ int mtio_h5w_attr_str(mtio_h5w *w, const char *obj, const char *name, const char
   if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
     rc = h5_fail(MT_E_HDF5, __FILE__, __LINE__, "H5Tcopy(H5T_C_S1)", "cannot save", w->path);
   const char *p = s ? s : "";
-  if (rc == MT_OK) rc = h5w_attr(w, obj, name, t, &p);
+  if (rc == MT_OK) rc = h5w_attr(w, obj, name, t, &p, attr_hash(obj, name, 's', p, strlen(p)));
   if (t >= 0) H5Tclose(t);
   quiet_end(q);
   return rc;
@@ -509,16 +624,18 @@ static int pwrite_all(int fd, const void *buf, int64_t n, int64_t off, const mti
   return MT_OK;
 }
 
-/* Space for the whole file before writing it: a checkpoint that does not fit
- * fails at once with ENOSPC rather than after writing most of itself. */
-static int reserve_space(int fd, int64_t bytes, const mtio_h5w *w) {
-  if (fallocate(fd, 0, 0, (off_t)bytes) == 0) return MT_OK;
+/* Space for the file's bytes [from, bytes) before writing them: a
+ * checkpoint that does not fit fails at once with ENOSPC rather than after
+ * writing most of itself. */
+static int reserve_space(int fd, int64_t from, int64_t bytes, const mtio_h5w *w) {
+  if (bytes <= from) return MT_OK;
+  if (fallocate(fd, 0, (off_t)from, (off_t)(bytes - from)) == 0) return MT_OK;
   int e = errno;
   if (e == ENOSPC || e == EDQUOT)
     return mt_error_set(MT_E_IO, "cannot save '%s': %s (the checkpoint takes %lld bytes)", w->path,
                         strerror(e), (long long)bytes);
   struct statvfs sv; /* no fallocate here (EOPNOTSUPP ...): compare with the free space */
-  if (fstatvfs(fd, &sv) == 0 && (int64_t)sv.f_bavail * (int64_t)sv.f_frsize < bytes)
+  if (fstatvfs(fd, &sv) == 0 && (int64_t)sv.f_bavail * (int64_t)sv.f_frsize < bytes - from)
     return mt_error_set(
         MT_E_IO, "cannot save '%s': %s (the checkpoint takes %lld bytes, %lld are free)", w->path,
         strerror(ENOSPC), (long long)bytes, (long long)sv.f_bavail * (long long)sv.f_frsize);
@@ -539,47 +656,142 @@ static int64_t superblock_eoa(const core_image *im) {
   return (int64_t)v;
 }
 
-/* Closes the in-memory file (which writes the last metadata into the image)
- * and returns the file size it needs. */
-static int h5w_finish(mtio_h5w *w, int64_t *size) {
+/* Elements go to the file in pieces of this size: each piece is handed to
+ * the kernel, its writeback started (sync_file_range), and then hashed, so
+ * the disk writes while the CPU hashes (XXH64 runs at ~6 GB/s, a disk at
+ * well under 1), and the piece is still in cache when hashed. */
+#define WRITE_PIECE ((int64_t)2 << 20)
+
+/* Writes range r's elements at their offset and computes their digest. */
+static int write_range(int fd, data_range *r, const mtio_h5w *w) {
+  mtio_xxh64_state s;
+  mtio_xxh64_init(&s, 0);
+  const char *p = r->data;
+  for (int64_t pos = 0; pos < r->bytes; pos += WRITE_PIECE) {
+    int64_t k = r->bytes - pos < WRITE_PIECE ? r->bytes - pos : WRITE_PIECE;
+    int rc = pwrite_all(fd, p + pos, k, r->off + pos, w);
+    if (rc < 0) return rc;
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, (off_t)(r->off + pos), (off_t)k, SYNC_FILE_RANGE_WRITE); /* a hint */
+#endif
+    mtio_xxh64_update(&s, p + pos, (size_t)k);
+  }
+  r->digest = mtio_xxh64_digest(&s);
+  return MT_OK;
+}
+
+/* The size HDF5 has laid out so far (every dataset's extent included). */
+static int h5w_size(mtio_h5w *w, int64_t *size) {
   int rc = MT_OK;
   hsize_t sz = 0;
   MTIO_CHECK_H5_GOTO(H5Fget_filesize(w->file, &sz), MT_E_HDF5, "cannot save", w->path);
-  hid_t f = w->file;
-  w->file = -1;
-  MTIO_CHECK_H5_GOTO(H5Fclose(f), MT_E_HDF5, "cannot save", w->path);
   *size = (int64_t)sz;
 fail:
   return rc;
 }
 
-/* Writes the file from the image and the caller's arrays (no HDF5 calls). */
-static int h5w_write(mtio_h5w *w, int64_t size) {
-  int rc = MT_OK, fd = -1;
+/* Creates the temporary file, reserves `size` bytes and writes the
+ * elements of every dataset (no HDF5 calls), hashing them. *fd: the open
+ * file on success; on failure it is closed and removed. */
+static int h5w_write_elements(mtio_h5w *w, int64_t size, int *fd) {
+  int rc = MT_OK;
+  *fd = -1;
+  if (w->nranges > 1) qsort(w->ranges, (size_t)w->nranges, sizeof *w->ranges, cmp_range);
+  for (int i = 0; i < w->nranges; i++) {
+    const data_range *r = &w->ranges[i];
+    int64_t prev_end = i ? w->ranges[i - 1].off + w->ranges[i - 1].bytes : 0;
+    if (r->off < prev_end || r->off + r->bytes > size)
+      return mt_error_set(MT_E_HDF5, "cannot save '%s': dataset extents overlap or pass the end",
+                          w->path);
+  }
+  *fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (*fd < 0)
+    return mt_error_set(MT_E_IO, "cannot save '%s': create '%s': %s", w->path, w->tmp,
+                        strerror(errno));
+  if ((rc = reserve_space(*fd, 0, size, w)) < 0) goto fail;
+  for (int i = 0; i < w->nranges; i++)
+    if ((rc = write_range(*fd, &w->ranges[i], w)) < 0) goto fail;
+  return MT_OK;
+fail:
+  close(*fd);
+  *fd = -1;
+  unlink(w->tmp);
+  return rc;
+}
+
+static int cmp_attr(const void *a, const void *b) {
+  const attr_rec *x = a, *y = b;
+  int c = strcmp(x->obj, y->obj);
+  return c ? c : strcmp(x->name, y->name);
+}
+
+/* obj's digest list: the hashes of attrs[0..k) (all of obj). */
+static int put_attr_digests(mtio_h5w *w, const char *obj, const attr_rec *attrs, int k) {
+  int rc = MT_OK;
+  hid_t o = -1, space = -1, a = -1;
+  hsize_t dim = (hsize_t)k;
+  uint64_t *h = malloc(sizeof *h * (size_t)(k ? k : 1));
+  if (!h) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  for (int i = 0; i < k; i++) h[i] = attrs[i].h;
+  MTIO_CHECK_H5_GOTO(o = H5Oopen(w->file, obj, H5P_DEFAULT), MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(space = H5Screate_simple(1, &dim, NULL), MT_E_HDF5, "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(
+      a = H5Acreate2(o, DIGEST_ATTRS, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT), MT_E_HDF5,
+      "cannot save", w->path);
+  if (k > 0)
+    MTIO_CHECK_H5_GOTO(H5Awrite(a, H5T_NATIVE_UINT64, h), MT_E_HDF5, "cannot save", w->path);
+fail:
+  if (a >= 0) H5Aclose(a);
+  if (space >= 0) H5Sclose(space);
+  if (o >= 0) H5Oclose(o);
+  free(h);
+  return rc;
+}
+
+/* The digests into the in-memory file (each dataset's, each object's
+ * attribute list; both small, in the metadata block), then closes it,
+ * which writes the last metadata into the image. *size: the file size it
+ * needs. */
+static int h5w_finish(mtio_h5w *w, int64_t *size) {
+  int rc = MT_OK;
+  for (int i = 0; i < w->nranges; i++) {
+    hid_t o;
+    MTIO_CHECK_H5_GOTO(o = H5Oopen(w->file, w->ranges[i].dset, H5P_DEFAULT), MT_E_HDF5,
+                       "cannot save", w->path);
+    rc = put_u64(o, DIGEST_DSET, w->ranges[i].digest, w->path);
+    H5Oclose(o);
+    if (rc < 0) goto fail;
+  }
+  if (w->nattrs > 1) qsort(w->attrs, (size_t)w->nattrs, sizeof *w->attrs, cmp_attr);
+  if (!w->nattrs || strcmp(w->attrs[0].obj, "/")) /* the root's list marks a file with digests */
+    if ((rc = put_attr_digests(w, "/", NULL, 0)) < 0) goto fail;
+  for (int i = 0, j; i < w->nattrs; i = j) {
+    for (j = i + 1; j < w->nattrs && !strcmp(w->attrs[j].obj, w->attrs[i].obj); j++) {}
+    if ((rc = put_attr_digests(w, w->attrs[i].obj, w->attrs + i, j - i)) < 0) goto fail;
+  }
+  if ((rc = h5w_size(w, size)) < 0) goto fail;
+  hid_t f = w->file;
+  w->file = -1;
+  MTIO_CHECK_H5_GOTO(H5Fclose(f), MT_E_HDF5, "cannot save", w->path);
+fail:
+  return rc;
+}
+
+/* Writes the metadata (the image outside the datasets' extents) into the
+ * file whose elements are written, fsyncs, closes and renames it (no HDF5
+ * calls). size0: the bytes reserved; size: the file's size now. Closes fd
+ * and, on failure, removes the temporary file. */
+static int h5w_write_meta(mtio_h5w *w, int fd, int64_t size0, int64_t size) {
+  int rc = MT_OK;
   core_image *im = w->img;
-  int64_t total = (int64_t)size, eoa = superblock_eoa(im);
+  int64_t total = size, eoa = superblock_eoa(im);
   if (!im->p || eoa <= 0) {
     rc = mt_error_set(MT_E_HDF5, "cannot save '%s': HDF5 produced no file image", w->path);
     goto fail;
   }
   if (eoa > total) total = eoa;
-  if (w->nranges > 1) qsort(w->ranges, (size_t)w->nranges, sizeof *w->ranges, cmp_range);
-  for (int i = 0; i < w->nranges; i++) {
-    const data_range *r = &w->ranges[i];
-    int64_t prev_end = i ? w->ranges[i - 1].off + w->ranges[i - 1].bytes : 0;
-    if (r->off < prev_end || r->off + r->bytes > total) {
-      rc = mt_error_set(MT_E_HDF5, "cannot save '%s': dataset extents overlap or pass the end",
-                        w->path);
-      goto fail;
-    }
-  }
-  fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    rc = mt_error_set(MT_E_IO, "cannot save '%s': create '%s': %s", w->path, w->tmp,
-                      strerror(errno));
-    goto fail;
-  }
-  if ((rc = reserve_space(fd, total, w)) < 0) goto fail;
+  if (size0 > total) total = size0;
+  if ((rc = reserve_space(fd, size0, total, w)) < 0) goto fail;
   /* the metadata: the image outside the datasets' extents (beyond the
    * image's end the file is zeros already) */
   int64_t pos = 0;
@@ -589,10 +801,6 @@ static int h5w_write(mtio_h5w *w, int64_t size) {
     if (stop > pos && (rc = pwrite_all(fd, im->p + pos, stop - pos, pos, w)) < 0) goto fail;
     if (i < w->nranges) pos = w->ranges[i].off + w->ranges[i].bytes;
   }
-  /* the elements, in file order, from the caller's arrays */
-  for (int i = 0; i < w->nranges; i++)
-    if ((rc = pwrite_all(fd, w->ranges[i].data, w->ranges[i].bytes, w->ranges[i].off, w)) < 0)
-      goto fail;
   if (fsync(fd) < 0) {
     rc =
         mt_error_set(MT_E_IO, "cannot save '%s': fsync '%s': %s", w->path, w->tmp, strerror(errno));
@@ -616,17 +824,30 @@ fail:
   return rc;
 }
 
+/* The elements first (hashed as they go to the kernel, without the HDF5
+ * lock: other threads may use HDF5 meanwhile), then the digests into the
+ * metadata, then the metadata. */
 int mtio_h5w_commit(mtio_h5w *w) {
   if (!w) return mt_error_set(MT_E_INVAL, "mtio_h5w_commit: NULL writer");
+  int fd = -1;
+  int64_t size0 = 0, size = 0;
   h5_quiet q = quiet_begin();
-  int64_t size = 0;
-  int rc = h5w_finish(w, &size);
-  if (rc < 0) h5w_free(w);
+  int rc = h5w_size(w, &size0);
   quiet_end(q);
-  if (rc < 0) return rc;
-  /* the disk writes need no HDF5: other threads may use it meanwhile */
-  rc = h5w_write(w, size);
+  if (rc == MT_OK) rc = h5w_write_elements(w, size0, &fd);
+  if (rc == MT_OK) {
+    q = quiet_begin();
+    rc = h5w_finish(w, &size);
+    quiet_end(q);
+    if (rc < 0) {
+      close(fd);
+      unlink(w->tmp);
+    }
+  }
+  if (rc == MT_OK) rc = h5w_write_meta(w, fd, size0, size);
+  q = quiet_begin(); /* the in-memory file is still open after a failure */
   h5w_free(w);
+  quiet_end(q);
   return rc;
 }
 
@@ -642,9 +863,12 @@ void mtio_h5w_abort(mtio_h5w *w) {
 struct mtio_h5r {
   hid_t file;
   char *path;
+  int fd;       /* the elements of verified datasets are read with pread */
+  int digested; /* the root has an attrs_xxh64 list: every read is verified */
 };
 
 const char *mtio_h5r_path(const mtio_h5r *r) { return r ? r->path : ""; }
+int mtio_h5r_digested(const mtio_h5r *r) { return r ? r->digested : 0; }
 
 static int h5r_open(const char *path, mtio_h5r **out) {
   int rc = MT_OK;
@@ -668,15 +892,26 @@ static int h5r_open(const char *path, mtio_h5r **out) {
     return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory opening '%s'", path);
   }
   r->file = -1;
+  r->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (r->fd < 0) {
+    rc = mt_error_set(MT_E_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    goto fail;
+  }
   MTIO_CHECK_H5_GOTO(fapl = make_fapl(NULL, 0), MT_E_HDF5, "cannot open", path);
   /* A truncated or damaged file fails here ("truncated file: eof = ...") */
   MTIO_CHECK_H5_GOTO(r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl), MT_E_FORMAT,
                      "damaged or truncated HDF5 file", path);
+  htri_t dig;
+  MTIO_CHECK_H5_GOTO(dig = H5Aexists_by_name(r->file, "/", DIGEST_ATTRS, H5P_DEFAULT), MT_E_FORMAT,
+                     "damaged HDF5 file (its root's attributes do not read)", path);
+  r->digested = dig > 0;
   H5Pclose(fapl);
   *out = r;
   return MT_OK;
 fail:
   if (fapl >= 0) H5Pclose(fapl);
+  if (r->file >= 0) H5Fclose(r->file);
+  if (r->fd >= 0) close(r->fd);
   free(r->path);
   free(r);
   return rc;
@@ -697,6 +932,7 @@ void mtio_h5r_close(mtio_h5r *r) {
   if (r->file >= 0) H5Fclose(r->file);
   H5Eclear2(H5E_DEFAULT);
   quiet_end(q);
+  if (r->fd >= 0) close(r->fd);
   free(r->path);
   free(r);
 }
@@ -729,26 +965,32 @@ int mtio_h5r_exists(mtio_h5r *r, const char *obj) {
   return rc;
 }
 
+/* What failed, naming the attribute, for the check macro's message. */
+static const char *attr_what(char *buf, size_t n, const char *obj, const char *name) {
+  snprintf(buf, n, "damaged file: attribute '%s' of '%s' does not read in", name, obj);
+  return buf;
+}
+
 /* Opens attribute `name` of `obj`: MT_E_NOTFOUND when missing. */
 static int open_attr(mtio_h5r *r, const char *obj, const char *name, hid_t *o, hid_t *a) {
   int rc = MT_OK;
+  char what[512];
   *o = *a = -1;
   int ex = h5r_exists(r, obj);
   if (ex < 0) return ex;
   if (!ex)
     return mt_error_set(MT_E_NOTFOUND, "checkpoint '%s': no object '%s' (for attribute '%s')",
                         r->path, obj, name);
-  MTIO_CHECK_H5_GOTO(*o = H5Oopen(r->file, obj, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
-                     r->path);
+  attr_what(what, sizeof what, obj, name);
+  MTIO_CHECK_H5_GOTO(*o = H5Oopen(r->file, obj, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
   htri_t has;
-  MTIO_CHECK_H5_GOTO(has = H5Aexists(*o, name), MT_E_FORMAT, "damaged checkpoint", r->path);
+  MTIO_CHECK_H5_GOTO(has = H5Aexists(*o, name), MT_E_FORMAT, what, r->path);
   if (!has) {
     rc = mt_error_set(MT_E_NOTFOUND, "checkpoint '%s': attribute '%s' missing on '%s'", r->path,
                       name, obj);
     goto fail;
   }
-  MTIO_CHECK_H5_GOTO(*a = H5Aopen(*o, name, H5P_DEFAULT), MT_E_FORMAT, "damaged checkpoint",
-                     r->path);
+  MTIO_CHECK_H5_GOTO(*a = H5Aopen(*o, name, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
   return MT_OK;
 fail:
   if (*o >= 0) H5Oclose(*o);
@@ -756,18 +998,92 @@ fail:
   return rc;
 }
 
-static int read_int_attr(mtio_h5r *r, const char *obj, const char *name, hid_t mem, void *v) {
+/* In a file with digests: the hash of attribute (obj, name) with this
+ * value must be in obj's list (o: obj, open). MT_E_FORMAT naming the file
+ * and the attribute otherwise. */
+static int verify_attr(mtio_h5r *r, hid_t o, const char *obj, const char *name, char tag,
+                       const void *val, size_t n) {
+  if (!r->digested) return MT_OK;
+  int rc = MT_OK;
+  hid_t a = -1, t = -1, s = -1;
+  uint64_t *list = NULL;
+  char what[512];
+  attr_what(what, sizeof what, obj, DIGEST_ATTRS);
+  htri_t has;
+  MTIO_CHECK_H5_GOTO(has = H5Aexists(o, DIGEST_ATTRS), MT_E_FORMAT, what, r->path);
+  if (!has) {
+    rc = mt_error_set(MT_E_FORMAT,
+                      "'%s': attribute '%s' of '%s' has no digest ('%s' has no %s list, while "
+                      "the file has digests): the file was altered or damaged",
+                      r->path, name, obj, obj, DIGEST_ATTRS);
+    goto fail;
+  }
+  MTIO_CHECK_H5_GOTO(a = H5Aopen(o, DIGEST_ATTRS, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, what, r->path);
+  hssize_t k = H5Sget_simple_extent_npoints(s);
+  if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 8 || k < 0 || k > (1 << 24)) {
+    rc = mt_error_set(MT_E_FORMAT, "'%s': %s of '%s' is not a list of 64-bit digests", r->path,
+                      DIGEST_ATTRS, obj);
+    goto fail;
+  }
+  if (!(list = malloc(sizeof *list * (size_t)(k ? k : 1)))) {
+    rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+    goto fail;
+  }
+  if (k > 0) MTIO_CHECK_H5_GOTO(H5Aread(a, H5T_NATIVE_UINT64, list), MT_E_FORMAT, what, r->path);
+  uint64_t h = attr_hash(obj, name, tag, val, n);
+  int found = 0;
+  for (hssize_t i = 0; i < k && !found; i++) found = list[i] == h;
+  if (!found)
+    rc = mt_error_set(MT_E_FORMAT,
+                      "'%s': attribute '%s' of '%s' does not match its digest (xxh64): the file "
+                      "is damaged",
+                      r->path, name, obj);
+fail:
+  free(list);
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return rc;
+}
+
+/* An integer attribute, verified, into *v as int64 (is_signed) or uint64: a
+ * stored value the other type cannot hold (a negative one read as uint64)
+ * is MT_E_FORMAT naming it, never clamped. */
+static int read_int_attr(mtio_h5r *r, const char *obj, const char *name, int is_signed, void *v) {
   hid_t o, a, t = -1, s = -1;
+  char what[512];
   int rc = open_attr(r, obj, name, &o, &a);
   if (rc < 0) return rc;
-  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, "damaged checkpoint", r->path);
-  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, "damaged checkpoint", r->path);
+  attr_what(what, sizeof what, obj, name);
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, what, r->path);
   if (H5Tget_class(t) != H5T_INTEGER || H5Sget_simple_extent_npoints(s) != 1) {
     rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': attribute '%s' of '%s' is not one integer",
                       r->path, name, obj);
     goto fail;
   }
-  MTIO_CHECK_H5_GOTO(H5Aread(a, mem, v), MT_E_FORMAT, "damaged checkpoint", r->path);
+  int stored_signed = H5Tget_sign(t) != H5T_SGN_NONE;
+  int64_t iv = 0;
+  uint64_t uv = 0;
+  if (stored_signed) {
+    MTIO_CHECK_H5_GOTO(H5Aread(a, H5T_NATIVE_INT64, &iv), MT_E_FORMAT, what, r->path);
+    rc = verify_attr(r, o, obj, name, 'i', &iv, 8);
+  } else {
+    MTIO_CHECK_H5_GOTO(H5Aread(a, H5T_NATIVE_UINT64, &uv), MT_E_FORMAT, what, r->path);
+    rc = verify_attr(r, o, obj, name, 'u', &uv, 8);
+  }
+  if (rc < 0) goto fail;
+  if (is_signed && !stored_signed && uv > (uint64_t)INT64_MAX)
+    rc = mt_error_set(MT_E_FORMAT, "'%s': attribute '%s' of '%s' is %llu, out of range", r->path,
+                      name, obj, (unsigned long long)uv);
+  else if (!is_signed && stored_signed && iv < 0)
+    rc = mt_error_set(MT_E_FORMAT,
+                      "'%s': attribute '%s' of '%s' is %lld, out of range (must be >= 0)", r->path,
+                      name, obj, (long long)iv);
+  else if (is_signed) *(int64_t *)v = stored_signed ? iv : (int64_t)uv;
+  else *(uint64_t *)v = stored_signed ? (uint64_t)iv : uv;
 fail:
   if (s >= 0) H5Sclose(s);
   if (t >= 0) H5Tclose(t);
@@ -780,7 +1096,7 @@ int mtio_h5r_attr_i64(mtio_h5r *r, const char *obj, const char *name, int64_t *v
   if (!r || !obj || !name || !v)
     return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_i64: NULL argument");
   h5_quiet q = quiet_begin();
-  int rc = read_int_attr(r, obj, name, H5T_NATIVE_INT64, v);
+  int rc = read_int_attr(r, obj, name, 1, v);
   quiet_end(q);
   return rc;
 }
@@ -789,18 +1105,21 @@ int mtio_h5r_attr_u64(mtio_h5r *r, const char *obj, const char *name, uint64_t *
   if (!r || !obj || !name || !v)
     return mt_error_set(MT_E_INVAL, "mtio_h5r_attr_u64: NULL argument");
   h5_quiet q = quiet_begin();
-  int rc = read_int_attr(r, obj, name, H5T_NATIVE_UINT64, v);
+  int rc = read_int_attr(r, obj, name, 0, v);
   quiet_end(q);
   return rc;
 }
 
-/* Variable-length or fixed-length string attribute into a malloc'd copy. */
+/* Variable-length or fixed-length string attribute into a malloc'd copy,
+ * verified. */
 static int read_str_attr(mtio_h5r *r, const char *obj, const char *name, char **out) {
   hid_t o, a, t = -1, s = -1, mt = -1;
+  char what[512];
   int rc = open_attr(r, obj, name, &o, &a);
   if (rc < 0) return rc;
-  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, "damaged checkpoint", r->path);
-  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, "damaged checkpoint", r->path);
+  attr_what(what, sizeof what, obj, name);
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, what, r->path);
   if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(s) != 1) {
     rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': attribute '%s' of '%s' is not one string",
                       r->path, name, obj);
@@ -811,7 +1130,7 @@ static int read_str_attr(mtio_h5r *r, const char *obj, const char *name, char **
     char *p = NULL;
     MTIO_CHECK_H5_GOTO(H5Tset_size(mt, H5T_VARIABLE), MT_E_HDF5, "cannot read", r->path);
     MTIO_CHECK_H5_GOTO(H5Tset_cset(mt, H5Tget_cset(t)), MT_E_HDF5, "cannot read", r->path);
-    MTIO_CHECK_H5_GOTO(H5Aread(a, mt, &p), MT_E_FORMAT, "damaged checkpoint", r->path);
+    MTIO_CHECK_H5_GOTO(H5Aread(a, mt, &p), MT_E_FORMAT, what, r->path);
     *out = strdup(p ? p : "");
     H5Dvlen_reclaim(mt, s, H5P_DEFAULT, &p);
   } else {
@@ -824,12 +1143,17 @@ static int read_str_attr(mtio_h5r *r, const char *obj, const char *name, char **
     MTIO_CHECK_H5_GOTO(H5Tset_size(mt, n + 1), MT_E_HDF5, "cannot read", r->path);
     if (H5Aread(a, mt, p) < 0) {
       free(p);
-      rc = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Aread", "damaged checkpoint", r->path);
+      rc = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Aread", what, r->path);
       goto fail;
     }
     *out = p;
   }
   if (!*out) rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  else rc = verify_attr(r, o, obj, name, 's', *out, strlen(*out));
+  if (rc < 0) {
+    free(*out);
+    *out = NULL;
+  }
 fail:
   if (mt >= 0) H5Tclose(mt);
   if (s >= 0) H5Sclose(s);
@@ -960,11 +1284,70 @@ int mtio_h5r_shape(mtio_h5r *r, const char *dset, mt_shape *shape) {
   return rc;
 }
 
-static int h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
-  hid_t d;
+/* How a dataset's elements are read and checked. */
+typedef struct {
+  int64_t off;   /* >= 0: contiguous float32 LE at this offset, read with pread; else done */
+  int64_t bytes; /* 4 * elements */
+  int has;       /* a digest to check */
+  uint64_t want;
+} read_plan;
+
+/* The digest attribute of dataset d, in a file with digests. */
+static int dset_digest(mtio_h5r *r, hid_t d, const char *dset, read_plan *p) {
+  p->has = 0;
+  if (!r->digested) return MT_OK;
+  int rc = MT_OK;
+  hid_t a = -1, t = -1, s = -1;
+  char what[512];
+  attr_what(what, sizeof what, dset, DIGEST_DSET);
+  htri_t has;
+  MTIO_CHECK_H5_GOTO(has = H5Aexists(d, DIGEST_DSET), MT_E_FORMAT, what, r->path);
+  if (!has) {
+    rc = mt_error_set(MT_E_FORMAT,
+                      "'%s': dataset '%s' has no digest (no %s attribute, while the file has "
+                      "digests): the file was altered or damaged",
+                      r->path, dset, DIGEST_DSET);
+    goto fail;
+  }
+  MTIO_CHECK_H5_GOTO(a = H5Aopen(d, DIGEST_DSET, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, what, r->path);
+  if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 8 ||
+      H5Sget_simple_extent_npoints(s) != 1) {
+    rc =
+        mt_error_set(MT_E_FORMAT, "'%s': the %s attribute of dataset '%s' is not one 64-bit digest",
+                     r->path, DIGEST_DSET, dset);
+    goto fail;
+  }
+  MTIO_CHECK_H5_GOTO(H5Aread(a, H5T_NATIVE_UINT64, &p->want), MT_E_FORMAT, what, r->path);
+  p->has = 1;
+fail:
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return rc;
+}
+
+static int digest_mismatch(const mtio_h5r *r, const char *dset, uint64_t want, uint64_t got) {
+  return mt_error_set(MT_E_FORMAT,
+                      "'%s': dataset '%s' does not match its digest (xxh64 %016llx stored, "
+                      "%016llx computed): the file is damaged",
+                      r->path, dset, (unsigned long long)want, (unsigned long long)got);
+}
+
+/* Under the HDF5 lock: opens dset, checks it holds n elements and gets its
+ * digest. A contiguous float32 LE dataset with a digest is left to the
+ * pread path (p->off >= 0); any other is read here with H5Dread into data
+ * (n elements; data NULL: into a buffer of its own) and checked. */
+static int h5r_read_begin(mtio_h5r *r, const char *dset, float *data, int64_t n, read_plan *p) {
+  hid_t d, dcpl = -1, t = -1;
   mt_shape shape;
+  float *own = NULL;
   int rc = open_float_dset(r, dset, &d, &shape);
   if (rc < 0) return rc;
+  p->off = -1;
+  if (n < 0) n = mt_shape_size(&shape); /* verify only */
+  p->bytes = 4 * n;
   if (mt_shape_size(&shape) != n) {
     char s[96];
     rc = mt_error_set(
@@ -972,19 +1355,302 @@ static int h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
         dset, mt_shape_str(&shape, s, sizeof s), (long long)mt_shape_size(&shape), (long long)n);
     goto fail;
   }
-  if (n > 0)
+  if ((rc = dset_digest(r, d, dset, p)) < 0) goto fail;
+  if (p->has && n > 0) {
+    haddr_t off = H5Dget_offset(d);
+    MTIO_CHECK_H5_GOTO(dcpl = H5Dget_create_plist(d), MT_E_FORMAT, "damaged checkpoint", r->path);
+    MTIO_CHECK_H5_GOTO(t = H5Dget_type(d), MT_E_FORMAT, "damaged checkpoint", r->path);
+    if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Tequal(t, H5T_IEEE_F32LE) > 0 &&
+        off != HADDR_UNDEF)
+      p->off = (int64_t)off;
+    H5Eclear2(H5E_DEFAULT);
+    if (p->off >= 0) goto fail; /* rc OK: the elements are read by the caller */
+  }
+  if (n > 0) {
+    if (!data && !(data = own = malloc((size_t)p->bytes))) {
+      rc =
+          mt_error_set(MT_E_NOMEM, "checkpoint: out of memory reading '%s' of '%s'", dset, r->path);
+      goto fail;
+    }
     MTIO_CHECK_H5_GOTO(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
                        MT_E_FORMAT, "damaged checkpoint", r->path);
+  }
+  if (p->has) {
+    uint64_t got = mtio_xxh64(data, (size_t)p->bytes, 0);
+    if (got != p->want) rc = digest_mismatch(r, dset, p->want, got);
+  }
 fail:
+  free(own);
+  if (t >= 0) H5Tclose(t);
+  if (dcpl >= 0) H5Pclose(dcpl);
   H5Dclose(d);
   return rc;
 }
 
-int mtio_h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
-  if (!r || !dset || (!data && n > 0))
-    return mt_error_set(MT_E_INVAL, "mtio_h5r_read: NULL argument");
+/* pread of exactly n bytes at off; MT_E_FORMAT if the file ends first. */
+static int pread_all(mtio_h5r *r, const char *dset, char *dst, int64_t n, int64_t off) {
+  for (int64_t got = 0; got < n;) {
+    int64_t want = n - got < ((int64_t)1 << 30) ? n - got : ((int64_t)1 << 30);
+    ssize_t m = pread(r->fd, dst + got, (size_t)want, (off_t)(off + got));
+    if (m < 0 && errno == EINTR) continue;
+    if (m < 0)
+      return mt_error_set(MT_E_IO, "cannot read dataset '%s' of '%s': %s", dset, r->path,
+                          strerror(errno));
+    if (m == 0)
+      return mt_error_set(MT_E_FORMAT,
+                          "'%s': dataset '%s' extends past the end of the file (truncated)",
+                          r->path, dset);
+    got += m;
+  }
+  return MT_OK;
+}
+
+/* A dataset of at least PIPE_MIN bytes is read in pieces of PIPE_PIECE
+ * while a second thread hashes the pieces already read: on a machine with
+ * a free core the digest costs no time. A smaller one is read with one
+ * pread and then hashed. (Smaller pieces in one thread do not help: the
+ * kernel's readahead does not overlap the hashing on the machines
+ * measured, bench/README.md.) */
+#define PIPE_MIN ((int64_t)16 << 20)
+#define PIPE_PIECE ((int64_t)8 << 20)
+#define VERIFY_PIECE ((int64_t)8 << 20)
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  const char *data;
+  int64_t bytes, ready; /* ready: bytes read so far; -1: the reader failed */
+  uint64_t digest;
+} hash_pipe;
+
+static void *hash_behind(void *arg) {
+  hash_pipe *hp = arg;
+  mtio_xxh64_state st;
+  mtio_xxh64_init(&st, 0);
+  for (int64_t done = 0; done < hp->bytes;) {
+    pthread_mutex_lock(&hp->mu);
+    while (hp->ready >= 0 && hp->ready <= done) pthread_cond_wait(&hp->cv, &hp->mu);
+    int64_t ready = hp->ready;
+    pthread_mutex_unlock(&hp->mu);
+    if (ready < 0) return NULL;
+    mtio_xxh64_update(&st, hp->data + done, (size_t)(ready - done));
+    done = ready;
+  }
+  hp->digest = mtio_xxh64_digest(&st);
+  return NULL;
+}
+
+static void pipe_publish(hash_pipe *hp, int64_t ready) {
+  pthread_mutex_lock(&hp->mu);
+  hp->ready = ready;
+  pthread_cond_signal(&hp->cv);
+  pthread_mutex_unlock(&hp->mu);
+}
+
+/* The pread path of plan p (no HDF5 calls): into data, or with data NULL
+ * through a buffer of one piece (verify only). */
+static int read_verified(mtio_h5r *r, const char *dset, char *data, const read_plan *p) {
+  int rc = MT_OK;
+  uint64_t got;
+  if (!data) {
+    char *buf = malloc((size_t)(p->bytes < VERIFY_PIECE ? p->bytes : VERIFY_PIECE));
+    if (!buf)
+      return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory reading '%s' of '%s'", dset,
+                          r->path);
+    mtio_xxh64_state st;
+    mtio_xxh64_init(&st, 0);
+    for (int64_t pos = 0; pos < p->bytes && rc == MT_OK; pos += VERIFY_PIECE) {
+      int64_t k = p->bytes - pos < VERIFY_PIECE ? p->bytes - pos : VERIFY_PIECE;
+      if ((rc = pread_all(r, dset, buf, k, p->off + pos)) == MT_OK)
+        mtio_xxh64_update(&st, buf, (size_t)k);
+    }
+    free(buf);
+    got = mtio_xxh64_digest(&st);
+  } else if (p->bytes < PIPE_MIN) {
+    rc = pread_all(r, dset, data, p->bytes, p->off);
+    got = rc == MT_OK ? mtio_xxh64(data, (size_t)p->bytes, 0) : 0;
+  } else {
+    hash_pipe hp = {.data = data, .bytes = p->bytes};
+    pthread_t th;
+    int threaded = pthread_mutex_init(&hp.mu, NULL) == 0;
+    if (threaded && pthread_cond_init(&hp.cv, NULL) != 0) {
+      pthread_mutex_destroy(&hp.mu);
+      threaded = 0;
+    }
+    if (threaded && pthread_create(&th, NULL, hash_behind, &hp) != 0) {
+      pthread_cond_destroy(&hp.cv);
+      pthread_mutex_destroy(&hp.mu);
+      threaded = 0;
+    }
+    if (!threaded) { /* no thread to be had: read, then hash */
+      rc = pread_all(r, dset, data, p->bytes, p->off);
+      got = rc == MT_OK ? mtio_xxh64(data, (size_t)p->bytes, 0) : 0;
+    } else {
+      for (int64_t pos = 0; pos < p->bytes && rc == MT_OK; pos += PIPE_PIECE) {
+        int64_t k = p->bytes - pos < PIPE_PIECE ? p->bytes - pos : PIPE_PIECE;
+        rc = pread_all(r, dset, data + pos, k, p->off + pos);
+        pipe_publish(&hp, rc == MT_OK ? pos + k : -1);
+      }
+      pthread_join(th, NULL);
+      pthread_cond_destroy(&hp.cv);
+      pthread_mutex_destroy(&hp.mu);
+      got = hp.digest;
+    }
+  }
+  if (rc < 0) return rc;
+  return got == p->want ? MT_OK : digest_mismatch(r, dset, p->want, got);
+}
+
+/* Reads (data) or only checks (data NULL, n < 0) dataset dset. */
+static int h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
+  read_plan p;
   h5_quiet q = quiet_begin();
-  int rc = h5r_read(r, dset, data, n);
+  int rc = h5r_read_begin(r, dset, data, n, &p);
   quiet_end(q);
+  if (rc == MT_OK && p.off >= 0) rc = read_verified(r, dset, (char *)data, &p);
   return rc;
+}
+
+int mtio_h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n) {
+  if (!r || !dset || (!data && n > 0) || n < 0)
+    return mt_error_set(MT_E_INVAL, "mtio_h5r_read: NULL argument");
+  return h5r_read(r, dset, data, n);
+}
+
+/* ----------------------------------------------------------------- verify */
+
+static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, void *ud) {
+  char ***list = ud;
+  size_t n = 0;
+  while ((*list)[n]) n++;
+  char **l = realloc(*list, sizeof *l * (n + 2));
+  if (!l) return -1;
+  *list = l;
+  if (!(l[n] = strdup(name))) return -1;
+  l[n + 1] = NULL;
+  return 0;
+}
+
+static void free_list(char **l) {
+  for (size_t i = 0; l && l[i]; i++) free(l[i]);
+  free(l);
+}
+
+/* Under the lock: the attributes of object `path` (NULL-terminated list),
+ * whether it is a dataset, and, in a file with digests, the length of its
+ * digest list (-1: none). */
+static int object_info(mtio_h5r *r, const char *path, char ***attrs, int *is_dset, int64_t *k) {
+  int rc = MT_OK;
+  hid_t o = -1;
+  char what[512];
+  snprintf(what, sizeof what, "damaged file: object '%s' does not read in", path);
+  *attrs = calloc(1, sizeof **attrs);
+  *k = -1;
+  if (!*attrs) return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+  MTIO_CHECK_H5_GOTO(o = H5Oopen(r->file, path, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
+  *is_dset = H5Iget_type(o) == H5I_DATASET;
+  hsize_t idx = 0;
+  MTIO_CHECK_H5_GOTO(H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, attrs),
+                     MT_E_FORMAT, what, r->path);
+  if (r->digested && H5Aexists(o, DIGEST_ATTRS) > 0) {
+    hid_t a = H5Aopen(o, DIGEST_ATTRS, H5P_DEFAULT), s = a >= 0 ? H5Aget_space(a) : -1;
+    *k = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+    if (s >= 0) H5Sclose(s);
+    if (a >= 0) H5Aclose(a);
+  }
+fail:
+  if (o >= 0) H5Oclose(o);
+  H5Eclear2(H5E_DEFAULT);
+  return rc;
+}
+
+/* Under the lock: whether attribute `name` of `path` is an integer
+ * (*kind 'i' signed, 'u' unsigned), a string ('s') or other ('?'). */
+static int attr_kind(mtio_h5r *r, const char *path, const char *name, char *kind) {
+  hid_t o, a, t = -1;
+  int rc = open_attr(r, path, name, &o, &a);
+  if (rc < 0) return rc;
+  char what[512];
+  attr_what(what, sizeof what, path, name);
+  MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
+  H5T_class_t c = H5Tget_class(t);
+  *kind = c == H5T_STRING                  ? 's'
+          : c != H5T_INTEGER               ? '?'
+          : H5Tget_sign(t) == H5T_SGN_NONE ? 'u'
+                                           : 'i';
+fail:
+  if (t >= 0) H5Tclose(t);
+  H5Aclose(a);
+  H5Oclose(o);
+  return rc;
+}
+
+/* Checks object `path` and, for a group, its members (hard links only). */
+static int verify_object(mtio_h5r *r, const char *path, int depth) {
+  if (depth > 32)
+    return mt_error_set(MT_E_FORMAT, "'%s': groups nested more than 32 deep at '%s'", r->path,
+                        path);
+  char **attrs = NULL, **links = NULL;
+  int is_dset = 0, nl = 0, nattr = 0;
+  int64_t k = -1;
+  h5_quiet q = quiet_begin();
+  int rc = object_info(r, path, &attrs, &is_dset, &k);
+  for (int i = 0; rc == MT_OK && attrs[i]; i++) {
+    if (!strcmp(attrs[i], is_dset ? DIGEST_DSET : DIGEST_ATTRS)) continue;
+    nattr++;
+    char kind = '?';
+    if ((rc = attr_kind(r, path, attrs[i], &kind)) < 0) break;
+    if (kind == 'i' || kind == 'u') {
+      int64_t v;
+      rc = read_int_attr(r, path, attrs[i], kind == 'i', &v);
+    } else if (kind == 's') {
+      char *v = NULL;
+      rc = read_str_attr(r, path, attrs[i], &v);
+      free(v);
+    } else if (r->digested && !is_dset) {
+      rc = mt_error_set(MT_E_FORMAT,
+                        "'%s': attribute '%s' of '%s' has a type this writer never writes and no "
+                        "digest: the file was altered",
+                        r->path, attrs[i], path);
+    }
+  }
+  if (rc == MT_OK && r->digested && !is_dset && k >= 0 && k != nattr)
+    rc = mt_error_set(MT_E_FORMAT,
+                      "'%s': '%s' has %d attributes, its digest list %lld: attributes were added "
+                      "or removed",
+                      r->path, path, nattr, (long long)k);
+  if (rc == MT_OK && !is_dset) rc = h5r_list(r, path, &nl, &links);
+  quiet_end(q);
+  if (rc == MT_OK && is_dset) rc = h5r_read(r, path, NULL, -1);
+  for (int i = 0; rc == MT_OK && i < nl; i++) {
+    size_t len = strlen(path) + strlen(links[i]) + 2;
+    char *child = malloc(len);
+    if (!child) {
+      rc = mt_error_set(MT_E_NOMEM, "checkpoint: out of memory");
+      break;
+    }
+    snprintf(child, len, "%s/%s", strcmp(path, "/") ? path : "", links[i]);
+    q = quiet_begin();
+#if H5_VERSION_GE(1, 12, 0)
+    H5L_info2_t li;
+    herr_t e = H5Lget_info2(r->file, child, &li, H5P_DEFAULT);
+#else
+    H5L_info_t li;
+    herr_t e = H5Lget_info(r->file, child, &li, H5P_DEFAULT);
+#endif
+    if (e < 0)
+      rc = h5_fail(MT_E_FORMAT, __FILE__, __LINE__, "H5Lget_info",
+                   "damaged file: a link does not read in", r->path);
+    quiet_end(q);
+    if (rc == MT_OK && li.type == H5L_TYPE_HARD) rc = verify_object(r, child, depth + 1);
+    free(child);
+  }
+  mtio_names_free(nl, links);
+  free_list(attrs);
+  return rc;
+}
+
+int mtio_h5r_verify(mtio_h5r *r) {
+  if (!r) return mt_error_set(MT_E_INVAL, "mtio_h5r_verify: NULL argument");
+  return verify_object(r, "/", 0);
 }

@@ -12,6 +12,15 @@
  * itself never writes to disk (it builds the metadata in memory), because
  * HDF5 1.10 does not recover from its own write errors.
  *
+ * Every file verifies itself (docs/design.md §6): each dataset carries the
+ * XXH64 of its elements (attribute "xxh64", computed while the elements are
+ * written), each object with attributes the XXH64s of its attributes
+ * ("attrs_xxh64", uint64 [k]); the root always has that list, which marks a
+ * file with digests. A reader of such a file checks the digest of every
+ * dataset it reads and every attribute it reads: a mismatch, or a digest
+ * missing, is MT_E_FORMAT naming the file and the dataset or attribute.
+ * Files without digests (other writers, older modtrain) are read unchecked.
+ *
  * Paths inside the file are HDF5 paths ("/arg/fc1_weight"). A name that is
  * one component of such a path goes through mtio_h5_escape first, so any
  * parameter name (even one holding '/') makes a valid link name.
@@ -52,14 +61,16 @@ int mtio_h5w_create(const char *path, int64_t meta_bytes, mtio_h5w **out);
  * order, so readers list members in the order written). */
 int mtio_h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const float *data);
 /* Scalar attributes on the object at `obj` ("/" or a group, created if
- * missing): int64, uint64, and variable-length UTF-8 text (any length). */
+ * missing): int64, uint64, and variable-length UTF-8 text (any length).
+ * The names "xxh64" and "attrs_xxh64" are the digests' (MT_E_INVAL). */
 int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v);
 int mtio_h5w_attr_u64(mtio_h5w *w, const char *obj, const char *name, uint64_t v);
 int mtio_h5w_attr_str(mtio_h5w *w, const char *obj, const char *name, const char *s);
 /* Writes the file: reserves its whole size (fallocate; a statvfs check
  * where unsupported), so a checkpoint that cannot fit fails before writing
- * with ENOSPC; writes metadata and elements with pwrite; fsyncs; renames
- * over <path>; fsyncs the directory. Any failure is MT_E_IO naming the path
+ * with ENOSPC; writes the elements with pwrite, hashing them as they go;
+ * puts the digests into the metadata and writes it with pwrite; fsyncs;
+ * renames over <path>; fsyncs the directory. Any failure is MT_E_IO naming the path
  * and strerror, and removes the temporary file. Frees w in every case. */
 int mtio_h5w_commit(mtio_h5w *w);
 /* Drops an unfinished file (nothing is on disk yet); NULL-safe. */
@@ -79,10 +90,20 @@ typedef struct mtio_h5r mtio_h5r;
 int mtio_h5r_open(const char *path, mtio_h5r **out);
 void mtio_h5r_close(mtio_h5r *r);
 const char *mtio_h5r_path(const mtio_h5r *r);
+/* 1 if the file carries digests (every read below is then verified). */
+int mtio_h5r_digested(const mtio_h5r *r);
+/* Reads every attribute and every dataset of the file (hard links from the
+ * root), checking each digest, and that each object's digest list has one
+ * entry per attribute. Without digests it still reads everything (HDF5's
+ * own metadata checksums apply). The first problem: MT_E_FORMAT naming the
+ * file and the object. */
+int mtio_h5r_verify(mtio_h5r *r);
 /* 1 if a link `obj` exists (every component), 0 if not, < 0 on error. */
 int mtio_h5r_exists(mtio_h5r *r, const char *obj);
 /* Scalar integer / text attributes; MT_E_NOTFOUND if the attribute is
- * missing, MT_E_FORMAT if it has another type. *s is malloc'd. */
+ * missing, MT_E_FORMAT if it has another type, a value the asked type
+ * cannot hold (a negative one as uint64) or fails its digest. *s is
+ * malloc'd. */
 int mtio_h5r_attr_i64(mtio_h5r *r, const char *obj, const char *name, int64_t *v);
 int mtio_h5r_attr_u64(mtio_h5r *r, const char *obj, const char *name, uint64_t *v);
 int mtio_h5r_attr_str(mtio_h5r *r, const char *obj, const char *name, char **s);
@@ -92,7 +113,9 @@ int mtio_h5r_list(mtio_h5r *r, const char *grp, int *n, char ***names);
 void mtio_names_free(int n, char **names);
 /* The shape of a float dataset (MT_E_FORMAT if not floating point or more
  * than MT_MAX_DIM dims), and its elements read into data (n must equal the
- * size; converted to float32 if stored as another float type). */
+ * size; converted to float32 if stored as another float type), their
+ * digest checked (a contiguous float32 dataset is read with pread in
+ * pieces, each hashed as it arrives, the next one's read already started). */
 int mtio_h5r_shape(mtio_h5r *r, const char *dset, mt_shape *shape);
 int mtio_h5r_read(mtio_h5r *r, const char *dset, float *data, int64_t n);
 

@@ -7,7 +7,7 @@
  * For prefix P and epoch E the files are P-symbol.json (MXNet JSON) and
  * P-EEEE.h5 (E printed with at least 4 digits):
  *
- *   /                attributes: format_version (1), epoch, num_update,
+ *   /                attributes: format_version (2), epoch, num_update,
  *                    world_size_at_save, data_epoch, data_batch, rng_seed,
  *                    rng_step, symbol (JSON text), config (text), writer
  *   /arg/<name>      float32, the parameter's shape   (attribute count on /arg)
@@ -21,9 +21,16 @@
  * ordinary name reads as itself in h5dump and h5py. Nothing depends on the
  * world size that wrote the file. Both files are written to a temporary
  * name, fsynced and renamed (io/h5_container.h), so a crash or a full disk
- * leaves the previous checkpoint as it was. */
+ * leaves the previous checkpoint as it was.
+ *
+ * Format 2 adds the container's digests (an XXH64 per dataset and per
+ * attribute, checked on every read, io/h5_container.h); format 1 files (no
+ * digests) still load, with a note. The position attributes are
+ * range-checked on load (read_position); a file that fails any check is
+ * MT_E_FORMAT naming it, and mt_checkpoint_latest skips it. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +39,8 @@
 #include "io/h5_container.h"
 #include "module.h"
 
-#define MT_CKPT_FORMAT_VERSION 1
-#define MT_CKPT_NAME_MAX 1024 /* escaped link names */
+#define MT_CKPT_FORMAT_VERSION 2 /* 2: with digests; 1 (no digests) still loads */
+#define MT_CKPT_NAME_MAX 1024    /* escaped link names */
 
 void mt_checkpoint_extra_init(mt_checkpoint_extra *e) {
   if (!e) return;
@@ -229,7 +236,19 @@ done:
 
 /* ------------------------------------------------------------------ load */
 
-/* Opens P-EEEE.h5 and checks format_version and epoch. */
+/* A format 1 file carries no digests: said once per file and process. */
+static void note_unchecked(const char *path) {
+  static char last[4096];
+  if (!strcmp(last, path)) return;
+  snprintf(last, sizeof last, "%s", path);
+  mt_log(MT_LOG_INFO, "checkpoint",
+         "'%s' is a format_version 1 checkpoint: it carries no checksums, so damage to it "
+         "cannot be detected (checkpoints saved from now on have them)",
+         path);
+}
+
+/* Opens P-EEEE.h5 and checks format_version (a format 2 file must carry
+ * the container's digests), the epoch and /arg. */
 static int open_checked(const char *prefix, int epoch, mtio_h5r **out) {
   char path[4096];
   MT_TRY(mt_checkpoint_path(prefix, epoch, path, sizeof path));
@@ -240,9 +259,15 @@ static int open_checked(const char *prefix, int epoch, mtio_h5r **out) {
   if (rc == MT_E_NOTFOUND)
     rc = MT_ERR(MT_E_FORMAT, "'%s' is not a modtrain checkpoint (no format_version attribute)",
                 path);
-  else if (rc == MT_OK && version != MT_CKPT_FORMAT_VERSION)
-    rc = MT_ERR(MT_E_FORMAT, "'%s' has checkpoint format_version %lld; this modtrain reads %d",
+  else if (rc == MT_OK && (version < 1 || version > MT_CKPT_FORMAT_VERSION))
+    rc = MT_ERR(MT_E_FORMAT, "'%s' has checkpoint format_version %lld; this modtrain reads 1..%d",
                 path, (long long)version, MT_CKPT_FORMAT_VERSION);
+  else if (rc == MT_OK && version >= 2 && !mtio_h5r_digested(r))
+    rc = MT_ERR(MT_E_FORMAT,
+                "'%s' has format_version %lld but no digests (attrs_xxh64 on /): altered by "
+                "another program, or damaged",
+                path, (long long)version);
+  else if (rc == MT_OK && version == 1 && !mtio_h5r_digested(r)) note_unchecked(path);
   if (rc == MT_OK) rc = mtio_h5r_attr_i64(r, "/", "epoch", &ep);
   if (rc == MT_OK && ep != epoch)
     rc = MT_ERR(MT_E_FORMAT, "'%s' holds epoch %lld, not %d (renamed or copied file?)", path,
@@ -258,6 +283,42 @@ static int open_checked(const char *prefix, int epoch, mtio_h5r **out) {
     return rc;
   }
   *out = r;
+  return MT_OK;
+}
+
+/* v within [lo, hi], else MT_E_FORMAT naming the file, the attribute and v. */
+static int in_range(const char *path, const char *attr, int64_t v, int64_t lo, int64_t hi) {
+  if (v >= lo && v <= hi) return MT_OK;
+  if (hi == INT64_MAX)
+    return MT_ERR(MT_E_FORMAT, "'%s': attribute %s = %lld is out of range (must be >= %lld)", path,
+                  attr, (long long)v, (long long)lo);
+  return MT_ERR(MT_E_FORMAT, "'%s': attribute %s = %lld is out of range (must be %lld..%lld)", path,
+                attr, (long long)v, (long long)lo, (long long)hi);
+}
+
+/* The scalars of / into x (not config, not the optimizer), each position
+ * attribute range-checked: num_update >= 0, world_size_at_save >= 1,
+ * data_epoch in [0, epoch] (the module writes epoch; a plain
+ * mt_save_checkpoint 0 unless told), data_batch >= 0, rng_step < 2^63 (a
+ * negative one stored signed is refused on reading). data_batch's upper
+ * bound needs the data: the resume checks it (cmd_train.c). */
+static int read_position(mtio_h5r *r, int epoch, mt_checkpoint_extra *x) {
+  const char *path = mtio_h5r_path(r);
+  int64_t v;
+  MT_TRY(mtio_h5r_attr_i64(r, "/", "num_update", &x->num_update));
+  MT_TRY(in_range(path, "num_update", x->num_update, 0, INT64_MAX));
+  MT_TRY(mtio_h5r_attr_i64(r, "/", "world_size_at_save", &v));
+  MT_TRY(in_range(path, "world_size_at_save", v, 1, INT_MAX));
+  x->world_size = (int)v;
+  MT_TRY(mtio_h5r_attr_i64(r, "/", "data_epoch", &x->data_epoch));
+  MT_TRY(in_range(path, "data_epoch", x->data_epoch, 0, epoch));
+  MT_TRY(mtio_h5r_attr_i64(r, "/", "data_batch", &x->data_batch));
+  MT_TRY(in_range(path, "data_batch", x->data_batch, 0, INT64_MAX));
+  MT_TRY(mtio_h5r_attr_u64(r, "/", "rng_seed", &x->rng_seed));
+  MT_TRY(mtio_h5r_attr_u64(r, "/", "rng_step", &x->rng_step));
+  if (x->rng_step > (uint64_t)INT64_MAX)
+    return MT_ERR(MT_E_FORMAT, "'%s': attribute rng_step = %llu is out of range (must be < 2^63)",
+                  path, (unsigned long long)x->rng_step);
   return MT_OK;
 }
 
@@ -348,6 +409,13 @@ static int restore_optimizer(mtio_h5r *r, mt_optimizer *opt, int n, char *const 
     MT_TRY_GOTO(mtio_h5r_attr_i64(r, grp, "index", &index), rc, done);
     MT_TRY_GOTO(mtio_h5r_attr_i64(r, grp, "count", &count), rc, done);
     MT_TRY_GOTO(mtio_h5r_attr_i64(r, grp, "has_state", &has_state), rc, done);
+    char what[2 * MT_CKPT_NAME_MAX + 32];
+    snprintf(what, sizeof what, "index of %s", grp);
+    MT_TRY_GOTO(in_range(path, what, index, 0, n > 0 ? INT_MAX : 1 << 20), rc, done);
+    snprintf(what, sizeof what, "count of %s", grp);
+    MT_TRY_GOTO(in_range(path, what, count, 0, INT64_MAX), rc, done);
+    snprintf(what, sizeof what, "has_state of %s", grp);
+    MT_TRY_GOTO(in_range(path, what, has_state, 0, 1), rc, done);
     int idx = (int)index;
     mt_ndarray *weight = NULL, *own = NULL;
     if (n > 0) {
@@ -437,14 +505,7 @@ int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym, mt_arena 
     }
   }
   if (extra) {
-    int64_t v;
-    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "num_update", &extra->num_update), rc, fail);
-    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "world_size_at_save", &v), rc, fail);
-    extra->world_size = (int)v;
-    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "data_epoch", &extra->data_epoch), rc, fail);
-    MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/", "data_batch", &extra->data_batch), rc, fail);
-    MT_TRY_GOTO(mtio_h5r_attr_u64(r, "/", "rng_seed", &extra->rng_seed), rc, fail);
-    MT_TRY_GOTO(mtio_h5r_attr_u64(r, "/", "rng_step", &extra->rng_step), rc, fail);
+    MT_TRY_GOTO(read_position(r, epoch, extra), rc, fail);
     MT_TRY_GOTO(mtio_h5r_attr_str(r, "/", "config", &config), rc, fail);
     if (extra->optimizer)
       MT_TRY_GOTO(restore_optimizer(r, extra->optimizer, 0, NULL, NULL), rc, fail);
@@ -472,35 +533,17 @@ fail:
 
 /* ---------------------------------------------------- newest checkpoint */
 
-/* Every dataset of /arg must read back: this catches files that open but
- * lost data (HDF5 itself rejects truncated files at open). */
+/* A checkpoint is complete when it opens as one (format, epoch, /arg), its
+ * position attributes are in range, and every dataset and attribute reads
+ * back, matching its digest (format 2; a format 1 file: HDF5's own checks
+ * only). */
 static int validate(const char *prefix, int epoch) {
   mtio_h5r *r;
   MT_TRY(open_checked(prefix, epoch, &r));
-  int n = 0, rc;
-  char **links = NULL;
-  float *buf = NULL;
-  int64_t cap = 0;
-  MT_TRY_GOTO(mtio_h5r_list(r, "/arg", &n, &links), rc, done);
-  for (int i = 0; i < n; i++) {
-    char dset[2 * MT_CKPT_NAME_MAX];
-    mt_shape s;
-    snprintf(dset, sizeof dset, "/arg/%s", links[i]);
-    MT_TRY_GOTO(mtio_h5r_shape(r, dset, &s), rc, done);
-    int64_t sz = mt_shape_size(&s);
-    if (sz > cap) {
-      free(buf);
-      cap = sz;
-      if (!(buf = malloc((size_t)cap * sizeof(float)))) {
-        rc = MT_NOMEM();
-        goto done;
-      }
-    }
-    MT_TRY_GOTO(mtio_h5r_read(r, dset, buf, sz), rc, done);
-  }
-done:
-  free(buf);
-  mtio_names_free(n, links);
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  int rc = read_position(r, epoch, &x);
+  if (rc == MT_OK) rc = mtio_h5r_verify(r);
   mtio_h5r_close(r);
   return rc;
 }
@@ -510,7 +553,7 @@ static int cmp_desc(const void *a, const void *b) {
   return (x < y) - (x > y);
 }
 
-int mt_checkpoint_latest(const char *prefix, int *epoch) {
+int mt_checkpoint_latest_before(const char *prefix, int before, int *epoch) {
   if (!prefix || !*prefix || !epoch) return MT_ERR(MT_E_INVAL, "checkpoint_latest: empty prefix");
   const char *slash = strrchr(prefix, '/');
   char dir[4096];
@@ -532,6 +575,7 @@ int mt_checkpoint_latest(const char *prefix, int *epoch) {
     long v = 0;
     while (*q >= '0' && *q <= '9' && v < 100000000) v = v * 10 + (*q++ - '0');
     if (q == p || strcmp(q, ".h5")) continue; /* temporary files end in .tmp.<pid> */
+    if (v >= before) continue;
     if (n == cap) {
       int *ne = realloc(epochs, sizeof *epochs * (size_t)(cap = cap ? 2 * cap : 16));
       if (!ne) {
@@ -545,6 +589,8 @@ int mt_checkpoint_latest(const char *prefix, int *epoch) {
   }
   closedir(d);
   if (n > 1) qsort(epochs, (size_t)n, sizeof *epochs, cmp_desc);
+  char first[4096 + 1024] = "";
+  int damaged = 0;
   for (int i = 0; i < n; i++) {
     if (i && epochs[i] == epochs[i - 1]) continue; /* "P-1.h5" and "P-0001.h5" */
     char path[4096];
@@ -555,12 +601,25 @@ int mt_checkpoint_latest(const char *prefix, int *epoch) {
       free(epochs);
       return MT_OK;
     }
+    if (!damaged++) snprintf(first, sizeof first, "%s", mt_last_error());
     mt_log(MT_LOG_WARN, "checkpoint", "skipping damaged checkpoint '%s': %s", path,
            mt_last_error());
   }
   free(epochs);
-  return MT_ERR(MT_E_NOTFOUND, "no complete checkpoint '%s-NNNN.h5' in '%s' (%d damaged)", prefix,
-                dir, n);
+  if (!damaged)
+    return MT_ERR(MT_E_NOTFOUND, "no checkpoint '%s-NNNN.h5' in '%s'%s", prefix, dir,
+                  before == INT_MAX ? "" : " before the one skipped");
+  if (damaged == 1)
+    return MT_ERR(MT_E_FORMAT,
+                  "no usable checkpoint '%s-NNNN.h5' in '%s': the only one is damaged: %s", prefix,
+                  dir, first);
+  return MT_ERR(MT_E_FORMAT,
+                "no usable checkpoint '%s-NNNN.h5' in '%s': all %d are damaged (the newest: %s)",
+                prefix, dir, damaged, first);
+}
+
+int mt_checkpoint_latest(const char *prefix, int *epoch) {
+  return mt_checkpoint_latest_before(prefix, INT_MAX, epoch);
 }
 
 /* ---------------------------------------------------------------- module */

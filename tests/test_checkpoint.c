@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "io/h5_container.h"
+#include "io/xxh64.h"
 #include "src/module.h"
 #include "testutil.h"
 
@@ -356,7 +357,9 @@ static void test_h5dump_and_h5py(void **state) {
             "'odd%%2Fna%%25me_weight'])\n"
             "    assert h['aux/bn_moving_mean'].shape == (16,)\n"
             "    a = h.attrs\n"
-            "    assert int(a['format_version']) == 1 and int(a['epoch']) == 2, dict(a)\n"
+            "    assert int(a['format_version']) == 2 and int(a['epoch']) == 2, dict(a)\n"
+            "    assert len(h['arg/fc1_weight'].attrs['xxh64'].shape) == 0\n"
+            "    assert len(a['attrs_xxh64']) == 11, a['attrs_xxh64']\n"
             "    assert int(a['num_update']) == 2 and int(a['world_size_at_save']) == 1\n"
             "    cfg = a['config']; cfg = cfg.decode() if isinstance(cfg, bytes) else cfg\n"
             "    assert cfg == '[train]\\nnum_epoch = 2\\n', repr(cfg)\n"
@@ -696,10 +699,10 @@ static void test_errors(void **state) {
   /* a future format version */
   MT_ASSERT_OK(mt_checkpoint_path(prefix, 5, path, sizeof path));
   MT_ASSERT_OK(mtio_h5w_create(path, 0, &w));
-  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 2));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 3));
   MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "epoch", 5));
   MT_ASSERT_OK(mtio_h5w_commit(w));
-  expect_load_error(prefix, 5, MT_E_FORMAT, "format_version 2");
+  expect_load_error(prefix, 5, MT_E_FORMAT, "format_version 3");
   /* a renamed file: its epoch attribute is not the name's */
   MT_ASSERT_OK(mt_checkpoint_path(prefix, 6, path, sizeof path));
   copy_truncated(good, path, 1.0);
@@ -808,6 +811,300 @@ static void test_module_restore_errors(void **state) {
   mt_symbol_free(fc2);
 }
 
+/* ------------------------------------------- digests and position ranges */
+
+/* XXH64's published vectors; the streaming form equals the one-shot one
+ * whatever the piece sizes. */
+static void test_xxh64(void **state) {
+  assert_true(mtio_xxh64("", 0, 0) == 0xEF46DB3751D8E999ull);
+  assert_true(mtio_xxh64("a", 1, 0) == 0xD24EC4F1A98C6E5Bull);
+  assert_true(mtio_xxh64("abc", 3, 0) == 0x44BC2CF5AD770999ull);
+  const char *s = "Nobody inspects the spammish repetition";
+  assert_true(mtio_xxh64(s, strlen(s), 0) == 0xFBCEA83C8A378BF1ull);
+  unsigned char buf[1000];
+  for (int i = 0; i < 1000; i++) buf[i] = (unsigned char)(i * 131 + 7);
+  uint64_t one = mtio_xxh64(buf, sizeof buf, 0);
+  const size_t pieces[] = {1, 3, 31, 32, 33, 100, 999};
+  for (size_t k = 0; k < sizeof pieces / sizeof *pieces; k++) {
+    mtio_xxh64_state st;
+    mtio_xxh64_init(&st, 0);
+    for (size_t o = 0; o < sizeof buf; o += pieces[k])
+      mtio_xxh64_update(&st, buf + o, sizeof buf - o < pieces[k] ? sizeof buf - o : pieces[k]);
+    assert_true(mtio_xxh64_digest(&st) == one);
+  }
+}
+
+/* The offset of the first occurrence of needle in the file, or -1. */
+static long find_in_file(const char *path, const void *needle, size_t n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)len);
+  assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+  fclose(f);
+  const char *hit = memmem(buf, (size_t)len, needle, n);
+  long off = hit ? hit - buf : -1;
+  free(buf);
+  return off;
+}
+
+/* XORs 0xff into n bytes at off (n 63: the probe's damage, F6). */
+static void flip_bytes(const char *path, long off, int n) {
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  for (int i = 0; i < n; i++) {
+    fseek(f, off + i, SEEK_SET);
+    int c = fgetc(f);
+    assert_true(c != EOF);
+    fseek(f, off + i, SEEK_SET);
+    fputc(c ^ 0xff, f);
+  }
+  fclose(f);
+}
+
+/* Loading epoch with extra (and an optimizer like the saved one) fails
+ * with code, naming the path and each needle. */
+static void expect_full_load_error(const char *prefix, int epoch, int code, const char *n1,
+                                   const char *n2) {
+  char path[160];
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, epoch, path, sizeof path));
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.optimizer = opt;
+  mt_arena *args = NULL, *aux = NULL;
+  int rc = mt_load_checkpoint(prefix, epoch, NULL, &args, &aux, &x);
+  mt_optimizer_free(opt);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+  free(x.loaded_config);
+  if (rc != code)
+    fail_msg("loading %s: expected %s, got %d: %s", path, mt_strerror(code), rc, mt_last_error());
+  const char *needles[] = {path, n1, n2};
+  for (int i = 0; i < 3; i++)
+    if (needles[i] && !strstr(mt_last_error(), needles[i]))
+      fail_msg("message lacks '%s': %s", needles[i], mt_last_error());
+}
+
+/* Saves epoch e of prefix: make_params(seed 5), sgd momentum after 2
+ * updates, the given position. */
+static void save_full(const char *prefix, int e, int64_t data_epoch, int64_t data_batch,
+                      int64_t num_update) {
+  mt_arena *args, *aux;
+  make_params(&args, &aux, 5);
+  mt_optimizer *opt = NULL;
+  if (num_update >= 0) {
+    MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
+    run_updates(opt, args, 0, 2);
+  }
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.optimizer = opt;
+  x.num_update = num_update;
+  x.data_epoch = data_epoch;
+  x.data_batch = data_batch;
+  x.config = "[train]\nnum_epoch = 2\n";
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, e, NULL, args, aux, &x));
+  mt_optimizer_free(opt);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+}
+
+/* F6: bytes flipped inside a parameter or a momentum array of the newest
+ * checkpoint are caught by the dataset's digest (before: loaded silently),
+ * and mt_checkpoint_latest falls back to the one before. */
+static void test_digest_dataset(void **state) {
+  char prefix[128], path[160];
+  prefix_of(prefix, sizeof prefix, "dig");
+  for (int e = 1; e <= 3; e++) save_full(prefix, e, e, 0, 0);
+  int latest = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
+  assert_int_equal(latest, 3);
+  /* fc2_weight's elements (seed 5 + 2, after two updates): found by the
+   * first 16 floats of the arena saved */
+  mt_arena *args, *aux;
+  make_params(&args, &aux, 5);
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
+  run_updates(opt, args, 0, 2);
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 3, path, sizeof path));
+  long off = find_in_file(path, mt_ndarray_data(mt_arena_at(args, 2)), 64);
+  assert_true(off > 0);
+  flip_bytes(path, off + 100, 63);
+  expect_full_load_error(prefix, 3, MT_E_FORMAT, "'/arg/fc2_weight' does not match its digest",
+                         NULL);
+  expect_load_error(prefix, 3, MT_E_FORMAT, "/arg/fc2_weight");
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
+  assert_int_equal(latest, 2);
+  /* the momentum of fc1_bias in epoch 2's file */
+  mt_ndarray *mom;
+  MT_ASSERT_OK(mt_optimizer_state(opt, 1, 0, NULL, &mom));
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 2, path, sizeof path));
+  off = find_in_file(path, mt_ndarray_data(mom), 64 * 4);
+  assert_true(off > 0);
+  flip_bytes(path, off + 8, 4);
+  expect_full_load_error(prefix, 2, MT_E_FORMAT, "/optimizer/fc1_bias/momentum", "digest");
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
+  assert_int_equal(latest, 1);
+  /* none left: latest says all are damaged (not "none there") */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 1, path, sizeof path));
+  flip_bytes(path, find_in_file(path, mt_ndarray_data(mt_arena_at(args, 2)), 64) + 4, 1);
+  assert_int_equal(mt_checkpoint_latest(prefix, &latest), MT_E_FORMAT);
+  if (!strstr(mt_last_error(), "all 3 are damaged"))
+    fail_msg("no 'all 3 are damaged': %s", mt_last_error());
+  mt_optimizer_free(opt);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+}
+
+/* An attribute's digest: a byte of the config text (HDF5's global heap,
+ * which has no checksum of its own) changed is refused naming 'config'. */
+static void test_digest_attribute(void **state) {
+  char prefix[128], path[160];
+  prefix_of(prefix, sizeof prefix, "diga");
+  save_full(prefix, 1, 1, 0, 0);
+  save_full(prefix, 2, 2, 0, 0);
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 2, path, sizeof path));
+  long off = find_in_file(path, "num_epoch = 2", 13);
+  assert_true(off > 0);
+  flip_bytes(path, off + 12, 1); /* '2' -> something else */
+  expect_full_load_error(prefix, 2, MT_E_FORMAT, "attribute 'config' of '/'", "digest");
+  int latest = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
+  assert_int_equal(latest, 1);
+  /* an integer attribute's bytes (in an object header, which HDF5
+   * checksums itself): refused too, naming the file */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 1, path, sizeof path));
+  off = find_in_file(path, "data_batch", 10);
+  assert_true(off > 0);
+  flip_bytes(path, off + 16, 1);
+  expect_full_load_error(prefix, 1, MT_E_FORMAT, "damaged", NULL);
+  assert_int_equal(mt_checkpoint_latest(prefix, &latest), MT_E_FORMAT);
+}
+
+/* F8 through the API: implausible positions written by mt_save_checkpoint
+ * itself (digests intact) are refused on load, naming attribute and value,
+ * and skipped by mt_checkpoint_latest. */
+static void test_position_ranges(void **state) {
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "pos");
+  save_full(prefix, 1, 1, 0, 0);
+  save_full(prefix, 2, 2, -3, 0);
+  expect_full_load_error(prefix, 2, MT_E_FORMAT, "attribute data_batch = -3 is out of range", NULL);
+  save_full(prefix, 3, 3, 0, -5); /* no optimizer: num_update as given */
+  expect_full_load_error(prefix, 3, MT_E_FORMAT, "attribute num_update = -5 is out of range", NULL);
+  save_full(prefix, 4, 7, 0, 0);
+  expect_full_load_error(prefix, 4, MT_E_FORMAT, "attribute data_epoch = 7 is out of range",
+                         "0..4");
+  int latest = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
+  assert_int_equal(latest, 1);
+  MT_ASSERT_OK(mt_checkpoint_latest_before(prefix, 1, &latest) == MT_E_NOTFOUND ? MT_OK : -1);
+}
+
+/* mt_checkpoint_latest_before: the newest complete one below an epoch. */
+static void test_latest_before(void **state) {
+  char prefix[128];
+  prefix_of(prefix, sizeof prefix, "bef");
+  for (int e = 1; e <= 3; e++) save_full(prefix, e, e, 0, 0);
+  int e = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest_before(prefix, 4, &e));
+  assert_int_equal(e, 3);
+  MT_ASSERT_OK(mt_checkpoint_latest_before(prefix, 3, &e));
+  assert_int_equal(e, 2);
+  MT_ASSERT_OK(mt_checkpoint_latest_before(prefix, 2, &e));
+  assert_int_equal(e, 1);
+  assert_int_equal(mt_checkpoint_latest_before(prefix, 1, &e), MT_E_NOTFOUND);
+}
+
+static const char *find_python(void) {
+  static const char *pythons[] = {"python3", "/usr/bin/python3"};
+  char cmd[128];
+  for (int i = 0; i < 2; i++) {
+    snprintf(cmd, sizeof cmd, "%s -c 'import h5py, numpy' > /dev/null 2>&1", pythons[i]);
+    if (system(cmd) == 0) return pythons[i];
+  }
+  return NULL;
+}
+
+/* Saves prefix's epoch e (save_full) and edits it with tests/ckpt_edit.py
+ * (h5py). */
+static void save_edited(const char *python, const char *prefix, int e, const char *args) {
+  char path[160], cmd[1024];
+  save_full(prefix, e, e, 0, 0);
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, e, path, sizeof path));
+  /* beside this file (CMake compiles it by its absolute path) */
+  const char *me = __FILE__, *slash = strrchr(me, '/');
+  snprintf(cmd, sizeof cmd, "%s '%.*s/ckpt_edit.py' '%s' %s", python, slash ? (int)(slash - me) : 1,
+           slash ? me : ".", path, args);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+}
+
+/* F8 as the probe did it, with h5py on files written the ordinary way:
+ * data_batch -3, num_update -5, rng_step -1, world_size_at_save 0. In a
+ * format 1 file (digests stripped, as files before them) each is refused by
+ * its range check, naming attribute and value (before: accepted); in a
+ * format 2 file by the attribute's digest. A format 1 file that is fine
+ * loads, with a note; a format 2 file without digests does not. */
+static void test_h5py_edits(void **state) {
+  const char *python = find_python();
+  if (!python) {
+    print_message("SKIP: python3 -c \"import h5py\" failed (apt-get install python3-h5py)\n");
+    return;
+  }
+  char prefix[128], log[160], cmd[512];
+  prefix_of(prefix, sizeof prefix, "py");
+  struct {
+    const char *set, *needle;
+  } cases[] = {{"data_batch=-3", "attribute data_batch = -3 is out of range"},
+               {"num_update=-5", "attribute num_update = -5 is out of range"},
+               {"rng_step=-1", "attribute 'rng_step' of '/' is -1, out of range"},
+               {"world_size_at_save=0", "attribute world_size_at_save = 0 is out of range"}};
+  for (int i = 0; i < 4; i++) {
+    char args[128];
+    snprintf(args, sizeof args, "v1 %s", cases[i].set);
+    save_edited(python, prefix, 2 + i, args);
+    expect_full_load_error(prefix, 2 + i, MT_E_FORMAT, cases[i].needle, NULL);
+    snprintf(args, sizeof args, "keep %s", cases[i].set);
+    save_edited(python, prefix, 6 + i, args);
+    char name[32];
+    snprintf(name, sizeof name, "'%.*s'", (int)(strchr(cases[i].set, '=') - cases[i].set),
+             cases[i].set);
+    expect_full_load_error(prefix, 6 + i, MT_E_FORMAT, name, "does not match its digest");
+  }
+  /* a good format 1 file loads, saying it carries no checksums */
+  save_edited(python, prefix, 10, "v1");
+  snprintf(log, sizeof log, "%s/v1.log", dir);
+  fflush(stderr);
+  int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  close(fd);
+  mt_log_set_level(MT_LOG_INFO);
+  mt_arena *args = NULL;
+  int rc = mt_load_checkpoint(prefix, 10, NULL, &args, NULL, NULL);
+  mt_log_set_level(MT_LOG_ERROR);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  MT_ASSERT_OK(rc);
+  mt_arena_free(args);
+  snprintf(cmd, sizeof cmd, "grep -q 'format_version 1 checkpoint: it carries no checksums' '%s'",
+           log);
+  if (system(cmd) != 0) fail_msg("no note about the missing checksums in %s", log);
+  /* format 2 with its digests removed */
+  save_edited(python, prefix, 11, "strip");
+  expect_full_load_error(prefix, 11, MT_E_FORMAT, "format_version 2 but no digests", NULL);
+  /* /arg without one of the parameters: the file itself is fine (the
+   * restore fails: test_resume.sh's fallback) */
+  save_edited(python, prefix, 12, "del=arg/fc1_bias");
+  int e = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 12);
+}
+
 static void test_escape(void **state) {
   char e[64], u[64];
   const char *names[] = {"fc1_weight", "a/b", "100%", ".", "..", "%2F"};
@@ -838,6 +1135,12 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_latest),
       cmocka_unit_test(test_module_restore_errors),
+      cmocka_unit_test(test_xxh64),
+      cmocka_unit_test(test_digest_dataset),
+      cmocka_unit_test(test_digest_attribute),
+      cmocka_unit_test(test_position_ranges),
+      cmocka_unit_test(test_latest_before),
+      cmocka_unit_test(test_h5py_edits),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
