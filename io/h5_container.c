@@ -18,6 +18,7 @@
  *    HDF5 1.8's format checksums object headers but neither raw data nor
  *    the global heap (text attributes), and Fletcher32 would need chunked
  *    datasets, which the pwrite path and the contiguous pread path avoid. */
+#include "base/shape.h"
 #include "io/h5_container.h"
 
 #include <errno.h>
@@ -1262,7 +1263,13 @@ static int open_float_dset(mtio_h5r *r, const char *dset, hid_t *d, mt_shape *sh
   H5Sget_simple_extent_dims(s, dims, NULL);
   memset(shape, 0, sizeof *shape);
   shape->ndim = nd;
-  for (int i = 0; i < nd; i++) shape->dim[i] = (int64_t)dims[i];
+  for (int i = 0; i < nd; i++)
+    shape->dim[i] = dims[i] > (hsize_t)INT64_MAX ? INT64_MAX : (int64_t)dims[i];
+  char why[192];
+  if (mt_shape_count(shape, NULL, why, sizeof why) < 0) { /* docs/design.md §2 */
+    rc = mt_error_set(MT_E_FORMAT, "checkpoint '%s': dataset '%s' %s", r->path, dset, why);
+    goto fail;
+  }
   H5Sclose(s);
   H5Tclose(t);
   return MT_OK;

@@ -5,6 +5,7 @@
  * checkpoint, new module, restore, 2 more), the newest complete checkpoint
  * with damaged ones skipped, and the error cases, each naming the path. */
 #include <fcntl.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1119,6 +1120,36 @@ static void test_escape(void **state) {
   assert_int_equal(mtio_h5_unescape("%zz", u, sizeof u), MT_E_FORMAT);
 }
 
+/* A dataset whose shape no array can have (docs/design.md §2): refused when
+ * its shape is read, naming the file and the dataset, never cast blindly. */
+static void test_huge_dataset_shape(void **state) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/huge.h5", dir);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t g = H5Gcreate2(f, "arg", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dims[2] = {(hsize_t)1 << 40, (hsize_t)1 << 40}, chunk[2] = {1, 1};
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, chunk);
+  hid_t sp = H5Screate_simple(2, dims, NULL);
+  hid_t d = H5Dcreate2(g, "w", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+  H5Pclose(dcpl);
+  H5Gclose(g);
+  H5Fclose(f);
+  mtio_h5r *r;
+  MT_ASSERT_OK(mtio_h5r_open(path, &r));
+  mt_shape shape;
+  assert_int_equal(mtio_h5r_shape(r, "/arg/w", &shape), MT_E_FORMAT);
+  print_message("%s\n", mt_last_error());
+  assert_non_null(strstr(mt_last_error(), "huge.h5"));
+  assert_non_null(strstr(mt_last_error(), "'/arg/w'"));
+  assert_non_null(strstr(mt_last_error(), "past the limit"));
+  mtio_h5r_close(r);
+}
+
 int main(void) {
   mt_blas_init();
   mt_log_set_level(MT_LOG_ERROR); /* the expected warnings (skipped checkpoints) stay quiet */
@@ -1141,6 +1172,7 @@ int main(void) {
       cmocka_unit_test(test_position_ranges),
       cmocka_unit_test(test_latest_before),
       cmocka_unit_test(test_h5py_edits),
+      cmocka_unit_test(test_huge_dataset_shape),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
