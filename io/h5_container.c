@@ -1418,8 +1418,8 @@ static int pread_all(mtio_h5r *r, const char *dset, char *dst, int64_t n, int64_
  * pread and then hashed. (Smaller pieces in one thread do not help: the
  * kernel's readahead does not overlap the hashing on the machines
  * measured, bench/README.md.) */
-#define PIPE_MIN ((int64_t)16 << 20)
-#define PIPE_PIECE ((int64_t)8 << 20)
+#define PIPE_MIN ((int64_t)2 << 20)
+#define PIPE_PIECE ((int64_t)1 << 20)
 #define VERIFY_PIECE ((int64_t)8 << 20)
 
 typedef struct {
