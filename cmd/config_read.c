@@ -264,6 +264,40 @@ static int parse_text(mt_config *c, const char *text) {
   return MT_OK;
 }
 
+/* The longest line cfg_reader passes (inih's 200-character buffer). */
+#define CFG_LINE_MAX 197
+
+/* An override must be a value the config file could hold: mt_config_to_ini
+ * writes the effective config as a file (checkpoints record it, --check
+ * prints it), and it must read back as given. So no line break (but
+ * between layers), no ';' or '#' at the start of a value or layer or after
+ * whitespace (a comment in a file), and no line over CFG_LINE_MAX. */
+static int override_writable(mt_config *c, int k) {
+  const char *v = c->priv->raw[k].value;
+  size_t indent = strlen(cfg_keys[k].name) + 3; /* "key = ", or the continuation indent */
+  const char *line = v;                         /* the line (a layer) being checked */
+  for (const char *q = v;; q++) {
+    if (*q == '\n' && (cfg_keys[k].flags & F_MULTILINE)) {
+      line = q + 1;
+      continue;
+    }
+    if (!*q) break;
+    if (*q == '\n' || *q == '\r')
+      return cfg_key_err(c, MT_E_INVAL, k, "the value holds a line break (one line per value)");
+    if ((*q == '#' || *q == ';') && (q == line || isspace((unsigned char)q[-1])))
+      return cfg_key_err(c, MT_E_INVAL, k,
+                         "'%.*s': a '%c' at the start or after a space begins a comment in a "
+                         "config file, so the effective config could not hold this value",
+                         (int)strcspn(line, "\n"), line, *q);
+    if (indent + (size_t)(q - line) + 1 > CFG_LINE_MAX)
+      return cfg_key_err(c, MT_E_INVAL, k,
+                         "'%.40s...' is longer than a config file's line holds (%d characters "
+                         "with the key)",
+                         line, CFG_LINE_MAX);
+  }
+  return MT_OK;
+}
+
 /* "section.key=value" from the command line. */
 static int apply_override(mt_config *c, const char *set, const char *origin) {
   const char *eq = strchr(set, '=');
@@ -319,6 +353,7 @@ static int apply_override(mt_config *c, const char *set, const char *origin) {
     if (!r->value) return MT_NOMEM();
     rstrip(r->value);
   }
+  MT_TRY(override_writable(c, k));
   order_push(c->priv, k);
   return MT_OK;
 }

@@ -117,6 +117,8 @@ static int read_attr_str(hid_t loc, const char *path, const char *name, char *bu
   htri_t vlen = H5Tis_variable_str(t);
   MT_CHECK_H5_GOTO(vlen, rc, done);
   MT_CHECK_H5_GOTO(mt = H5Tcopy(H5T_C_S1), rc, done);
+  /* h5py writes UTF-8 text; HDF5 converts no ASCII <-> UTF-8 */
+  MT_CHECK_H5_GOTO(H5Tset_cset(mt, H5Tget_cset(t)), rc, done);
   if (vlen) { /* h5py writes variable-length strings */
     MT_CHECK_H5_GOTO(H5Tset_size(mt, H5T_VARIABLE), rc, done);
     char *s = NULL;

@@ -7,6 +7,11 @@
 #   ctest      every test in build/ (labels unit, mpi, gpu; gpu tests skip
 #              themselves without a device)
 #   asan       build-asan/ (Debug, ASan + UBSan, no CUDA): the unit tests
+#   fuzz       fuzz/run.sh: the libFuzzer harnesses of fuzz/ (build-fuzz/,
+#              clang, ASan + UBSan) on the config reader, symbol JSON,
+#              .params, HDF5 dataset files and checkpoints, each from its
+#              seed corpus for FUZZ_SECONDS (60 under CI=true, else 10);
+#              any crash, sanitizer report, leak, timeout or OOM fails it
 #   cuda-emu   build-emu/ (Debug, ASan + UBSan, kernels included): the CUDA
 #              code built against tests/cuda_emu, a CPU emulation of the
 #              CUDA runtime, cuBLAS and NCCL with two devices; the gpu tests
@@ -21,10 +26,11 @@
 # A failing stage does not stop the later ones (stages that need a build it
 # could not make are failed too); the script exits non-zero if any failed.
 # The last line counts checks: each ctest test (in both builds) is one, the
-# format and install stages are one each, and a failed setup or build is one
-# failure.
+# fuzz, format and install stages are one each, and a failed setup or build
+# is one failure.
 # Environment: BUILD_DIR (build), ASAN_BUILD_DIR (build-asan), EMU_BUILD_DIR
-# (build-emu), JOBS (nproc).
+# (build-emu), FUZZ_BUILD_DIR (build-fuzz), FUZZ_SECONDS (per fuzz target),
+# JOBS (nproc).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,6 +115,16 @@ else
   failed=$((failed + 1))
 fi
 
+stage fuzz
+# Each libFuzzer target for FUZZ_SECONDS from a scratch copy of its corpus
+# (fuzz/README.md; the longer run is `bash fuzz/run.sh 3600`).
+fuzz_secs=${FUZZ_SECONDS:-10}
+[ "${CI:-}" = true ] && fuzz_secs=${FUZZ_SECONDS:-60}
+bash fuzz/run.sh "$fuzz_secs"
+rc=$?
+record fuzz $rc
+if [ $rc -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 stage cuda-emu
 # The gpu tests on the CPU emulation (tests/cuda_emu/README.md): there they
 # must run, not skip (tests/CMakeLists.txt drops their skip code).
@@ -131,7 +147,7 @@ fi
 
 stage format
 # Every C/CUDA source of the project; clang-format reads .clang-format.
-mapfile -t srcs < <(find base src kernels kvstore io include tools tests examples bench \
+mapfile -t srcs < <(find base src kernels kvstore io include tools tests examples bench fuzz \
   \( -name '*.c' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) -type f 2>/dev/null | sort)
 if [ ${#srcs[@]} -eq 0 ]; then
   echo "run-tests: no sources found" >&2

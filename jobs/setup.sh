@@ -16,6 +16,8 @@ PKGS=(
   libdnnl-dev
   # style check
   clang-format
+  # the fuzz stage: clang with libFuzzer and the sanitizers (fuzz/README.md)
+  clang libclang-rt-14-dev
   # tests: reference computations, HDF5 file checks, memory checks
   python3-numpy python3-h5py valgrind
   # tests: two "nodes" on one machine (network namespaces, tests/mpi/two_nodes.sh)

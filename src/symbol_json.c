@@ -757,6 +757,18 @@ static int load_text(const char *text, size_t len, mt_symbol **out) {
   if (!root) return JERR(MT_E_FORMAT, "line %d, column %d: %s", err.line, err.column, err.text);
   int rc = load_root(root, out);
   json_decref(root);
+  if (rc == MT_OK) {
+    /* the graph is checked now, not at its first use (a variable read both
+     * as an argument and as an aux state would load, then fail everything) */
+    int n;
+    const char *const *names;
+    rc = mt_symbol_list_arguments(*out, &n, &names);
+    if (rc < 0) {
+      mt_error_prefix(rc, "symbol JSON");
+      mt_symbol_free(*out);
+      *out = NULL;
+    }
+  }
   return rc;
 }
 

@@ -460,6 +460,28 @@ static const bad_case bad_cases[] = {
      MT_E_INVAL,
      0,
      {"--set: [model] symbol", "cannot read"}},
+    /* values a config file could not hold, so the effective config
+     * (mt_config_to_ini) would not read back: found by fuzz/fuzz_config
+     * (a layer named '#fc1'); before, the override was taken */
+    {DM,
+     "model.layers=FullyConnected #fc1 num_hidden=32;SoftmaxOutput softmax",
+     MT_E_INVAL,
+     0,
+     {"--set: [model] layers", "'#' at the start or after a space begins a comment"}},
+    {DM, "data.train=run ;1.h5", MT_E_INVAL, 0, {"--set: [data] train", "'run ;1.h5'", "comment"}},
+    {DM,
+     "train.optimizer=sgd\nnum_epoch = 9",
+     MT_E_INVAL,
+     0,
+     {"--set: [train] optimizer", "line break"}},
+    {DM,
+     "train.metrics_file=/tmp/"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     ".jsonl",
+     MT_E_INVAL,
+     0,
+     {"--set: [train] metrics_file", "longer than a config file's line holds"}},
 #ifndef MT_HAVE_CUDA
     {DM "context = gpu:0,1\n", NULL, MT_E_INVAL, 9, {"[train] context", "no CUDA"}},
 #endif

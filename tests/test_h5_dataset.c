@@ -304,6 +304,42 @@ static void expect_open_error(const char *path, int code, const char *frag1, con
   assert_msg(path, frag1, frag2, NULL);
 }
 
+/* h5py writes text attributes as variable-length UTF-8 strings
+ * (f.attrs["generator"] = "..."); HDF5 converts no UTF-8 to ASCII, so the
+ * reader asks for the file's own character set. Found by fuzz/fuzz_h5_dataset
+ * on its h5py seed (fuzz/corpus/h5_dataset/h5py-chunked.h5), which failed
+ * with "H5Aread(): ... can't find datatype conversion path". */
+static void test_h5py_utf8_text_attr(void **state) {
+  (void)state;
+  const char *text =
+      "h5py \xc3\xa9"
+      "crit";
+  for (int vlen = 1; vlen >= 0; vlen--) { /* h5py's default, then fixed-length */
+    const char *path = tpath(vlen ? "h5py_utf8_vlen.h5" : "h5py_utf8_fixed.h5");
+    raw_spec s = {H5T_IEEE_F32LE, 2, {4, 3}, H5T_IEEE_F32LE, 1, {4}, 2, 1, NULL};
+    raw_file(path, &s);
+    mtio_h5_lock();
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    assert_true(H5Tset_size(t, vlen ? H5T_VARIABLE : strlen(text) + 1) >= 0);
+    assert_true(H5Tset_cset(t, H5T_CSET_UTF8) >= 0);
+    hid_t a = H5Acreate2(f, "generator", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(a >= 0);
+    assert_true(H5Awrite(a, t, vlen ? (const void *)&text : text) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    mtio_h5_unlock();
+    mtio_h5_reader *r = NULL;
+    int rc = mtio_h5_open(path, &r);
+    if (rc != MT_OK) fail_msg("open %s: %s", path, mt_last_error());
+    assert_string_equal(mtio_h5_reader_meta(r)->generator, text);
+    mtio_h5_close(r);
+  }
+}
+
 static void test_error_table(void **state) {
   (void)state;
   const hid_t F32 = H5T_IEEE_F32LE, F64 = H5T_IEEE_F64LE, I32 = H5T_STD_I32LE;
@@ -1244,6 +1280,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_3d_k_labels),
       cmocka_unit_test(test_read_rows),
       cmocka_unit_test(test_error_table),
+      cmocka_unit_test(test_h5py_utf8_text_attr),
       cmocka_unit_test(test_truncated_corrupted),
       cmocka_unit_test(test_bad_labels),
       cmocka_unit_test(test_writer_and_iter_args),

@@ -719,6 +719,23 @@ static void expect_error(const char *text, int code, const char *frag1, const ch
   if (frag2 && !strstr(m, frag2)) fail_msg("message '%s' lacks '%s'", m, frag2);
 }
 
+/* A variable read both as an argument and as an aux state (here bn_gamma
+ * also in BatchNorm's moving_var slot) is refused when the file loads, not
+ * at its first use: found by fuzz/fuzz_symbol_json, whose loaded symbol then
+ * failed list_arguments and tojson. Before the fix mt_symbol_load_json
+ * returned 0. */
+static void test_argument_also_aux_state(void **state) {
+  (void)state;
+  expect_error(
+      "{\"nodes\": [{\"op\": \"null\", \"name\": \"data\", \"inputs\": []}, "
+      "{\"op\": \"null\", \"name\": \"bn_gamma\", \"inputs\": []}, "
+      "{\"op\": \"null\", \"name\": \"bn_beta\", \"inputs\": []}, "
+      "{\"op\": \"null\", \"name\": \"bn_moving_mean\", \"inputs\": []}, "
+      "{\"op\": \"BatchNorm\", \"name\": \"bn\", \"inputs\": [[0, 0, 0], [1, 0, 0], "
+      "[2, 0, 0], [3, 0, 0], [1, 0, 0]]}], \"heads\": [[4, 0, 0]]}",
+      MT_E_INVAL, "symbol JSON", "'bn_gamma' is used both as an argument and as an aux state");
+}
+
 static void test_malformed_inputs(void **state) {
   const char *ok_in = "[[0, 0, 0], [1, 0, 0], [2, 0, 0]]", *ok_at = "{\"num_hidden\": \"4\"}",
              *ok_heads = "[[3, 0, 0]]";
@@ -850,6 +867,7 @@ int main(void) {
       cmocka_unit_test(test_other_1x_version_roundtrip),
       cmocka_unit_test(test_save_and_load_file),
       cmocka_unit_test(test_malformed_inputs),
+      cmocka_unit_test(test_argument_also_aux_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
