@@ -782,6 +782,94 @@ fail:
  * file whose elements are written, fsyncs, closes and renames it (no HDF5
  * calls). size0: the bytes reserved; size: the file's size now. Closes fd
  * and, on failure, removes the temporary file. */
+/* The metadata trailer: after the HDF5 file's last byte (HDF5 reads up to
+ * its end-of-address and ignores what follows), a record of where the
+ * metadata lies and a digest of it, so a reader checks every byte HDF5 will
+ * parse (superblock, object headers, heaps, B-trees) with plain reads
+ * before HDF5 sees the file: HDF5 1.10 can crash or hang on damaged
+ * metadata (fuzz/README.md), and the per-object digests inside the file
+ * are read only after HDF5 has parsed it. Layout, little endian:
+ *   u64 nseg, nseg x (u64 offset, u64 length), u64 XXH64 of (the segment
+ *   table, then each segment's bytes), u64 trailer bytes, "MTH5META".
+ * A file without it (older modtrain, or rewritten by HDF5, which truncates
+ * a file it edits to its end-of-address) is checked by the per-object
+ * digests alone. */
+#define TRAILER_MAGIC "MTH5META"
+#define TRAILER_MAX_SEGS 65536
+
+static int meta_trailer_write(int fd, int64_t at, const char *image, int nseg, const uint64_t *seg,
+                              const mtio_h5w *w) {
+  size_t tbytes = 8 + 16 * (size_t)nseg + 8 + 8 + 8;
+  unsigned char *t = malloc(tbytes);
+  if (!t) return mt_error_set(MT_E_NOMEM, "cannot save '%s': out of memory", w->path);
+  uint64_t n = (uint64_t)nseg;
+  memcpy(t, &n, 8);
+  memcpy(t + 8, seg, 16 * (size_t)nseg);
+  mtio_xxh64_state st;
+  mtio_xxh64_init(&st, 0);
+  mtio_xxh64_update(&st, t, 8 + 16 * (size_t)nseg);
+  for (int i = 0; i < nseg; i++) mtio_xxh64_update(&st, image + seg[2 * i], (size_t)seg[2 * i + 1]);
+  uint64_t d = mtio_xxh64_digest(&st), tb = (uint64_t)tbytes;
+  memcpy(t + 8 + 16 * (size_t)nseg, &d, 8);
+  memcpy(t + 16 + 16 * (size_t)nseg, &tb, 8);
+  memcpy(t + 24 + 16 * (size_t)nseg, TRAILER_MAGIC, 8);
+  int rc = pwrite_all(fd, t, (int64_t)tbytes, at, w);
+  free(t);
+  return rc;
+}
+
+/* MT_OK when the file has no trailer or its metadata matches it;
+ * MT_E_FORMAT naming the file when they differ or the trailer is damaged. */
+static int meta_trailer_check(const char *path, int fd, int64_t size) {
+  unsigned char tail[24];
+  if (size < 24 || pread(fd, tail, 24, (off_t)(size - 24)) != 24) return MT_OK;
+  if (memcmp(tail + 16, TRAILER_MAGIC, 8)) return MT_OK; /* no trailer */
+  uint64_t want, tb, n;
+  memcpy(&want, tail, 8);
+  memcpy(&tb, tail + 8, 8);
+  int rc = MT_OK;
+  unsigned char *t = NULL;
+  char *buf = NULL;
+  if (tb < 32 || tb > (uint64_t)size || (tb - 32) % 16 || (tb - 32) / 16 > TRAILER_MAX_SEGS)
+    goto damaged;
+  int64_t end = size - (int64_t)tb; /* the HDF5 file proper */
+  if (!(t = malloc((size_t)tb)) || pread(fd, t, (size_t)tb, (off_t)end) != (ssize_t)tb) {
+    rc = mt_error_set(MT_E_IO, "cannot read checkpoint '%s': %s", path,
+                      t ? strerror(errno) : "out of memory");
+    goto done;
+  }
+  memcpy(&n, t, 8);
+  if (n != (tb - 32) / 16) goto damaged;
+  mtio_xxh64_state st;
+  mtio_xxh64_init(&st, 0);
+  mtio_xxh64_update(&st, t, 8 + 16 * (size_t)n);
+  uint64_t prev_end = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t off, len;
+    memcpy(&off, t + 8 + 16 * i, 8);
+    memcpy(&len, t + 16 + 16 * i, 8);
+    if (off < prev_end || len > (uint64_t)end || off > (uint64_t)end - len) goto damaged;
+    prev_end = off + len;
+    char piece[65536];
+    for (uint64_t done = 0; done < len;) {
+      size_t k = len - done < sizeof piece ? (size_t)(len - done) : sizeof piece;
+      if (pread(fd, piece, k, (off_t)(off + done)) != (ssize_t)k) goto damaged;
+      mtio_xxh64_update(&st, piece, k);
+      done += k;
+    }
+  }
+  if (mtio_xxh64_digest(&st) == want) goto done;
+damaged:
+  rc = mt_error_set(MT_E_FORMAT,
+                    "'%s': its HDF5 metadata does not match the digest in its trailer: the file "
+                    "is damaged (refused before HDF5 reads it)",
+                    path);
+done:
+  free(t);
+  free(buf);
+  return rc;
+}
+
 static int h5w_write_meta(mtio_h5w *w, int fd, int64_t size0, int64_t size) {
   int rc = MT_OK;
   core_image *im = w->img;
@@ -794,14 +882,32 @@ static int h5w_write_meta(mtio_h5w *w, int fd, int64_t size0, int64_t size) {
   if (size0 > total) total = size0;
   if ((rc = reserve_space(fd, size0, total, w)) < 0) goto fail;
   /* the metadata: the image outside the datasets' extents (beyond the
-   * image's end the file is zeros already) */
+   * image's end the file is zeros already); each piece also goes into the
+   * metadata trailer (meta_trailer) */
+  uint64_t *seg = malloc(sizeof *seg * 2 * (size_t)(w->nranges + 1));
+  if (!seg) {
+    rc = mt_error_set(MT_E_NOMEM, "cannot save '%s': out of memory", w->path);
+    goto fail;
+  }
+  int nseg = 0;
   int64_t pos = 0;
   for (int i = 0; i <= w->nranges; i++) {
     int64_t gap_end = i < w->nranges ? w->ranges[i].off : total;
     int64_t stop = gap_end < (int64_t)im->n ? gap_end : (int64_t)im->n;
-    if (stop > pos && (rc = pwrite_all(fd, im->p + pos, stop - pos, pos, w)) < 0) goto fail;
+    if (stop > pos) {
+      if ((rc = pwrite_all(fd, im->p + pos, stop - pos, pos, w)) < 0) {
+        free(seg);
+        goto fail;
+      }
+      seg[2 * nseg] = (uint64_t)pos;
+      seg[2 * nseg + 1] = (uint64_t)(stop - pos);
+      nseg++;
+    }
     if (i < w->nranges) pos = w->ranges[i].off + w->ranges[i].bytes;
   }
+  rc = meta_trailer_write(fd, total, (const char *)im->p, nseg, seg, w);
+  free(seg);
+  if (rc < 0) goto fail;
   if (fsync(fd) < 0) {
     rc =
         mt_error_set(MT_E_IO, "cannot save '%s': fsync '%s': %s", w->path, w->tmp, strerror(errno));
@@ -882,6 +988,14 @@ static int h5r_open(const char *path, mtio_h5r **out) {
     return mt_error_set(MT_E_IO, "cannot open checkpoint '%s': not a regular file", path);
   if (access(path, R_OK) < 0)
     return mt_error_set(MT_E_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+  {
+    int tfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (tfd < 0)
+      return mt_error_set(MT_E_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    rc = meta_trailer_check(path, tfd, (int64_t)st.st_size);
+    close(tfd);
+    if (rc < 0) return rc;
+  }
   htri_t is = H5Fis_hdf5(path);
   H5Eclear2(H5E_DEFAULT);
   if (is <= 0)

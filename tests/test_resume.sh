@@ -109,7 +109,7 @@ fallback f6 "dataset '/arg/fc1_weight' does not match its digest"
 prep att
 off=$(grep -boa 'optimizer = sgd' att/m-0002.h5 | head -1 | cut -d: -f1)
 printf 'X' | dd of=att/m-0002.h5 bs=1 seek=$((off + 2)) conv=notrunc 2>/dev/null
-fallback att "attribute 'config' of '/' does not match its digest"
+fallback att "its HDF5 metadata does not match the digest in its trailer"
 # --resume=2 (an explicit epoch) does not fall back: exit 1 naming file and dataset
 prep ex
 off=$(offset ex/m-0002.h5 /arg/fc1_weight)
