@@ -198,15 +198,21 @@ static int check_layers(mt_config *c, int k) {
   return MT_OK;
 }
 
+/* Key k's value refused by the library call that checked it: its message
+ * as the key's error, with the key's hint. */
+static int refused_with_hint(mt_config *c, int k) {
+  char msg[1024];
+  cfg_last_error_copy(msg, sizeof msg);
+  return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+}
+
 /* initializer: what mt_initializer_create takes. */
 static int check_initializer(mt_config *c, int k, const char *v) {
   mt_initializer *init = NULL;
   int rc = mt_initializer_create(v, 0, &init);
   mt_initializer_free(init);
   if (rc < 0) {
-    char msg[1024];
-    cfg_last_error_copy(msg, sizeof msg);
-    return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+    return refused_with_hint(c, k);
   }
   return set_str(&c->initializer, v);
 }
@@ -217,9 +223,7 @@ static int check_eval_metric(mt_config *c, int k, const char *v) {
   int rc = mt_metric_create(v, &m);
   mt_metric_free(m);
   if (rc < 0) {
-    char msg[1024];
-    cfg_last_error_copy(msg, sizeof msg);
-    return cfg_key_err(c, MT_E_INVAL, k, "%s (%s)", msg, cfg_keys[k].hint);
+    return refused_with_hint(c, k);
   }
   return set_str(&c->eval_metric, v);
 }
@@ -493,10 +497,7 @@ static int check_optimizer(mt_config *c) {
     rc = mt_lr_scheduler_create(c->lr_scheduler, c->learning_rate, &s);
     mt_lr_scheduler_free(s);
     if (rc < 0) {
-      char msg[1024];
-      cfg_last_error_copy(msg, sizeof msg);
-      return cfg_key_err(c, MT_E_INVAL, K_LR_SCHEDULER, "%s (%s)", msg,
-                         cfg_keys[K_LR_SCHEDULER].hint);
+      return refused_with_hint(c, K_LR_SCHEDULER);
     }
   }
   return MT_OK;
