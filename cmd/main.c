@@ -3,8 +3,8 @@
  * options (--set, --resume, --check, --help, --version) read here and the
  * job trained by cmd_train.c; the stop signals taken by one thread; MPI
  * started first under mpirun/srun. Exit codes: 0 success, 1 runtime error,
- * 2 usage or config error (or not implemented yet), 3 checkpointed after a
- * stop signal (requeue), 4 ended by the watchdog (cmd.h, --help). */
+ * 2 usage or config error, 3 checkpointed after a
+ * stop signal (requeue), 4 ended by the watchdog (base/exit_codes.h, --help). */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>

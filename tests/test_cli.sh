@@ -3,7 +3,7 @@
 # tutorial job trains (validation accuracy >= 0.9 after 5 epochs), --set,
 # --check (its output reads back), Speedometer lines, config errors (exit 2,
 # one line naming FILE:LINE or --set and the key), viz (DOT; rendered with
-# `dot` when Graphviz is installed), the subcommands not implemented yet.
+# `dot` when Graphviz is installed), synth, predict and score, and the hostile-input blocks of issue 14.
 #
 #   tests/test_cli.sh BUILD/modtrain SOURCE_DIR
 set -u
