@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "base/cuda/device_runtime.h"
+#include "kernels/cuda/cudnn_kernels.h"
 
 #ifdef __cplusplus
 extern "C" {
