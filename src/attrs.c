@@ -144,6 +144,51 @@ int mt_attr_int_required(const mt_attrs *a, const char *op, const char *node, co
   return mt_attr_int(a, op, node, key, 0, out);
 }
 
+int mt_attr_int_tuple(const mt_attrs *a, const char *op, const char *node, const char *key,
+                      int64_t lo, int64_t hi, int64_t *vals, int max, int *n) {
+  const char *v = mt_attrs_get(a, key);
+  *n = 0;
+  if (!v || !strcmp(v, "None")) return MT_OK;
+  const char *p = v;
+  while (isspace((unsigned char)*p)) p++;
+  char close = 0;
+  if (*p == '(') close = ')';
+  if (*p == '[') close = ']';
+  if (close) p++;
+  int count = 0;
+  for (;;) {
+    while (isspace((unsigned char)*p)) p++;
+    if (close && *p == close) break;
+    if (!close && !*p && count > 0) break;
+    char *end;
+    errno = 0;
+    long long x = strtoll(p, &end, 10);
+    if (end == p || errno)
+      return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' is not a tuple of integers", op, node, key, v);
+    if (x < lo || x > hi)
+      return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s': %lld is out of range [%lld, %lld]", op, node,
+                    key, v, x, (long long)lo, (long long)hi);
+    if (count == max)
+      return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' has more than %d values", op, node, key, v, max);
+    vals[count++] = x;
+    p = end;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (close && *p == close) break;
+    if (!close && !*p) break;
+    return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' is not a tuple of integers", op, node, key, v);
+  }
+  if (close) p++;
+  while (isspace((unsigned char)*p)) p++;
+  if (*p)
+    return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' is not a tuple of integers", op, node, key, v);
+  *n = count;
+  return MT_OK;
+}
+
 int mt_attr_float(const mt_attrs *a, const char *op, const char *node, const char *key, double def,
                   double *out) {
   const char *v = mt_attrs_get(a, key);

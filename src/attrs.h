@@ -35,6 +35,12 @@ int mt_attr_int_required(const mt_attrs *a, const char *op, const char *node, co
                          int64_t *out);
 int mt_attr_float(const mt_attrs *a, const char *op, const char *node, const char *key, double def,
                   double *out);
+/* An integer tuple as MXNet writes one: "(5, 5)", "(5,5)", "[2,2]", "(3,)",
+ * "()" or a bare "5". Fills vals[0..*n) (at most `max`, more is
+ * MT_E_INVAL); each value must lie in [lo, hi]. Absent key: *n = 0 (the
+ * caller applies its default); "None" counts as absent. */
+int mt_attr_int_tuple(const mt_attrs *a, const char *op, const char *node, const char *key,
+                      int64_t lo, int64_t hi, int64_t *vals, int max, int *n);
 /* Accepts true/false, True/False, 1/0. */
 int mt_attr_bool(const mt_attrs *a, const char *op, const char *node, const char *key, int def,
                  int *out);

@@ -208,6 +208,48 @@ static void test_int_attribute_range(void **state) {
   mt_attrs_free(&a);
 }
 
+/* Integer tuples as MXNet writes them: "(5, 5)", "(3,)", "[2,2]", "4", "()". */
+static void test_int_tuple_attribute(void **state) {
+  (void)state;
+  mt_attrs a = {0};
+  MT_ASSERT_OK(mt_attrs_set(&a, "k", "(5, 5)"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "s", "(3,)"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "b", "[2,-1]"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "one", "4"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "e", "()"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "bad", "(2,x)"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "big", "(2,2,2)"));
+  MT_ASSERT_OK(mt_attrs_set(&a, "none", "None"));
+  int64_t v[4];
+  int n;
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "k", 1, 100, v, 4, &n));
+  assert_int_equal(n, 2);
+  assert_int_equal(v[0], 5);
+  assert_int_equal(v[1], 5);
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "s", 1, 100, v, 4, &n));
+  assert_int_equal(n, 1);
+  assert_int_equal(v[0], 3);
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "b", -4, 100, v, 4, &n));
+  assert_int_equal(n, 2);
+  assert_int_equal(v[1], -1);
+  assert_int_equal(mt_attr_int_tuple(&a, "op", "n", "b", 0, 100, v, 4, &n), MT_E_INVAL);
+  HAS("-1 is out of range [0, 100]");
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "one", 1, 100, v, 4, &n));
+  assert_int_equal(n, 1);
+  assert_int_equal(v[0], 4);
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "e", 1, 100, v, 4, &n));
+  assert_int_equal(n, 0);
+  assert_int_equal(mt_attr_int_tuple(&a, "op", "n", "bad", 1, 100, v, 4, &n), MT_E_INVAL);
+  HAS("op 'n': bad='(2,x)' is not a tuple of integers");
+  assert_int_equal(mt_attr_int_tuple(&a, "op", "n", "big", 1, 100, v, 2, &n), MT_E_INVAL);
+  HAS("has more than 2 values");
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "none", 1, 100, v, 4, &n));
+  assert_int_equal(n, 0);
+  MT_ASSERT_OK(mt_attr_int_tuple(&a, "op", "n", "absent", 1, 100, v, 4, &n));
+  assert_int_equal(n, 0);
+  mt_attrs_free(&a);
+}
+
 /* ---------------------------------------------------- update counts */
 
 static void one_update(mt_optimizer *o, int *rc) {
@@ -333,10 +375,15 @@ static void test_deep_net(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_shape_rule),          cmocka_unit_test(test_arrays_and_arenas),
-      cmocka_unit_test(test_num_hidden_limit),    cmocka_unit_test(test_repeated_attribute),
-      cmocka_unit_test(test_int_attribute_range), cmocka_unit_test(test_update_count_limit),
-      cmocka_unit_test(test_factor_catch_up),     cmocka_unit_test(test_deep_net),
+      cmocka_unit_test(test_shape_rule),
+      cmocka_unit_test(test_arrays_and_arenas),
+      cmocka_unit_test(test_num_hidden_limit),
+      cmocka_unit_test(test_repeated_attribute),
+      cmocka_unit_test(test_int_attribute_range),
+      cmocka_unit_test(test_int_tuple_attribute),
+      cmocka_unit_test(test_update_count_limit),
+      cmocka_unit_test(test_factor_catch_up),
+      cmocka_unit_test(test_deep_net),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
