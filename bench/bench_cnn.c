@@ -19,7 +19,9 @@
  * rows shuffled). Each repetition times --steps steps after --warmup; the
  * figure is the median over --reps repetitions.
  *
- * --phases times forward, backward and update separately.
+ * --phases times forward, backward and update separately. --gpu N binds
+ * on gpu(N) (cuDNN; the batches stay in host memory and are copied in by
+ * forward, as a training job's are).
  *
  * Output: human-readable lines and one "RESULT key=value ..." line per
  * figure. One thread (--threads): mt_blas_set_threads, and the caller sets
@@ -40,6 +42,7 @@ typedef struct {
   const char *net;
   int c, h, w, classes;
   int batch, steps, warmup, reps, nbatches, threads, phases;
+  int gpu; /* -1: cpu(0), else gpu(gpu) */
 } options;
 
 /* ------------------------------------------------------------------ model */
@@ -89,7 +92,8 @@ static mt_symbol *build_net(const options *o) {
 
 static mt_module *make_module(mt_symbol *net, const options *o) {
   mt_module *mod;
-  CHECK(mt_module_create(net, 0, NULL, 0, NULL, 1, (mt_context[]){mt_cpu(0)}, &mod));
+  mt_context ctx = o->gpu >= 0 ? mt_gpu(o->gpu) : mt_cpu(0);
+  CHECK(mt_module_create(net, 0, NULL, 0, NULL, 1, &ctx, &mod));
   mt_data_desc d = {"data", MT_SHAPE(o->batch, o->c, o->h, o->w)};
   mt_data_desc l = {"softmax_label", MT_SHAPE(o->batch)};
   CHECK(mt_module_bind(mod, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
@@ -200,7 +204,7 @@ static void evaluate(mt_module *mod, const dataset *ds, double *loss, double *ac
 static void usage(FILE *f) {
   fprintf(f,
           "usage: bench_cnn [--net lenet|cifar] [--batch N] [--steps S] [--warmup W]\n"
-          "                 [--reps R] [--nbatches B] [--threads T] [--phases]\n"
+          "                 [--reps R] [--nbatches B] [--threads T] [--phases] [--gpu N]\n"
           "  lenet: 1x28x28, batch 64, 100 steps, 10 warm-up (default)\n"
           "  cifar: 3x32x32, batch 128, 10 steps, 2 warm-up\n"
           "  reps 7, nbatches 8, threads 1\n");
@@ -213,13 +217,19 @@ static int parse_args(int argc, char **argv, options *o) {
   o->nbatches = 8;
   o->threads = 1;
   o->classes = 10;
+  o->gpu = -1;
   int batch = 0, steps = 0, warmup = -1;
-  static const struct option longopts[] = {
-      {"net", required_argument, 0, 'n'},     {"batch", required_argument, 0, 'b'},
-      {"steps", required_argument, 0, 's'},   {"warmup", required_argument, 0, 'w'},
-      {"reps", required_argument, 0, 'r'},    {"nbatches", required_argument, 0, 'B'},
-      {"threads", required_argument, 0, 't'}, {"phases", no_argument, 0, 'p'},
-      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"net", required_argument, 0, 'n'},
+                                           {"batch", required_argument, 0, 'b'},
+                                           {"steps", required_argument, 0, 's'},
+                                           {"warmup", required_argument, 0, 'w'},
+                                           {"reps", required_argument, 0, 'r'},
+                                           {"nbatches", required_argument, 0, 'B'},
+                                           {"threads", required_argument, 0, 't'},
+                                           {"phases", no_argument, 0, 'p'},
+                                           {"gpu", required_argument, 0, 'g'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
@@ -231,6 +241,7 @@ static int parse_args(int argc, char **argv, options *o) {
     case 'B': o->nbatches = atoi(optarg); break;
     case 't': o->threads = atoi(optarg); break;
     case 'p': o->phases = 1; break;
+    case 'g': o->gpu = atoi(optarg); break;
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); return -1;
     }
@@ -262,8 +273,8 @@ int main(int argc, char **argv) {
   if (parse_args(argc, argv, &o) < 0) return 1;
   const char *kernel = mt_blas_init();
   mt_blas_set_threads(o.threads);
-  printf("modtrain %s, GEMM %s, OpenBLAS kernel %s, %d thread(s)\n", mt_version(), mt_blas_gemm(),
-         kernel, o.threads);
+  printf("modtrain %s, GEMM %s, OpenBLAS kernel %s, %d thread(s), context %s\n", mt_version(),
+         mt_blas_gemm(), kernel, o.threads, o.gpu >= 0 ? "gpu" : "cpu(0)");
   mt_symbol *net = build_net(&o);
   dataset ds;
   make_data(&o, &ds);

@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--nbatches", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (eager; cuDNN)")
     ap.add_argument("--source", default="", help="where this torch came from")
     a = ap.parse_args()
     (c, h, w), batch, steps, warmup = NETS[a.net]
@@ -89,10 +90,11 @@ def main():
     x = mu[y] + 0.1 * torch.randn(rows, feat, generator=g)
     perm = torch.randperm(rows, generator=g)
     x, y = x[perm].reshape(rows, c, h, w).contiguous(), y[perm].contiguous()
-    batches = [(x[i * batch:(i + 1) * batch].clone(), y[i * batch:(i + 1) * batch].clone())
-               for i in range(a.nbatches)]
+    dev = torch.device(a.device)
+    batches = [(x[i * batch:(i + 1) * batch].clone().to(dev),
+                y[i * batch:(i + 1) * batch].clone().to(dev)) for i in range(a.nbatches)]
 
-    model = build(a.net, nn)
+    model = build(a.net, nn).to(dev)
     model.train()
     crit = nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -107,6 +109,8 @@ def main():
             loss = crit(model(xb), yb)
             loss.backward()
             opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         return time.perf_counter() - t0
 
     run(warmup)
@@ -116,7 +120,7 @@ def main():
           f" {a.reps} reps of {steps} steps after {warmup} warm-up: median {med:.1f} samples/s"
           f" ({1e6 * batch / med:.1f} us/step; min {min(sps):.1f}, max {max(sps):.1f})")
     src = (a.source or "unknown").replace(" ", "_")
-    print(f"RESULT impl=pytorch what=step net={a.net} batch={batch} samples_per_s={med:.1f}"
+    print(f"RESULT impl=pytorch what=step net={a.net} device={a.device} batch={batch} samples_per_s={med:.1f}"
           f" step_us={1e6 * batch / med:.3f} min={min(sps):.1f} max={max(sps):.1f}"
           f" torch={torch.__version__} source={src}")
     model.eval()
