@@ -1,6 +1,7 @@
 /* cmd_data.c — the data iterators of a job config for the `modtrain`
  * command: synthetic data (generated in memory, this rank's shard of each
- * global batch, its labels renamed to the network's label) or an HDF5
+ * global batch, its labels renamed to the network's label; samples of
+ * [data] synthetic_shape when given) or an HDF5
  * dataset file (each rank reads only its rows). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,29 @@ static int shard(mt_data_iter **it, int rank, int world) {
   return MT_OK;
 }
 
+/* Synthetic data shaped by [data] synthetic_shape: the same samples as
+ * mt_synthetic_iter_create's (mt_synthetic_generate, then an NDArrayIter
+ * with the same order, seed and padding), each one (d1, ...) instead of
+ * (feature_dim), its labels named `label`. */
+static int shaped_synthetic(const mt_config *cfg, int part, int shuffle, const char *label,
+                            mt_data_iter **out) {
+  mt_shape xs = mt_config_synthetic_shape(cfg, cfg->num_samples);
+  mt_shape ys = {.ndim = 1, .dim = {cfg->num_samples}};
+  mt_ndarray *x = NULL, *y = NULL;
+  int rc;
+  MT_TRY_GOTO(mt_ndarray_create(xs, mt_cpu(0), &x), rc, done);
+  MT_TRY_GOTO(mt_ndarray_create(ys, mt_cpu(0), &y), rc, done);
+  MT_TRY_GOTO(mt_synthetic_generate(cfg->num_classes, cfg->feature_dim, cfg->num_samples, cfg->seed,
+                                    part, mt_ndarray_data(x), mt_ndarray_data(y)),
+              rc, done);
+  rc = mt_ndarray_iter_create(x, y, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, "data",
+                              label, out);
+done:
+  mt_ndarray_free(x);
+  mt_ndarray_free(y);
+  return rc;
+}
+
 /* The iterator of one data set (cmd.h). */
 int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, const char *label,
                   int rank, int world, mt_data_iter **out) {
@@ -84,10 +108,14 @@ int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, 
     return mt_h5_iter_create(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
                              world, "data", label, out);
   int rc;
-  MT_TRY_GOTO(mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
-                                       cfg->batch_size, cfg->seed, part, shuffle, out),
-              rc, fail);
-  MT_TRY_GOTO(relabel(out, label), rc, fail);
+  if (cfg->synth_ndim > 0) {
+    MT_TRY_GOTO(shaped_synthetic(cfg, part, shuffle, label, out), rc, fail);
+  } else {
+    MT_TRY_GOTO(mt_synthetic_iter_create(cfg->num_classes, cfg->feature_dim, cfg->num_samples,
+                                         cfg->batch_size, cfg->seed, part, shuffle, out),
+                rc, fail);
+    MT_TRY_GOTO(relabel(out, label), rc, fail);
+  }
   MT_TRY_GOTO(shard(out, rank, world), rc, fail);
   return MT_OK;
 fail:

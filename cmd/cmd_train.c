@@ -153,11 +153,37 @@ static void describe_network(const mt_config *cfg, char *net, size_t n) {
     len += (size_t)snprintf(net + len, n - len, "%s%s", i ? " > " : "", cfg->layers[i].name);
 }
 
+/* "(1, 8, 8)": one sample of a dataset of shape s = [N, d1, ...]. */
+static const char *sample_str(const mt_shape *s, char *buf, size_t n) {
+  mt_shape one = {.ndim = s->ndim - 1};
+  for (int i = 1; i < s->ndim; i++) one.dim[i - 1] = s->dim[i];
+  return mt_shape_str(&one, buf, n);
+}
+
+/* "N samples of (d1, ...)" of a checked dataset file, or "" before the check. */
+static void describe_file(const mt_shape *s, char *buf, size_t n) {
+  char sb[96];
+  buf[0] = '\0';
+  if (s->ndim >= 2)
+    snprintf(buf, n, ": %lld samples of %s", (long long)s->dim[0], sample_str(s, sb, sizeof sb));
+}
+
 static void describe_data(const mt_config *cfg, char *data, size_t n) {
-  if (!strcmp(cfg->train, "synthetic"))
-    snprintf(data, n, "synthetic data (%d classes x %d features, %lld samples per set)",
-             cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples);
-  else snprintf(data, n, "data %s (validation %s)", cfg->train, cfg->val ? cfg->val : "none");
+  if (!strcmp(cfg->train, "synthetic")) {
+    mt_shape s = mt_config_synthetic_shape(cfg, cfg->num_samples);
+    char sb[96];
+    if (cfg->synth_ndim > 0)
+      snprintf(data, n, "synthetic data (%d classes x samples of %s, %lld samples per set)",
+               cfg->num_classes, sample_str(&s, sb, sizeof sb), (long long)cfg->num_samples);
+    else
+      snprintf(data, n, "synthetic data (%d classes x %d features, %lld samples per set)",
+               cfg->num_classes, cfg->feature_dim, (long long)cfg->num_samples);
+    return;
+  }
+  char t[160], v[160];
+  describe_file(&cfg->train_shape, t, sizeof t);
+  describe_file(&cfg->val_shape, v, sizeof v);
+  snprintf(data, n, "data %s%s (validation %s%s)", cfg->train, t, cfg->val ? cfg->val : "none", v);
 }
 
 /* BLAS threads and this rank's GPU set, then the banner (rank 0): world,
@@ -478,6 +504,9 @@ static int print_effective(const mt_config *cfg) {
     code = cmd_fail(MT_EXIT_RUNTIME, mt_last_error());
   } else {
     printf("; effective config of %s\n%s", cfg->path, ini);
+    char data[1024];
+    describe_data(cfg, data, sizeof data);
+    fprintf(stderr, "modtrain: %s: %s\n", cfg->path, data);
     fprintf(stderr, "modtrain: %s: config OK\n", cfg->path);
   }
   free(ini);

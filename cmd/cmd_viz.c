@@ -1,6 +1,7 @@
 /* cmd_viz.c — `modtrain viz`: Graphviz DOT of a network on stdout, from a
- * job config (with --set overrides; shapes on the edges when the data is
- * synthetic, so known before training) or from an MXNet -symbol.json.
+ * job config (with --set overrides; shapes on the edges: those of the
+ * synthetic data, or of the training file's samples, read from its header)
+ * or from an MXNet -symbol.json.
  * Exit status: 0 written, 1 the DOT could not be made, 2 bad usage or a
  * config/symbol that does not load. */
 #include <getopt.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "io/h5dataset.h"
 
 #define VIZ_USAGE "usage: modtrain viz [--set section.key=value]... CONFIG | SYMBOL.json\n"
 
@@ -22,6 +24,22 @@ static int is_json_file(const char *path) {
   while ((c = fgetc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r') {}
   fclose(f);
   return c == '{';
+}
+
+/* The batch shape (batch, d1, ...) of a dataset file's samples into *ds:
+ * 1 when the file opens as a dataset, else 0 (the DOT then has no shapes;
+ * training reports what is wrong with the file). */
+static int file_shape(const char *path, int64_t batch, mt_shape *ds) {
+  mtio_h5_reader *r = NULL;
+  if (mtio_h5_open(path, &r) < 0) {
+    mt_error_clear();
+    return 0;
+  }
+  const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+  ds->ndim = m->ndim;
+  for (int i = 0; i < m->ndim; i++) ds->dim[i] = i ? m->dim[i] : batch;
+  mtio_h5_close(r);
+  return 1;
 }
 
 /* The options into sets (nset of them); the path is argv[optind]. Returns
@@ -61,8 +79,9 @@ static int viz_dot(const char *path, int nset, const char *const *sets, mt_symbo
   }
   if (mt_config_load(path, nset, sets, cfg) < 0) return cmd_fail(MT_EXIT_USAGE, mt_last_error());
   const char *dname = "data";
-  mt_shape ds = {.ndim = 2, .dim = {(*cfg)->batch_size, (*cfg)->feature_dim}};
-  int known = !strcmp((*cfg)->train, "synthetic");
+  mt_shape ds = mt_config_synthetic_shape(*cfg, (*cfg)->batch_size);
+  int known =
+      !strcmp((*cfg)->train, "synthetic") || file_shape((*cfg)->train, (*cfg)->batch_size, &ds);
   if (mt_net_to_dot((*cfg)->symbol, known, known ? &dname : NULL, known ? &ds : NULL, dot) < 0)
     return cmd_fail(MT_EXIT_RUNTIME, mt_last_error());
   return MT_EXIT_OK;

@@ -35,10 +35,13 @@ typedef struct {
   char *path; /* the file as given: errors say it */
 
   /* [data] */
-  char *train;         /* "synthetic" or the path of an HDF5 dataset */
-  char *val;           /* "synthetic", a path, or NULL (none) */
-  int num_classes;     /* synthetic: classes (10) */
-  int feature_dim;     /* synthetic: features per sample (128) */
+  char *train;     /* "synthetic" or the path of an HDF5 dataset */
+  char *val;       /* "synthetic", a path, or NULL (none) */
+  int num_classes; /* synthetic: classes (10) */
+  int feature_dim; /* synthetic: features per sample (128) */
+  int synth_ndim;  /* synthetic: dims of one sample from synthetic_shape (0: none,
+                    * the samples are (feature_dim)); feature_dim is their product */
+  int64_t synth_dim[MT_MAX_DIM - 1];
   int64_t num_samples; /* synthetic: samples per set (320) */
   int64_t batch_size;  /* global batch over all ranks and contexts (32) */
   int shuffle;         /* training set reshuffled each epoch (1) */
@@ -52,6 +55,11 @@ typedef struct {
   mt_symbol *symbol;
   int nlabels;
   char **label_names; /* the symbol's label arguments ("softmax_label") */
+
+  /* What --check and a training start found in the HDF5 [data] files
+   * (mt_config_check_files): /data's shape [N, d1, ...] of train and val
+   * (ndim 0: synthetic, none, or not checked yet). */
+  mt_shape train_shape, val_shape;
 
   /* [train] */
   int num_epoch;          /* 5 */
@@ -111,6 +119,10 @@ int mt_config_check_world(const mt_config *cfg, int world_size);
  * [0, classes) for a SoftmaxOutput network or a file's num_classes. Errors
  * (MT_E_INVAL) name the key's place, the file, and the row of a bad label. */
 int mt_config_check_files(mt_config *cfg, int scan_labels);
+
+/* The shape of the synthetic data's batch of `batch` samples: (batch,
+ * feature_dim), or (batch, d1, ...) with [data] synthetic_shape. */
+mt_shape mt_config_synthetic_shape(const mt_config *cfg, int64_t batch);
 
 /* Where a key's value came from, for messages about it at run time:
  * "FILE:LINE", "--set", or "FILE (default)". Returns buf. */

@@ -168,6 +168,28 @@ static int check_context(mt_config *c, int k) {
   return MT_OK;
 }
 
+/* A layer line with the spaces inside ( ) and [ ] taken out, in place, so
+ * that a tuple written as MXNet prints it, kernel=(5, 5), stays one
+ * attribute (the builder splits a line at spaces). MT_E_INVAL for a '(' or
+ * '[' that is not closed. */
+static int join_tuples(char *t) {
+  int depth = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    char *w = t;
+    for (const char *p = t; *p; p++) {
+      if (*p == '(' || *p == '[') depth++;
+      if ((*p == ')' || *p == ']') && depth > 0) depth--;
+      if (pass == 0 || (depth > 0 && isspace((unsigned char)*p))) continue;
+      *w++ = *p;
+    }
+    if (pass == 0 && depth > 0)
+      return mt_error_set(MT_E_INVAL,
+                          "'%s': a '(' or '[' is not closed (write a tuple as (5,5) or (5, 5))", t);
+    if (pass == 1) *w = '\0';
+  }
+  return MT_OK;
+}
+
 static int check_layers(mt_config *c, int k) {
   raw_val *r = &c->priv->raw[k];
   for (int i = 0; i < c->nlayers; i++) mt_layer_spec_free(&c->layers[i]);
@@ -184,7 +206,8 @@ static int check_layers(mt_config *c, int k) {
     if (!t) return MT_NOMEM();
     memcpy(t, s, len);
     t[len] = '\0';
-    int rc = mt_layer_parse(t, &c->layers[i]);
+    int rc = join_tuples(t);
+    if (rc == MT_OK) rc = mt_layer_parse(t, &c->layers[i]);
     free(t);
     if (rc < 0) {
       char msg[1024];
@@ -260,6 +283,62 @@ static int check_metrics_file(mt_config *c, int k, const char *v) {
   return set_str(&c->metrics_file, v);
 }
 
+/* synthetic_shape: none, or 1 to MT_MAX_DIM - 1 whole numbers >= 1
+ * separated by commas, optionally in ( ) or [ ] ("1,28,28", "(1, 28, 28)"),
+ * of at most 2^26 floats in all (feature_dim's limit). */
+static int check_synthetic_shape(mt_config *c, int k, const char *v) {
+  c->synth_ndim = 0;
+  if (is_none(v)) return MT_OK;
+  const char *p = v;
+  while (isspace((unsigned char)*p)) p++;
+  char close = *p == '(' ? ')' : *p == '[' ? ']' : 0;
+  if (close) p++;
+  int n = 0;
+  int64_t dims[MT_MAX_DIM], total = 1;
+  for (;;) {
+    while (isspace((unsigned char)*p)) p++;
+    char *end;
+    errno = 0;
+    long long x = strtoll(p, &end, 10);
+    if (end == p || errno || x < 1 || x > (1 << 26))
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a shape of whole numbers >= 1 (%s)", v,
+                         cfg_keys[k].hint);
+    if (n == MT_MAX_DIM - 1)
+      return cfg_key_err(c, MT_E_INVAL, k,
+                         "'%s' has more than %d dims (a batch of samples has at most %d)", v,
+                         MT_MAX_DIM - 1, MT_MAX_DIM);
+    dims[n++] = x;
+    total *= x;
+    if (total > (1 << 26))
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is more than 2^26 floats per sample", v);
+    p = end;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    break;
+  }
+  int closed = close && *p == close;
+  if (closed) p++;
+  while (isspace((unsigned char)*p)) p++;
+  if (*p || (close && !closed))
+    return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a shape of whole numbers >= 1 (%s)", v,
+                       cfg_keys[k].hint);
+  c->synth_ndim = n;
+  for (int i = 0; i < n; i++) c->synth_dim[i] = dims[i];
+  return MT_OK;
+}
+
+mt_shape mt_config_synthetic_shape(const mt_config *c, int64_t batch) {
+  mt_shape s = {.ndim = 2, .dim = {batch, c->feature_dim}};
+  if (c->synth_ndim > 0) {
+    s.ndim = c->synth_ndim + 1;
+    for (int i = 0; i < c->synth_ndim; i++) s.dim[i + 1] = c->synth_dim[i];
+  }
+  return s;
+}
+
 /* [data]: the data sets, synthetic data, batch, shuffling, seed. */
 static int apply_data_key(mt_config *c, int k, const char *v) {
   int64_t i64;
@@ -282,6 +361,7 @@ static int apply_data_key(mt_config *c, int k, const char *v) {
     MT_TRY(check_int(c, k, 1, 1 << 26, &i64));
     c->feature_dim = (int)i64;
     return MT_OK;
+  case K_SYNTHETIC_SHAPE: return check_synthetic_shape(c, k, v);
   case K_NUM_SAMPLES: return check_int(c, k, 1, (int64_t)1 << 40, &c->num_samples);
   case K_BATCH_SIZE: return check_int(c, k, 1, (int64_t)1 << 30, &c->batch_size);
   case K_SHUFFLE: return check_bool(c, k, &c->shuffle);
@@ -548,6 +628,17 @@ int cfg_cross_check(mt_config *c) {
     return cfg_key_err(c, MT_E_INVAL, K_VAL,
                        "val = synthetic needs train = synthetic (the two sets "
                        "share their class means; give val an HDF5 file or none)");
+  if (c->synth_ndim > 0) {
+    /* the shape sets feature_dim; one written too must agree */
+    int64_t n = 1;
+    for (int i = 0; i < c->synth_ndim; i++) n *= c->synth_dim[i];
+    if (p->raw[K_FEATURE_DIM].given && c->feature_dim != n)
+      return cfg_key_err(c, MT_E_INVAL, K_SYNTHETIC_SHAPE,
+                         "'%s' is %lld features per sample but feature_dim = %d (remove "
+                         "feature_dim: synthetic_shape sets it)",
+                         p->raw[K_SYNTHETIC_SHAPE].value, (long long)n, c->feature_dim);
+    c->feature_dim = (int)n;
+  }
   if (synthetic && c->num_samples < c->batch_size) {
     int k = p->raw[K_BATCH_SIZE].given ? K_BATCH_SIZE : K_NUM_SAMPLES;
     return cfg_key_err(c, MT_E_INVAL, k,
@@ -620,6 +711,26 @@ static int check_metrics_target(mt_config *c) {
   return MT_OK;
 }
 
+/* A [model] layers network whose shapes do not infer from the data of
+ * key k (data shape d): the layer at fault, found by building the layers
+ * again on that shape, named at its line (as config_net.c does for
+ * synthetic data). MT_OK when no layer is at fault (a symbol file, or the
+ * labels' shapes): the caller reports the data key. */
+static int layer_shape_error(mt_config *c, int k, const mt_shape *d) {
+  if (c->nlayers == 0) return MT_OK;
+  mt_symbol *sym = NULL;
+  int bad = -1;
+  int rc = mt_net_build(c->nlayers, c->layers, d, &sym, &bad);
+  mt_symbol_free(sym);
+  const raw_val *r = &c->priv->raw[K_LAYERS];
+  if (rc == MT_OK || bad < 0 || bad >= r->nlines) return MT_OK;
+  char msg[1024], db[96];
+  cfg_last_error_copy(msg, sizeof msg);
+  return cfg_loc_err(c, MT_E_INVAL, r->origin, r->lines[bad], SEC_MODEL, "layers",
+                     "%s (a batch of [data] %s '%s' is %s)", msg, cfg_keys[k].name,
+                     k == K_TRAIN ? c->train : c->val, mt_shape_str(d, db, sizeof db));
+}
+
 /* What the network asks of the labels of a dataset whose samples are
  * meta's: its shapes inferred as bind will (data and label), and for a
  * SoftmaxOutput head the classes (and ignore_label) into *rule, its
@@ -648,6 +759,7 @@ static int network_label_rule(mt_config *c, int k, const mtio_h5_meta *m, mtio_h
   if (rc < 0) {
     char msg[1024], db[96], lb[96];
     cfg_last_error_copy(msg, sizeof msg);
+    MT_TRY(layer_shape_error(c, k, &in[0]));
     return cfg_key_err(c, MT_E_INVAL, k,
                        "the network does not take the samples of '%s': %s "
                        "(data %s, labels %s)",
@@ -678,7 +790,7 @@ static int network_label_rule(mt_config *c, int k, const mtio_h5_meta *m, mtio_h
  * the same N, its rows in the file), samples the network takes (val: as
  * train's), memory for its iterator, and with scan every label checked. */
 static int check_data_file(mt_config *c, int k, const char *path, int scan,
-                           mtio_h5_meta *train_meta) {
+                           const mtio_h5_meta *train_meta, mtio_h5_meta *out) {
   mtio_h5_reader *r = NULL;
   char msg[1024];
   int rc = mtio_h5_open(path, &r);
@@ -723,24 +835,39 @@ static int check_data_file(mt_config *c, int k, const char *path, int scan,
       rc = cfg_key_err(c, MT_E_INVAL, k, "%s", msg);
     }
   }
-  if (rc == MT_OK && k == K_TRAIN) *train_meta = *m;
+  if (rc == MT_OK) *out = *m;
   mtio_h5_close(r);
   return rc;
+}
+
+/* /data's shape [N, d1, ...] of a dataset file. */
+static void meta_shape(const mtio_h5_meta *m, mt_shape *s) {
+  s->ndim = m->ndim;
+  for (int i = 0; i < m->ndim; i++) s->dim[i] = m->dim[i];
 }
 
 int mt_config_check_files(mt_config *c, int scan_labels) {
   MT_TRY(check_prefix_dir(c));
   MT_TRY(check_metrics_target(c));
-  mtio_h5_meta train_meta; /* synthetic: (N, feature_dim) samples, (N) labels */
+  /* synthetic: (N, feature_dim) or (N, synthetic_shape) samples, (N) labels */
+  mtio_h5_meta train_meta;
   memset(&train_meta, 0, sizeof train_meta);
-  train_meta.ndim = 2;
-  train_meta.dim[1] = c->feature_dim;
+  mt_shape syn = mt_config_synthetic_shape(c, c->num_samples);
+  train_meta.ndim = syn.ndim;
+  for (int i = 0; i < syn.ndim; i++) train_meta.dim[i] = syn.dim[i];
   train_meta.label_ndim = 1;
   train_meta.row = c->feature_dim;
   train_meta.label_row = 1;
-  if (strcmp(c->train, "synthetic"))
-    MT_TRY(check_data_file(c, K_TRAIN, c->train, scan_labels, &train_meta));
-  if (c->val && strcmp(c->val, "synthetic"))
-    MT_TRY(check_data_file(c, K_VAL, c->val, scan_labels, &train_meta));
+  memset(&c->train_shape, 0, sizeof c->train_shape);
+  memset(&c->val_shape, 0, sizeof c->val_shape);
+  mtio_h5_meta val_meta = train_meta;
+  if (strcmp(c->train, "synthetic")) {
+    MT_TRY(check_data_file(c, K_TRAIN, c->train, scan_labels, NULL, &train_meta));
+    meta_shape(&train_meta, &c->train_shape);
+  }
+  if (c->val && strcmp(c->val, "synthetic")) {
+    MT_TRY(check_data_file(c, K_VAL, c->val, scan_labels, &train_meta, &val_meta));
+    meta_shape(&val_meta, &c->val_shape);
+  }
   return MT_OK;
 }

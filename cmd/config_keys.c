@@ -22,6 +22,10 @@ const key_def cfg_keys[NKEYS] = {
                        "synthetic data: number of classes"},
     [K_FEATURE_DIM] = {SEC_DATA, "feature_dim", "128", 0, "a whole number >= 1, e.g. 128",
                        "synthetic data: features per sample"},
+    [K_SYNTHETIC_SHAPE] = {SEC_DATA, "synthetic_shape", "none", 0,
+                           "none, or the shape of one sample, e.g. 1,28,28 (channels, height, "
+                           "width)",
+                           "synthetic data: shape of one sample (none: (feature_dim))"},
     [K_NUM_SAMPLES] = {SEC_DATA, "num_samples", "320", 0, "a whole number >= 1, e.g. 320",
                        "synthetic data: samples per set (train and val each)"},
     [K_BATCH_SIZE] = {SEC_DATA, "batch_size", "32", 0,
@@ -269,6 +273,12 @@ int mt_config_to_ini(const mt_config *c, char **out) {
       char num[64];
       if (k == K_LEARNING_RATE && !r->given) {
         snprintf(num, sizeof num, "%.17g", c->learning_rate);
+        v = num;
+      }
+      /* synthetic_shape sets feature_dim: the effective config says so,
+       * and reads back without a conflict */
+      if (k == K_FEATURE_DIM && !r->given && c->synth_ndim > 0) {
+        snprintf(num, sizeof num, "%d", c->feature_dim);
         v = num;
       }
       if (!v || ((cfg_keys[k].flags & F_MULTILINE) && r->nlines == 0)) continue;

@@ -29,7 +29,7 @@ static int model_err_last(mt_config *c, int code, const char *fmt, ...) {
   return rc;
 }
 
-/* Shapes of the whole network for data (batch_size, feature_dim): the
+/* Shapes of the whole network for the synthetic data's batch: the
  * output shape of head 0 into *out0. */
 static int infer_outputs(mt_config *c, const mt_shape *dshape, mt_shape *out0) {
   int narg, nout, naux;
@@ -51,10 +51,10 @@ int cfg_build_network(mt_config *c) {
   mt_config_priv *p = c->priv;
   /* shapes are known before training only for synthetic data */
   int synthetic = !strcmp(c->train, "synthetic");
-  mt_shape dshape = {.ndim = 2, .dim = {c->batch_size, c->feature_dim}};
-  char msg[1024], data_hint[128];
-  snprintf(data_hint, sizeof data_hint, " (the data is (batch_size, feature_dim) = (%lld, %d))",
-           (long long)c->batch_size, c->feature_dim);
+  mt_shape dshape = mt_config_synthetic_shape(c, c->batch_size);
+  char msg[1024], data_hint[160], sb[96];
+  snprintf(data_hint, sizeof data_hint, " (the data is (batch_size, %s) = %s)",
+           c->synth_ndim ? "synthetic_shape" : "feature_dim", mt_shape_str(&dshape, sb, sizeof sb));
   if (c->nlayers > 0) {
     int bad = -1;
     int rc = mt_net_build(c->nlayers, c->layers, synthetic ? &dshape : NULL, &c->symbol, &bad);

@@ -20,6 +20,8 @@ PKGS=(
   clang libclang-rt-14-dev
   # tests: reference computations, HDF5 file checks, memory checks
   python3-numpy python3-h5py valgrind
+  # tests: real images (scikit-learn's digits.csv.gz, tests/test_digits.sh)
+  python3-sklearn
   # tests: two "nodes" on one machine (network namespaces, tests/mpi/two_nodes.sh)
   iproute2 util-linux
   # tests: a real one-node Slurm (tests/slurm/slurm_up.sh)

@@ -3,7 +3,8 @@
 # tutorial job trains (validation accuracy >= 0.9 after 5 epochs), --set,
 # --check (its output reads back), Speedometer lines, config errors (exit 2,
 # one line naming FILE:LINE or --set and the key), viz (DOT; rendered with
-# `dot` when Graphviz is installed), synth, predict and score, and the hostile-input blocks of issue 14.
+# `dot` when Graphviz is installed), synth, predict and score, the hostile-input blocks of issue 14,
+# and image data (issue 15: [N, 1, 8, 8] files, synthetic_shape, tuples in layer lines).
 #
 #   tests/test_cli.sh BUILD/modtrain SOURCE_DIR
 set -u
@@ -271,6 +272,64 @@ if ! (command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep 
   expect 2 "$M" "$JOB" --check --set train.context=gpu
   has "$T/err" "\[train\] context: 'gpu': gpu(0): "
   grep -Eq "no CUDA support|no CUDA device is visible" "$T/err" || fail "context=gpu: no reason given"
+fi
+
+# ---- issue 15: image data. A [N, 1, 8, 8] file written by h5py the
+# ordinary way: --check and the banner show its shape, viz draws it, a
+# Flatten MLP learns from it, a layer that cannot take it is named at its
+# line. Synthetic images (synthetic_shape) train the same way; LeNet's
+# config checks but for the conv ops while they are missing.
+/usr/bin/python3 - "$T" <<'PY' || fail "h5py could not write the image file"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+rng = np.random.default_rng(0)
+y = (np.arange(200) % 4).astype("f4")
+x = rng.standard_normal((200, 1, 8, 8)).astype("f4") * 0.3
+for k in range(4):  # class k: a bright k-th quadrant
+    x[y == k, 0, 4 * (k // 2):4 * (k // 2) + 4, 4 * (k % 2):4 * (k % 2) + 4] += 1
+with h5py.File(f"{t}/img.h5", "w") as f:
+    f["data"] = x
+    f["label"] = y
+PY
+printf '[data]\ntrain = %s\nval = %s\nbatch_size = 20\n[model]\n%s\n%s\n%s\n%s\n%s\n[train]\nnum_epoch = 5\n' \
+  "$T/img.h5" "$T/img.h5" "layers = Flatten flat" "  FullyConnected fc1 num_hidden=16" \
+  "  Activation relu1 act_type=relu" "  FullyConnected fc2 num_hidden=4" "  SoftmaxOutput softmax" \
+  >"$T/img.ini"
+expect 0 "$M" "$T/img.ini" --check
+has "$T/err" "data $T/img.h5: 200 samples of (1, 8, 8) (validation $T/img.h5: 200 samples of (1, 8, 8))"
+expect 0 "$M" "$T/img.ini"
+has "$T/err" "200 samples of (1, 8, 8)"
+acc=$(sed -n 's/^Epoch\[4\] Validation-accuracy=//p' "$T/out")
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }' || fail "image MLP: validation accuracy '$acc' < 0.95"
+expect 0 "$M" viz "$T/img.ini"
+has "$T/out" '"data" -> "flat" \[label="1x8x8"\]'
+has "$T/out" '"flat" -> "fc1" \[label="64"\]'
+sed 's/^  FullyConnected fc2 num_hidden=4$/  elemwise_add add inputs=relu1,data\n&/' "$T/img.ini" >"$T/img_bad.ini"
+expect 2 "$M" "$T/img_bad.ini" --check
+has "$T/err" "^modtrain: error: $T/img_bad.ini:9: \[model\] layers: elemwise_add 'add': .*(a batch of \[data\] train '$T/img.h5' is (20, 1, 8, 8))$"
+# synthetic images (tutorial.ini writes feature_dim: it must agree), and a
+# tuple written with a space
+SYN="--set data.synthetic_shape=(1,8,8) --set data.feature_dim=64 --set data.num_samples=200 --set data.batch_size=20"
+expect 0 "$M" "$JOB" $SYN --check
+has "$T/out" "synthetic_shape = (1,8,8)"
+has "$T/out" "feature_dim = 64"
+has "$T/err" "synthetic data (10 classes x samples of (1, 8, 8), 200 samples per set)"
+expect 0 "$M" viz "$JOB" $SYN
+has "$T/out" '"data" -> "fc1" \[label="1x8x8"\]'
+expect 0 "$M" "$JOB" $SYN
+acc=$(sed -n 's/^Epoch\[4\] Validation-accuracy=//p' "$T/out")
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "synthetic images: validation accuracy '$acc' < 0.9"
+expect 2 "$M" "$JOB" --check --set data.synthetic_shape=1,8,8 --set data.feature_dim=10
+has "$T/err" "\[data\] synthetic_shape: '1,8,8' is 64 features per sample but feature_dim = 10"
+sed 's/^\( *\)Activation *relu1 *act_type=relu.*$/&\n\1Dropout drop1 p=0.5 axes=(0, 1)/' "$JOB" >"$T/tuple.ini"
+expect 2 "$M" "$T/tuple.ini" --check
+has "$T/err" "tuple.ini:[0-9]*: \[model\] layers: Dropout 'drop1': axes='(0,1)' is not supported"
+# LeNet (synthetic 1x28x28 out of the box): checks, or lacks only the conv ops
+if ! "$M" "$SRC/jobs/configs/lenet.ini" --check >"$T/out" 2>"$T/err"; then
+  has "$T/err" "lenet.ini:[0-9]*: \[model\] layers: unknown op 'Convolution'"
+  echo "NOTE: lenet.ini needs the Convolution op, not in this build yet"
+else
+  has "$T/err" "synthetic data (10 classes x samples of (1, 28, 28), 1000 samples per set)"
 fi
 
 if [ "$failures" -ne 0 ]; then

@@ -456,6 +456,49 @@ static const bad_case bad_cases[] = {
      MT_E_INVAL,
      5,
      {"[model] layers", "add", "(32, 128)"}},
+    /* synthetic_shape: a sample of 1 to 5 dims, agreeing with feature_dim */
+    {D0 "synthetic_shape = 1,0,8\n" M0,
+     NULL,
+     MT_E_INVAL,
+     3,
+     {"[data] synthetic_shape", "'1,0,8' is not a shape of whole numbers >= 1", "e.g. 1,28,28"}},
+    {D0 "synthetic_shape = (1,8\n" M0, NULL, MT_E_INVAL, 3, {"[data] synthetic_shape", "'(1,8'"}},
+    {D0 "synthetic_shape = 1,8,x\n" M0, NULL, MT_E_INVAL, 3, {"[data] synthetic_shape", "1,8,x"}},
+    {D0 "synthetic_shape = 1,2,3,4,5,6\n" M0,
+     NULL,
+     MT_E_INVAL,
+     3,
+     {"[data] synthetic_shape", "more than 5 dims"}},
+    {D0 "synthetic_shape = 8192,8192,2\n" M0,
+     NULL,
+     MT_E_INVAL,
+     3,
+     {"[data] synthetic_shape", "more than 2^26 floats"}},
+    {D0 "feature_dim = 128\nsynthetic_shape = 1,8,8\n" M0,
+     NULL,
+     MT_E_INVAL,
+     4,
+     {"[data] synthetic_shape", "64 features per sample but feature_dim = 128"}},
+    /* the layer at fault for the shaped synthetic data, at its line */
+    {D0 "synthetic_shape = 1,8,8\n[model]\nlayers = FullyConnected fc1 num_hidden=64\n"
+        "  elemwise_add add inputs=fc1,data\n  SoftmaxOutput softmax\n",
+     NULL,
+     MT_E_INVAL,
+     6,
+     {"[model] layers", "add", "(batch_size, synthetic_shape) = (32, 1, 8, 8)"}},
+    /* tuples: spaces inside ( ) are joined; an unclosed one is named */
+    {D0 "[model]\nlayers = FullyConnected fc1 num_hidden=64\n  Dropout d p=0.5 axes=(1, 2)\n"
+        "  SoftmaxOutput softmax\n",
+     NULL,
+     MT_E_INVAL,
+     5,
+     {"[model] layers", "Dropout 'd': axes='(1,2)' is not supported"}},
+    {D0 "[model]\nlayers = FullyConnected fc1 num_hidden=64\n  Dropout d p=0.5 axes=(1, 2\n"
+        "  SoftmaxOutput softmax\n",
+     NULL,
+     MT_E_INVAL,
+     5,
+     {"[model] layers", "'Dropout d p=0.5 axes=(1, 2': a '(' or '[' is not closed"}},
     /* --set */
     {DM, "data.batch_size=x", MT_E_INVAL, 0, {"--set: [data] batch_size", "'x' is not a number"}},
     {DM, "nosuch.key=1", MT_E_FORMAT, 0, {"--set: [nosuch]", "unknown section"}},
@@ -666,8 +709,22 @@ static void test_check_files(void **state) {
            "[data]\ntrain = %s\n[model]\nlayers = FullyConnected fc1 num_hidden=64\n"
            "  elemwise_add add inputs=fc1,data\n  SoftmaxOutput softmax\n",
            p);
-  expect_files_error(text2, NULL, "job.ini:2: [data] train: the network does not take the samples",
-                     "(data (32, 128), labels (32,))");
+  expect_files_error(
+      text2, NULL, "job.ini:5: [model] layers: elemwise_add 'add': ", "(a batch of [data] train '");
+  assert_non_null(strstr(mt_last_error(), "' is (32, 128))"));
+  /* labels the network does not take: no layer at fault, the data key */
+  {
+    mt_ndarray *x, *l;
+    MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(64, 128), mt_cpu(0), &x));
+    MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(64, 3), mt_cpu(0), &l));
+    snprintf(q, sizeof q, "%s/k3.h5", dir);
+    MT_ASSERT_OK(mt_dataset_write(q, x, l, 0, 0, NULL));
+    mt_ndarray_free(x);
+    mt_ndarray_free(l);
+    snprintf(set, sizeof set, "data.train=%s", q);
+    expect_files_error(text, set, "--set: [data] train: the network does not take the samples",
+                       "labels (32, 3)");
+  }
 
   /* a FIFO: refused by its kind, never opened (its open would block) */
   snprintf(q, sizeof q, "%s/fifo.h5", dir);
@@ -691,6 +748,149 @@ static void test_check_files(void **state) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   assert_int_equal(system(cmd), 0);
+}
+
+/* Image datasets: /data [N, C, H, W] from the project's writer and from
+ * h5py written the ordinary way, checked as files of a training run (the
+ * shapes found, a layer that cannot take them named at its line, val
+ * shaped as train), and synthetic data shaped by synthetic_shape. */
+static void write_images(const char *path, int64_t n, int64_t ch, int64_t h, int64_t w) {
+  mt_ndarray *x, *l;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, ch, h, w), mt_cpu(0), &x));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_cpu(0), &l));
+  float *xp = mt_ndarray_data(x), *lp = mt_ndarray_data(l);
+  for (int64_t i = 0; i < n * ch * h * w; i++) xp[i] = (float)(i % 17) / 17.0f;
+  for (int64_t i = 0; i < n; i++) lp[i] = (float)(i % 10);
+  MT_ASSERT_OK(mt_dataset_write(path, x, l, 10, 0, NULL));
+  mt_ndarray_free(x);
+  mt_ndarray_free(l);
+}
+
+static void test_image_files(void **state) {
+  char dir[] = "/tmp/mt_test_images_XXXXXX", p[512], q[512], set[600], text[2048], cmd[1400];
+  assert_non_null(mkdtemp(dir));
+  snprintf(p, sizeof p, "%s/img.h5", dir);
+  write_images(p, 64, 1, 8, 8);
+  const char *flat =
+      "[model]\nlayers = Flatten flat\n  FullyConnected fc1 num_hidden=16\n"
+      "  FullyConnected fc2 num_hidden=10\n  SoftmaxOutput softmax\n";
+  snprintf(text, sizeof text, "[data]\ntrain = %s\nval = %s\n%s", p, p, flat);
+  mt_config *c = NULL;
+  MT_ASSERT_OK(mt_config_load_string(text, "job.ini", 0, NULL, &c));
+  assert_int_equal(c->train_shape.ndim, 0); /* not checked yet */
+  MT_ASSERT_OK(mt_config_check_files(c, 1));
+  const mt_shape want = MT_SHAPE(64, 1, 8, 8);
+  assert_int_equal(c->train_shape.ndim, 4);
+  assert_int_equal(c->val_shape.ndim, 4);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(c->train_shape.dim[i], want.dim[i]);
+    assert_int_equal(c->val_shape.dim[i], want.dim[i]);
+  }
+  mt_config_free(c);
+
+  /* a layer that cannot take (32, 1, 8, 8): named at its line */
+  snprintf(text, sizeof text,
+           "[data]\ntrain = %s\n[model]\nlayers = Flatten flat\n"
+           "  FullyConnected fc1 num_hidden=64\n  elemwise_add add inputs=fc1,data\n"
+           "  SoftmaxOutput softmax\n",
+           p);
+  expect_files_error(text, NULL,
+                     "job.ini:6: [model] layers: elemwise_add 'add': ", "' is (32, 1, 8, 8))");
+
+  /* h5py's ordinary file (contiguous, no attributes) of [N, 3, 5, 4]; val
+   * of another shape is refused */
+  snprintf(q, sizeof q, "%s/py.h5", dir);
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c 'import h5py, numpy as np\n"
+           "with h5py.File(\"%s\", \"w\") as f:\n"
+           "    f[\"data\"] = np.arange(40 * 60, dtype=\"f4\").reshape(40, 3, 5, 4) / 2400\n"
+           "    f[\"label\"] = (np.arange(40) %% 10).astype(\"f4\")'",
+           q);
+  if (system(cmd) != 0) {
+    fail_msg("/usr/bin/python3 with h5py could not write %s (jobs/setup.sh installs h5py)", q);
+  } else {
+    snprintf(text, sizeof text, "[data]\ntrain = %s\nbatch_size = 8\n%s", q, flat);
+    MT_ASSERT_OK(mt_config_load_string(text, "job.ini", 0, NULL, &c));
+    MT_ASSERT_OK(mt_config_check_files(c, 1));
+    assert_int_equal(c->train_shape.ndim, 4);
+    assert_int_equal(c->train_shape.dim[0], 40);
+    assert_int_equal(c->train_shape.dim[1], 3);
+    assert_int_equal(c->train_shape.dim[2], 5);
+    assert_int_equal(c->train_shape.dim[3], 4);
+    mt_config_free(c);
+    snprintf(set, sizeof set, "data.val=%s", p);
+    expect_files_error(text, set, "--set: [data] val: ", "/data (64, 1, 8, 8)");
+    assert_non_null(strstr(mt_last_error(), "do not match the training set"));
+  }
+
+  /* synthetic_shape: feature_dim is its product; the effective config
+   * reads back; the data's batch shape */
+  c = NULL;
+  MT_ASSERT_OK(mt_config_load_string(
+      "[data]\ntrain = synthetic\nval = synthetic\nsynthetic_shape = (1, 8, 8)\n" M0, "job.ini", 0,
+      NULL, &c));
+  assert_int_equal(c->feature_dim, 64);
+  assert_int_equal(c->synth_ndim, 3);
+  mt_shape s = mt_config_synthetic_shape(c, 32);
+  assert_int_equal(s.ndim, 4);
+  assert_int_equal(s.dim[0], 32);
+  assert_int_equal(s.dim[1], 1);
+  assert_int_equal(s.dim[3], 8);
+  MT_ASSERT_OK(mt_config_check_files(c, 1));
+  char *ini = NULL;
+  MT_ASSERT_OK(mt_config_to_ini(c, &ini));
+  assert_non_null(strstr(ini, "feature_dim = 64\n"));
+  assert_non_null(strstr(ini, "synthetic_shape = (1, 8, 8)\n"));
+  mt_config *c2 = NULL;
+  MT_ASSERT_OK(mt_config_load_string(ini, "effective.ini", 0, NULL, &c2));
+  assert_int_equal(c2->synth_ndim, 3);
+  assert_int_equal(c2->feature_dim, 64);
+  free(ini);
+  mt_config_free(c2);
+  mt_config_free(c);
+  /* none (the default) keeps (feature_dim) samples */
+  MT_ASSERT_OK(mt_config_load_string(D0 M0, "job.ini", 0, NULL, &c));
+  assert_int_equal(c->synth_ndim, 0);
+  s = mt_config_synthetic_shape(c, 32);
+  assert_int_equal(s.ndim, 2);
+  assert_int_equal(s.dim[1], 128);
+  mt_config_free(c);
+
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* Tuple attributes in layer lines: kernel=(5,5) as one word, and MXNet's
+ * printed form kernel=(5, 5) with its spaces joined. */
+static void test_layer_tuples(void **state) {
+  mt_config *c = NULL;
+  MT_ASSERT_OK(mt_config_load_string(
+      D0
+      "[model]\nlayers = FullyConnected fc1 num_hidden=64\n  Dropout d1 p=0.5 axes=( )\n"
+      "  Dropout d2 p=0.5 axes=[ ]  mode=always\n  FullyConnected fc2 num_hidden=10\n"
+      "  SoftmaxOutput softmax\n",
+      "job.ini", 0, NULL, &c));
+  assert_int_equal(c->nlayers, 5);
+  assert_string_equal(c->layers[1].attrs, "p=0.5 axes=()");
+  assert_string_equal(c->layers[2].attrs, "p=0.5 axes=[] mode=always");
+  mt_config_free(c);
+  /* the builder takes a tuple written without spaces as one attribute */
+  mt_layer_spec l;
+  MT_ASSERT_OK(mt_layer_parse("Convolution conv1 kernel=(5,5) num_filter=20 pad=(2,2)", &l));
+  assert_string_equal(l.op, "Convolution");
+  assert_string_equal(l.name, "conv1");
+  assert_string_equal(l.attrs, "kernel=(5,5) num_filter=20 pad=(2,2)");
+  mt_layer_spec_free(&l);
+  MT_ASSERT_OK(mt_layer_parse("Pooling pool1 pool_type=max kernel=(2,2) stride=(2,2)", &l));
+  assert_string_equal(l.attrs, "pool_type=max kernel=(2,2) stride=(2,2)");
+  mt_layer_spec_free(&l);
+  /* and the --set form (layers separated by ';') */
+  const char *sets[] = {
+      "model.layers=FullyConnected fc1 num_hidden=8; Dropout d p=0.1 axes=( );"
+      "FullyConnected fc2 num_hidden=10; SoftmaxOutput softmax"};
+  MT_ASSERT_OK(mt_config_load_string(DM, "job.ini", 1, sets, &c));
+  assert_string_equal(c->layers[1].attrs, "p=0.1 axes=()");
+  mt_config_free(c);
 }
 
 /* ------------------------------------------------------- net builder */
@@ -852,6 +1052,8 @@ int main(void) {
       cmocka_unit_test(test_symbol_and_layers),
       cmocka_unit_test(test_check_world),
       cmocka_unit_test(test_check_files),
+      cmocka_unit_test(test_image_files),
+      cmocka_unit_test(test_layer_tuples),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_layer_parse),
       cmocka_unit_test(test_net_build),

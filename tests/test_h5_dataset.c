@@ -983,6 +983,112 @@ static void test_sharding(void **state) {
   free_set(&d);
 }
 
+/* Image datasets, /data [N, C, H, W]: written by the project's writer
+ * (chunked, in appends) and by h5py the ordinary way (f["data"] = array:
+ * contiguous, no attributes), each read back by rows and row lists, and
+ * through the iterator: batches (B, C, H, W) equal to the in-memory
+ * NDArrayIter's of the same 4-D arrays, and 2 ranks' shards (B / 2, C, H,
+ * W) that concatenate to the one-rank batch. */
+static void check_image_file(const char *p, int64_t n, int64_t C, int64_t H, int64_t W) {
+  int64_t row = C * H * W;
+  float *x = pattern_x(n, row), *y = pattern_y(n, 0, 10);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+  assert_int_equal(m->ndim, 4);
+  assert_int_equal(m->dim[0], n);
+  assert_int_equal(m->dim[1], C);
+  assert_int_equal(m->dim[2], H);
+  assert_int_equal(m->dim[3], W);
+  assert_int_equal(m->row, row);
+  float *xr = malloc((size_t)(n * row) * sizeof *xr), yr[64];
+  MT_ASSERT_OK(mtio_h5_read_range(r, 0, n, xr, yr));
+  assert_memory_equal(xr, x, (size_t)(n * row) * sizeof(float));
+  assert_memory_equal(yr, y, (size_t)n * sizeof(float));
+  const int64_t rows[] = {1, 2, 3, 17, n - 1};
+  MT_ASSERT_OK(mtio_h5_read_rows(r, 5, rows, xr, yr));
+  for (int j = 0; j < 5; j++) {
+    assert_memory_equal(xr + j * row, x + rows[j] * row, (size_t)row * sizeof(float));
+    assert_true(yr[j] == y[rows[j]]);
+  }
+  mtio_h5_close(r);
+
+  mt_ndarray *xa, *ya;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, C, H, W), mt_cpu(0), &xa));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_cpu(0), &ya));
+  MT_ASSERT_OK(mt_ndarray_copy_from(xa, x, n * row));
+  MT_ASSERT_OK(mt_ndarray_copy_from(ya, y, n));
+  const int64_t B = 6;
+  mt_data_iter *h, *mem, *rk[2];
+  MT_ASSERT_OK(mt_h5_iter_create(p, B, 1, 5, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &h));
+  MT_ASSERT_OK(mt_ndarray_iter_create(xa, ya, B, 1, 5, MT_LAST_BATCH_PAD, NULL, NULL, &mem));
+  int nd;
+  const mt_data_desc *dd;
+  MT_ASSERT_OK(mt_data_iter_provide_data(h, &nd, &dd));
+  assert_true(mt_shape_equal(&dd[0].shape, &MT_SHAPE(B, C, H, W)));
+  assert_true(compare_iters(h, mem, B, row, 2, 0) >= 2 * (n / B));
+  mt_data_iter_free(h); /* a fresh one at epoch 0, as the ranks' */
+  MT_ASSERT_OK(mt_h5_iter_create(p, B, 1, 5, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &h));
+  for (int k = 0; k < 2; k++) {
+    MT_ASSERT_OK(mt_h5_iter_create(p, B, 1, 5, MT_LAST_BATCH_PAD, k, 2, NULL, NULL, &rk[k]));
+    MT_ASSERT_OK(mt_data_iter_provide_data(rk[k], &nd, &dd));
+    assert_true(mt_shape_equal(&dd[0].shape, &MT_SHAPE(B / 2, C, H, W)));
+  }
+  int batches = 0;
+  for (;;) {
+    mt_batch fb, sb[2];
+    int rf = mt_data_iter_next(h, &fb);
+    MT_ASSERT_OK(rf);
+    for (int k = 0; k < 2; k++) assert_int_equal(mt_data_iter_next(rk[k], &sb[k]), rf);
+    if (rf == 0) break;
+    for (int k = 0; k < 2; k++) {
+      mt_shape bs = mt_ndarray_shape(sb[k].data[0]);
+      assert_true(mt_shape_equal(&bs, &MT_SHAPE(B / 2, C, H, W)));
+      assert_memory_equal(mt_ndarray_data(sb[k].data[0]),
+                          mt_ndarray_data(fb.data[0]) + k * (B / 2) * row,
+                          (size_t)(B / 2 * row) * sizeof(float));
+    }
+    batches++;
+  }
+  assert_int_equal(batches, (n + B - 1) / B);
+  for (int k = 0; k < 2; k++) mt_data_iter_free(rk[k]);
+  mt_data_iter_free(h);
+  mt_data_iter_free(mem);
+  mt_ndarray_free(xa);
+  mt_ndarray_free(ya);
+  free(xr);
+  free(x);
+  free(y);
+}
+
+static void test_image_4d(void **state) {
+  (void)state;
+  const int64_t n = 29, sdim[3] = {3, 5, 4}; /* [N, C, H, W] */
+  const char *p = tpath("img4d.h5");
+  write_pattern(p, n, 3, sdim, 0, 10, 8);
+  check_image_file(p, n, 3, 5, 4);
+
+  /* h5py, the ordinary way: x[i, c, h, w] = 1000 i + (c H + h) W + w */
+  const char *q = tpath("img4d_h5py.h5");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c 'import h5py, numpy as np\n"
+           "n, C, H, W = %lld, 3, 5, 4\n"
+           "x = (1000 * np.arange(n)[:, None] + np.arange(C * H * W)[None, :]).astype(\"f4\")\n"
+           "with h5py.File(\"%s\", \"w\") as f:\n"
+           "    f[\"data\"] = x.reshape(n, C, H, W)\n"
+           "    f[\"label\"] = (np.arange(n) %% 10).astype(\"f4\")'",
+           (long long)n, q);
+  if (system(cmd) != 0)
+    fail_msg("/usr/bin/python3 with h5py could not write %s (jobs/setup.sh)", q);
+  check_image_file(q, n, 3, 5, 4);
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(q, &r));
+  assert_int_equal(mtio_h5_reader_meta(r)->chunk_rows, 0); /* contiguous: h5py's default */
+  assert_int_equal(mtio_h5_reader_meta(r)->num_classes, 0);
+  mtio_h5_close(r);
+}
+
 /* The prefetch thread: early frees (before any next, after one batch, at
  * the end), resets at every point of an epoch, resets back to back, and
  * two iterators reading the same file at once. Checked against the
@@ -1290,6 +1396,7 @@ int main(void) {
       cmocka_unit_test(test_synth_usage),
       cmocka_unit_test(test_iter_equals_ndarray_iter),
       cmocka_unit_test(test_sharding),
+      cmocka_unit_test(test_image_4d),
       cmocka_unit_test(test_prefetch_resets_and_frees),
       cmocka_unit_test(test_not_regular),
       cmocka_unit_test(test_declared_rows),
