@@ -118,8 +118,7 @@ int mtk_conv_ref_forward(const mtk_conv_desc *d, const float *x, const float *w,
       im2col(d, x + ((int64_t)n * d->c + (int64_t)gi * cg) * d->h * d->w, cg, col);
       float *yg = y + ((int64_t)n * d->k + (int64_t)gi * kg) * ohw;
       /* y_g[kg, ohw] = w_g[kg, ckk] col[ckk, ohw] */
-      mtk_sgemm(0, 0, kg, ohw, ckk, 1.0f, w + (int64_t)gi * kg * ckk, ckk, col, ohw, 0.0f, yg,
-                ohw);
+      mtk_sgemm(0, 0, kg, ohw, ckk, 1.0f, w + (int64_t)gi * kg * ckk, ckk, col, ohw, 0.0f, yg, ohw);
       if (bias)
         for (int k = 0; k < kg; k++) {
           float b = bias[gi * kg + k];
@@ -312,7 +311,7 @@ enum { KEY_CONV_FWD = 1, KEY_CONV_BWD_DATA, KEY_CONV_BWD_WEIGHTS, KEY_CONV_FWD_N
 
 static void conv_key(int kind, const mtk_conv_desc *d, int *key) {
   memset(key, 0, sizeof(int) * MTK_DNNL_KEY);
-  int v[] = {kind,  d->n,  d->c,  d->h,  d->w,  d->k,  d->kh,     d->kw, d->sh,
+  int v[] = {kind,  d->n,  d->c,  d->h,  d->w,  d->k,      d->kh, d->kw, d->sh,
              d->sw, d->ph, d->pw, d->dh, d->dw, d->groups, d->oh, d->ow};
   memcpy(key, v, sizeof v);
 }
@@ -404,12 +403,12 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
                                                             &m.wei, &m.dst, m.strides, m.dilates,
                                                             m.pad_l, m.pad_r);
     else
-      st = dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct,
-                                                               &m.src, &m.wei, NULL, &m.dst,
-                                                               m.strides, m.dilates, m.pad_l,
-                                                               m.pad_r);
-    int rc = st == dnnl_success ? make_pd(&pd, &bd, hint)
-                                : mtk_dnnl_error(st, "convolution backward desc", __FILE__, __LINE__);
+      st = dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &m.src,
+                                                               &m.wei, NULL, &m.dst, m.strides,
+                                                               m.dilates, m.pad_l, m.pad_r);
+    int rc = st == dnnl_success
+                 ? make_pd(&pd, &bd, hint)
+                 : mtk_dnnl_error(st, "convolution backward desc", __FILE__, __LINE__);
     dnnl_primitive_desc_destroy(hint);
     MT_TRY(rc);
     if (e->key[0] == KEY_CONV_BWD_DATA) {
@@ -465,8 +464,8 @@ int mtk_conv_backward(const mtk_conv_desc *d, const float *x, const float *w, co
     MT_TRY(conv_bwd_run(KEY_CONV_BWD_WEIGHTS, d, x, dy, dw, beta_dw,
                         (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw));
   if (dx)
-    MT_TRY(conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx,
-                        (int64_t)d->n * d->c * d->h * d->w));
+    MT_TRY(
+        conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx, (int64_t)d->n * d->c * d->h * d->w));
   return 0;
 }
 

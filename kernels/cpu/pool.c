@@ -129,8 +129,9 @@ static int pool_dnnl_ok(const mtk_pool_desc *d) {
 
 static void pool_key(int kind, const mtk_pool_desc *d, int *key) {
   memset(key, 0, sizeof(int) * MTK_DNNL_KEY);
-  int v[] = {kind,  d->n,  d->c,  d->h,  d->w,  d->kh,   d->kw,
-             d->sh, d->sw, d->ph, d->pw, d->oh, d->ow, d->type, d->count_include_pad};
+  int v[] = {kind,  d->n,  d->c,  d->h,    d->w,
+             d->kh, d->kw, d->sh, d->sw,   d->ph,
+             d->pw, d->oh, d->ow, d->type, d->count_include_pad};
   memcpy(key, v, sizeof v);
 }
 
@@ -157,9 +158,10 @@ static int pool_build(mtk_dnnl_entry *e, const void *user) {
   if (e->key[0] == KEY_POOL_BWD) {
     dnnl_pooling_v2_desc_t bd;
     dnnl_primitive_desc_t hint = pd;
-    dnnl_status_t st = dnnl_pooling_v2_backward_desc_init(&bd, alg, &src, &dst, strides, kernel,
-                                                          dil, pl, pr);
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &bd, NULL, mtk_dnnl_engine(), hint);
+    dnnl_status_t st =
+        dnnl_pooling_v2_backward_desc_init(&bd, alg, &src, &dst, strides, kernel, dil, pl, pr);
+    if (st == dnnl_success)
+      st = dnnl_primitive_desc_create(&pd, &bd, NULL, mtk_dnnl_engine(), hint);
     dnnl_primitive_desc_destroy(hint);
     if (st != dnnl_success)
       return mtk_dnnl_error(st, "pooling backward primitive descriptor", __FILE__, __LINE__);

@@ -23,9 +23,9 @@ typedef struct {
   int no_bias;
 } conv_param;
 
-static const char *const conv_keys[] = {"kernel",    "stride",     "dilate",    "pad",
-                                        "num_filter", "num_group", "no_bias",   "layout",
-                                        "workspace", "cudnn_tune", "cudnn_off", NULL};
+static const char *const conv_keys[] = {"kernel",     "stride",     "dilate",    "pad",
+                                        "num_filter", "num_group",  "no_bias",   "layout",
+                                        "workspace",  "cudnn_tune", "cudnn_off", NULL};
 
 /* A 2-tuple attribute: absent (or "None", "()") gives def in both places;
  * otherwise exactly 2 values in [lo, MT_SHAPE_MAX_ELEMS]. */
@@ -39,7 +39,8 @@ static int conv_tuple2(const mt_attrs *a, const char *op, const char *node, cons
     return MT_OK;
   }
   if (n != 2)
-    return MT_ERR(MT_E_INVAL, "%s '%s': %s='%s' has %d value%s; the kernel is 2-D (kh, kw), so "
+    return MT_ERR(MT_E_INVAL,
+                  "%s '%s': %s='%s' has %d value%s; the kernel is 2-D (kh, kw), so "
                   "%s needs 2",
                   op, node, key, mt_attrs_get(a, key), n, n == 1 ? "" : "s", key);
   v[0] = t[0];
@@ -51,8 +52,9 @@ static int conv_tuple2(const mt_attrs *a, const char *op, const char *node, cons
 static int conv_layout(const mt_attrs *a, const char *op, const char *node) {
   const char *l = mt_attrs_get(a, "layout");
   if (l && strcmp(l, "None") && strcmp(l, "NCHW"))
-    return MT_ERR(MT_E_UNSUPPORTED, "%s '%s': layout='%s' is not supported: only NCHW (or None) is built",
-                  op, node, l);
+    return MT_ERR(MT_E_UNSUPPORTED,
+                  "%s '%s': layout='%s' is not supported: only NCHW (or None) is built", op, node,
+                  l);
   return MT_OK;
 }
 
@@ -67,8 +69,8 @@ static int conv_parse(const mt_attrs *a, const char *node, void *pp) {
   MT_TRY(mt_attr_int_tuple(a, op, node, "kernel", 1, MT_SHAPE_MAX_ELEMS, k, 4, &n));
   if (n == 1 || n == 3)
     return MT_ERR(MT_E_UNSUPPORTED,
-                  "%s '%s': kernel='%s' is a %d-D convolution; only 2-D (NCHW) is supported",
-                  op, node, mt_attrs_get(a, "kernel"), n);
+                  "%s '%s': kernel='%s' is a %d-D convolution; only 2-D (NCHW) is supported", op,
+                  node, mt_attrs_get(a, "kernel"), n);
   if (n != 2)
     return MT_ERR(MT_E_INVAL, "%s '%s': kernel='%s' must have 2 values (kh, kw)", op, node,
                   mt_attrs_get(a, "kernel"));
@@ -119,12 +121,13 @@ static int conv_infer_shape(const void *pp, const char *node, mt_shape *in, mt_s
   char b1[160], b2[160];
   if (d->ndim == 0) return MT_ERR(MT_E_SHAPE, "%s '%s': shape of data unknown", op, node);
   if (d->ndim != 4)
-    return MT_ERR(MT_E_SHAPE, "%s '%s': data must be 4-D (N, C, H, W) for a 2-D kernel, got %s",
-                  op, node, mt_shape_str(d, b1, sizeof b1));
+    return MT_ERR(MT_E_SHAPE, "%s '%s': data must be 4-D (N, C, H, W) for a 2-D kernel, got %s", op,
+                  node, mt_shape_str(d, b1, sizeof b1));
   int64_t C = d->dim[1], g = p->num_group;
   if (C % g)
-    return MT_ERR(MT_E_SHAPE, "%s '%s': data %s has %lld channels, not a multiple of num_group=%lld",
-                  op, node, mt_shape_str(d, b1, sizeof b1), (long long)C, (long long)g);
+    return MT_ERR(MT_E_SHAPE,
+                  "%s '%s': data %s has %lld channels, not a multiple of num_group=%lld", op, node,
+                  mt_shape_str(d, b1, sizeof b1), (long long)C, (long long)g);
   if (p->num_filter % g)
     return MT_ERR(MT_E_SHAPE, "%s '%s': num_filter=%lld is not a multiple of num_group=%lld", op,
                   node, (long long)p->num_filter, (long long)g);
@@ -135,12 +138,13 @@ static int conv_infer_shape(const void *pp, const char *node, mt_shape *in, mt_s
     int64_t room = d->dim[2 + i] + 2 * p->pad[i] - span;
     o[i] = room < 0 ? 0 : room / p->stride[i] + 1;
     if (o[i] <= 0)
-      return MT_ERR(MT_E_SHAPE,
-                    "%s '%s': data %s with %s gives an output %s of %lld (the dilated kernel, %lld, "
-                    "is larger than the padded input, %lld)",
-                    op, node, mt_shape_str(d, b1, sizeof b1), conv_geom(p, b2, sizeof b2),
-                    i ? "width" : "height", (long long)o[i], (long long)span,
-                    (long long)(d->dim[2 + i] + 2 * p->pad[i]));
+      return MT_ERR(
+          MT_E_SHAPE,
+          "%s '%s': data %s with %s gives an output %s of %lld (the dilated kernel, %lld, "
+          "is larger than the padded input, %lld)",
+          op, node, mt_shape_str(d, b1, sizeof b1), conv_geom(p, b2, sizeof b2),
+          i ? "width" : "height", (long long)o[i], (long long)span,
+          (long long)(d->dim[2 + i] + 2 * p->pad[i]));
   }
   mt_shape w = MT_SHAPE(p->num_filter, C / g, p->kernel[0], p->kernel[1]);
   MT_TRY(mt_shape_check(&w, "%s '%s': weight", op, node));
@@ -194,9 +198,8 @@ static int conv_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *con
   const conv_param *p = pp;
   mtk_conv_desc d = conv_desc(p, &in[0]->shape, &out[0]->shape);
   int want_db = !p->no_bias && req[2];
-  return mtk_conv_backward(&d, in[0]->data, in[1]->data, og[0]->data,
-                           req[0] ? ig[0]->data : NULL, beta_of(req[0]),
-                           req[1] ? ig[1]->data : NULL, beta_of(req[1]),
+  return mtk_conv_backward(&d, in[0]->data, in[1]->data, og[0]->data, req[0] ? ig[0]->data : NULL,
+                           beta_of(req[0]), req[1] ? ig[1]->data : NULL, beta_of(req[1]),
                            want_db ? ig[2]->data : NULL, want_db ? beta_of(req[2]) : 0.0f);
 }
 

@@ -34,10 +34,9 @@ typedef struct {
   int count_include_pad;
 } pool_param;
 
-static const char *const pool_keys[] = {"pool_type",         "kernel",    "stride",  "pad",
-                                        "global_pool",       "pooling_convention",
-                                        "count_include_pad", "cudnn_off", "p_value", "layout",
-                                        NULL};
+static const char *const pool_keys[] = {
+    "pool_type",         "kernel",    "stride",  "pad",    "global_pool", "pooling_convention",
+    "count_include_pad", "cudnn_off", "p_value", "layout", NULL};
 
 /* A 2-tuple attribute as in convolution.c: absent gives def. */
 static int pool_tuple2(const mt_attrs *a, const char *node, const char *key, int64_t lo,
@@ -112,8 +111,8 @@ static const char *pool_arg_name(const void *p, int i) { return "data"; }
 /* The kernel geometry for data d (4-D), output size included (also in
  * *oh, *ow as int64_t, before any narrowing); 0 or MT_E_SHAPE naming node,
  * data and the attributes. */
-static int pool_geometry(const pool_param *p, const char *node, const mt_shape *d,
-                         mtk_pool_desc *g, int64_t *oh, int64_t *ow) {
+static int pool_geometry(const pool_param *p, const char *node, const mt_shape *d, mtk_pool_desc *g,
+                         int64_t *oh, int64_t *ow) {
   int64_t k[2], s[2], pd[2], o[2];
   for (int i = 0; i < 2; i++) {
     int64_t x = d->dim[2 + i];
@@ -216,8 +215,8 @@ MT_GPU_FN int pool_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *
   mtk_pool_desc g;
   int64_t oh = 0, ow = 0;
   MT_TRY(pool_geometry(pp, "?", &in[0]->shape, &g, &oh, &ow));
-  return mtk_cuda_pool_backward(c->ctx.id, &g, in[0]->data, out[0]->data, og[0]->data,
-                                ig[0]->data, beta_of(req[0]));
+  return mtk_cuda_pool_backward(c->ctx.id, &g, in[0]->data, out[0]->data, og[0]->data, ig[0]->data,
+                                beta_of(req[0]));
 }
 
 const mt_op mt_op_pooling = {
