@@ -45,11 +45,6 @@ void mtk_conv_bias_grad(const float *dy, int n, int k, int64_t hw, float *db, fl
   }
 }
 
-/* dst = dst + src (n floats) */
-static void add_into(float *dst, const float *src, int64_t n) {
-  for (int64_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
 /* ------------------------------------------------------ reference path */
 
 /* col[(c kh + i) kw + j][oy ow + ox] = x[c][oy sh - ph + i dh][ox sw - pw + j dw]
@@ -178,6 +173,11 @@ int64_t mtk_dnnl_primitives_created(void) { return 0; }
 #else /* MT_HAVE_DNNL */
 
 /* ------------------------------------------- engine, stream, the cache */
+
+/* dst = dst + src (n floats) */
+static void add_into(float *dst, const float *src, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
 
 static pthread_once_t dnnl_once = PTHREAD_ONCE_INIT;
 static dnnl_engine_t engine;
