@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/elementwise.h"
 #include "base/philox.h"
 #include "kernels/cpu/nn.h"
