@@ -8,10 +8,6 @@
 # computed here from `modtrain predict`'s outputs of the last checkpoint on
 # the 297 test images must equal it.
 #
-# cnn needs the Convolution and Pooling ops: while the op registry lacks
-# them (--check says "unknown op 'Convolution'") the test says so and exits
-# 77 (skipped); once they exist it FAILS below 0.95 like the MLP.
-#
 #   tests/test_digits.sh BUILD/modtrain SOURCE_DIR mlp|cnn
 set -u
 M=${1:?usage: test_digits.sh MODTRAIN SOURCE_DIR mlp|cnn}
@@ -50,12 +46,7 @@ for part in n:
 PY
 
 cd "$T" || die "cd $T"
-# the network's ops: cnn waits for Convolution / Pooling
 if ! "$M" "$CFG" --check >"$T/check.out" 2>"$T/check.err"; then
-  if [ "$NET" = cnn ] && grep -q "unknown op 'Convolution'" "$T/check.err"; then
-    echo "SKIP: this build has no Convolution op yet ($(cat "$T/check.err"))"
-    exit 77
-  fi
   die "--check of $CFG: $(cat "$T/check.err")"
 fi
 grep -q "1500 samples of (1, 8, 8)" "$T/check.err" || die "--check does not show the 4-D data: $(cat "$T/check.err")"
