@@ -143,7 +143,7 @@ static void test_reshape_codes(void **state) {
   expect_shape("reshape", "shape=[0,-1]", S(8, 3, 2), S(8, 6));
   expect_shape("Reshape", "shape=(-1)", S(8, 3, 2), S(48));
   expect_shape("Reshape", "shape=(4,-1)", S(8, 3, 2), S(4, 12));
-  expect_shape("Reshape", "shape=(1,1,-2)", S(5), S(1, 1, 5));
+  expect_shape("Reshape", "shape=(-2,1,1)", S(5), S(5, 1, 1));
 }
 
 static void test_reshape_errors(void **state) {
@@ -151,6 +151,8 @@ static void test_reshape_errors(void **state) {
   mt_shape d = S(2, 3, 4);
   expect_error("Reshape", "shape=(-1,-1)", d, MT_E_SHAPE, "more than one -1", "(2, 3, 4)");
   expect_error("Reshape", "shape=(5,-1)", d, MT_E_SHAPE, "-1 cannot be inferred", NULL);
+  /* a positive value consumes an input dimension too (MXNet): -2 finds none left */
+  expect_error("Reshape", "shape=(1,1,-2)", S(5), MT_E_SHAPE, "has 1 elements", "(5,)");
   expect_error("Reshape", "shape=(5,5)", d, MT_E_SHAPE, "25 elements", "24");
   expect_error("Reshape", "shape=(0,0,0,0)", d, MT_E_SHAPE, "0 at position 3", NULL);
   expect_error("Reshape", "shape=(0,0,-3)", d, MT_E_SHAPE, "-3 needs two", NULL);
