@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "src/executor.h"
 #include "src/symbol.h"
 #include "testutil.h"
 
@@ -751,6 +752,192 @@ static void test_aliases(void **state) {
   assert_null(mt_op_find("Transpose"));
 }
 
+/* ------------------------------------------------------ symbol JSON */
+
+/* What MXNet 1.9.1 writes (nnvm SaveJSON, the layout of
+ * tests/test_symbol_json.c) for
+ *   r1 = Reshape(data, shape=(0, -1)); s1 = SliceChannel(r1, num_outputs=2, axis=1)
+ *   m1 = elemwise_mul(s1[0], s1[1]); t1 = transpose(m1, axes=(1, 0))
+ *   e1 = expand_dims(t1, axis=-1); sm1 = log_softmax(e1, axis=0, temperature=2.0)
+ *   ms1 = _mul_scalar(sm1, scalar=0.5)
+ *   Group([MakeLoss(ms1, normalization='batch', name='loss'), BlockGrad(sm1, name='pred')])
+ * Attribute values are the strings Python wrote (str of the tuple); SliceChannel
+ * has 2 outputs (node_row_ptr 2 -> 4), m1 reads [2, 0] and [2, 1]. */
+static const char NET_JSON[] =
+    "{\n"
+    "  \"nodes\": [\n"
+    "    {\n"
+    "      \"op\": \"null\", \n"
+    "      \"name\": \"data\", \n"
+    "      \"inputs\": []\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"Reshape\", \n"
+    "      \"name\": \"r1\", \n"
+    "      \"attrs\": {\"shape\": \"(0, -1)\"}, \n"
+    "      \"inputs\": [[0, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"SliceChannel\", \n"
+    "      \"name\": \"s1\", \n"
+    "      \"attrs\": {\n"
+    "        \"axis\": \"1\", \n"
+    "        \"num_outputs\": \"2\"\n"
+    "      }, \n"
+    "      \"inputs\": [[1, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"elemwise_mul\", \n"
+    "      \"name\": \"m1\", \n"
+    "      \"inputs\": [[2, 0, 0], [2, 1, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"transpose\", \n"
+    "      \"name\": \"t1\", \n"
+    "      \"attrs\": {\"axes\": \"(1, 0)\"}, \n"
+    "      \"inputs\": [[3, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"expand_dims\", \n"
+    "      \"name\": \"e1\", \n"
+    "      \"attrs\": {\"axis\": \"-1\"}, \n"
+    "      \"inputs\": [[4, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"log_softmax\", \n"
+    "      \"name\": \"sm1\", \n"
+    "      \"attrs\": {\n"
+    "        \"axis\": \"0\", \n"
+    "        \"temperature\": \"2.0\"\n"
+    "      }, \n"
+    "      \"inputs\": [[5, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"_mul_scalar\", \n"
+    "      \"name\": \"ms1\", \n"
+    "      \"attrs\": {\"scalar\": \"0.5\"}, \n"
+    "      \"inputs\": [[6, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"MakeLoss\", \n"
+    "      \"name\": \"loss\", \n"
+    "      \"attrs\": {\"normalization\": \"batch\"}, \n"
+    "      \"inputs\": [[7, 0, 0]]\n"
+    "    }, \n"
+    "    {\n"
+    "      \"op\": \"BlockGrad\", \n"
+    "      \"name\": \"pred\", \n"
+    "      \"inputs\": [[6, 0, 0]]\n"
+    "    }\n"
+    "  ], \n"
+    "  \"arg_nodes\": [0], \n"
+    "  \"node_row_ptr\": [\n"
+    "    0, \n"
+    "    1, \n"
+    "    2, \n"
+    "    4, \n"
+    "    5, \n"
+    "    6, \n"
+    "    7, \n"
+    "    8, \n"
+    "    9, \n"
+    "    10, \n"
+    "    11\n"
+    "  ], \n"
+    "  \"heads\": [[8, 0, 0], [9, 0, 0]], \n"
+    "  \"attrs\": {\"mxnet_version\": [\"int\", 10901]}\n"
+    "}";
+
+/* Loaded and written back byte for byte; it binds and trains with no
+ * out_grads (MakeLoss and BlockGrad heads). */
+static void test_symbol_json_round_trip(void **state) {
+  (void)state;
+  mt_symbol *net;
+  MT_ASSERT_OK(mt_symbol_load_json(NET_JSON, &net));
+  char *js;
+  MT_ASSERT_OK(mt_symbol_tojson(net, &js));
+  if (strcmp(js, NET_JSON)) fail_msg("tojson differs from MXNet's text:\n%s", js);
+  free(js);
+  int n;
+  const char *const *names;
+  MT_ASSERT_OK(mt_symbol_list_outputs(net, &n, &names));
+  assert_int_equal(n, 2);
+  assert_string_equal(names[0], "loss_output");
+  assert_string_equal(names[1], "pred_output");
+  const char *kn[] = {"data"};
+  mt_shape ks[] = {S(4, 2, 3)};
+  mt_executor *ex;
+  MT_ASSERT_OK(mt_executor_simple_bind(net, mt_cpu(0), MT_REQ_WRITE, 1, kn, ks, 1, &ex));
+  mt_shape want = S(3, 4, 1);
+  assert_true(mt_shape_equal(&mt_executor_output(ex, 0)->shape, &want));
+  mt_ndarray *x = mt_executor_arg(ex, "data");
+  tu_fill_uniform(x->data, x->size, -1.0f, 1.0f, 8);
+  MT_ASSERT_OK(mt_executor_forward(ex, 1));
+  MT_ASSERT_OK(mt_executor_backward(ex, 0, NULL));
+  /* forward: ms1 = 0.5 * log_softmax over axis 0 of (x[:, :3] * x[:, 3:])^T / 2 */
+  const float *o = mt_executor_output(ex, 0)->data, *pr = mt_executor_output(ex, 1)->data;
+  for (int j = 0; j < 4; j++) {
+    double v[3], mx = -1e30, s = 0;
+    for (int i = 0; i < 3; i++) {
+      v[i] = (double)x->data[j * 6 + i] * x->data[j * 6 + 3 + i] / 2.0;
+      mx = fmax(mx, v[i]);
+    }
+    for (int i = 0; i < 3; i++) s += exp(v[i] - mx);
+    for (int i = 0; i < 3; i++) {
+      double ls = v[i] - mx - log(s);
+      assert_true(fabs(pr[i * 4 + j] - ls) < 1e-5);
+      assert_true(fabs(o[i * 4 + j] - 0.5 * ls) < 1e-5);
+    }
+  }
+  /* backward reached data (MakeLoss batch: 1 / 12, rows of (3, 4, 1)) */
+  mt_ndarray *gx = mt_executor_grad(ex, "data");
+  double sum = 0;
+  for (int64_t i = 0; i < gx->size; i++) sum += fabs(gx->data[i]);
+  assert_true(sum > 1e-4);
+  mt_executor_free(ex);
+  mt_symbol_free(net);
+}
+
+/* A net built here (aliases, attrs as given) writes canonical op names and
+ * the attrs verbatim, and loads back to the same text. */
+static void test_symbol_built_round_trip(void **state) {
+  (void)state;
+  mt_symbol *data, *r, *sp, *a, *b, *m, *loss;
+  MT_ASSERT_OK(mt_symbol_variable("data", &data));
+  MT_ASSERT_OK(mt_symbol_create("reshape", "r", "shape=(-3,-2) reverse=False", 1, &data, &r));
+  MT_ASSERT_OK(mt_symbol_create("split", "sp", "num_outputs=2 squeeze_axis=1 axis=0", 1, &r, &sp));
+  MT_ASSERT_OK(mt_symbol_from_entries(1, &sp->outputs[0], &a));
+  MT_ASSERT_OK(mt_symbol_from_entries(1, &sp->outputs[1], &b));
+  mt_symbol *ab[2] = {a, b};
+  MT_ASSERT_OK(mt_symbol_create("_minus", "d", NULL, 2, ab, &m));
+  MT_ASSERT_OK(mt_symbol_create("make_loss", "loss",
+                                "grad_scale=0.25 normalization=valid "
+                                "valid_thresh=0.1",
+                                1, &m, &loss));
+  char *js, *js2;
+  MT_ASSERT_OK(mt_symbol_tojson(loss, &js));
+  const char *frags[] = {"\"op\": \"Reshape\"",          "\"shape\": \"(-3,-2)\"",
+                         "\"reverse\": \"False\"",       "\"op\": \"SliceChannel\"",
+                         "\"squeeze_axis\": \"1\"",      "\"op\": \"elemwise_sub\"",
+                         "[[2, 0, 0], [2, 1, 0]]",       "\"op\": \"MakeLoss\"",
+                         "\"normalization\": \"valid\"", "\"valid_thresh\": \"0.1\""};
+  for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
+    if (!strstr(js, frags[i])) fail_msg("tojson lacks %s:\n%s", frags[i], js);
+  mt_symbol *back;
+  MT_ASSERT_OK(mt_symbol_load_json(js, &back));
+  MT_ASSERT_OK(mt_symbol_tojson(back, &js2));
+  assert_string_equal(js, js2);
+  const char *kn[] = {"data"};
+  mt_shape ks[] = {S(1, 2, 5)}, as[1], os[1], xs[1];
+  MT_ASSERT_OK(mt_symbol_infer_shape(back, 1, kn, ks, as, os, xs));
+  mt_shape want = S(5);
+  assert_true(mt_shape_equal(&os[0], &want));
+  free(js);
+  free(js2);
+  mt_symbol *syms[] = {data, r, sp, a, b, m, loss, back};
+  for (int i = 0; i < 8; i++) mt_symbol_free(syms[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reshape_codes),
@@ -769,6 +956,8 @@ int main(void) {
       cmocka_unit_test(test_scalar_ops),
       cmocka_unit_test(test_ops_on_4d),
       cmocka_unit_test(test_aliases),
+      cmocka_unit_test(test_symbol_json_round_trip),
+      cmocka_unit_test(test_symbol_built_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
