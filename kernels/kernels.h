@@ -18,6 +18,7 @@
 #include "base/philox.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
+#include "kernels/cpu/tensor_ops.h"
 #include "kernels/cuda/cuda_kernels.h"
 
 #endif

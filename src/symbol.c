@@ -249,10 +249,11 @@ int mt_symbol_create(const char *opname, const char *name, const char *attrs_tex
   mt_node *n;
   MT_TRY_GOTO(mt_node_new(op, name, &attrs, total, entries, &n), rc, done);
   int nvis = mt_op_num_visible_outputs(op, n->param);
-  mt_entry outs[16];
-  if (nvis > 16) nvis = 16;
-  for (int i = 0; i < nvis; i++) outs[i] = (mt_entry){n, i};
-  rc = mt_symbol_from_entries(nvis, outs, out);
+  mt_entry *outs = calloc((size_t)nvis + 1, sizeof *outs); /* SliceChannel: up to 64 */
+  if (!outs) rc = MT_NOMEM();
+  for (int i = 0; outs && i < nvis; i++) outs[i] = (mt_entry){n, i};
+  if (outs) rc = mt_symbol_from_entries(nvis, outs, out);
+  free(outs);
   mt_node_release(n);
 done:
   for (int i = 0; i < nmade; i++) mt_node_release(made[i]);

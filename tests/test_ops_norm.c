@@ -447,6 +447,82 @@ static void test_bn_gradcheck(void **state) {
   }
 }
 
+/* BatchNorm on NCHW is per channel (axis 1: statistics over N, H, W): the
+ * same as BatchNorm on the (N*H*W, C) matrix of the NHWC layout, forward
+ * (output, mean, invstd, moving stats) and backward (d data, d gamma,
+ * d beta), in training and in inference. */
+static void test_bn_nchw_per_channel(void **state) {
+  (void)state;
+  enum { N = 3, C = 4, H = 5, W = 2, HW = H * W, NE = N * C * HW };
+  for (int train = 0; train < 2; train++) {
+    tu_op a, b;
+    mt_shape sa[3] = {MT_SHAPE(N, C, H, W), {0}, {0}}, sb[3] = {MT_SHAPE(N * HW, C), {0}, {0}};
+    MT_ASSERT_OK(tu_op_setup(&a, "BatchNorm", "fix_gamma=false", 3, sa));
+    MT_ASSERT_OK(tu_op_setup(&b, "BatchNorm", "fix_gamma=false", 3, sb));
+    /* channel c gets offset 2c and spread 1 + c */
+    tu_fill_uniform(a.in[0]->data, NE, -1.0f, 1.0f, 41);
+    for (int n = 0; n < N; n++)
+      for (int c = 0; c < C; c++)
+        for (int k = 0; k < HW; k++) {
+          float *v = &a.in[0]->data[(n * C + c) * HW + k];
+          *v = *v * (1 + c) + 2.0f * c;
+          b.in[0]->data[(n * HW + k) * C + c] = *v; /* NHWC */
+        }
+    for (int i = 1; i < 3; i++) {
+      tu_fill_uniform(a.in[i]->data, C, 0.5f, 1.5f, 42 + (uint64_t)i);
+      memcpy(b.in[i]->data, a.in[i]->data, sizeof(float) * C);
+    }
+    for (int i = 0; i < 2; i++) {
+      tu_fill_uniform(a.aux[i]->data, C, 0.5f, 1.5f, 45 + (uint64_t)i);
+      memcpy(b.aux[i]->data, a.aux[i]->data, sizeof(float) * C);
+    }
+    mt_op_ctx c = bn_ctx(train);
+    MT_ASSERT_OK(fwd(&a, &c));
+    MT_ASSERT_OK(fwd(&b, &c));
+    for (int n = 0; n < N; n++)
+      for (int ch = 0; ch < C; ch++)
+        for (int k = 0; k < HW; k++)
+          assert_true(fabsf(a.out[0]->data[(n * C + ch) * HW + k] -
+                            b.out[0]->data[(n * HW + k) * C + ch]) < 1e-5f);
+    for (int o = 1; o < 3; o++)
+      assert_true(tu_max_abs_diff(a.out[o]->data, b.out[o]->data, C) < 1e-5);
+    for (int i = 0; i < 2; i++)
+      assert_true(tu_max_abs_diff(a.aux[i]->data, b.aux[i]->data, C) < 1e-6);
+    /* the channels' statistics differ (not one pooled mean) */
+    if (train) assert_true(fabsf(a.out[1]->data[3] - a.out[1]->data[0]) > 3.0f);
+    mt_ndarray *oga, *ogb, *ga[3], *gb[3];
+    MT_ASSERT_OK(mt_ndarray_create(sa[0], mt_cpu(0), &oga));
+    MT_ASSERT_OK(mt_ndarray_create(sb[0], mt_cpu(0), &ogb));
+    tu_fill_uniform(oga->data, NE, -1.0f, 1.0f, 47);
+    for (int n = 0; n < N; n++)
+      for (int ch = 0; ch < C; ch++)
+        for (int k = 0; k < HW; k++)
+          ogb->data[(n * HW + k) * C + ch] = oga->data[(n * C + ch) * HW + k];
+    for (int i = 0; i < 3; i++) {
+      MT_ASSERT_OK(mt_ndarray_create(a.in[i]->shape, mt_cpu(0), &ga[i]));
+      MT_ASSERT_OK(mt_ndarray_create(b.in[i]->shape, mt_cpu(0), &gb[i]));
+    }
+    mt_ndarray *ogsa[3] = {oga, NULL, NULL}, *ogsb[3] = {ogb, NULL, NULL};
+    mt_grad_req req[3] = {MT_REQ_WRITE, MT_REQ_WRITE, MT_REQ_WRITE};
+    MT_ASSERT_OK(mt_op_backward(a.op, a.param, &c, ogsa, a.in, a.out, req, ga, a.aux));
+    MT_ASSERT_OK(mt_op_backward(b.op, b.param, &c, ogsb, b.in, b.out, req, gb, b.aux));
+    for (int n = 0; n < N; n++)
+      for (int ch = 0; ch < C; ch++)
+        for (int k = 0; k < HW; k++)
+          assert_true(fabsf(ga[0]->data[(n * C + ch) * HW + k] -
+                            gb[0]->data[(n * HW + k) * C + ch]) < 1e-5f);
+    for (int i = 1; i < 3; i++) assert_true(tu_max_abs_diff(ga[i]->data, gb[i]->data, C) < 1e-4);
+    mt_ndarray_free(oga);
+    mt_ndarray_free(ogb);
+    for (int i = 0; i < 3; i++) {
+      mt_ndarray_free(ga[i]);
+      mt_ndarray_free(gb[i]);
+    }
+    tu_op_free(&a);
+    tu_op_free(&b);
+  }
+}
+
 static void test_bn_attrs_and_shapes(void **state) {
   (void)state;
   assert_int_equal(parse_only("BatchNorm", "output_mean_var=true", "bn1"), MT_E_INVAL);
@@ -505,6 +581,7 @@ int main(void) {
       cmocka_unit_test(test_bn_fix_gamma),
       cmocka_unit_test(test_bn_gradcheck),
       cmocka_unit_test(test_bn_attrs_and_shapes),
+      cmocka_unit_test(test_bn_nchw_per_channel),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,6 +141,30 @@ int mtk_cuda_multi_sgd_update_flat(int dev, float *w, const float *g, float *mom
 /* *out = 1 if all n values at p are finite, else 0 (synchronizes). */
 int mtk_cuda_all_finite(int dev, const float *p, int64_t n, int *out);
 
+/* tensor_ops.cu (kernels/cpu/tensor_ops.h): transpose (dims and axes are
+ * host arrays of ndim <= 6, passed by value to the kernel), SliceChannel's
+ * block copies, softmax / log_softmax with temperature and their gradients
+ * (one block per row, fixed-order tree sums in double), elemwise mul / sub,
+ * the scalar ops (op is an mtk_scalar_op), a constant fill with beta, and
+ * MakeLoss's gradient: out = v / d + beta * out with d = 1 when thresh_x is
+ * NULL, else d = max(1, number of thresh_x[i] > thresh over n values),
+ * counted on the device (no read back, no float atomics). */
+int mtk_cuda_transpose(int dev, float *out, const float *x, int ndim, const int64_t *dims,
+                       const int *axes, float beta);
+int mtk_cuda_block_copy(int dev, float *dst, const float *src, int64_t outer, int64_t dst_cols,
+                        int64_t dst_off, int64_t src_cols, int64_t src_off, int64_t cols,
+                        int64_t inner, float beta);
+int mtk_cuda_softmax_t(int dev, float *out, const float *x, int64_t outer, int64_t C, int64_t inner,
+                       float temperature, int use_log);
+int mtk_cuda_softmax_t_grad(int dev, float *dx, const float *dy, const float *y, int64_t outer,
+                            int64_t C, int64_t inner, float temperature, int use_log, float beta);
+int mtk_cuda_mul(int dev, float *out, const float *a, const float *b, int64_t n, float beta);
+int mtk_cuda_sub(int dev, float *out, const float *a, const float *b, int64_t n, float beta);
+int mtk_cuda_scalar(int dev, float *out, const float *x, int64_t n, int op, float s, float beta);
+int mtk_cuda_fill_beta(int dev, float *out, int64_t n, float v, float beta);
+int mtk_cuda_make_loss_grad(int dev, float *out, int64_t n, float v, const float *thresh_x,
+                            float thresh, float beta);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,26 @@ static const struct {
     {"flatten", "Flatten"},
 };
 
+/* The shape and elementwise ops' aliases (kept apart so that op families
+ * can add theirs without touching the lines of others). */
+static const struct {
+  const char *alias, *name;
+} mt_aliases_tensor[] = {
+    {"reshape", "Reshape"},
+    {"split", "SliceChannel"},
+    {"make_loss", "MakeLoss"},
+    {"stop_gradient", "BlockGrad"},
+    {"_mul", "elemwise_mul"},
+    {"_Mul", "elemwise_mul"},
+    {"_sub", "elemwise_sub"},
+    {"_minus", "elemwise_sub"},
+    {"_Minus", "elemwise_sub"},
+    {"_PlusScalar", "_plus_scalar"},
+    {"_MinusScalar", "_minus_scalar"},
+    {"_MulScalar", "_mul_scalar"},
+    {"_DivScalar", "_div_scalar"},
+};
+
 int mt_op_count(void) { return (int)(sizeof mt_ops / sizeof mt_ops[0]); }
 const mt_op *mt_op_at(int i) { return i >= 0 && i < mt_op_count() ? mt_ops[i] : NULL; }
 
@@ -35,6 +55,8 @@ const mt_op *mt_op_find(const char *name) {
   for (size_t i = 0; i < sizeof mt_aliases / sizeof mt_aliases[0]; i++)
     if (!strcmp(mt_aliases[i].alias, name) && strcmp(mt_aliases[i].name, name))
       return mt_op_find(mt_aliases[i].name);
+  for (size_t i = 0; i < sizeof mt_aliases_tensor / sizeof mt_aliases_tensor[0]; i++)
+    if (!strcmp(mt_aliases_tensor[i].alias, name)) return mt_op_find(mt_aliases_tensor[i].name);
   return NULL;
 }
 
