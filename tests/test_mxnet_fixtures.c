@@ -252,10 +252,10 @@ static char *versions_zeroed(const char *s) {
 static void check_json_roundtrip(const char *net) {
   char path[1024];
   fixture_path(path, sizeof path, net, "-symbol.json");
+  mt_symbol *sym = load_symbol(net);
   json_error_t jerr;
   json_t *want = json_load_file(path, 0, &jerr);
   if (!want) fail_msg("%s: %s: %s", net, path, jerr.text);
-  mt_symbol *sym = load_symbol(net);
   char *text = NULL;
   MT_ASSERT_OK(mt_symbol_tojson(sym, &text));
   json_t *got = json_loads(text, 0, &jerr);
