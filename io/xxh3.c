@@ -1,11 +1,17 @@
 /* xxh3.c — the choice of XXH3 path (io/xxh3.h): the compiled paths
- * (io/xxh3_<path>.c) in a table, the fastest one this CPU runs picked once
+ * (io/xxh3_<path>.c) in a table, one picked once from what this CPU runs
  * (__builtin_cpu_supports, which also checks that the OS saves the vector
- * registers). Every path gives the same digest, so the choice changes only
- * the speed. */
+ * registers): AVX2 first, then AVX-512, SSE2 (or the target's own), scalar.
+ * AVX2 before AVX-512: on the project's Cooper Lake VMs both hash 1 MiB
+ * pieces from cache at the same speed (bench_checkpoint --hash), and 512-bit
+ * multiplies can lower the clock of the whole core, which the reading thread
+ * shares with the hashing one when the two vCPUs are one core's two threads.
+ * Every path gives the same digest, so the choice changes only the speed. */
 #include "io/xxh3.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
 
 #define DECLARE_PATH(sfx)                                                                          \
   uint64_t mtio_xxh3_oneshot_##sfx(const void *p, size_t n);                                       \
@@ -47,7 +53,7 @@ static mtio_xxh3_path paths[] = {
 };
 #define NPATHS ((int)(sizeof paths / sizeof *paths))
 
-static const mtio_xxh3_path *chosen;
+static _Atomic(const mtio_xxh3_path *) chosen;
 static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 
 static int cpu_runs(const char *name) {
@@ -59,17 +65,32 @@ static int cpu_runs(const char *name) {
   return name[0] == 's' || name[0] == 'n'; /* scalar, sse2 (x86-64 baseline), native */
 }
 
-/* Fills in `usable` and picks the last (fastest) usable path, once. */
+static const mtio_xxh3_path *find(const char *name) {
+  for (int i = 0; i < NPATHS; i++)
+    if (!strcmp(paths[i].name, name) && paths[i].usable) return &paths[i];
+  return NULL;
+}
+
+/* Fills in `usable` and picks the preferred usable path, once. */
 static void pick_once(void) {
-  for (int i = 0; i < NPATHS; i++) {
-    paths[i].usable = cpu_runs(paths[i].name);
-    if (paths[i].usable) chosen = &paths[i];
-  }
+  static const char *const order[] = {"avx2", "avx512", BASE_NAME, "scalar"};
+  for (int i = 0; i < NPATHS; i++) paths[i].usable = cpu_runs(paths[i].name);
+  const mtio_xxh3_path *p = NULL;
+  for (int i = 0; i < 4 && !p; i++) p = find(order[i]);
+  atomic_store_explicit(&chosen, p, memory_order_relaxed);
 }
 
 static const mtio_xxh3_path *pick(void) {
   pthread_once(&chosen_once, pick_once);
-  return chosen;
+  return atomic_load_explicit(&chosen, memory_order_relaxed);
+}
+
+int mtio_xxh3_use(const char *name) {
+  pick();
+  const mtio_xxh3_path *p = name ? find(name) : NULL;
+  if (!p) return -1;
+  atomic_store_explicit(&chosen, p, memory_order_relaxed);
+  return 0;
 }
 
 const mtio_xxh3_path *mtio_xxh3_paths(int *n) {

@@ -3,7 +3,8 @@
  * docs/design.md §6). The hashing itself is libxxhash-dev's xxhash.h, inlined
  * (XXH_INLINE_ALL: no link dependency), compiled once per vector width in
  * io/xxh3_<path>.c (scalar, SSE2, AVX2, AVX-512 on x86-64) and picked at run
- * time from what the CPU supports (__builtin_cpu_supports). XXH3's result does
+ * time from what the CPU supports (__builtin_cpu_supports; AVX2 preferred, see
+ * io/xxh3.c). XXH3's result does
  * not depend on the path (tests/test_checkpoint.c checks xxHash's published
  * vectors and that every compiled path agrees). Depends on nothing else. */
 #ifndef MT_IO_XXH3_H
@@ -35,7 +36,12 @@ typedef struct {
 
 /* Every compiled path, slowest first (*n of them), usable set for this CPU. */
 const mtio_xxh3_path *mtio_xxh3_paths(int *n);
-/* The path mtio_xxh3* use: the fastest usable one. */
+/* The path mtio_xxh3* use (AVX2 where the CPU has it, io/xxh3.c). */
 const mtio_xxh3_path *mtio_xxh3_chosen(void);
+/* Makes mtio_xxh3* use path `name` from now on (benchmarks: the digests are
+ * the same whichever path). -1 if no usable path has that name. A state
+ * keeps working across the switch (every path has the same state layout).
+ * Not for the library itself. */
+int mtio_xxh3_use(const char *name);
 
 #endif

@@ -1025,14 +1025,27 @@ static void test_xxh3(void **state) {
                  known[k].len, (unsigned long long)got, (unsigned long long)known[k].h);
     }
   }
-  /* the dispatching entry points: the fastest usable path */
+  /* the dispatching entry points: AVX2 where usable, else a usable one;
+   * switched to each usable path (a state started on one and finished on
+   * another included), the same digests */
   const mtio_xxh3_path *c = mtio_xxh3_chosen();
-  int last = 0;
+  assert_true(c >= paths && c < paths + np && c->usable);
   for (int i = 0; i < np; i++)
-    if (paths[i].usable) last = i;
-  assert_ptr_equal(c, &paths[last]);
-  assert_true(mtio_xxh3(buf, big) == 0x525A20EDFB0DE181ull);
-  assert_true(mtio_xxh3(NULL, 0) == 0x2D06800538D394C2ull);
+    if (!strcmp(paths[i].name, "avx2") && paths[i].usable) assert_ptr_equal(c, &paths[i]);
+  for (int i = 0; i < np; i++) {
+    if (!paths[i].usable) continue;
+    mtio_xxh3_state st;
+    mtio_xxh3_init(&st);
+    mtio_xxh3_update(&st, buf, 1000);
+    MT_ASSERT_OK(mtio_xxh3_use(paths[i].name));
+    assert_ptr_equal(mtio_xxh3_chosen(), &paths[i]);
+    mtio_xxh3_update(&st, buf + 1000, big - 1000);
+    assert_true(mtio_xxh3_digest(&st) == 0x525A20EDFB0DE181ull);
+    assert_true(mtio_xxh3(buf, big) == 0x525A20EDFB0DE181ull);
+    assert_true(mtio_xxh3(NULL, 0) == 0x2D06800538D394C2ull);
+  }
+  assert_int_equal(mtio_xxh3_use("avx1024"), -1);
+  MT_ASSERT_OK(mtio_xxh3_use(c->name));
   print_message("xxh3: %d paths compiled, using %s\n", np, c->name);
 
   /* random bytes: every path equals the scalar one, one-shot and streamed */
