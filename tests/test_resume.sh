@@ -66,7 +66,7 @@ n=$(cat p1.log p2.log | grep -c "Train-accuracy")
 # 3. a checkpoint of 2 ranks resumed on 1
 mkdir -p w && cp r2/m-0002.h5 r2/m-symbol.json w/
 "$BIN" "$CFG" $A --set checkpoint.prefix=w/m --resume >w.log 2>&1 || bad "1-rank resume of a 2-rank checkpoint"
-# (each dataset's xxh64 digest differs when its elements do: not compared)
+# (each dataset's digest differs when its elements do: not compared)
 X=$(h5ls s2/m-0004.h5/arg | awk '{printf " --exclude-attribute /arg/%s", $1}')
 if h5diff -d 1e-5 $X s2/m-0004.h5 w/m-0004.h5 /arg /arg >/dev/null 2>&1; then ok "2-rank checkpoint resumed on 1 rank: equal within 1e-5"
 else bad "world-size change: parameters differ by more than 1e-5"; fi
