@@ -1117,11 +1117,14 @@ static void test_digest_v3_written(void **state) {
   free(w);
 }
 
-/* Copies the repository's file tests/data/NAME to dst. */
+/* Copies the repository's file tests/data/NAME to dst: beside this source
+ * file (CMake compiles it by its absolute path), or under ./tests/data (a
+ * copy of the tree elsewhere, run from its root: bench/gpu-check.sh). */
 static void copy_fixture(const char *name, const char *dst) {
   const char *me = __FILE__, *slash = strrchr(me, '/');
   char src[512], cmd[1200];
   snprintf(src, sizeof src, "%.*s/data/%s", slash ? (int)(slash - me) : 1, slash ? me : ".", name);
+  if (access(src, R_OK) != 0) snprintf(src, sizeof src, "tests/data/%s", name);
   snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod u+w '%s'", src, dst, dst);
   if (system(cmd) != 0) fail_msg("%s failed", cmd);
 }
