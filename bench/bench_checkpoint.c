@@ -6,7 +6,7 @@
  * parameters are. A symbol (a small MLP) is saved with it, as in real use.
  *   write  modtrain: mt_save_checkpoint(prefix, e, sym, args, NULL, NULL):
  *          P-symbol.json and P-EEEE.h5, each to a temporary name, fsynced,
- *          renamed, directory fsynced; every dataset's XXH64 digest
+ *          renamed, directory fsynced; every dataset's XXH3 digest
  *          computed as its elements are written (docs/design.md §6).
  *          raw: open(O_CREAT|O_TRUNC) + write() of the arena's bytes + fsync
  *          + close, to a file in the same directory.
@@ -31,9 +31,15 @@
  * parameter bytes. The loaded arena is compared with the saved one (exit 1
  * on a mismatch).
  *
- *   bench_checkpoint [--dir /tmp] [--mib 256] [--reps 5] [--warm]
+ *   bench_checkpoint [--dir /tmp] [--mib 256] [--reps 5] [--warm] [--hash]
  * Target: ratio modtrain/raw >= 0.8 for write and read. Exit 0 unless an
- * error or a mismatch. */
+ * error or a mismatch.
+ *
+ * --hash instead times the digests alone, one thread: XXH64 (format 2) and
+ * every XXH3 path this CPU runs (io/xxh3.h; format 3 uses the last one), in
+ * GB/s (1e9 bytes/s), the median of --reps: over the whole parameter buffer
+ * (from memory) and over its first MiB hashed 64 times (from cache).
+ * --xxh3 PATH makes the checkpoints use that XXH3 path (same digests). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,6 +50,8 @@
 #include <unistd.h>
 
 #include "io/h5_container.h"
+#include "io/xxh3.h"
+#include "io/xxh64.h"
 #include "bench/bench_util.h"
 #include "modtrain.h"
 
@@ -128,32 +136,88 @@ static double ckpt_read_into(const char *path, char *buf, int64_t bytes) {
   return bench_now() - t;
 }
 
+/* Seconds to hash n bytes of p `times` times with XXH64 (path NULL) or an
+ * XXH3 path; the digests go to *sink so nothing is optimised away. */
+static double hash_time(const mtio_xxh3_path *path, const char *p, int64_t n, int times,
+                        uint64_t *sink) {
+  double t = bench_now();
+  for (int i = 0; i < times; i++)
+    *sink ^= path ? path->oneshot(p, (size_t)n) : mtio_xxh64(p, (size_t)n, 0);
+  return bench_now() - t;
+}
+
+static void hash_speed(const char *buf, int64_t bytes, int reps) {
+  const int64_t piece = bytes < (1 << 20) ? bytes : (1 << 20);
+  const int times = 64;
+  int np;
+  const mtio_xxh3_path *paths = mtio_xxh3_paths(&np);
+  double *tm = calloc((size_t)reps, sizeof(double)), *tc = calloc((size_t)reps, sizeof(double));
+  if (!tm || !tc) die("calloc");
+  uint64_t sink = 0;
+  printf(
+      "single-thread hash speed, GB/s: memory = %.1f MiB once, cache = 1 MiB x %d; median of "
+      "%d\n",
+      (double)bytes / (1 << 20), times, reps);
+  printf("%-22s %10s %10s\n", "", "memory", "cache");
+  for (int k = -1; k < np; k++) {
+    const mtio_xxh3_path *path = k < 0 ? NULL : &paths[k];
+    char name[64];
+    snprintf(name, sizeof name, "%s%s%s", path ? "xxh3 " : "xxh64 (format 2)",
+             path ? path->name : "", path == mtio_xxh3_chosen() ? " (format 3)" : "");
+    if (path && !path->usable) {
+      printf("%-22s %10s %10s\n", name, "-", "-");
+      continue;
+    }
+    for (int r = 0; r < reps; r++) {
+      tm[r] = hash_time(path, buf, bytes, 1, &sink);
+      tc[r] = hash_time(path, buf, piece, times, &sink);
+    }
+    printf("%-22s %10.2f %10.2f\n", name, (double)bytes / 1e9 / bench_median(tm, reps),
+           (double)piece * times / 1e9 / bench_median(tc, reps));
+  }
+  printf("(digest sink %016llx)\n", (unsigned long long)sink);
+  free(tm);
+  free(tc);
+}
+
 int main(int argc, char **argv) {
   const char *dir = "/tmp";
-  int mib = 256, reps = 5, warm = 0;
+  int mib = 256, reps = 5, warm = 0, hash = 0;
+  const char *xxh3 = NULL;
   static const struct option opts[] = {
       {"dir", required_argument, 0, 'd'},  {"mib", required_argument, 0, 'm'},
       {"reps", required_argument, 0, 'r'}, {"warm", no_argument, 0, 'w'},
+      {"hash", no_argument, 0, 'H'},       {"xxh3", required_argument, 0, 'x'},
       {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
   int c;
-  while ((c = getopt_long(argc, argv, "d:m:r:wh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "d:m:r:wHx:h", opts, NULL)) != -1) {
     switch (c) {
     case 'd': dir = optarg; break;
     case 'm': mib = atoi(optarg); break;
     case 'r': reps = atoi(optarg); break;
     case 'w': warm = 1; break;
+    case 'H': hash = 1; break;
+    case 'x': xxh3 = optarg; break;
     default:
       printf(
-          "usage: bench_checkpoint [--dir /tmp] [--mib 256] [--reps 5] [--warm]\n"
+          "usage: bench_checkpoint [--dir /tmp] [--mib 256] [--reps 5] [--warm] [--hash]\n"
+          "                        [--xxh3 PATH]\n"
           "  --dir   directory for the files (default /tmp)\n"
           "  --mib   parameter set size in MiB (default 256)\n"
           "  --reps  repetitions, median reported (default 5)\n"
-          "  --warm  read with the page cache warm (default: dropped)\n");
+          "  --warm  read with the page cache warm (default: dropped)\n"
+          "  --hash  time the digests alone (XXH64, each XXH3 path), no files\n"
+          "  --xxh3  the XXH3 path the checkpoints use: scalar, sse2, avx2, avx512\n"
+          "          (default: modtrain's choice; the same digests)\n");
       return c == 'h' ? 0 : 1;
     }
   }
   if (mib < 1 || reps < 1) {
     fprintf(stderr, "bench_checkpoint: --mib and --reps must be >= 1\n");
+    return 1;
+  }
+  if (xxh3 && mtio_xxh3_use(xxh3) < 0) {
+    fprintf(stderr, "bench_checkpoint: --xxh3 %s: not a path this build and CPU run\n", xxh3);
     return 1;
   }
   /* 16 matrices (rows, 2048) + 16 biases (rows): rows from the size */
@@ -187,6 +251,12 @@ int main(int argc, char **argv) {
     memcpy((char *)flat + off, mt_ndarray_data(a), 4 * (size_t)mt_ndarray_size(a));
     off += 4 * mt_ndarray_size(a);
   }
+  if (hash) {
+    hash_speed((const char *)flat, bytes, reps);
+    free(flat);
+    mt_arena_free(args);
+    return 0;
+  }
   mt_symbol *data, *fc, *net;
   if (mt_symbol_variable("data", &data) < 0 ||
       mt_symbol_create("FullyConnected", "fc1", "num_hidden=64", 1, &data, &fc) < 0 ||
@@ -196,8 +266,11 @@ int main(int argc, char **argv) {
   char prefix[3072], raw[4096], h5[4096];
   snprintf(prefix, sizeof prefix, "%s/bench_ckpt_%ld", dir, (long)getpid());
   snprintf(raw, sizeof raw, "%s/bench_raw_%ld.bin", dir, (long)getpid());
-  printf("bench_checkpoint: %.1f MiB in %d arrays, directory %s, %d reps, %s cache for reads\n",
-         (double)bytes / (1 << 20), 2 * NMAT, dir, reps, warm ? "warm" : "dropped");
+  printf(
+      "bench_checkpoint: %.1f MiB in %d arrays, directory %s, %d reps, %s cache for reads, "
+      "digests xxh3 (%s)\n",
+      (double)bytes / (1 << 20), 2 * NMAT, dir, reps, warm ? "warm" : "dropped",
+      mtio_xxh3_chosen()->name);
   double *tw[2], *tr[2], *ti[2];
   for (int k = 0; k < 2; k++) {
     tw[k] = calloc((size_t)reps, sizeof(double));

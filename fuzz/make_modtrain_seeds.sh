@@ -11,7 +11,15 @@
 # written: 268 KiB, mostly the space reserved for metadata; and epoch 2),
 # adam with BatchNorm and Dropout, centered rmsprop, adagrad and nag; the
 # smaller copies are h5repack'd in HDF5's 1.8 format (--low=1 --high=1,
-# which modtrain reads), keeping HDF5's checksummed metadata.
+# which modtrain reads), keeping HDF5's checksummed metadata and modtrain's
+# digests (not the metadata trailer: h5repack writes a new file).
+#
+# The checkpoints are named modtrain-v3-* (checkpoint format 3: XXH3
+# digests). Seeds of the older formats were written by this script with the
+# modtrain of their time and are kept as they are, so the fuzzer keeps
+# reaching their code paths: modtrain-*-0001*.h5 without a version (format 1,
+# no digests) and modtrain-v2-* (format 2, XXH64 digests; tests/data/ holds
+# its unrepacked epoch 2).
 set -euo pipefail
 M=$(realpath "${1:?usage: fuzz/make_modtrain_seeds.sh MODTRAIN}")
 cd "$(dirname "$0")/.."
@@ -35,10 +43,11 @@ small="FullyConnected fc1 num_hidden=3;SoftmaxOutput softmax"
 "$M" "${base[@]}" --set train.num_epoch=1 --set train.optimizer=nag --set train.momentum=0.5 \
   --set checkpoint.prefix=ck/nag --set model.layers="$small" >/dev/null
 mkdir -p "$C/checkpoint" "$C/h5_dataset" "$C/symbol_json"
-cp ck/mlp-0001.h5 "$C/checkpoint/modtrain-sgd-momentum-0001.h5"
-h5repack --low=1 --high=1 ck/mlp-0002.h5 "$C/checkpoint/modtrain-sgd-momentum-0002-repacked.h5"
+V=v3
+cp ck/mlp-0001.h5 "$C/checkpoint/modtrain-$V-sgd-momentum-0001.h5"
+h5repack --low=1 --high=1 ck/mlp-0002.h5 "$C/checkpoint/modtrain-$V-sgd-momentum-0002-repacked.h5"
 for n in adam rms adagrad nag; do
-  h5repack --low=1 --high=1 ck/$n-0001.h5 "$C/checkpoint/modtrain-$n-0001-repacked.h5"
+  h5repack --low=1 --high=1 ck/$n-0001.h5 "$C/checkpoint/modtrain-$V-$n-0001-repacked.h5"
 done
 cp ck/adam-symbol.json "$C/symbol_json/modtrain-bn-dropout-symbol.json"
 cp ck/mlp-symbol.json "$C/symbol_json/modtrain-mlp-symbol.json"

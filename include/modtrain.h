@@ -749,11 +749,13 @@ MT_API void mt_module_set_seed(mt_module *mod, uint64_t seed);
  *   /arg/<name>, /aux/<name>        float32 datasets of the parameters' shapes
  *   /optimizer/<param>/<state>      e.g. momentum, Adam's mean / var; the
  *                                   group's attributes: index, count, has_state
- *   attributes on /: format_version (2), epoch, num_update,
+ *   attributes on /: format_version (3), epoch, num_update,
  *   world_size_at_save, data_epoch, data_batch, rng_seed, rng_step,
  *   symbol (JSON text), config (text)
- *   and the digests: "xxh64" on each dataset, "attrs_xxh64" on each group
- *   (XXH64 of the elements / of each attribute), checked on every load
+ *   and the digests: "xxh3" on each dataset, "attrs_xxh3" on each group
+ *   (XXH3-64 of the elements / of each attribute), checked on every load;
+ *   format 2 files (XXH64s under "xxh64" / "attrs_xxh64") and format 1
+ *   files (no digests) still load
  * Both files are written to "<name>.tmp.<pid>", fsynced and renamed, and the
  * directory fsynced: a crash or a full disk leaves the previous checkpoint
  * intact and never a partial P-EEEE.h5 (temporary files may stay behind;

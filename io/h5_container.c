@@ -14,7 +14,8 @@
  *    HDF5 >= 1.8, h5py and h5dump;
  *  - file locking is off: checkpoints usually live on shared file systems
  *    where flock fails, and atomic rename already keeps readers safe;
- *  - every dataset and attribute carries an XXH64 digest (see "digests"):
+ *  - every dataset and attribute carries an XXH3-64 digest (see "digests";
+ *    files of older modtrain an XXH64 one, still read and checked):
  *    HDF5 1.8's format checksums object headers but neither raw data nor
  *    the global heap (text attributes), and Fletcher32 would need chunked
  *    datasets, which the pwrite path and the contiguous pread path avoid. */
@@ -34,6 +35,7 @@
 
 #include "io/h5_check.h"
 #include "io/h5dataset.h"
+#include "io/xxh3.h"
 #include "io/xxh64.h"
 
 /* ------------------------------------------------------ HDF5 error checks */
@@ -124,28 +126,85 @@ int mtio_h5_unescape(const char *name, char *out, size_t len) {
 /* ---------------------------------------------------------------- digests */
 
 /* Every file this container writes verifies itself (docs/design.md §6):
- *  - each dataset has a scalar uint64 attribute "xxh64", the XXH64 (seed 0)
- *    of its elements as stored (float32 little endian, in order);
+ *  - each dataset has a scalar uint64 attribute "xxh3", the XXH3-64 (seed 0,
+ *    default secret) of its elements as stored (float32 little endian, in
+ *    order);
  *  - each object that has attributes written through the API ("/", groups)
- *    has "attrs_xxh64", uint64 [k]: one XXH64 per attribute, over its
+ *    has "attrs_xxh3", uint64 [k]: one XXH3-64 per attribute, over its
  *    object's path, its name, a type tag and its value (attr_hash). The
- *    root always has one (maybe empty): it marks a file with digests.
- * A reader checks a dataset's digest on every read and an attribute's on
- * every read (its hash must be in its object's list). */
-#define DIGEST_DSET "xxh64"
-#define DIGEST_ATTRS "attrs_xxh64"
+ *    root always has one (maybe empty): it marks a file with digests, and
+ *    its name says which hash.
+ * Files written before XXH3 (checkpoint format 2) carry the same with XXH64
+ * (seed 0) under "xxh64" and "attrs_xxh64"; a reader checks those with
+ * XXH64. A reader checks a dataset's digest on every read and an
+ * attribute's on every read (its hash must be in its object's list). The
+ * metadata trailer (meta_trailer_write) is XXH64 in every file. */
+typedef struct {
+  const char *dset, *attrs; /* the digest attributes' names; dset is the hash's name too */
+} digest_names;
+
+static const digest_names DIGEST_NAMES[] = {
+    [MTIO_DIGEST_NONE] = {"", ""},
+    [MTIO_DIGEST_XXH64] = {"xxh64", "attrs_xxh64"},
+    [MTIO_DIGEST_XXH3] = {"xxh3", "attrs_xxh3"},
+};
+#define WRITE_DIGEST MTIO_DIGEST_XXH3 /* what the writer stores */
+
+const char *mtio_digest_name(int kind) {
+  return kind == MTIO_DIGEST_XXH3 ? "xxh3" : kind == MTIO_DIGEST_XXH64 ? "xxh64" : "none";
+}
+
+/* A hash in progress, of either kind. */
+typedef struct {
+  int kind;
+  union {
+    mtio_xxh64_state x64;
+    mtio_xxh3_state x3;
+  } u;
+} dig_state;
+
+static void dig_init(dig_state *s, int kind) {
+  s->kind = kind;
+  if (kind == MTIO_DIGEST_XXH3) mtio_xxh3_init(&s->u.x3);
+  else mtio_xxh64_init(&s->u.x64, 0);
+}
+
+static void dig_update(dig_state *s, const void *p, size_t n) {
+  if (s->kind == MTIO_DIGEST_XXH3) mtio_xxh3_update(&s->u.x3, p, n);
+  else mtio_xxh64_update(&s->u.x64, p, n);
+}
+
+static uint64_t dig_final(const dig_state *s) {
+  return s->kind == MTIO_DIGEST_XXH3 ? mtio_xxh3_digest(&s->u.x3) : mtio_xxh64_digest(&s->u.x64);
+}
+
+static uint64_t dig_once(int kind, const void *p, size_t n) {
+  return kind == MTIO_DIGEST_XXH3 ? mtio_xxh3(p, n) : mtio_xxh64(p, n, 0);
+}
+
+/* Whether attribute `name` of a dataset (is_dset) or other object is the
+ * digest of a file with digests of `kind`; in a file without digests, the
+ * digest of either kind. */
+static int is_digest_attr(const char *name, int kind, int is_dset) {
+  for (int k = MTIO_DIGEST_XXH64; k <= MTIO_DIGEST_XXH3; k++)
+    if ((kind == MTIO_DIGEST_NONE || kind == k) &&
+        !strcmp(name, is_dset ? DIGEST_NAMES[k].dset : DIGEST_NAMES[k].attrs))
+      return 1;
+  return 0;
+}
 
 /* The attribute's hash: "/obj\0name\0" + tag ('i' int64, 'u' uint64, 's'
  * text) + the value (8 bytes little endian; the text's bytes, no NUL). */
-static uint64_t attr_hash(const char *obj, const char *name, char tag, const void *val, size_t n) {
-  mtio_xxh64_state s;
-  mtio_xxh64_init(&s, 0);
-  if (obj[0] != '/') mtio_xxh64_update(&s, "/", 1);
-  mtio_xxh64_update(&s, obj, strlen(obj) + 1);
-  mtio_xxh64_update(&s, name, strlen(name) + 1);
-  mtio_xxh64_update(&s, &tag, 1);
-  mtio_xxh64_update(&s, val, n);
-  return mtio_xxh64_digest(&s);
+static uint64_t attr_hash(int kind, const char *obj, const char *name, char tag, const void *val,
+                          size_t n) {
+  dig_state s;
+  dig_init(&s, kind);
+  if (obj[0] != '/') dig_update(&s, "/", 1);
+  dig_update(&s, obj, strlen(obj) + 1);
+  dig_update(&s, name, strlen(name) + 1);
+  dig_update(&s, &tag, 1);
+  dig_update(&s, val, n);
+  return dig_final(&s);
 }
 
 /* A scalar uint64 attribute `name` on the open object o, created or
@@ -250,7 +309,7 @@ typedef struct {
   int64_t off, bytes;
   const void *data;
   char *dset;      /* its path, for the digest attribute */
-  uint64_t digest; /* XXH64 of the bytes, computed while they are written */
+  uint64_t digest; /* XXH3 of the bytes, computed while they are written */
 } data_range;
 
 /* An attribute written through the API, for its object's digest list. */
@@ -488,7 +547,9 @@ static int h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const
   int64_t bytes = 4 * mt_shape_size(shape);
   /* the digest: known now for an empty dataset, else a placeholder that
    * commit overwrites in place once the elements are written and hashed */
-  if ((rc = put_u64(d, DIGEST_DSET, bytes > 0 ? 0 : mtio_xxh64("", 0, 0), w->path)) < 0) goto fail;
+  if ((rc = put_u64(d, DIGEST_NAMES[WRITE_DIGEST].dset,
+                    bytes > 0 ? 0 : dig_once(WRITE_DIGEST, "", 0), w->path)) < 0)
+    goto fail;
   if (bytes > 0) {
     haddr_t off = H5Dget_offset(d);
     if (off == HADDR_UNDEF) {
@@ -554,7 +615,7 @@ static int h5w_attr(mtio_h5w *w, const char *obj, const char *name, hid_t type, 
                     uint64_t h) {
   int rc = MT_OK;
   hid_t o = -1, space = -1, a = -1;
-  if (!strcmp(name, DIGEST_DSET) || !strcmp(name, DIGEST_ATTRS))
+  if (is_digest_attr(name, MTIO_DIGEST_NONE, 0) || is_digest_attr(name, MTIO_DIGEST_NONE, 1))
     return mt_error_set(MT_E_INVAL, "cannot save '%s': attribute name '%s' is reserved for digests",
                         w->path, name);
   if (strcmp(obj, "/") && (rc = ensure_group(w, obj)) < 0) return rc;
@@ -577,7 +638,8 @@ fail:
 int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v) {
   if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_i64: NULL argument");
   h5_quiet q = quiet_begin();
-  int rc = h5w_attr(w, obj, name, H5T_STD_I64LE, &v, attr_hash(obj, name, 'i', &v, 8));
+  int rc =
+      h5w_attr(w, obj, name, H5T_STD_I64LE, &v, attr_hash(WRITE_DIGEST, obj, name, 'i', &v, 8));
   quiet_end(q);
   return rc;
 }
@@ -585,7 +647,8 @@ int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v)
 int mtio_h5w_attr_u64(mtio_h5w *w, const char *obj, const char *name, uint64_t v) {
   if (!w || !obj || !name) return mt_error_set(MT_E_INVAL, "mtio_h5w_attr_u64: NULL argument");
   h5_quiet q = quiet_begin();
-  int rc = h5w_attr(w, obj, name, H5T_STD_U64LE, &v, attr_hash(obj, name, 'u', &v, 8));
+  int rc =
+      h5w_attr(w, obj, name, H5T_STD_U64LE, &v, attr_hash(WRITE_DIGEST, obj, name, 'u', &v, 8));
   quiet_end(q);
   return rc;
 }
@@ -598,7 +661,8 @@ int mtio_h5w_attr_str(mtio_h5w *w, const char *obj, const char *name, const char
   if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
     rc = h5_fail(MT_E_HDF5, __FILE__, __LINE__, "H5Tcopy(H5T_C_S1)", "cannot save", w->path);
   const char *p = s ? s : "";
-  if (rc == MT_OK) rc = h5w_attr(w, obj, name, t, &p, attr_hash(obj, name, 's', p, strlen(p)));
+  if (rc == MT_OK)
+    rc = h5w_attr(w, obj, name, t, &p, attr_hash(WRITE_DIGEST, obj, name, 's', p, strlen(p)));
   if (t >= 0) H5Tclose(t);
   quiet_end(q);
   return rc;
@@ -659,14 +723,14 @@ static int64_t superblock_eoa(const core_image *im) {
 
 /* Elements go to the file in pieces of this size: each piece is handed to
  * the kernel, its writeback started (sync_file_range), and then hashed, so
- * the disk writes while the CPU hashes (XXH64 runs at ~6 GB/s, a disk at
+ * the disk writes while the CPU hashes (XXH3 runs at 10+ GB/s, a disk at
  * well under 1), and the piece is still in cache when hashed. */
 #define WRITE_PIECE ((int64_t)2 << 20)
 
 /* Writes range r's elements at their offset and computes their digest. */
 static int write_range(int fd, data_range *r, const mtio_h5w *w) {
-  mtio_xxh64_state s;
-  mtio_xxh64_init(&s, 0);
+  dig_state s;
+  dig_init(&s, WRITE_DIGEST);
   const char *p = r->data;
   for (int64_t pos = 0; pos < r->bytes; pos += WRITE_PIECE) {
     int64_t k = r->bytes - pos < WRITE_PIECE ? r->bytes - pos : WRITE_PIECE;
@@ -675,9 +739,9 @@ static int write_range(int fd, data_range *r, const mtio_h5w *w) {
 #ifdef SYNC_FILE_RANGE_WRITE
     (void)sync_file_range(fd, (off_t)(r->off + pos), (off_t)k, SYNC_FILE_RANGE_WRITE); /* a hint */
 #endif
-    mtio_xxh64_update(&s, p + pos, (size_t)k);
+    dig_update(&s, p + pos, (size_t)k);
   }
-  r->digest = mtio_xxh64_digest(&s);
+  r->digest = dig_final(&s);
   return MT_OK;
 }
 
@@ -736,9 +800,9 @@ static int put_attr_digests(mtio_h5w *w, const char *obj, const attr_rec *attrs,
   for (int i = 0; i < k; i++) h[i] = attrs[i].h;
   MTIO_CHECK_H5_GOTO(o = H5Oopen(w->file, obj, H5P_DEFAULT), MT_E_HDF5, "cannot save", w->path);
   MTIO_CHECK_H5_GOTO(space = H5Screate_simple(1, &dim, NULL), MT_E_HDF5, "cannot save", w->path);
-  MTIO_CHECK_H5_GOTO(
-      a = H5Acreate2(o, DIGEST_ATTRS, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT), MT_E_HDF5,
-      "cannot save", w->path);
+  MTIO_CHECK_H5_GOTO(a = H5Acreate2(o, DIGEST_NAMES[WRITE_DIGEST].attrs, H5T_STD_U64LE, space,
+                                    H5P_DEFAULT, H5P_DEFAULT),
+                     MT_E_HDF5, "cannot save", w->path);
   if (k > 0)
     MTIO_CHECK_H5_GOTO(H5Awrite(a, H5T_NATIVE_UINT64, h), MT_E_HDF5, "cannot save", w->path);
 fail:
@@ -759,7 +823,7 @@ static int h5w_finish(mtio_h5w *w, int64_t *size) {
     hid_t o;
     MTIO_CHECK_H5_GOTO(o = H5Oopen(w->file, w->ranges[i].dset, H5P_DEFAULT), MT_E_HDF5,
                        "cannot save", w->path);
-    rc = put_u64(o, DIGEST_DSET, w->ranges[i].digest, w->path);
+    rc = put_u64(o, DIGEST_NAMES[WRITE_DIGEST].dset, w->ranges[i].digest, w->path);
     H5Oclose(o);
     if (rc < 0) goto fail;
   }
@@ -970,12 +1034,14 @@ void mtio_h5w_abort(mtio_h5w *w) {
 struct mtio_h5r {
   hid_t file;
   char *path;
-  int fd;       /* the elements of verified datasets are read with pread */
-  int digested; /* the root has an attrs_xxh64 list: every read is verified */
+  int fd;     /* the elements of verified datasets are read with pread */
+  int digest; /* MTIO_DIGEST_*: the root has an attrs_xxh3 (attrs_xxh64) list: every read
+               * is verified with XXH3 (XXH64); NONE: no list, nothing to verify */
 };
 
 const char *mtio_h5r_path(const mtio_h5r *r) { return r ? r->path : ""; }
-int mtio_h5r_digested(const mtio_h5r *r) { return r ? r->digested : 0; }
+int mtio_h5r_digested(const mtio_h5r *r) { return r ? r->digest != MTIO_DIGEST_NONE : 0; }
+int mtio_h5r_digest(const mtio_h5r *r) { return r ? r->digest : MTIO_DIGEST_NONE; }
 
 static int h5r_open(const char *path, mtio_h5r **out) {
   int rc = MT_OK;
@@ -1016,10 +1082,13 @@ static int h5r_open(const char *path, mtio_h5r **out) {
   /* A truncated or damaged file fails here ("truncated file: eof = ...") */
   MTIO_CHECK_H5_GOTO(r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl), MT_E_FORMAT,
                      "damaged or truncated HDF5 file", path);
-  htri_t dig;
-  MTIO_CHECK_H5_GOTO(dig = H5Aexists_by_name(r->file, "/", DIGEST_ATTRS, H5P_DEFAULT), MT_E_FORMAT,
-                     "damaged HDF5 file (its root's attributes do not read)", path);
-  r->digested = dig > 0;
+  r->digest = MTIO_DIGEST_NONE;
+  for (int k = MTIO_DIGEST_XXH3; k >= MTIO_DIGEST_XXH64 && r->digest == MTIO_DIGEST_NONE; k--) {
+    htri_t dig;
+    MTIO_CHECK_H5_GOTO(dig = H5Aexists_by_name(r->file, "/", DIGEST_NAMES[k].attrs, H5P_DEFAULT),
+                       MT_E_FORMAT, "damaged HDF5 file (its root's attributes do not read)", path);
+    if (dig > 0) r->digest = k;
+  }
   H5Pclose(fapl);
   *out = r;
   return MT_OK;
@@ -1118,28 +1187,29 @@ fail:
  * and the attribute otherwise. */
 static int verify_attr(mtio_h5r *r, hid_t o, const char *obj, const char *name, char tag,
                        const void *val, size_t n) {
-  if (!r->digested) return MT_OK;
+  if (r->digest == MTIO_DIGEST_NONE) return MT_OK;
+  const char *list_name = DIGEST_NAMES[r->digest].attrs;
   int rc = MT_OK;
   hid_t a = -1, t = -1, s = -1;
   uint64_t *list = NULL;
   char what[512];
-  attr_what(what, sizeof what, obj, DIGEST_ATTRS);
+  attr_what(what, sizeof what, obj, list_name);
   htri_t has;
-  MTIO_CHECK_H5_GOTO(has = H5Aexists(o, DIGEST_ATTRS), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(has = H5Aexists(o, list_name), MT_E_FORMAT, what, r->path);
   if (!has) {
     rc = mt_error_set(MT_E_FORMAT,
                       "'%s': attribute '%s' of '%s' has no digest ('%s' has no %s list, while "
                       "the file has digests): the file was altered or damaged",
-                      r->path, name, obj, obj, DIGEST_ATTRS);
+                      r->path, name, obj, obj, list_name);
     goto fail;
   }
-  MTIO_CHECK_H5_GOTO(a = H5Aopen(o, DIGEST_ATTRS, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(a = H5Aopen(o, list_name, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
   MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
   MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, what, r->path);
   hssize_t k = H5Sget_simple_extent_npoints(s);
   if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 8 || k < 0 || k > (1 << 24)) {
     rc = mt_error_set(MT_E_FORMAT, "'%s': %s of '%s' is not a list of 64-bit digests", r->path,
-                      DIGEST_ATTRS, obj);
+                      list_name, obj);
     goto fail;
   }
   if (!(list = malloc(sizeof *list * (size_t)(k ? k : 1)))) {
@@ -1147,14 +1217,14 @@ static int verify_attr(mtio_h5r *r, hid_t o, const char *obj, const char *name, 
     goto fail;
   }
   if (k > 0) MTIO_CHECK_H5_GOTO(H5Aread(a, H5T_NATIVE_UINT64, list), MT_E_FORMAT, what, r->path);
-  uint64_t h = attr_hash(obj, name, tag, val, n);
+  uint64_t h = attr_hash(r->digest, obj, name, tag, val, n);
   int found = 0;
   for (hssize_t i = 0; i < k && !found; i++) found = list[i] == h;
   if (!found)
     rc = mt_error_set(MT_E_FORMAT,
-                      "'%s': attribute '%s' of '%s' does not match its digest (xxh64): the file "
+                      "'%s': attribute '%s' of '%s' does not match its digest (%s): the file "
                       "is damaged",
-                      r->path, name, obj);
+                      r->path, name, obj, mtio_digest_name(r->digest));
 fail:
   free(list);
   if (s >= 0) H5Sclose(s);
@@ -1416,28 +1486,29 @@ typedef struct {
 /* The digest attribute of dataset d, in a file with digests. */
 static int dset_digest(mtio_h5r *r, hid_t d, const char *dset, read_plan *p) {
   p->has = 0;
-  if (!r->digested) return MT_OK;
+  if (r->digest == MTIO_DIGEST_NONE) return MT_OK;
+  const char *dig_name = DIGEST_NAMES[r->digest].dset;
   int rc = MT_OK;
   hid_t a = -1, t = -1, s = -1;
   char what[512];
-  attr_what(what, sizeof what, dset, DIGEST_DSET);
+  attr_what(what, sizeof what, dset, dig_name);
   htri_t has;
-  MTIO_CHECK_H5_GOTO(has = H5Aexists(d, DIGEST_DSET), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(has = H5Aexists(d, dig_name), MT_E_FORMAT, what, r->path);
   if (!has) {
     rc = mt_error_set(MT_E_FORMAT,
                       "'%s': dataset '%s' has no digest (no %s attribute, while the file has "
                       "digests): the file was altered or damaged",
-                      r->path, dset, DIGEST_DSET);
+                      r->path, dset, dig_name);
     goto fail;
   }
-  MTIO_CHECK_H5_GOTO(a = H5Aopen(d, DIGEST_DSET, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
+  MTIO_CHECK_H5_GOTO(a = H5Aopen(d, dig_name, H5P_DEFAULT), MT_E_FORMAT, what, r->path);
   MTIO_CHECK_H5_GOTO(t = H5Aget_type(a), MT_E_FORMAT, what, r->path);
   MTIO_CHECK_H5_GOTO(s = H5Aget_space(a), MT_E_FORMAT, what, r->path);
   if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 8 ||
       H5Sget_simple_extent_npoints(s) != 1) {
     rc =
         mt_error_set(MT_E_FORMAT, "'%s': the %s attribute of dataset '%s' is not one 64-bit digest",
-                     r->path, DIGEST_DSET, dset);
+                     r->path, dig_name, dset);
     goto fail;
   }
   MTIO_CHECK_H5_GOTO(H5Aread(a, H5T_NATIVE_UINT64, &p->want), MT_E_FORMAT, what, r->path);
@@ -1451,9 +1522,10 @@ fail:
 
 static int digest_mismatch(const mtio_h5r *r, const char *dset, uint64_t want, uint64_t got) {
   return mt_error_set(MT_E_FORMAT,
-                      "'%s': dataset '%s' does not match its digest (xxh64 %016llx stored, "
+                      "'%s': dataset '%s' does not match its digest (%s %016llx stored, "
                       "%016llx computed): the file is damaged",
-                      r->path, dset, (unsigned long long)want, (unsigned long long)got);
+                      r->path, dset, mtio_digest_name(r->digest), (unsigned long long)want,
+                      (unsigned long long)got);
 }
 
 /* Under the HDF5 lock: opens dset, checks it holds n elements and gets its
@@ -1497,7 +1569,7 @@ static int h5r_read_begin(mtio_h5r *r, const char *dset, float *data, int64_t n,
                        MT_E_FORMAT, "damaged checkpoint", r->path);
   }
   if (p->has) {
-    uint64_t got = mtio_xxh64(data, (size_t)p->bytes, 0);
+    uint64_t got = dig_once(r->digest, data, (size_t)p->bytes);
     if (got != p->want) rc = digest_mismatch(r, dset, p->want, got);
   }
 fail:
@@ -1541,23 +1613,24 @@ typedef struct {
   pthread_cond_t cv;
   const char *data;
   int64_t bytes, ready; /* ready: bytes read so far; -1: the reader failed */
+  int kind;             /* MTIO_DIGEST_* */
   uint64_t digest;
 } hash_pipe;
 
 static void *hash_behind(void *arg) {
   hash_pipe *hp = arg;
-  mtio_xxh64_state st;
-  mtio_xxh64_init(&st, 0);
+  dig_state st;
+  dig_init(&st, hp->kind);
   for (int64_t done = 0; done < hp->bytes;) {
     pthread_mutex_lock(&hp->mu);
     while (hp->ready >= 0 && hp->ready <= done) pthread_cond_wait(&hp->cv, &hp->mu);
     int64_t ready = hp->ready;
     pthread_mutex_unlock(&hp->mu);
     if (ready < 0) return NULL;
-    mtio_xxh64_update(&st, hp->data + done, (size_t)(ready - done));
+    dig_update(&st, hp->data + done, (size_t)(ready - done));
     done = ready;
   }
-  hp->digest = mtio_xxh64_digest(&st);
+  hp->digest = dig_final(&st);
   return NULL;
 }
 
@@ -1578,20 +1651,19 @@ static int read_verified(mtio_h5r *r, const char *dset, char *data, const read_p
     if (!buf)
       return mt_error_set(MT_E_NOMEM, "checkpoint: out of memory reading '%s' of '%s'", dset,
                           r->path);
-    mtio_xxh64_state st;
-    mtio_xxh64_init(&st, 0);
+    dig_state st;
+    dig_init(&st, r->digest);
     for (int64_t pos = 0; pos < p->bytes && rc == MT_OK; pos += VERIFY_PIECE) {
       int64_t k = p->bytes - pos < VERIFY_PIECE ? p->bytes - pos : VERIFY_PIECE;
-      if ((rc = pread_all(r, dset, buf, k, p->off + pos)) == MT_OK)
-        mtio_xxh64_update(&st, buf, (size_t)k);
+      if ((rc = pread_all(r, dset, buf, k, p->off + pos)) == MT_OK) dig_update(&st, buf, (size_t)k);
     }
     free(buf);
-    got = mtio_xxh64_digest(&st);
+    got = dig_final(&st);
   } else if (p->bytes < PIPE_MIN) {
     rc = pread_all(r, dset, data, p->bytes, p->off);
-    got = rc == MT_OK ? mtio_xxh64(data, (size_t)p->bytes, 0) : 0;
+    got = rc == MT_OK ? dig_once(r->digest, data, (size_t)p->bytes) : 0;
   } else {
-    hash_pipe hp = {.data = data, .bytes = p->bytes};
+    hash_pipe hp = {.data = data, .bytes = p->bytes, .kind = r->digest};
     pthread_t th;
     int threaded = pthread_mutex_init(&hp.mu, NULL) == 0;
     if (threaded && pthread_cond_init(&hp.cv, NULL) != 0) {
@@ -1605,7 +1677,7 @@ static int read_verified(mtio_h5r *r, const char *dset, char *data, const read_p
     }
     if (!threaded) { /* no thread to be had: read, then hash */
       rc = pread_all(r, dset, data, p->bytes, p->off);
-      got = rc == MT_OK ? mtio_xxh64(data, (size_t)p->bytes, 0) : 0;
+      got = rc == MT_OK ? dig_once(r->digest, data, (size_t)p->bytes) : 0;
     } else {
       for (int64_t pos = 0; pos < p->bytes && rc == MT_OK; pos += PIPE_PIECE) {
         int64_t k = p->bytes - pos < PIPE_PIECE ? p->bytes - pos : PIPE_PIECE;
@@ -1673,8 +1745,9 @@ static int object_info(mtio_h5r *r, const char *path, char ***attrs, int *is_dse
   hsize_t idx = 0;
   MTIO_CHECK_H5_GOTO(H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, attrs),
                      MT_E_FORMAT, what, r->path);
-  if (r->digested && H5Aexists(o, DIGEST_ATTRS) > 0) {
-    hid_t a = H5Aopen(o, DIGEST_ATTRS, H5P_DEFAULT), s = a >= 0 ? H5Aget_space(a) : -1;
+  if (r->digest != MTIO_DIGEST_NONE && H5Aexists(o, DIGEST_NAMES[r->digest].attrs) > 0) {
+    hid_t a = H5Aopen(o, DIGEST_NAMES[r->digest].attrs, H5P_DEFAULT),
+          s = a >= 0 ? H5Aget_space(a) : -1;
     *k = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
     if (s >= 0) H5Sclose(s);
     if (a >= 0) H5Aclose(a);
@@ -1717,7 +1790,7 @@ static int verify_object(mtio_h5r *r, const char *path, int depth) {
   h5_quiet q = quiet_begin();
   int rc = object_info(r, path, &attrs, &is_dset, &k);
   for (int i = 0; rc == MT_OK && attrs[i]; i++) {
-    if (!strcmp(attrs[i], is_dset ? DIGEST_DSET : DIGEST_ATTRS)) continue;
+    if (is_digest_attr(attrs[i], r->digest, is_dset)) continue;
     nattr++;
     char kind = '?';
     if ((rc = attr_kind(r, path, attrs[i], &kind)) < 0) break;
@@ -1728,14 +1801,14 @@ static int verify_object(mtio_h5r *r, const char *path, int depth) {
       char *v = NULL;
       rc = read_str_attr(r, path, attrs[i], &v);
       free(v);
-    } else if (r->digested && !is_dset) {
+    } else if (r->digest != MTIO_DIGEST_NONE && !is_dset) {
       rc = mt_error_set(MT_E_FORMAT,
                         "'%s': attribute '%s' of '%s' has a type this writer never writes and no "
                         "digest: the file was altered",
                         r->path, attrs[i], path);
     }
   }
-  if (rc == MT_OK && r->digested && !is_dset && k >= 0 && k != nattr)
+  if (rc == MT_OK && r->digest != MTIO_DIGEST_NONE && !is_dset && k >= 0 && k != nattr)
     rc = mt_error_set(MT_E_FORMAT,
                       "'%s': '%s' has %d attributes, its digest list %lld: attributes were added "
                       "or removed",

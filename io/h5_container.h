@@ -13,13 +13,16 @@
  * HDF5 1.10 does not recover from its own write errors.
  *
  * Every file verifies itself (docs/design.md §6): each dataset carries the
- * XXH64 of its elements (attribute "xxh64", computed while the elements are
- * written), each object with attributes the XXH64s of its attributes
- * ("attrs_xxh64", uint64 [k]); the root always has that list, which marks a
- * file with digests. A reader of such a file checks the digest of every
- * dataset it reads and every attribute it reads: a mismatch, or a digest
- * missing, is MT_E_FORMAT naming the file and the dataset or attribute.
- * Files without digests (other writers, older modtrain) are read unchecked.
+ * XXH3-64 of its elements (attribute "xxh3", computed while the elements are
+ * written), each object with attributes the XXH3-64s of its attributes
+ * ("attrs_xxh3", uint64 [k]); the root always has that list, which marks a
+ * file with digests and says their hash. Files of older modtrain (checkpoint
+ * format 2) carry XXH64s under "xxh64" / "attrs_xxh64" instead, checked the
+ * same way with XXH64. A reader of a file with digests checks the digest of
+ * every dataset it reads and every attribute it reads: a mismatch, or a
+ * digest missing, is MT_E_FORMAT naming the file and the dataset or
+ * attribute. Files without digests (other writers, older modtrain) are read
+ * unchecked.
  *
  * Paths inside the file are HDF5 paths ("/arg/fc1_weight"). A name that is
  * one component of such a path goes through mtio_h5_escape first, so any
@@ -62,7 +65,8 @@ int mtio_h5w_create(const char *path, int64_t meta_bytes, mtio_h5w **out);
 int mtio_h5w_array(mtio_h5w *w, const char *dset, const mt_shape *shape, const float *data);
 /* Scalar attributes on the object at `obj` ("/" or a group, created if
  * missing): int64, uint64, and variable-length UTF-8 text (any length).
- * The names "xxh64" and "attrs_xxh64" are the digests' (MT_E_INVAL). */
+ * The names "xxh3", "attrs_xxh3", "xxh64" and "attrs_xxh64" are the
+ * digests' (MT_E_INVAL). */
 int mtio_h5w_attr_i64(mtio_h5w *w, const char *obj, const char *name, int64_t v);
 int mtio_h5w_attr_u64(mtio_h5w *w, const char *obj, const char *name, uint64_t v);
 int mtio_h5w_attr_str(mtio_h5w *w, const char *obj, const char *name, const char *s);
@@ -92,6 +96,11 @@ void mtio_h5r_close(mtio_h5r *r);
 const char *mtio_h5r_path(const mtio_h5r *r);
 /* 1 if the file carries digests (every read below is then verified). */
 int mtio_h5r_digested(const mtio_h5r *r);
+/* Which digests: MTIO_DIGEST_XXH3 (what this writer writes), _XXH64 (older
+ * modtrain), _NONE. mtio_digest_name: "xxh3", "xxh64", "none". */
+enum { MTIO_DIGEST_NONE = 0, MTIO_DIGEST_XXH64 = 1, MTIO_DIGEST_XXH3 = 2 };
+int mtio_h5r_digest(const mtio_h5r *r);
+const char *mtio_digest_name(int kind);
 /* Reads every attribute and every dataset of the file (hard links from the
  * root), checking each digest, and that each object's digest list has one
  * entry per attribute. Without digests it still reads everything (HDF5's

@@ -12,6 +12,8 @@ PKGS=(
   # libraries (docs/platform.md)
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev
   libcmocka-dev libinih-dev libjansson-dev
+  # xxhash.h, inlined: the XXH3 digests of checkpoints (io/xxh3.h; no link dependency)
+  libxxhash-dev
   # oneDNN: the GEMMs (faster than OpenBLAS's sgemm on AVX-512; kernels/cpu/blas.c)
   libdnnl-dev
   # style check

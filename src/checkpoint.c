@@ -7,7 +7,7 @@
  * For prefix P and epoch E the files are P-symbol.json (MXNet JSON) and
  * P-EEEE.h5 (E printed with at least 4 digits):
  *
- *   /                attributes: format_version (2), epoch, num_update,
+ *   /                attributes: format_version (3), epoch, num_update,
  *                    world_size_at_save, data_epoch, data_batch, rng_seed,
  *                    rng_step, symbol (JSON text), config (text), writer
  *   /arg/<name>      float32, the parameter's shape   (attribute count on /arg)
@@ -24,8 +24,10 @@
  * leaves the previous checkpoint as it was.
  *
  * Format 2 adds the container's digests (an XXH64 per dataset and per
- * attribute, checked on every read, io/h5_container.h); format 1 files (no
- * digests) still load, with a note. The position attributes are
+ * attribute, checked on every read, io/h5_container.h); format 3 has the
+ * same digests as XXH3-64 (faster to check: docs/design.md §6). Format 2
+ * files load, checked with XXH64; format 1 files (no digests) load, with a
+ * note. The position attributes are
  * range-checked on load (read_position); a file that fails any check is
  * MT_E_FORMAT naming it, and mt_checkpoint_latest skips it. */
 #include <dirent.h>
@@ -39,7 +41,7 @@
 #include "io/h5_container.h"
 #include "module.h"
 
-#define MT_CKPT_FORMAT_VERSION 2 /* 2: with digests; 1 (no digests) still loads */
+#define MT_CKPT_FORMAT_VERSION 3 /* 3: XXH3 digests; 2 (XXH64) and 1 (none) still load */
 #define MT_CKPT_NAME_MAX 1024    /* escaped link names */
 
 void mt_checkpoint_extra_init(mt_checkpoint_extra *e) {
@@ -248,7 +250,8 @@ static void note_unchecked(const char *path) {
 }
 
 /* Opens P-EEEE.h5 and checks format_version (a format 2 file must carry
- * the container's digests), the epoch and /arg. */
+ * the container's XXH64 digests, a format 3 file its XXH3 ones), the epoch
+ * and /arg. */
 static int open_checked(const char *prefix, int epoch, mtio_h5r **out) {
   char path[4096];
   MT_TRY(mt_checkpoint_path(prefix, epoch, path, sizeof path));
@@ -264,9 +267,15 @@ static int open_checked(const char *prefix, int epoch, mtio_h5r **out) {
                 path, (long long)version, MT_CKPT_FORMAT_VERSION);
   else if (rc == MT_OK && version >= 2 && !mtio_h5r_digested(r))
     rc = MT_ERR(MT_E_FORMAT,
-                "'%s' has format_version %lld but no digests (attrs_xxh64 on /): altered by "
+                "'%s' has format_version %lld but no digests (%s on /): altered by "
                 "another program, or damaged",
-                path, (long long)version);
+                path, (long long)version, version == 2 ? "attrs_xxh64" : "attrs_xxh3");
+  else if (rc == MT_OK && version >= 2 &&
+           mtio_h5r_digest(r) != (version == 2 ? MTIO_DIGEST_XXH64 : MTIO_DIGEST_XXH3))
+    rc = MT_ERR(MT_E_FORMAT,
+                "'%s' has format_version %lld but %s digests (format 2 has xxh64, 3 has xxh3): "
+                "altered by another program, or damaged",
+                path, (long long)version, mtio_digest_name(mtio_h5r_digest(r)));
   else if (rc == MT_OK && version == 1 && !mtio_h5r_digested(r)) note_unchecked(path);
   if (rc == MT_OK) rc = mtio_h5r_attr_i64(r, "/", "epoch", &ep);
   if (rc == MT_OK && ep != epoch)
@@ -535,7 +544,7 @@ fail:
 
 /* A checkpoint is complete when it opens as one (format, epoch, /arg), its
  * position attributes are in range, and every dataset and attribute reads
- * back, matching its digest (format 2; a format 1 file: HDF5's own checks
+ * back, matching its digest (formats 2 and 3; a format 1 file: HDF5's own checks
  * only). */
 static int validate(const char *prefix, int epoch) {
   mtio_h5r *r;

@@ -1,7 +1,8 @@
 """ckpt_edit.py FILE [v1|strip|keep] [NAME=INT]... [del=PATH]... -- edits a
 checkpoint with h5py, as a user or a probe would (tests/test_checkpoint.c,
 tests/test_resume.sh):
-  v1      removes the digests (xxh64, attrs_xxh64) and sets format_version 1:
+  v1      removes the digests (xxh3, attrs_xxh3; xxh64, attrs_xxh64 in a
+          format 2 file) and sets format_version 1:
           the file as modtrain wrote it before digests (format 1);
   strip   removes the digests, keeping format_version;
   keep    leaves the digests (which then no longer match what is changed);
@@ -13,15 +14,19 @@ import h5py
 import numpy as np
 
 
+DIGESTS = ("xxh3", "attrs_xxh3", "xxh64", "attrs_xxh64")
+
+
 def strip(h):
     def visit(name, obj):
-        for a in ("xxh64", "attrs_xxh64"):
+        for a in DIGESTS:
             if a in obj.attrs:
                 del obj.attrs[a]
 
     h.visititems(visit)
-    if "attrs_xxh64" in h.attrs:
-        del h.attrs["attrs_xxh64"]
+    for a in DIGESTS:
+        if a in h.attrs:
+            del h.attrs[a]
 
 
 def main():

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "io/h5_container.h"
+#include "io/xxh3.h"
 #include "io/xxh64.h"
 #include "src/module.h"
 #include "testutil.h"
@@ -358,9 +359,10 @@ static void test_h5dump_and_h5py(void **state) {
             "'odd%%2Fna%%25me_weight'])\n"
             "    assert h['aux/bn_moving_mean'].shape == (16,)\n"
             "    a = h.attrs\n"
-            "    assert int(a['format_version']) == 2 and int(a['epoch']) == 2, dict(a)\n"
-            "    assert len(h['arg/fc1_weight'].attrs['xxh64'].shape) == 0\n"
-            "    assert len(a['attrs_xxh64']) == 11, a['attrs_xxh64']\n"
+            "    assert int(a['format_version']) == 3 and int(a['epoch']) == 2, dict(a)\n"
+            "    assert len(h['arg/fc1_weight'].attrs['xxh3'].shape) == 0\n"
+            "    assert len(a['attrs_xxh3']) == 11, a['attrs_xxh3']\n"
+            "    assert 'xxh64' not in h['arg/fc1_weight'].attrs and 'attrs_xxh64' not in a\n"
             "    assert int(a['num_update']) == 2 and int(a['world_size_at_save']) == 1\n"
             "    cfg = a['config']; cfg = cfg.decode() if isinstance(cfg, bytes) else cfg\n"
             "    assert cfg == '[train]\\nnum_epoch = 2\\n', repr(cfg)\n"
@@ -700,10 +702,19 @@ static void test_errors(void **state) {
   /* a future format version */
   MT_ASSERT_OK(mt_checkpoint_path(prefix, 5, path, sizeof path));
   MT_ASSERT_OK(mtio_h5w_create(path, 0, &w));
-  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 3));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 4));
   MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "epoch", 5));
   MT_ASSERT_OK(mtio_h5w_commit(w));
-  expect_load_error(prefix, 5, MT_E_FORMAT, "format_version 3");
+  expect_load_error(prefix, 5, MT_E_FORMAT, "format_version 4; this modtrain reads 1..3");
+  /* format 2 (XXH64 digests) claimed by a file with XXH3 digests */
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 7, path, sizeof path));
+  MT_ASSERT_OK(mtio_h5w_create(path, 0, &w));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "format_version", 2));
+  MT_ASSERT_OK(mtio_h5w_attr_i64(w, "/", "epoch", 7));
+  MT_ASSERT_OK(
+      mtio_h5w_array(w, "/arg/fc1_bias", &ARG_SHAPES[1], mt_ndarray_data(mt_arena_at(args, 1))));
+  MT_ASSERT_OK(mtio_h5w_commit(w));
+  expect_load_error(prefix, 7, MT_E_FORMAT, "format_version 2 but xxh3 digests");
   /* a renamed file: its epoch attribute is not the name's */
   MT_ASSERT_OK(mt_checkpoint_path(prefix, 6, path, sizeof path));
   copy_truncated(good, path, 1.0);
@@ -712,7 +723,7 @@ static void test_errors(void **state) {
   int rc = mt_save_checkpoint("/nonexistent_mt_dir/p", 1, NULL, args, aux, NULL);
   assert_int_equal(rc, MT_E_IO);
   assert_non_null(strstr(mt_last_error(), "/nonexistent_mt_dir/p-0001.h5"));
-  /* the newest complete one is 1: 2..6 are damaged or foreign (warnings) */
+  /* the newest complete one is 1: 2..7 are damaged or foreign (warnings) */
   int e = -1;
   MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
   assert_int_equal(e, 1);
@@ -930,6 +941,282 @@ static void save_full(const char *prefix, int e, int64_t data_epoch, int64_t dat
   mt_arena_free(aux);
 }
 
+/* xxHash's sanity buffer (its cli/xsum_sanity_check.c): byte i is the top
+ * byte of PRIME32 * PRIME64^i. */
+static unsigned char *xxh_sanity_buffer(size_t n) {
+  unsigned char *b = malloc(n ? n : 1);
+  assert_non_null(b);
+  uint64_t g = 2654435761u;
+  for (size_t i = 0; i < n; i++) {
+    b[i] = (unsigned char)(g >> 56);
+    g *= 11400714785074694797ull;
+  }
+  return b;
+}
+
+/* Hashes p with path x in pieces of random sizes (up to max) from seed. */
+static uint64_t xxh3_pieces(const mtio_xxh3_path *x, const unsigned char *p, size_t n, size_t max,
+                            uint64_t seed) {
+  mtio_xxh3_state st;
+  x->init(&st);
+  for (size_t o = 0; o < n;) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    size_t k = (size_t)(seed >> 33) % (max + 1);
+    if (k > n - o) k = n - o;
+    x->update(&st, p + o, k);
+    o += k;
+  }
+  return x->digest(&st);
+}
+
+/* XXH3-64 (seed 0): xxHash's published vectors (xsum_sanity_check.c) and
+ * `xxhsum -H3` of the same buffer at the lengths where its code changes
+ * branch (0, 1-3, 4-8, 9-16, 17-128, 129-240, longer; stripes, blocks), by
+ * every compiled path this CPU runs, one-shot and streamed in pieces; and
+ * every path agrees with the scalar one on random buffers of many lengths. */
+static void test_xxh3(void **state) {
+  static const struct {
+    size_t len;
+    uint64_t h;
+  } known[] = {
+      /* xxHash 0.8's XSUM_XXH3_testdata (seed 0) */
+      {0, 0x2D06800538D394C2ull},
+      {1, 0xC44BDFF4074EECDBull},
+      {6, 0x27B56A84CD2D7325ull},
+      {12, 0xA713DAF0DFBB77E7ull},
+      {24, 0xA3FE70BF9D3510EBull},
+      {48, 0x397DA259ECBA1F11ull},
+      {80, 0xBCDEFBBB2C47C90Aull},
+      {195, 0xCD94217EE362EC3Aull},
+      {403, 0xCDEB804D65C6DEA4ull},
+      {512, 0x617E49599013CB6Bull},
+      {2048, 0xDD59E2C3A5F038E0ull},
+      {2099, 0xC6B9D9B3FC9AC765ull},
+      {2240, 0x6E73A90539CF2948ull},
+      {2367, 0xCB37AEB9E5D361EDull},
+      /* xxhsum 0.8.1 -H3 of the same buffer's first len bytes */
+      {3, 0x54247382A8D6B94Dull},
+      {16, 0x981B17D36C7498C9ull},
+      {17, 0x796F5ACD3A60F862ull},
+      {128, 0xFCFF24126754D861ull},
+      {129, 0x98F1B0A679A2CA29ull},
+      {240, 0x81C3C2B67F568CCFull},
+      {241, 0xC5A639ECD2030E5Eull},
+      {(1 << 20) + 7, 0x525A20EDFB0DE181ull},
+  };
+  const size_t big = (1 << 20) + 7;
+  unsigned char *buf = xxh_sanity_buffer(big);
+  int np;
+  const mtio_xxh3_path *paths = mtio_xxh3_paths(&np);
+  assert_true(np >= 2 && !strcmp(paths[0].name, "scalar") && paths[0].usable && paths[1].usable);
+  for (int i = 0; i < np; i++) {
+    if (!paths[i].usable) {
+      print_message("xxh3 path %s: compiled, not run (this CPU lacks it)\n", paths[i].name);
+      continue;
+    }
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++) {
+      uint64_t got = paths[i].oneshot(buf, known[k].len);
+      if (got != known[k].h)
+        fail_msg("xxh3 path %s, %zu bytes: %016llx, want %016llx", paths[i].name, known[k].len,
+                 (unsigned long long)got, (unsigned long long)known[k].h);
+      got = xxh3_pieces(&paths[i], buf, known[k].len, known[k].len / 3 + 1, k);
+      if (got != known[k].h)
+        fail_msg("xxh3 path %s streamed, %zu bytes: %016llx, want %016llx", paths[i].name,
+                 known[k].len, (unsigned long long)got, (unsigned long long)known[k].h);
+    }
+  }
+  /* the dispatching entry points: AVX2 where usable, else a usable one;
+   * switched to each usable path (a state started on one and finished on
+   * another included), the same digests */
+  const mtio_xxh3_path *c = mtio_xxh3_chosen();
+  assert_true(c >= paths && c < paths + np && c->usable);
+  for (int i = 0; i < np; i++)
+    if (!strcmp(paths[i].name, "avx2") && paths[i].usable) assert_ptr_equal(c, &paths[i]);
+  for (int i = 0; i < np; i++) {
+    if (!paths[i].usable) continue;
+    mtio_xxh3_state st;
+    mtio_xxh3_init(&st);
+    mtio_xxh3_update(&st, buf, 1000);
+    MT_ASSERT_OK(mtio_xxh3_use(paths[i].name));
+    assert_ptr_equal(mtio_xxh3_chosen(), &paths[i]);
+    mtio_xxh3_update(&st, buf + 1000, big - 1000);
+    assert_true(mtio_xxh3_digest(&st) == 0x525A20EDFB0DE181ull);
+    assert_true(mtio_xxh3(buf, big) == 0x525A20EDFB0DE181ull);
+    assert_true(mtio_xxh3(NULL, 0) == 0x2D06800538D394C2ull);
+  }
+  assert_int_equal(mtio_xxh3_use("avx1024"), -1);
+  MT_ASSERT_OK(mtio_xxh3_use(c->name));
+  print_message("xxh3: %d paths compiled, using %s\n", np, c->name);
+
+  /* random bytes: every path equals the scalar one, one-shot and streamed */
+  uint64_t seed = 12345;
+  for (size_t i = 0; i < big; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    buf[i] = (unsigned char)(seed >> 56);
+  }
+  size_t lens[400];
+  int nl = 0;
+  for (size_t n = 0; n <= 300; n++) lens[nl++] = n;
+  const size_t more[] = {383,  384,  385,  511,  512,       513,           1023,    1024,
+                         1025, 4095, 4096, 4097, 65536 + 3, (1 << 20) - 1, 1 << 20, (1 << 20) + 7};
+  for (size_t k = 0; k < sizeof more / sizeof *more; k++) lens[nl++] = more[k];
+  for (int l = 0; l < nl; l++) {
+    size_t n = lens[l], off = (size_t)l % 7; /* unaligned starts too */
+    if (n + off > big) off = 0;
+    uint64_t want = paths[0].oneshot(buf + off, n);
+    for (int i = 0; i < np; i++) {
+      if (!paths[i].usable) continue;
+      uint64_t one = paths[i].oneshot(buf + off, n);
+      uint64_t str = xxh3_pieces(&paths[i], buf + off, n, n > 4096 ? 70000 : 97, (uint64_t)l);
+      if (one != want || str != want)
+        fail_msg(
+            "xxh3 path %s, %zu random bytes at +%zu: %016llx one-shot, %016llx streamed, "
+            "scalar %016llx",
+            paths[i].name, n, off, (unsigned long long)one, (unsigned long long)str,
+            (unsigned long long)want);
+    }
+  }
+  free(buf);
+}
+
+/* The writer stores XXH3-64 (io/h5_container.h): a saved file's root
+ * carries attrs_xxh3 (and no attrs_xxh64), and a dataset's "xxh3" attribute,
+ * read with plain HDF5, is the scalar XXH3 of its elements. */
+static void test_digest_v3_written(void **state) {
+  char prefix[128], path[160];
+  prefix_of(prefix, sizeof prefix, "v3");
+  save_full(prefix, 1, 1, 0, 0);
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 1, path, sizeof path));
+  mtio_h5r *r;
+  MT_ASSERT_OK(mtio_h5r_open(path, &r));
+  assert_int_equal(mtio_h5r_digest(r), MTIO_DIGEST_XXH3);
+  assert_int_equal(mtio_h5r_digested(r), 1);
+  int64_t v;
+  MT_ASSERT_OK(mtio_h5r_attr_i64(r, "/", "format_version", &v));
+  assert_int_equal(v, 3);
+  MT_ASSERT_OK(mtio_h5r_verify(r));
+  mtio_h5r_close(r);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_true(H5Aexists_by_name(f, "/", "attrs_xxh3", H5P_DEFAULT) > 0);
+  assert_true(H5Aexists_by_name(f, "/", "attrs_xxh64", H5P_DEFAULT) == 0);
+  hid_t d = H5Dopen2(f, "/arg/fc1_weight", H5P_DEFAULT);
+  assert_true(d >= 0);
+  float *w = malloc(sizeof(float) * 64 * 128);
+  assert_true(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+  uint64_t stored = 0;
+  hid_t a = H5Aopen(d, "xxh3", H5P_DEFAULT);
+  assert_true(a >= 0 && H5Aread(a, H5T_NATIVE_UINT64, &stored) >= 0);
+  H5Aclose(a);
+  H5Dclose(d);
+  H5Fclose(f);
+  int np;
+  const mtio_xxh3_path *paths = mtio_xxh3_paths(&np);
+  assert_true(stored == paths[0].oneshot(w, sizeof(float) * 64 * 128));
+  assert_true(stored != mtio_xxh64(w, sizeof(float) * 64 * 128, 0));
+  free(w);
+}
+
+/* Copies the repository's file tests/data/NAME to dst: beside this source
+ * file (CMake compiles it by its absolute path), or under ./tests/data (a
+ * copy of the tree elsewhere, run from its root: bench/gpu-check.sh). */
+static void copy_fixture(const char *name, const char *dst) {
+  const char *me = __FILE__, *slash = strrchr(me, '/');
+  char src[512], cmd[1200];
+  snprintf(src, sizeof src, "%.*s/data/%s", slash ? (int)(slash - me) : 1, slash ? me : ".", name);
+  if (access(src, R_OK) != 0) snprintf(src, sizeof src, "tests/data/%s", name);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod u+w '%s'", src, dst, dst);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+}
+
+/* A format 2 checkpoint (XXH64 digests) written by modtrain before format
+ * 3 (tests/data/ckpt_v2-0002.h5: the tutorial's MLP, 6 features, hidden 5,
+ * 3 classes, 2 epochs of sgd with momentum 0.9) loads, verified with XXH64:
+ * its parameters equal what plain HDF5 reads, its optimizer state restores.
+ * A damaged format 3 checkpoint after it falls back to it; a damaged copy of
+ * it is refused naming the dataset and xxh64, and skipped in turn. */
+static void test_v2_fixture(void **state) {
+  char prefix[128], path[160], p3[160], p1[160], sym[160];
+  prefix_of(prefix, sizeof prefix, "v2");
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 2, path, sizeof path));
+  copy_fixture("ckpt_v2-0002.h5", path);
+  snprintf(sym, sizeof sym, "%s-symbol.json", prefix);
+  copy_fixture("ckpt_v2-symbol.json", sym);
+  mtio_h5r *r;
+  MT_ASSERT_OK(mtio_h5r_open(path, &r));
+  assert_int_equal(mtio_h5r_digest(r), MTIO_DIGEST_XXH64);
+  int64_t v;
+  MT_ASSERT_OK(mtio_h5r_attr_i64(r, "/", "format_version", &v));
+  assert_int_equal(v, 2);
+  MT_ASSERT_OK(mtio_h5r_verify(r));
+  mtio_h5r_close(r);
+  /* fc1_weight (5 x 6) as plain HDF5 reads it, and its stored XXH64 */
+  float ref[30];
+  uint64_t stored = 0;
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t d = H5Dopen2(f, "/arg/fc1_weight", H5P_DEFAULT);
+  assert_true(d >= 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref) >= 0);
+  hid_t a = H5Aopen(d, "xxh64", H5P_DEFAULT);
+  assert_true(a >= 0 && H5Aread(a, H5T_NATIVE_UINT64, &stored) >= 0);
+  H5Aclose(a);
+  H5Dclose(d);
+  H5Fclose(f);
+  assert_true(stored == mtio_xxh64(ref, sizeof ref, 0));
+  /* the whole checkpoint, with the optimizer state, as --resume loads it */
+  mt_symbol *s = NULL;
+  mt_arena *args = NULL, *aux = NULL;
+  mt_optimizer *opt;
+  MT_ASSERT_OK(mt_optimizer_create("sgd", "learning_rate=0.1 momentum=0.9", &opt));
+  mt_checkpoint_extra x;
+  mt_checkpoint_extra_init(&x);
+  x.optimizer = opt;
+  MT_ASSERT_OK(mt_load_checkpoint(prefix, 2, &s, &args, &aux, &x));
+  assert_non_null(s);
+  assert_int_equal(mt_arena_count(args), 4);
+  mt_ndarray *w1 = mt_arena_get(args, "fc1_weight");
+  assert_non_null(w1);
+  assert_memory_equal(mt_ndarray_data(w1), ref, sizeof ref);
+  assert_true(mt_optimizer_num_update(opt) > 0);
+  int restored = 0;
+  for (int k = 0; k < mt_optimizer_index_bound(opt); k++) {
+    mt_ndarray *mom = NULL;
+    const char *nm = mt_optimizer_index_name(opt, k);
+    if (nm && mt_optimizer_state(opt, k, 0, NULL, &mom) == MT_OK && mom) restored++;
+  }
+  assert_int_equal(restored, 4); /* the momentum of each parameter */
+  free(x.loaded_config);
+  mt_symbol_free(s);
+  mt_optimizer_free(opt);
+  int e = -1;
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 2);
+  /* a newer format 3 file of the same parameters is preferred; damaged,
+   * the format 2 one is used */
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 3, NULL, args, aux, NULL));
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 3);
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 3, p3, sizeof p3));
+  long off = find_in_file(p3, ref, sizeof ref);
+  assert_true(off > 0);
+  flip_bytes(p3, off + 10, 2);
+  expect_load_error(prefix, 3, MT_E_FORMAT, "'/arg/fc1_weight' does not match its digest (xxh3 ");
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 2);
+  /* the format 2 file damaged: refused by its XXH64; epoch 1 (format 3) is
+   * the newest complete one */
+  MT_ASSERT_OK(mt_save_checkpoint(prefix, 1, NULL, args, aux, NULL));
+  MT_ASSERT_OK(mt_checkpoint_path(prefix, 1, p1, sizeof p1));
+  off = find_in_file(path, ref, sizeof ref);
+  assert_true(off > 0);
+  flip_bytes(path, off + 4, 1);
+  expect_load_error(prefix, 2, MT_E_FORMAT, "'/arg/fc1_weight' does not match its digest (xxh64 ");
+  MT_ASSERT_OK(mt_checkpoint_latest(prefix, &e));
+  assert_int_equal(e, 1);
+  mt_arena_free(args);
+  mt_arena_free(aux);
+}
+
 /* F6: bytes flipped inside a parameter or a momentum array of the newest
  * checkpoint are caught by the dataset's digest (before: loaded silently),
  * and mt_checkpoint_latest falls back to the one before. */
@@ -952,7 +1239,7 @@ static void test_digest_dataset(void **state) {
   assert_true(off > 0);
   flip_bytes(path, off + 100, 63);
   expect_full_load_error(prefix, 3, MT_E_FORMAT, "'/arg/fc2_weight' does not match its digest",
-                         NULL);
+                         "(xxh3 ");
   expect_load_error(prefix, 3, MT_E_FORMAT, "/arg/fc2_weight");
   MT_ASSERT_OK(mt_checkpoint_latest(prefix, &latest));
   assert_int_equal(latest, 2);
@@ -1069,8 +1356,8 @@ static void save_edited(const char *python, const char *prefix, int e, const cha
  * data_batch -3, num_update -5, rng_step -1, world_size_at_save 0. In a
  * format 1 file (digests stripped, as files before them) each is refused by
  * its range check, naming attribute and value (before: accepted); in a
- * format 2 file by the attribute's digest. A format 1 file that is fine
- * loads, with a note; a format 2 file without digests does not. */
+ * format 3 file by the attribute's digest. A format 1 file that is fine
+ * loads, with a note; a format 3 file without digests does not. */
 static void test_h5py_edits(void **state) {
   const char *python = find_python();
   if (!python) {
@@ -1116,9 +1403,9 @@ static void test_h5py_edits(void **state) {
   snprintf(cmd, sizeof cmd, "grep -q 'format_version 1 checkpoint: it carries no checksums' '%s'",
            log);
   if (system(cmd) != 0) fail_msg("no note about the missing checksums in %s", log);
-  /* format 2 with its digests removed */
+  /* format 3 with its digests removed */
   save_edited(python, prefix, 11, "strip");
-  expect_full_load_error(prefix, 11, MT_E_FORMAT, "format_version 2 but no digests", NULL);
+  expect_full_load_error(prefix, 11, MT_E_FORMAT, "format_version 3 but no digests", "attrs_xxh3");
   /* /arg without one of the parameters: the file itself is fine (the
    * restore fails: test_resume.sh's fallback) */
   save_edited(python, prefix, 12, "del=arg/fc1_bias");
@@ -1188,6 +1475,9 @@ int main(void) {
       cmocka_unit_test(test_latest),
       cmocka_unit_test(test_module_restore_errors),
       cmocka_unit_test(test_xxh64),
+      cmocka_unit_test(test_xxh3),
+      cmocka_unit_test(test_digest_v3_written),
+      cmocka_unit_test(test_v2_fixture),
       cmocka_unit_test(test_digest_dataset),
       cmocka_unit_test(test_digest_attribute),
       cmocka_unit_test(test_position_ranges),

@@ -15,7 +15,10 @@
 #      (F8): skipped with a warning naming it and why, the previous one
 #      resumed, and the end exactly the uninterrupted run's; --resume=EPOCH
 #      of a damaged one and a prefix of only damaged ones fail (exit 1); a
-#      format 1 file (no digests) still resumes.
+#      format 1 file (no digests) still resumes;
+#   6. a format 2 checkpoint (XXH64 digests, tests/data/ckpt_v2-0002.h5)
+#      resumes, writing format 3 (XXH3); that one damaged, the format 2 one
+#      is resumed again, to the same parameters.
 set -u
 BIN=$1
 CFG=$2/jobs/configs/tutorial.ini
@@ -63,7 +66,7 @@ n=$(cat p1.log p2.log | grep -c "Train-accuracy")
 # 3. a checkpoint of 2 ranks resumed on 1
 mkdir -p w && cp r2/m-0002.h5 r2/m-symbol.json w/
 "$BIN" "$CFG" $A --set checkpoint.prefix=w/m --resume >w.log 2>&1 || bad "1-rank resume of a 2-rank checkpoint"
-# (each dataset's xxh64 digest differs when its elements do: not compared)
+# (each dataset's digest differs when its elements do: not compared)
 X=$(h5ls s2/m-0004.h5/arg | awk '{printf " --exclude-attribute /arg/%s", $1}')
 if h5diff -d 1e-5 $X s2/m-0004.h5 w/m-0004.h5 /arg /arg >/dev/null 2>&1; then ok "2-rank checkpoint resumed on 1 rank: equal within 1e-5"
 else bad "world-size change: parameters differ by more than 1e-5"; fi
@@ -159,6 +162,36 @@ else
     && grep -q "resuming from v1/m-0002.h5" v1.log && same s1/m-0004.h5 v1/m-0004.h5 \
     && ok "a format 1 checkpoint resumes (with a note), == uninterrupted" \
     || { bad "format 1 checkpoint"; cat v1.log; }
+fi
+
+# 6. format 2 (XXH64 digests), written by modtrain before format 3: the
+# tutorial with 6 features, 3 classes, 16 samples, batch 8, momentum 0.9,
+# fc1 5 > relu > fc2 3, 2 epochs (as fuzz/make_modtrain_seeds.sh's mlp)
+v2run() { # PREFIX LOG: resume it to epoch 3
+  "$BIN" "$CFG" --set data.feature_dim=6 --set data.num_classes=3 --set data.num_samples=16 \
+    --set data.batch_size=8 --set train.momentum=0.9 --set train.num_epoch=3 \
+    --set model.layers="FullyConnected fc1 num_hidden=5;Activation relu1 act_type=relu;FullyConnected fc2 num_hidden=3;SoftmaxOutput softmax" \
+    --set checkpoint.prefix=$1/m --resume >$2 2>&1
+}
+mkdir -p v2 && cp "$2/tests/data/ckpt_v2-0002.h5" v2/m-0002.h5 \
+  && cp "$2/tests/data/ckpt_v2-symbol.json" v2/m-symbol.json && chmod u+w v2/*
+fv() { h5dump -a /format_version "$1" 2>/dev/null | sed -n 's/^ *(0): \([0-9]*\).*/\1/p'; }
+if v2run v2 v2.log && grep -q "resuming from v2/m-0002.h5: epoch 2, batch 0" v2.log \
+  && [ "$(fv v2/m-0002.h5)" = 2 ] && [ "$(fv v2/m-0003.h5)" = 3 ] \
+  && h5dump -A v2/m-0003.h5 | grep -q 'ATTRIBUTE "attrs_xxh3"'; then
+  ok "a format 2 checkpoint (XXH64) resumes; the next one is format 3 (XXH3)"
+else
+  bad "format 2 checkpoint"; cat v2.log
+fi
+cp v2/m-0003.h5 v2-first-0003.h5
+off=$(offset v2/m-0003.h5 /arg/fc1_weight)
+printf '\377\377' | dd of=v2/m-0003.h5 bs=1 seek=$((off + 8)) conv=notrunc 2>/dev/null
+if v2run v2 v2b.log && grep "skipping" v2b.log | grep "'v2/m-0003.h5'" \
+  | grep -q "dataset '/arg/fc1_weight' does not match its digest (xxh3 " \
+  && grep -q "resuming from v2/m-0002.h5: epoch 2, batch 0" v2b.log && same v2-first-0003.h5 v2/m-0003.h5; then
+  ok "a damaged format 3 checkpoint falls back to the format 2 one, == the first resume"
+else
+  bad "damaged format 3 after a format 2 checkpoint"; cat v2b.log
 fi
 
 echo "test_resume: $passed passed, $failed failed"
