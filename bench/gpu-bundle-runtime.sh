@@ -41,7 +41,7 @@ for o in "${objs[@]}"; do
 done
 # cuDNN: the loader libcudnn.so.9 and the sub-libraries it opens by name, all from one version
 if [ "${BUNDLE_CUDNN:-0}" = 1 ]; then
-  for o in "${objs[@]}"; do ldd "$o" 2>/dev/null; done | awk '$1 ~ /^libcudnn/ && $3 ~ /^\// {print $3}' |
+  for o in "${objs[@]}"; do ldd "$o" 2>/dev/null || true; done | awk '$1 ~ /^libcudnn/ && $3 ~ /^\// {print $3}' |
     sort -u | while read -r path; do
     for f in "$(dirname "$path")"/libcudnn*.so.[0-9]*; do cp -L "$f" "$out/lib/"; done
   done
