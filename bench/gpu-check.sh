@@ -11,7 +11,10 @@
 #      run: the tutorial MLP (128-64-10, batch 32) and 784-1024-1024-10
 #      (batch 256), with the ratio;
 #   4. contexts gpu:0,0 (two executors on one GPU), each executor on its own
-#      stream against both on the legacy stream (MODTRAIN_GPU_STREAMS=0).
+#      stream against both on the legacy stream (MODTRAIN_GPU_STREAMS=0);
+#   5. convolutional nets (cuDNN): MXNet's LeNet through the command on
+#      gpu(0), and training samples/s of bench_cnn (LeNet batch 64, the small
+#      CIFAR-style net batch 128) against PyTorch eager on the same card.
 # usage: bench/gpu-check.sh [BUILD_DIR]   (default build-cuda)
 # Prepare here:  bash bench/gpu-prepare.sh   (builds and packs gpu-pack/)
 # There:  tar xzf gpu-pack/gpu-rt.tar.gz -C gpu-pack && . gpu-pack/gpu-rt/env.sh &&
@@ -38,7 +41,8 @@ step() {
   return $rc
 }
 nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
-for t in test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_gpu_cudnn test_checkpoint; do
+for t in test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_gpu_cudnn \
+  test_gpu_conv_ops test_gpu_tensor_ops test_checkpoint; do
   step "$t" "$B/tests/$t"
 done
 step "test_gpu_memory, no cache" env MODTRAIN_GPU_CACHE=0 "$B/tests/test_gpu_memory"
@@ -114,6 +118,29 @@ for net in "32 128 64 10" "256 784 1024 1024 10"; do
   echo "$off"
   a=$(echo "$on" | sed -E 's/.*: ([0-9]+) samples.*/\1/'); b=$(echo "$off" | sed -E 's/.*: ([0-9]+) samples.*/\1/')
   awk -v a="$a" -v b="$b" -v n="$net" 'BEGIN { printf "ratio streams on/off (batch, net %s): %.2fx\n", n, a / b }'
+done
+echo "== convolutional nets on gpu(0) (cuDNN)"
+step "modtrain lenet gpu(0)" "$B"/modtrain jobs/configs/lenet.ini --set train.context=gpu
+for net in lenet cifar; do
+  steps=200
+  [ $net = cifar ] && steps=50
+  m=$(timeout "$T_STEP" "$B"/bench_cnn --gpu 0 --net $net --steps $steps --reps 5) || {
+    echo "bench_cnn --gpu 0 --net $net failed"
+    summary+="bench_cnn --gpu 0 --net $net: failed"$'\n'
+    fail=1
+    continue
+  }
+  echo "$m" | grep -v '^RESULT'
+  if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    p=$(timeout "$T_STEP" python3 bench/peer_pytorch_cnn.py --device cuda --net $net --steps $steps \
+      --reps 5) || { echo "peer failed"; continue; }
+    echo "$p" | grep -v '^RESULT'
+    ms=$(echo "$m" | sed -n 's/^RESULT.*what=step.* samples_per_s=\([0-9.]*\).*/\1/p')
+    ps=$(echo "$p" | sed -n 's/^RESULT.*what=step.* samples_per_s=\([0-9.]*\).*/\1/p')
+    awk -v a="$ms" -v b="$ps" -v n="$net" 'BEGIN { printf "ratio modtrain/pytorch (%s, cuDNN): %.2fx\n", n, a / b }'
+  else
+    echo "gpu-check: PyTorch with CUDA not available: no peer figure"
+  fi
 done
 echo "== summary"
 printf '%s' "$summary"

@@ -17,15 +17,16 @@ BUNDLE=${BUNDLE:-bench/gpu-bundle-runtime.sh}
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DMT_BUILD_TESTS=ON
 grep -q 'MT_HAVE_CUDA=1' "$B/CMakeFiles/mt_core.dir/flags.make" ||
   { echo "gpu-prepare: this build has no CUDA (nvcc or NCCL missing)" >&2; exit 2; }
-tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_gpu_cudnn test_checkpoint)
-cmake --build "$B" -j"$(nproc)" --target modtrain_cmd bench_gpu_train "${tests[@]}"
+tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_gpu_cudnn test_gpu_conv_ops
+  test_gpu_tensor_ops test_checkpoint)
+cmake --build "$B" -j"$(nproc)" --target modtrain_cmd bench_gpu_train bench_cnn "${tests[@]}"
 rm -rf gpu-pack
 mkdir -p gpu-pack/build/tests
-cp "$B/modtrain" "$B/bench_gpu_train" gpu-pack/build/
+cp "$B/modtrain" "$B/bench_gpu_train" "$B/bench_cnn" gpu-pack/build/
 for t in "${tests[@]}"; do cp "$B/tests/$t" gpu-pack/build/tests/; done
 # h5diff, to compare the 1- and 2-rank checkpoints there (no h5py there)
 cp "$(command -v h5diff)" gpu-pack/build/
-"$BUNDLE" "$PWD/gpu-pack/gpu-rt" gpu-pack/build/modtrain gpu-pack/build/bench_gpu_train \
+"$BUNDLE" "$PWD/gpu-pack/gpu-rt" gpu-pack/build/modtrain gpu-pack/build/bench_gpu_train gpu-pack/build/bench_cnn \
   gpu-pack/build/h5diff gpu-pack/build/tests/*
 rm -rf gpu-pack/gpu-rt # the tarball travels; unpacked there
 du -sh gpu-pack
