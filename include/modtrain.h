@@ -912,6 +912,10 @@ MT_API int mt_checkpoint_latest(const char *prefix, int *epoch);
  * when the newest could not be restored. */
 MT_API int mt_checkpoint_latest_before(const char *prefix, int before, int *epoch);
 
+/* The module calls below take any module kind (a SequentialModule saves its
+ * merged parameters and every child's optimizer state, and no symbol;
+ * docs/design.md §2). */
+
 /* Module.save_checkpoint(prefix, epoch, save_optimizer_states): the
  * module's symbol and synced parameters, its RNG step, data_epoch = epoch,
  * and with save_optimizer_states the optimizer's states and counts. */
