@@ -598,9 +598,111 @@ MT_API int mt_module_inputs_need_grad(const mt_module *mod);
 MT_API mt_symbol *mt_module_symbol(const mt_module *mod);
 
 /* The module's optimizer (NULL before init_optimizer), e.g. to attach an
- * lr scheduler; owned by the module. */
+ * lr scheduler; owned by the module. A SequentialModule: its first child's
+ * (each child has its own; fit's lr_scheduler goes to all of them). */
 typedef struct mt_optimizer mt_optimizer;
 MT_API mt_optimizer *mt_module_get_optimizer(mt_module *mod);
+
+/* ------------------------------------------------------ module kinds */
+
+/* Every mt_module_* call above, fit, score, predict, iter_predict, the
+ * checkpoint calls and callbacks work on every kind of module: a Module
+ * (mt_module_create), a SequentialModule, a custom module, a loss module.
+ * Each kind answers with MXNet's errors where a call does not apply. */
+
+/* MXNet's SequentialModule: a chain of modules, each one's outputs the next
+ * one's data. A new, empty chain; free it with mt_module_free, which frees
+ * its children. */
+MT_API int mt_sequential_module_create(mt_module **out);
+/* SequentialModule.add(module, take_labels=, auto_wiring=). The chain takes
+ * ownership of child on success (the caller must not free it, nor add it to
+ * another chain: MT_E_INVAL); on error the caller still owns it. take_labels:
+ * the child gets the batch's labels (bind: the label shapes; update_metric:
+ * its outputs against them); auto_wiring: the previous child's output shapes
+ * are renamed to this child's data names at bind (their counts must match).
+ * Adding resets the chain to unbound, as MXNet.
+ *   bind: children bound in order, child i > 0 with inputs_need_grad when
+ *     training; binding an empty chain is MT_E_STATE ("Attempting to bind
+ *     an empty SequentialModule").
+ *   forward / backward: outputs fed forward, input gradients passed back.
+ *   init_params, init_optimizer, update, set_bucket_bytes, set_seed: every
+ *     child (each child has its own optimizer and kvstore; under dist_sync
+ *     each child's gradients are summed across ranks by its own kvstore).
+ *   get_params: the children's merged (owned by the chain, refreshed on
+ *     every call); a parameter name in two children is MT_E_INVAL
+ *     ("Duplicated parameter names: ...") at init_params.
+ *   update_metric: the children that take labels.
+ *   get_outputs: the last child's; get_input_grads: the first child's (bind
+ *     with inputs_need_grad=1; MXNet's always asserts).
+ *   data names and shapes: the first child's; output names and shapes: the
+ *     last child's; label names: those of the children taking labels.
+ *   mt_module_symbol: NULL (no one symbol): checkpoints hold the merged
+ *     parameters and every child's optimizer state, and no symbol. */
+MT_API int mt_sequential_module_add(mt_module *seq, mt_module *child, int take_labels,
+                                    int auto_wiring);
+/* The same with MXNet's meta keywords as text: "take_labels auto_wiring",
+ * "take_labels=1, auto_wiring=0". An unknown key is MT_E_INVAL
+ * ("Unknown meta \"KEY\", a typo?"). */
+MT_API int mt_sequential_module_add_meta(mt_module *seq, mt_module *child, const char *meta);
+/* Children of a chain (0 for another kind); child i is owned by the chain. */
+MT_API int mt_sequential_module_num_children(const mt_module *seq);
+MT_API mt_module *mt_sequential_module_child(mt_module *seq, int i);
+
+/* A module written in C (MXNet's PythonModule): user callbacks do the work.
+ * user is the callbacks' first argument. Arrays the callbacks hand out stay
+ * owned by the user and must stay valid until the next forward. */
+typedef struct {
+  /* Required: computes the outputs of batch (data in the module's data
+   * name order; labels when it takes labels and the batch has them). */
+  int (*forward)(void *user, const mt_batch *batch, int is_train);
+  int (*get_outputs)(void *user, int *n, mt_ndarray *const **outputs);
+  /* Required for training: out_grads NULL (nout_grads 0) for a module at
+   * the end of a chain (a loss), else one gradient per output. */
+  int (*backward)(void *user, int nout_grads, mt_ndarray *const *out_grads);
+  int (*get_input_grads)(void *user, int *n, mt_ndarray *const **grads);
+  /* Optional (NULL: each output shaped as data input 0, MXNet's
+   * PythonLossModule): fills out[0..nout) (names are set by the module). */
+  int (*output_shapes)(void *user, int ndata, const mt_data_desc *data, int nlabel,
+                       const mt_data_desc *label, int nout, mt_data_desc *out);
+  /* Optional: told the shapes at bind (allocate buffers here). */
+  int (*bind)(void *user, int ndata, const mt_data_desc *data, int nlabel,
+              const mt_data_desc *label, int for_training, int inputs_need_grad);
+  /* Optional (NULL: mt_metric_update(metric, labels, outputs)). */
+  int (*update_metric)(void *user, mt_metric *metric, int nlabel, mt_ndarray *const *labels);
+  /* Optional parameters (NULL: none, as PythonModule): init_params gets the
+   * module's init_params arguments; get_params hands out arenas the user
+   * owns; update applies the user's own rule after backward. */
+  int (*init_params)(void *user, const mt_initializer *init, const mt_arena *arg_params,
+                     const mt_arena *aux_params, int allow_missing);
+  int (*get_params)(void *user, const mt_arena **arg_params, const mt_arena **aux_params);
+  int (*update)(void *user);
+  /* Optional: frees user with the module. */
+  void (*destroy)(void *user);
+} mt_custom_module_ops;
+
+/* ndata data names (1..8), nlabel label names (0..8), nout output names
+ * (1..64); the names are copied, ops is copied. The module owns user from
+ * the call on (ops->destroy frees it, also when create fails). */
+MT_API int mt_custom_module_create(const mt_custom_module_ops *ops, void *user, int ndata,
+                                   const char *const *data_names, int nlabel,
+                                   const char *const *label_names, int nout,
+                                   const char *const *output_names, mt_module **out);
+
+/* MXNet's PythonLossModule's grad_func: the gradient of the loss with
+ * respect to scores (the module's input, shape of scores) into grad. labels
+ * as the batch gave them. Returns MT_OK or a negative MT_E_* code. */
+typedef int (*mt_loss_grad_fn)(const mt_ndarray *scores, const mt_ndarray *labels, mt_ndarray *grad,
+                               void *user);
+/* MXNet's PythonLossModule(name, data_names=(data_name,),
+ * label_names=(label_name,), grad_func): forward keeps a copy of its data
+ * (the scores) and, when training, of the labels; its one output
+ * "<name>_output" is the scores; backward (no out_grads) computes the input
+ * gradient with grad_fn; update_metric compares the labels with the scores.
+ * name NULL -> "pyloss", data_name NULL -> "data", label_name NULL ->
+ * "softmax_label". grad_fn NULL: backward is MT_E_UNSUPPORTED (MXNet's
+ * NotImplementedError). user is passed to grad_fn and stays the caller's. */
+MT_API int mt_loss_module_create(const char *name, const char *data_name, const char *label_name,
+                                 mt_loss_grad_fn grad_fn, void *user, mt_module **out);
 
 /* ------------------------------------------------ fit, score, predict, callbacks */
 
@@ -809,6 +911,10 @@ MT_API int mt_checkpoint_latest(const char *prefix, int *epoch);
 /* The same among the checkpoints of epochs < before: the one to go back to
  * when the newest could not be restored. */
 MT_API int mt_checkpoint_latest_before(const char *prefix, int before, int *epoch);
+
+/* The module calls below take any module kind (a SequentialModule saves its
+ * merged parameters and every child's optimizer state, and no symbol;
+ * docs/design.md §2). */
 
 /* Module.save_checkpoint(prefix, epoch, save_optimizer_states): the
  * module's symbol and synced parameters, its RNG step, data_epoch = epoch,

@@ -130,9 +130,9 @@ static int write_group(mtio_h5w *w, const char *grp, const mt_arena *params, sta
 
 /* /optimizer's own attributes; its text goes before any dataset (see
  * io/h5_container.h). */
-static int write_optimizer_attrs(mtio_h5w *w, mt_optimizer *opt) {
+static int write_optimizer_attrs(mtio_h5w *w, mt_optimizer *opt, int64_t num_update) {
   MT_TRY(mtio_h5w_attr_str(w, "/optimizer", "optimizer", mt_optimizer_name(opt)));
-  MT_TRY(mtio_h5w_attr_i64(w, "/optimizer", "num_update", mt_optimizer_num_update(opt)));
+  MT_TRY(mtio_h5w_attr_i64(w, "/optimizer", "num_update", num_update));
   int nstates = mt_optimizer_num_states(opt, 0); /* the same for every index */
   if (nstates < 0) return nstates;
   return mtio_h5w_attr_i64(w, "/optimizer", "num_states", nstates);
@@ -176,19 +176,24 @@ static int write_optimizer(mtio_h5w *w, mt_optimizer *opt, staging *st) {
  * (io/h5_container.h): per dataset or group its object header, link and index
  * records (< 1 KiB each in HDF5 1.8's format; 4 KiB counted), plus 128 KiB
  * for the superblock, root group and attributes. */
-static int64_t estimate_meta_bytes(const mt_arena *args, const mt_arena *aux,
-                                   const mt_optimizer *opt) {
+static int64_t estimate_meta_bytes(const mt_arena *args, const mt_arena *aux, int nopt,
+                                   mt_optimizer *const *opts) {
   int64_t objects = 8 + (args ? mt_arena_count(args) : 0) + (aux ? mt_arena_count(aux) : 0);
-  for (int i = 0; opt && i < mt_optimizer_index_bound(opt); i++) {
-    int ns = mt_optimizer_num_states(opt, i);
-    objects += 1 + (ns > 0 ? ns : 0);
-  }
+  for (int k = 0; k < nopt; k++)
+    for (int i = 0; i < mt_optimizer_index_bound(opts[k]); i++) {
+      int ns = mt_optimizer_num_states(opts[k], i);
+      objects += 1 + (ns > 0 ? ns : 0);
+    }
   return (128 << 10) + 4096 * objects;
 }
 
-int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
-                       const mt_arena *arg_params, const mt_arena *aux_params,
-                       const mt_checkpoint_extra *extra) {
+/* mt_save_checkpoint with the states of nopt optimizers (a composite
+ * module's children: their parameter names are distinct) under /optimizer;
+ * /optimizer's attributes are the first one's, num_update extra's. */
+static int save_checkpoint_opts(const char *prefix, int epoch, const mt_symbol *sym,
+                                const mt_arena *arg_params, const mt_arena *aux_params,
+                                const mt_checkpoint_extra *extra, int nopt,
+                                mt_optimizer *const *opts) {
   char path[4096];
   MT_TRY(mt_checkpoint_path(prefix, epoch, path, sizeof path));
   mt_checkpoint_extra none;
@@ -204,11 +209,9 @@ int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
   mtio_h5w *w = NULL;
   int rc;
   staging keep = {0}; /* device arrays' host copies, alive until commit */
-  MT_TRY_GOTO(
-      mtio_h5w_create(path, estimate_meta_bytes(arg_params, aux_params, extra->optimizer), &w), rc,
-      done);
-  int64_t num_update =
-      extra->optimizer ? mt_optimizer_num_update(extra->optimizer) : extra->num_update;
+  MT_TRY_GOTO(mtio_h5w_create(path, estimate_meta_bytes(arg_params, aux_params, nopt, opts), &w),
+              rc, done);
+  int64_t num_update = nopt == 1 ? mt_optimizer_num_update(opts[0]) : extra->num_update;
   MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "format_version", MT_CKPT_FORMAT_VERSION), rc, fail);
   MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "epoch", epoch), rc, fail);
   MT_TRY_GOTO(mtio_h5w_attr_i64(w, "/", "num_update", num_update), rc, fail);
@@ -222,10 +225,10 @@ int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
   MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "symbol", json ? json : ""), rc, fail);
   MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "config", extra->config ? extra->config : ""), rc, fail);
   MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "writer", "modtrain"), rc, fail);
-  if (extra->optimizer) MT_TRY_GOTO(write_optimizer_attrs(w, extra->optimizer), rc, fail);
+  if (nopt > 0) MT_TRY_GOTO(write_optimizer_attrs(w, opts[0], num_update), rc, fail);
   MT_TRY_GOTO(write_group(w, "/arg", arg_params, &keep), rc, fail);
   MT_TRY_GOTO(write_group(w, "/aux", aux_params, &keep), rc, fail);
-  if (extra->optimizer) MT_TRY_GOTO(write_optimizer(w, extra->optimizer, &keep), rc, fail);
+  for (int k = 0; k < nopt; k++) MT_TRY_GOTO(write_optimizer(w, opts[k], &keep), rc, fail);
   rc = mtio_h5w_commit(w); /* frees w; removes the temporary file on failure */
   goto done;
 fail:
@@ -234,6 +237,13 @@ done:
   staging_free(&keep);
   free(json);
   return rc;
+}
+
+int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
+                       const mt_arena *arg_params, const mt_arena *aux_params,
+                       const mt_checkpoint_extra *extra) {
+  mt_optimizer *opt = extra ? extra->optimizer : NULL;
+  return save_checkpoint_opts(prefix, epoch, sym, arg_params, aux_params, extra, opt ? 1 : 0, &opt);
 }
 
 /* ------------------------------------------------------------------ load */
@@ -382,7 +392,7 @@ done:
  * goes to the index of its name in `names`, and `weights[index]` shapes the
  * state; else to its saved index, the state shaped like the saved one. */
 static int restore_optimizer(mtio_h5r *r, mt_optimizer *opt, int n, char *const *names,
-                             mt_ndarray *const *weights) {
+                             mt_ndarray *const *weights, int skip_others) {
   const char *path = mtio_h5r_path(r);
   int ex = mtio_h5r_exists(r, "/optimizer");
   if (ex < 0) return ex;
@@ -431,6 +441,7 @@ static int restore_optimizer(mtio_h5r *r, mt_optimizer *opt, int n, char *const 
       idx = -1;
       for (int i = 0; i < n; i++)
         if (!strcmp(names[i], name)) idx = i;
+      if (idx < 0 && skip_others) continue; /* another optimizer's parameter */
       if (idx < 0) {
         rc = MT_ERR(MT_E_INVAL,
                     "'%s' holds optimizer state for '%s', which the module does not have", path,
@@ -517,7 +528,7 @@ int mt_load_checkpoint(const char *prefix, int epoch, mt_symbol **sym, mt_arena 
     MT_TRY_GOTO(read_position(r, epoch, extra), rc, fail);
     MT_TRY_GOTO(mtio_h5r_attr_str(r, "/", "config", &config), rc, fail);
     if (extra->optimizer)
-      MT_TRY_GOTO(restore_optimizer(r, extra->optimizer, 0, NULL, NULL), rc, fail);
+      MT_TRY_GOTO(restore_optimizer(r, extra->optimizer, 0, NULL, NULL, 0), rc, fail);
     extra->loaded_config = config;
     config = NULL;
   }
@@ -636,21 +647,31 @@ int mt_checkpoint_latest(const char *prefix, int *epoch) {
 static int module_save_at(mt_module *m, const char *prefix, int epoch, int64_t data_batch,
                           int save_optimizer_states, const char *config) {
   if (!m) return MT_ERR(MT_E_INVAL, "save_checkpoint: NULL module");
-  if (save_optimizer_states && !m->optimizer_initialized)
+  if (save_optimizer_states && !mt_module_optimizer_initialized(m))
     return MT_ERR(MT_E_STATE, "save_checkpoint: save_optimizer_states needs init_optimizer first");
   const mt_arena *args, *aux;
   MT_TRY(mt_module_get_params(m, &args, &aux));
   mt_checkpoint_extra x;
   mt_checkpoint_extra_init(&x);
-  x.world_size = m->kv ? m->kv->num_workers : 1;
+  mt_kvstore *kv = mt_module_kvstore(m);
+  x.world_size = kv ? kv->num_workers : 1;
   x.data_epoch = epoch;      /* saved at the end of epoch - 1: the next one is `epoch` */
   x.data_batch = data_batch; /* > 0: stopped inside epoch `epoch` after that many batches */
-  x.rng_seed = m->seed;
-  x.rng_step = m->step;
-  x.optimizer = save_optimizer_states ? m->opt : NULL;
-  x.num_update = m->opt ? mt_optimizer_num_update(m->opt) : 0;
+  mt_module_get_rng(m, &x.rng_seed, &x.rng_step);
+  /* a composite module has an optimizer per child: all of them are saved,
+   * each parameter's state under its (unique) name */
+  mt_module_opt_group g[MT_MODULE_MAX_OPT_GROUPS];
+  mt_optimizer *opts[MT_MODULE_MAX_OPT_GROUPS];
+  int ng = mt_module_opt_groups(m, MT_MODULE_MAX_OPT_GROUPS, g);
+  for (int i = 0; i < ng; i++) {
+    opts[i] = g[i].opt;
+    int64_t nu = mt_optimizer_num_update(g[i].opt);
+    if (nu > x.num_update) x.num_update = nu;
+  }
+  x.optimizer = save_optimizer_states && ng > 0 ? opts[0] : NULL;
   x.config = config;
-  return mt_save_checkpoint(prefix, epoch, m->sym, args, aux, &x);
+  return save_checkpoint_opts(prefix, epoch, mt_module_symbol(m), args, aux, &x,
+                              save_optimizer_states ? ng : 0, opts);
 }
 
 static int module_save(mt_module *m, const char *prefix, int epoch, int save_optimizer_states,
@@ -669,18 +690,24 @@ int mt_module_save_checkpoint(mt_module *m, const char *prefix, int epoch,
 }
 
 static int module_load_states(mt_module *m, mtio_h5r *r) {
-  mt_ndarray *weights[4096] = {0}, **w = weights;
-  if (m->nparam > 4096 && !(w = calloc((size_t)m->nparam, sizeof *w))) return MT_NOMEM();
-  /* the arrays the optimizer updates: context 0's parameters */
-  for (int i = 0; i < m->nparam; i++) w[i] = mt_arena_at(m->group.slots[0].params, i);
-  int rc = restore_optimizer(r, m->opt, m->nparam, m->param_names, w);
-  if (w != weights) free(w);
+  mt_module_opt_group g[MT_MODULE_MAX_OPT_GROUPS];
+  int ng = mt_module_opt_groups(m, MT_MODULE_MAX_OPT_GROUPS, g), rc = MT_OK;
+  if (ng == 0) return MT_OK; /* no parameters, no optimizer */
+  for (int k = 0; k < ng && rc == MT_OK; k++) {
+    mt_ndarray *weights[4096] = {0}, **w = weights;
+    if (g[k].nparam > 4096 && !(w = calloc((size_t)g[k].nparam, sizeof *w))) return MT_NOMEM();
+    /* the arrays the optimizer updates: context 0's parameters */
+    for (int i = 0; i < g[k].nparam; i++) w[i] = mt_arena_at(g[k].weights, i);
+    /* with several optimizers, each takes the entries of its parameters */
+    rc = restore_optimizer(r, g[k].opt, g[k].nparam, g[k].names, w, ng > 1);
+    if (w != weights) free(w);
+  }
   return rc;
 }
 
 int mt_module_load_optimizer_states(mt_module *m, const char *prefix, int epoch) {
   if (!m) return MT_ERR(MT_E_INVAL, "load_optimizer_states: NULL module");
-  if (!m->optimizer_initialized)
+  if (!mt_module_optimizer_initialized(m))
     return MT_ERR(MT_E_STATE, "load_optimizer_states: call init_optimizer first");
   mtio_h5r *r;
   MT_TRY(open_checked(prefix, epoch, &r));
@@ -691,7 +718,8 @@ int mt_module_load_optimizer_states(mt_module *m, const char *prefix, int epoch)
 
 int mt_module_restore_checkpoint(mt_module *m, const char *prefix, int epoch) {
   if (!m) return MT_ERR(MT_E_INVAL, "restore_checkpoint: NULL module");
-  if (!m->binded || !m->params_initialized || !m->optimizer_initialized)
+  if (!mt_module_binded(m) || !mt_module_params_initialized(m) ||
+      !mt_module_optimizer_initialized(m))
     return MT_ERR(MT_E_STATE,
                   "restore_checkpoint: call bind, init_params and init_optimizer first (the "
                   "checkpoint overwrites the parameters and the optimizer state)");
@@ -709,8 +737,7 @@ int mt_module_restore_checkpoint(mt_module *m, const char *prefix, int epoch) {
     return mt_error_prefix(rc, "restoring '%s'", path);
   }
   MT_TRY(mt_module_load_optimizer_states(m, prefix, epoch));
-  m->seed = x.rng_seed;
-  m->step = x.rng_step;
+  mt_module_set_rng(m, x.rng_seed, x.rng_step);
   return MT_OK;
 }
 
@@ -727,7 +754,8 @@ static int ckpt_cb_fn(int epoch, mt_symbol *sym, const mt_arena *args, const mt_
                       void *user) {
   ckpt_cb *c = user;
   if ((epoch + 1) % c->period) return MT_OK;
-  int rank = c->mod && c->mod->kv ? c->mod->kv->rank : mt_log_rank();
+  mt_kvstore *kv = c->mod ? mt_module_kvstore(c->mod) : NULL;
+  int rank = kv ? kv->rank : mt_log_rank();
   if (rank != 0) return MT_OK; /* docs/design.md §4: checkpoints come from rank 0 */
   char path[4096];
   MT_TRY(mt_checkpoint_path(c->prefix, epoch + 1, path, sizeof path));

@@ -79,17 +79,20 @@ static int reduce_metric(mt_module *m, const mt_metric *src, mt_metric *dst) {
   double *buf = calloc((size_t)n + 1, sizeof *buf);
   if (!buf) return MT_NOMEM();
   int rc = mt_metric_state_get(src, buf);
-  if (rc == MT_OK) rc = mt_kvstore_allreduce_f64(m->kv, buf, n);
+  if (rc == MT_OK) rc = mt_kvstore_allreduce_f64(mt_module_kvstore(m), buf, n);
   if (rc == MT_OK) rc = mt_metric_state_set(dst, buf);
   free(buf);
   return rc;
 }
 
-static int is_dist(const mt_module *m) { return m->kv && mt_kvstore_is_dist(m->kv); }
+static int is_dist(const mt_module *m) {
+  mt_kvstore *kv = mt_module_kvstore(m);
+  return kv && mt_kvstore_is_dist(kv);
+}
 
 int mt_module_score(mt_module *m, mt_data_iter *eval, mt_metric *metric, int num_batch, int reset,
                     int epoch, int ncb, const mt_batch_callback *cbs) {
-  if (!m->binded || !m->params_initialized)
+  if (!mt_module_binded(m) || !mt_module_params_initialized(m))
     return MT_ERR(MT_E_STATE, "call bind and init_params before score");
   if (reset) MT_TRY(mt_data_iter_reset(eval));
   mt_metric_reset(metric);
@@ -123,7 +126,7 @@ static int outputs_unpadded(mt_module *m, const mt_batch *b, int *n, mt_ndarray 
 
 int mt_module_iter_predict(mt_module *m, mt_data_iter *eval, int num_batch, int reset,
                            mt_iter_predict_fn fn, void *user) {
-  if (!m->binded || !m->params_initialized)
+  if (!mt_module_binded(m) || !mt_module_params_initialized(m))
     return MT_ERR(MT_E_STATE, "call bind and init_params before iter_predict");
   if (reset) MT_TRY(mt_data_iter_reset(eval));
   mt_batch b;
@@ -258,14 +261,15 @@ static int stop_here(mt_module *m, const mt_fit_options *opt, int epoch, int nba
   if (opt->stop_checkpoint_prefix && *opt->stop_checkpoint_prefix) {
     mt_checkpoint_path(opt->stop_checkpoint_prefix, epoch, path, sizeof path);
     /* every rank syncs (a collective-free copy); rank 0 writes */
-    if (!m->kv || m->kv->rank == 0) {
+    mt_kvstore *kv = mt_module_kvstore(m);
+    if (!kv || kv->rank == 0) {
       rc = mt_module_save_checkpoint_at(m, opt->stop_checkpoint_prefix, epoch, nbatch,
                                         opt->stop_checkpoint_config);
       if (rc == MT_OK) mt_log_train("Saved checkpoint to \"%s\"", path);
     }
     double failed = rc < 0;
-    if (m->kv && mt_kvstore_is_dist(m->kv)) {
-      int r2 = mt_kvstore_allreduce_f64(m->kv, &failed, 1);
+    if (kv && mt_kvstore_is_dist(kv)) {
+      int r2 = mt_kvstore_allreduce_f64(kv, &failed, 1);
       if (r2 < 0) return r2;
     }
     if (rc < 0)
@@ -309,9 +313,9 @@ static int fit_prepare_module(mt_module *m, mt_data_iter *train, const mt_fit_op
   const mt_data_desc *dd, *ld;
   MT_TRY(mt_data_iter_provide_data(train, &nd, &dd));
   MT_TRY(mt_data_iter_provide_label(train, &nl, &ld));
-  if (!m->binded || opt->force_rebind)
+  if (!mt_module_binded(m) || opt->force_rebind)
     MT_TRY(mt_module_bind(m, nd, dd, nl, ld, 1, 0, opt->force_rebind, MT_REQ_WRITE));
-  if (!m->params_initialized || opt->force_init) {
+  if (!mt_module_params_initialized(m) || opt->force_init) {
     mt_initializer *own_init = NULL;
     const mt_initializer *init = opt->initializer;
     if (!init) {
@@ -323,12 +327,18 @@ static int fit_prepare_module(mt_module *m, mt_data_iter *train, const mt_fit_op
     mt_initializer_free(own_init);
     if (rc < 0) return rc;
   }
-  if (!m->optimizer_initialized)
+  if (!mt_module_optimizer_initialized(m))
     MT_TRY(mt_module_init_optimizer(m, opt->kvstore, opt->optimizer, opt->optimizer_params, 0));
   if (opt->lr_scheduler && *opt->lr_scheduler) {
-    mt_lr_scheduler *sched;
-    MT_TRY(mt_lr_scheduler_create(opt->lr_scheduler, mt_optimizer_learning_rate(m->opt), &sched));
-    MT_TRY(mt_optimizer_set_lr_scheduler(m->opt, sched));
+    /* one scheduler for each optimizer (a SequentialModule's children) */
+    mt_module_opt_group g[MT_MODULE_MAX_OPT_GROUPS];
+    int ng = mt_module_opt_groups(m, MT_MODULE_MAX_OPT_GROUPS, g);
+    for (int i = 0; i < ng; i++) {
+      mt_lr_scheduler *sched;
+      MT_TRY(
+          mt_lr_scheduler_create(opt->lr_scheduler, mt_optimizer_learning_rate(g[i].opt), &sched));
+      MT_TRY(mt_optimizer_set_lr_scheduler(g[i].opt, sched));
+    }
   }
   return MT_OK;
 }
@@ -344,7 +354,8 @@ static int fit_prepare(fit_state *s) {
    * ranks for the log and the batch-end callbacks. */
   s->view = s->train_metric;
   if (is_dist(s->m)) MT_TRY(mt_metric_create(eval_metric, &s->view));
-  s->batch_size = mt_data_iter_batch_size(s->train) * (s->m->kv ? s->m->kv->num_workers : 1);
+  mt_kvstore *kv = mt_module_kvstore(s->m);
+  s->batch_size = mt_data_iter_batch_size(s->train) * (kv ? kv->num_workers : 1);
   s->fault = fault_parse();
   s->fit_t0 = s->last_t = now_s();
   s->last_samples = 0;
@@ -420,10 +431,15 @@ static int fit_batch(fit_state *s, int epoch, int nbatch, mt_batch *b) {
  * whether any rank asked. */
 static int fit_agree_stop(fit_state *s, int *stop) {
   int any = 0;
-  MT_TRY(mt_kvstore_agree_wait(s->m->kv, &any));
+  mt_kvstore *kv = mt_module_kvstore(s->m);
+  if (!kv) { /* a module without a kvstore (no parameters): this process alone */
+    *stop = *s->opt->stop_requested != 0;
+    return MT_OK;
+  }
+  MT_TRY(mt_kvstore_agree_wait(kv, &any));
   *stop = any != 0;
   if (*stop) return MT_OK;
-  return mt_kvstore_agree_start(s->m->kv, *s->opt->stop_requested != 0);
+  return mt_kvstore_agree_start(kv, *s->opt->stop_requested != 0);
 }
 
 /* The batches of one epoch (after those a resume skips, in its first);
@@ -455,12 +471,12 @@ static int fit_epoch_callbacks(fit_state *s, int epoch) {
   mt_module *m = s->m;
   const mt_arena *args, *aux;
   MT_TRY(mt_module_get_params(m, &args, &aux));
-  if (m->nctx > 1) /* sync aux states across devices, as MXNet's fit */
+  if (mt_module_num_contexts(m) > 1) /* sync aux states across devices, as MXNet's fit */
     MT_TRY(mt_module_init_params(m, NULL, args, aux, 0, 1, 0));
   for (int i = 0; i < opt->n_epoch_end_callback; i++)
     if (opt->epoch_end_callback[i].fn)
-      MT_TRY(
-          opt->epoch_end_callback[i].fn(epoch, m->sym, args, aux, opt->epoch_end_callback[i].user));
+      MT_TRY(opt->epoch_end_callback[i].fn(epoch, mt_module_symbol(m), args, aux,
+                                           opt->epoch_end_callback[i].user));
   return MT_OK;
 }
 

@@ -65,8 +65,11 @@ static char **dup_names(int n, const char *const *src) {
   return d;
 }
 
-void mt_module_free(mt_module *m) {
-  if (!m) return;
+static const mt_module_vt module_vt;
+static int mod_forward(mt_module *m, const mt_batch *b, int is_train);
+static int mod_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads);
+
+static void mod_destroy(mt_module *m) {
   mt_exec_group_free(&m->group);
   mt_symbol_free(m->sym);
   free_names(m->data_names, m->ndata);
@@ -93,10 +96,9 @@ void mt_module_free(mt_module *m) {
   free(m->param_bucket);
   free(m->arg_to_param);
   free(m->param_done);
-  free(m);
 }
 
-int mt_module_set_bucket_bytes(mt_module *m, int64_t bytes) {
+static int mod_set_bucket_bytes(mt_module *m, int64_t bytes) {
   if (bytes < 0)
     return MT_ERR(MT_E_INVAL, "bucket size must be >= 0 bytes, got %lld", (long long)bytes);
   if (m->optimizer_initialized)
@@ -105,7 +107,14 @@ int mt_module_set_bucket_bytes(mt_module *m, int64_t bytes) {
   return MT_OK;
 }
 
-void mt_module_set_seed(mt_module *m, uint64_t seed) { m->seed = seed; }
+static void mod_get_rng(const mt_module *m, uint64_t *seed, uint64_t *step) {
+  *seed = m->seed;
+  *step = m->step;
+}
+static void mod_set_rng(mt_module *m, uint64_t seed, uint64_t step) {
+  m->seed = seed;
+  m->step = step;
+}
 
 int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, int nlabel,
                      const char *const *label_names, int nctx, const mt_context *contexts,
@@ -124,8 +133,8 @@ int mt_module_create(mt_symbol *sym, int ndata, const char *const *data_names, i
   if (ndata < 1 || ndata > MT_MAX_BATCH_INPUTS || nlabel < 0 || nlabel > MT_MAX_BATCH_INPUTS)
     return MT_ERR(MT_E_INVAL, "module: %d data and %d label names (1..%d data, 0..%d labels)",
                   ndata, nlabel, MT_MAX_BATCH_INPUTS, MT_MAX_BATCH_INPUTS);
-  mt_module *m = calloc(1, sizeof *m);
-  if (!m) return MT_NOMEM();
+  mt_module *m;
+  MT_TRY(mt_module_new(&module_vt, NULL, &m));
   int rc = MT_OK, nargs, nout, naux;
   const char *const *args, *const *outs, *const *aux;
   MT_TRY_GOTO(mt_symbol_copy(sym, &m->sym), rc, fail);
@@ -263,9 +272,9 @@ static int bind_group(mt_module *m, const mt_shape *in_shapes, int have_labels) 
   return MT_OK;
 }
 
-int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
-                   const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
-                   int force_rebind, mt_grad_req grad_req) {
+static int mod_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                    const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
+                    int force_rebind, mt_grad_req grad_req) {
   if (m->binded && !force_rebind) {
     mt_log(MT_LOG_WARN, "module", "Already bound, ignoring bind()");
     return MT_OK;
@@ -316,8 +325,8 @@ int mt_module_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, int
   return MT_OK;
 }
 
-int mt_module_reshape(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
-                      const mt_data_desc *label_shapes) {
+static int mod_reshape(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                       const mt_data_desc *label_shapes) {
   if (!m->binded) return MT_ERR(MT_E_STATE, "call bind before reshape");
   mt_shape in[2 * MT_MAX_BATCH_INPUTS];
   memset(in, 0, sizeof in);
@@ -354,9 +363,9 @@ static int check_extra(const mt_arena *given, char *const *names, int n, const c
   return MT_OK;
 }
 
-int mt_module_init_params(mt_module *m, const mt_initializer *init, const mt_arena *arg_params,
-                          const mt_arena *aux_params, int allow_missing, int force_init,
-                          int allow_extra) {
+static int mod_init_params(mt_module *m, const mt_initializer *init, const mt_arena *arg_params,
+                           const mt_arena *aux_params, int allow_missing, int force_init,
+                           int allow_extra) {
   if (m->params_initialized && !force_init) {
     mt_log(MT_LOG_WARN, "module",
            "Parameters already initialized and force_init=False. init_params call ignored.");
@@ -377,12 +386,6 @@ int mt_module_init_params(mt_module *m, const mt_initializer *init, const mt_are
   m->params_initialized = 1;
   m->params_dirty = 0;
   return MT_OK;
-}
-
-int mt_module_set_params(mt_module *m, const mt_arena *arg_params, const mt_arena *aux_params,
-                         int allow_missing, int force_init, int allow_extra) {
-  return mt_module_init_params(m, NULL, arg_params, aux_params, allow_missing, force_init,
-                               allow_extra);
 }
 
 int mt_module_sync_params(mt_module *m) {
@@ -412,7 +415,7 @@ int mt_module_sync_params(mt_module *m) {
   return MT_OK;
 }
 
-int mt_module_get_params(mt_module *m, const mt_arena **arg_params, const mt_arena **aux_params) {
+static int mod_get_params(mt_module *m, const mt_arena **arg_params, const mt_arena **aux_params) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before get_params");
   MT_TRY(mt_module_sync_params(m));
@@ -423,8 +426,8 @@ int mt_module_get_params(mt_module *m, const mt_arena **arg_params, const mt_are
 
 /* -------------------------------------------------------------- optimizer */
 
-int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *optimizer,
-                             const char *optimizer_params, int force_init) {
+static int mod_init_optimizer(mt_module *m, const char *kvstore, const char *optimizer,
+                              const char *optimizer_params, int force_init) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before init_optimizer");
   if (m->optimizer_initialized && !force_init) {
@@ -465,8 +468,6 @@ int mt_module_init_optimizer(mt_module *m, const char *kvstore, const char *opti
   return MT_OK;
 }
 
-mt_optimizer *mt_module_get_optimizer(mt_module *m) { return m->opt; }
-
 /* ------------------------------------------------------ forward/backward */
 
 static int batch_reshape_if_needed(mt_module *m, const mt_batch *b) {
@@ -484,7 +485,7 @@ static int batch_reshape_if_needed(mt_module *m, const mt_batch *b) {
     snprintf(l[i].name, sizeof l[i].name, "%s", m->label_names[i]);
     l[i].shape = b->label[i]->shape;
   }
-  return mt_module_reshape(m, m->ndata, d, nl, l);
+  return mod_reshape(m, m->ndata, d, nl, l);
 }
 
 static int copy_rows(mt_ndarray *dst, const mt_ndarray *src, int64_t begin, int64_t end) {
@@ -602,11 +603,11 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
   return MT_OK;
 }
 
-int mt_module_forward_backward(mt_module *m, const mt_batch *b) {
+static int mod_forward_backward(mt_module *m, const mt_batch *b) {
   MT_TRY(mt_module_check_not_handed_over(m, "forward_backward"));
-  MT_TRY(mt_module_forward(m, b, 1));
+  MT_TRY(mod_forward(m, b, 1));
   m->in_forward_backward = 1;
-  int rc = mt_module_backward(m, 0, NULL);
+  int rc = mod_backward(m, 0, NULL);
   m->in_forward_backward = 0;
   return rc;
 }
@@ -666,8 +667,8 @@ static int mt_module_update_impl(mt_module *m) {
   return MT_OK;
 }
 
-int mt_module_update_metric(mt_module *m, mt_metric *metric, int nlabel,
-                            mt_ndarray *const *labels) {
+static int mod_update_metric(mt_module *m, mt_metric *metric, int nlabel,
+                             mt_ndarray *const *labels) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before update_metric");
   int n = nlabel < m->nout ? nlabel : m->nout;
@@ -716,7 +717,7 @@ static int merge(mt_module *m, mt_ndarray ***merged, int n,
 static mt_ndarray *slot_output(mt_exec_slot *s, int i) { return mt_executor_output(s->exec, i); }
 static mt_ndarray *slot_input_grad(mt_exec_slot *s, int i) { return s->input_grads[i]; }
 
-int mt_module_get_outputs(mt_module *m, int *n, mt_ndarray *const **outputs) {
+static int mod_get_outputs(mt_module *m, int *n, mt_ndarray *const **outputs) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before get_outputs");
   *n = m->nout;
@@ -743,7 +744,7 @@ int mt_module_get_outputs(mt_module *m, int *n, mt_ndarray *const **outputs) {
   return MT_OK;
 }
 
-int mt_module_get_input_grads(mt_module *m, int *n, mt_ndarray *const **grads) {
+static int mod_get_input_grads(mt_module *m, int *n, mt_ndarray *const **grads) {
   if (!m->binded || !m->params_initialized)
     return MT_ERR(MT_E_STATE, "call bind and init_params before get_input_grads");
   if (!m->inputs_need_grad)
@@ -756,43 +757,33 @@ int mt_module_get_input_grads(mt_module *m, int *n, mt_ndarray *const **grads) {
 
 /* ------------------------------------------------------------- properties */
 
-int mt_module_data_names(const mt_module *m, int *n, const char *const **names) {
-  *n = m->ndata;
-  *names = (const char *const *)m->data_names;
+static int mod_names(const mt_module *m, int which, int *n, const char *const **names) {
+  *n = which == 0 ? m->ndata : which == 1 ? m->nlabel : m->nout;
+  *names = (const char *const *)(which == 0   ? m->data_names
+                                 : which == 1 ? m->label_names
+                                              : m->output_names);
   return MT_OK;
 }
-int mt_module_label_names(const mt_module *m, int *n, const char *const **names) {
-  *n = m->nlabel;
-  *names = (const char *const *)m->label_names;
-  return MT_OK;
-}
-int mt_module_output_names(const mt_module *m, int *n, const char *const **names) {
-  *n = m->nout;
-  *names = (const char *const *)m->output_names;
-  return MT_OK;
-}
-static int descs_of(const mt_module *m, const mt_data_desc *d, int count, int *n,
-                    const mt_data_desc **descs) {
+static int mod_shapes(const mt_module *m, int which, int *n, const mt_data_desc **descs) {
   if (!m->binded) return MT_ERR(MT_E_STATE, "call bind before asking for shapes");
-  *n = d ? count : 0;
+  const mt_data_desc *d = which == 0   ? m->data_shapes
+                          : which == 1 ? m->label_shapes
+                                       : m->output_shapes;
+  *n = d ? (which == 0 ? m->ndata : which == 1 ? m->nlabel : m->nout) : 0;
   *descs = d;
   return MT_OK;
 }
-int mt_module_data_shapes(const mt_module *m, int *n, const mt_data_desc **d) {
-  return descs_of(m, m->data_shapes, m->ndata, n, d);
+static mt_symbol *mod_symbol(const mt_module *m) { return m->sym; }
+static mt_kvstore *mod_kvstore(const mt_module *m) { return m->kv; }
+static int mod_opt_groups(mt_module *m, int max, mt_module_opt_group *out) {
+  if (!m->opt || max < 1) return 0;
+  out[0].opt = m->opt;
+  out[0].nparam = m->nparam;
+  out[0].names = m->param_names;
+  out[0].weights = m->group.nslots > 0 ? m->group.slots[0].params : NULL;
+  return 1;
 }
-int mt_module_label_shapes(const mt_module *m, int *n, const mt_data_desc **d) {
-  return descs_of(m, m->label_shapes, m->nlabel, n, d);
-}
-int mt_module_output_shapes(const mt_module *m, int *n, const mt_data_desc **d) {
-  return descs_of(m, m->output_shapes, m->nout, n, d);
-}
-int mt_module_binded(const mt_module *m) { return m->binded; }
-int mt_module_for_training(const mt_module *m) { return m->for_training; }
-int mt_module_params_initialized(const mt_module *m) { return m->params_initialized; }
-int mt_module_optimizer_initialized(const mt_module *m) { return m->optimizer_initialized; }
-int mt_module_inputs_need_grad(const mt_module *m) { return m->inputs_need_grad; }
-mt_symbol *mt_module_symbol(const mt_module *m) { return m->sym; }
+static int mod_num_contexts(const mt_module *m) { return m->nctx; }
 
 /* After forward or backward (also after an error, before anything is freed):
  * the executors' own streams are done, so whatever reads the slots' arrays
@@ -803,23 +794,49 @@ static int wait_slots(mt_module *m, int rc) {
   return rc < 0 ? rc : w;
 }
 
-int mt_module_forward(mt_module *m, const mt_batch *b, int is_train) {
+static int mod_forward(mt_module *m, const mt_batch *b, int is_train) {
   unsigned csr = ftz_on();
   int rc = mt_module_forward_impl(m, b, is_train);
   ftz_restore(csr);
   return wait_slots(m, rc);
 }
 
-int mt_module_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
+static int mod_backward(mt_module *m, int nout_grads, mt_ndarray *const *out_grads) {
   unsigned csr = ftz_on();
   int rc = mt_module_backward_impl(m, nout_grads, out_grads);
   ftz_restore(csr);
   return wait_slots(m, rc);
 }
 
-int mt_module_update(mt_module *m) {
+static int mod_update(mt_module *m) {
   unsigned csr = ftz_on();
   int rc = mt_module_update_impl(m);
   ftz_restore(csr);
   return rc;
 }
+
+static const mt_module_vt module_vt = {
+    .kind = "Module",
+    .destroy = mod_destroy,
+    .bind = mod_bind,
+    .reshape = mod_reshape,
+    .init_params = mod_init_params,
+    .get_params = mod_get_params,
+    .init_optimizer = mod_init_optimizer,
+    .forward = mod_forward,
+    .backward = mod_backward,
+    .forward_backward = mod_forward_backward,
+    .update = mod_update,
+    .update_metric = mod_update_metric,
+    .get_outputs = mod_get_outputs,
+    .get_input_grads = mod_get_input_grads,
+    .names = mod_names,
+    .shapes = mod_shapes,
+    .symbol = mod_symbol,
+    .kvstore = mod_kvstore,
+    .opt_groups = mod_opt_groups,
+    .get_rng = mod_get_rng,
+    .set_rng = mod_set_rng,
+    .set_bucket_bytes = mod_set_bucket_bytes,
+    .num_contexts = mod_num_contexts,
+};

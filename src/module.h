@@ -1,14 +1,74 @@
-/* module.h — the mt_module structure, shared by module.c (the state
- * machine), module_dist.c (buckets, the ranks' agreement and the
- * node-shared update), fit.c (fit/score/predict), checkpoint.c and
- * params.c (saving and loading a module's parameters). */
+/* module.h — the module interface (a table of function slots every module
+ * kind fills: Module, SequentialModule, custom modules) and the mt_module
+ * structure. module_iface.c dispatches the public mt_module_* calls through
+ * the table; module.c (the Module's state machine), module_dist.c (buckets,
+ * the ranks' agreement and the node-shared update), sequential_module.c and
+ * custom_module.c implement kinds; fit.c (fit/score/predict) and
+ * checkpoint.c use only the interface (docs/design.md §2). */
 #ifndef MT_SRC_MODULE_H
 #define MT_SRC_MODULE_H
 #include "exec_group.h"
 #include "kvstore/kvstore.h"
 #include "modtrain.h"
 
+/* One optimizer and the parameters it updates (checkpoints save and restore
+ * optimizer states by these names; the lr scheduler goes to every one). */
+typedef struct {
+  mt_optimizer *opt;
+  int nparam;
+  char *const *names;
+  const mt_arena *weights; /* the arrays the optimizer updates (context 0's) */
+} mt_module_opt_group;
+
+#define MT_MODULE_MAX_OPT_GROUPS 64
+
+/* The slots of a module kind. Every slot is filled (module_iface.c checks
+ * the module's state flags only where all kinds share the rule). */
+typedef struct mt_module_vt {
+  const char *kind;              /* "Module", "SequentialModule", "CustomModule" */
+  void (*destroy)(mt_module *m); /* the kind's own state; the interface frees m */
+  int (*bind)(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
+              const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
+              int force_rebind, mt_grad_req grad_req);
+  int (*reshape)(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
+                 const mt_data_desc *label_shapes);
+  int (*init_params)(mt_module *m, const mt_initializer *init, const mt_arena *arg_params,
+                     const mt_arena *aux_params, int allow_missing, int force_init,
+                     int allow_extra);
+  int (*get_params)(mt_module *m, const mt_arena **arg_params, const mt_arena **aux_params);
+  int (*init_optimizer)(mt_module *m, const char *kvstore, const char *optimizer,
+                        const char *optimizer_params, int force_init);
+  int (*forward)(mt_module *m, const mt_batch *batch, int is_train);
+  int (*backward)(mt_module *m, int nout_grads, mt_ndarray *const *out_grads);
+  int (*forward_backward)(mt_module *m, const mt_batch *batch);
+  int (*update)(mt_module *m);
+  int (*update_metric)(mt_module *m, mt_metric *metric, int nlabel, mt_ndarray *const *labels);
+  int (*get_outputs)(mt_module *m, int *n, mt_ndarray *const **outputs);
+  int (*get_input_grads)(mt_module *m, int *n, mt_ndarray *const **grads);
+  /* which: 0 data, 1 label, 2 output */
+  int (*names)(const mt_module *m, int which, int *n, const char *const **names);
+  int (*shapes)(const mt_module *m, int which, int *n, const mt_data_desc **descs);
+  mt_symbol *(*symbol)(const mt_module *m); /* NULL: the kind has no one symbol */
+  /* what fit and checkpoints need besides the calls above */
+  mt_kvstore *(*kvstore)(const mt_module *m); /* the one fit's collectives use; NULL before
+                                                 init_optimizer */
+  /* Fills up to max groups; returns how many (after init_optimizer). */
+  int (*opt_groups)(mt_module *m, int max, mt_module_opt_group *out);
+  void (*get_rng)(const mt_module *m, uint64_t *seed, uint64_t *step);
+  void (*set_rng)(mt_module *m, uint64_t seed, uint64_t step);
+  int (*set_bucket_bytes)(mt_module *m, int64_t bytes);
+  int (*num_contexts)(const mt_module *m); /* the most contexts of any Module inside */
+} mt_module_vt;
+
+/* Every module kind: vt, impl (the kind's own state) and the state flags
+ * (binded ... optimizer_initialized) that the public property calls read.
+ * The fields after them are the Module's (module.c); other kinds leave
+ * them zero. */
 struct mt_module {
+  const mt_module_vt *vt;
+  void *impl;
+  mt_module *parent; /* the SequentialModule holding it, or NULL */
+  int binded, for_training, inputs_need_grad, params_initialized, optimizer_initialized;
   mt_symbol *sym;
   int ndata, nlabel; /* label names found in the symbol's arguments */
   char **data_names, **label_names;
@@ -20,7 +80,6 @@ struct mt_module {
   char **param_names, **aux_names;
   int nctx;
   mt_context *ctxs;
-  int binded, for_training, inputs_need_grad, params_initialized, optimizer_initialized;
   mt_grad_req grad_req;
   mt_data_desc *data_shapes, *label_shapes, *output_shapes;
   mt_exec_group group;
@@ -51,6 +110,19 @@ struct mt_module {
   int in_forward_backward; /* backward runs inside forward_backward: update follows */
   int handed_over;         /* backward gave the gradients to the other ranks; update next */
 };
+
+/* A new module of kind vt (zeroed, flags clear) holding impl. */
+int mt_module_new(const mt_module_vt *vt, void *impl, mt_module **out);
+/* The kvstore fit's collectives use (rank, world size, metric sums, the stop
+ * agreement), or NULL before init_optimizer. */
+mt_kvstore *mt_module_kvstore(const mt_module *m);
+/* The optimizer groups of m (0 before init_optimizer). */
+int mt_module_opt_groups(mt_module *m, int max, mt_module_opt_group *out);
+void mt_module_get_rng(const mt_module *m, uint64_t *seed, uint64_t *step);
+void mt_module_set_rng(mt_module *m, uint64_t seed, uint64_t step);
+int mt_module_num_contexts(const mt_module *m);
+/* "SequentialModule" etc. */
+const char *mt_module_kind(const mt_module *m);
 
 /* Index of `name` in names[0..n), or -1. */
 int mt_module_find_name(char *const *names, int n, const char *name);

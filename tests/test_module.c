@@ -288,6 +288,36 @@ static void test_predict_strips_padding_and_fit_learns(void **state) {
   mt_symbol_free(net);
 }
 
+/* The public calls dispatch through the module interface: a NULL module is
+ * an error (not a crash), the properties of NULL are 0, and a Module's
+ * optimizer is the one its init_optimizer installed. */
+static void test_interface_dispatch(void **state) {
+  (void)state;
+  mt_batch b = {0};
+  assert_int_equal(mt_module_bind(NULL, 1, &DATA, 1, &LABEL, 1, 0, 0, MT_REQ_WRITE), MT_E_INVAL);
+  assert_non_null(strstr(mt_last_error(), "NULL module"));
+  assert_int_equal(mt_module_forward(NULL, &b, 1), MT_E_INVAL);
+  assert_int_equal(mt_module_update(NULL), MT_E_INVAL);
+  assert_false(mt_module_binded(NULL));
+  assert_null(mt_module_symbol(NULL));
+  assert_null(mt_module_get_optimizer(NULL));
+  mt_module_free(NULL);
+  mt_symbol *s = tu_mlp(16, "relu", 4);
+  mt_module *m;
+  MT_ASSERT_OK(mt_module_create(s, 0, NULL, 0, NULL, 0, NULL, &m));
+  assert_int_equal(mt_module_forward(m, NULL, 1), MT_E_INVAL);
+  assert_null(mt_module_get_optimizer(m));
+  assert_non_null(mt_module_symbol(m));
+  assert_int_equal(mt_sequential_module_num_children(m), 0);
+  assert_null(mt_sequential_module_child(m, 0));
+  MT_ASSERT_OK(mt_module_bind(m, 1, &DATA, 1, &LABEL, 1, 0, 0, MT_REQ_WRITE));
+  MT_ASSERT_OK(mt_module_init_params(m, NULL, NULL, NULL, 0, 0, 0));
+  MT_ASSERT_OK(mt_module_init_optimizer(m, "local", "sgd", "learning_rate=0.1", 0));
+  assert_non_null(mt_module_get_optimizer(m));
+  mt_module_free(m);
+  mt_symbol_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_state_machine),
@@ -295,6 +325,7 @@ int main(void) {
       cmocka_unit_test(test_outputs_reshape_and_input_grads),
       cmocka_unit_test(test_params_dicts),
       cmocka_unit_test(test_predict_strips_padding_and_fit_learns),
+      cmocka_unit_test(test_interface_dispatch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
