@@ -3,7 +3,8 @@
 # (also one with only the NVIDIA driver, CUDA and PyTorch: build here, send the
 # build with bench/gpu-bundle-runtime.sh's run-time libraries):
 #   1. the gpu-labelled tests (every CUDA kernel against the CPU path, executor
-#      and Module on gpu(0), contexts {gpu(0), gpu(0)});
+#      and Module on gpu(0), contexts {gpu(0), gpu(0)}, the cuDNN kernels
+#      against naive loops);
 #   2. the modtrain command on the tutorial config with context = gpu, on 1
 #      rank and on 2 ranks sharing gpu(0) (dist_sync and hier), compared;
 #   3. training samples/s of modtrain vs PyTorch eager on the same card and
@@ -37,7 +38,7 @@ step() {
   return $rc
 }
 nvidia-smi -L || { echo "gpu-check: no GPU visible"; exit 77; }
-for t in test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_checkpoint; do
+for t in test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_gpu_cudnn test_checkpoint; do
   step "$t" "$B/tests/$t"
 done
 step "test_gpu_memory, no cache" env MODTRAIN_GPU_CACHE=0 "$B/tests/test_gpu_memory"

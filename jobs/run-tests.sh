@@ -130,8 +130,9 @@ stage cuda-emu
 # must run, not skip (tests/CMakeLists.txt drops their skip code).
 emu_opts=(-DMT_CUDA_EMU=ON -DMT_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug -DMT_SANITIZE=ON)
 [ "${CI:-}" = true ] && emu_opts+=(-DMT_WERROR=ON)
-emu_tests=(cuda_emu_self_test test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore
-  test_checkpoint modtrain_cmd)
+# every tests/test_gpu_*.c, so a new gpu test is built (and run) without a change here
+mapfile -t gpu_tests < <(cd tests && ls test_gpu_*.c | sed 's/\.c$//')
+emu_tests=(cuda_emu_self_test "${gpu_tests[@]}" test_checkpoint modtrain_cmd)
 if cmake -S . -B "$EMU_BUILD_DIR" "${emu_opts[@]}" &&
   cmake --build "$EMU_BUILD_DIR" -j "$JOBS" --target "${emu_tests[@]}"; then
   # leaks off: Open MPI's own allocations (the asan stage checks leaks)

@@ -4,6 +4,7 @@
 #define MT_KERNELS_CUDA_CHECK_H
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 #include <nccl.h>
 
 #include "modtrain.h"
@@ -22,6 +23,14 @@
     if (s_ != CUBLAS_STATUS_SUCCESS)                                                               \
       return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
                           cublasGetStatusString(s_));                                              \
+  } while (0)
+
+#define MT_CHECK_CUDNN(call)                                                                       \
+  do {                                                                                             \
+    cudnnStatus_t s_ = (call);                                                                     \
+    if (s_ != CUDNN_STATUS_SUCCESS)                                                                \
+      return mt_error_set(MT_E_CUDA, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                   \
+                          cudnnGetErrorString(s_));                                                \
   } while (0)
 
 #define MT_CHECK_NCCL(call)                                                                        \
@@ -48,6 +57,14 @@
     if (s_ != CUBLAS_STATUS_SUCCESS)                                                               \
       mt_log(MT_LOG_WARN, "cuda", "%s:%d: %s: %s", __FILE__, __LINE__, #call,                      \
              cublasGetStatusString(s_));                                                           \
+  } while (0)
+
+#define MT_WARN_CUDNN(call)                                                                        \
+  do {                                                                                             \
+    cudnnStatus_t s_ = (call);                                                                     \
+    if (s_ != CUDNN_STATUS_SUCCESS)                                                                \
+      mt_log(MT_LOG_WARN, "cuda", "%s:%d: %s: %s", __FILE__, __LINE__, #call,                      \
+             cudnnGetErrorString(s_));                                                             \
   } while (0)
 
 #define MT_WARN_NCCL(call)                                                                         \

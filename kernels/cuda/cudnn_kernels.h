@@ -33,6 +33,11 @@ int mtk_cuda_conv_forward(int dev, const mtk_conv_desc *d, const float *x, const
 int mtk_cuda_conv_backward(int dev, const mtk_conv_desc *d, const float *x, const float *w,
                            const float *dy, float *dx, float beta_dx, float *dw, float beta_dw,
                            float *db, float beta_db);
+/* How many times this process asked cuDNN for a convolution algorithm
+ * (cudnnGet*Algorithm_v7): once per geometry, device and direction (forward,
+ * backward-data, backward-filter); a repeated shape reuses the cached
+ * choice. For tests. */
+long long mtk_cuda_conv_algo_queries(void);
 
 /* Pooling types, MXNet's pool_type. */
 enum { MTK_POOL_MAX = 0, MTK_POOL_AVG = 1, MTK_POOL_SUM = 2 };

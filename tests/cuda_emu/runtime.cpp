@@ -705,3 +705,10 @@ void __syncthreads(void) {
   f->at_barrier = 1;
   swapcontext(&f->ctx, &scheduler);
 }
+
+/* ----------------------------------------- for the other emulated libraries */
+
+// cudnn.cpp checks its operands and streams as cuBLAS's calls here do.
+int mtk_emu_where(const void *p, size_t bytes) { return where(p, bytes); }
+int mtk_emu_current_device(void) { return current_device; }
+int mtk_emu_stream_device(cudaStream_t stream) { return stream ? stream->device : -1; }
