@@ -375,6 +375,8 @@ typedef struct mt_initializer mt_initializer;
  *   zero | zeros, one | ones
  *   msra_prelu | msraprelu [factor_type=avg] [slope=0.25]
  *                                 xavier gaussian, magnitude 2/(1+slope^2)
+ *   lstmbias [forget_bias=1]      zeros, rows [H, 2H) of shape[0] = 4H
+ *                                 forget_bias (LSTM gates i, f, c, o)
  * Names are case-insensitive. An unknown name or key, or a bad value, is
  * MT_E_INVAL naming it. Random values come from Philox keyed by
  * (seed, hash of the parameter name), element i from counter i (docs/design.md §5):
@@ -388,6 +390,14 @@ MT_API int mt_initializer_create(const char *spec, uint64_t seed, mt_initializer
  * xavier/msra_prelu need a weight of at least 2 dims (MT_E_SHAPE otherwise):
  * fan_in = shape[1] * hw, fan_out = shape[0] * hw, hw = product of dims 2.. */
 MT_API int mt_initializer_init(const mt_initializer *init, const char *name, mt_ndarray *arr);
+/* mt_initializer_init for a variable with MXNet's __init__ attribute
+ * (init_attr; NULL or "" = none): as Initializer.__call__, the attribute's
+ * initializer replaces the suffix dispatch and init's rule. init_attr is
+ * what Initializer.dumps() writes, e.g. '["lstmbias", {"forget_bias": 1.0}]'
+ * (MXNet's LSTMCell puts it on its i2h_bias), or a spec as above. It draws
+ * with init's seed. A malformed attribute is MT_E_FORMAT naming it. */
+MT_API int mt_initializer_init_attr(const mt_initializer *init, const char *name,
+                                    const char *init_attr, mt_ndarray *arr);
 /* The spec with every default filled in ("xavier rnd_type=uniform
  * factor_type=avg magnitude=3"), owned by the initializer. */
 MT_API const char *mt_initializer_str(const mt_initializer *init);
