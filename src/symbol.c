@@ -717,3 +717,14 @@ int mt_symbol_infer_shape(mt_symbol *sym, int nknown, const char *const *names,
   mt_graph_free(&g);
   return rc;
 }
+
+const char *mt_symbol_var_attr(const mt_symbol *sym, const char *name, const char *key) {
+  mt_graph g;
+  if (!sym || !name || !key || mt_graph_build(sym, &g) < 0) return NULL;
+  const char *v = NULL;
+  for (int i = 0; i < g.nnodes && !v; i++)
+    if (!g.nodes[i]->op && !strcmp(g.nodes[i]->name, name))
+      v = mt_attrs_get(&g.nodes[i]->attrs, key);
+  mt_graph_free(&g);
+  return v;
+}

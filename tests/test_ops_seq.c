@@ -316,6 +316,21 @@ static void test_lstm_fixture(void **state) {
   }
   assert_int_equal(mt_arena_count(arg), narg - 2);
 
+  /* LSTMCell's i2h_bias carries __init__ lstmbias: what init_params applies */
+  const char *ia = mt_symbol_var_attr(sym, "lstm_l1_i2h_bias", "__init__");
+  assert_non_null(ia);
+  assert_string_equal(ia, "[\"lstmbias\", {\"forget_bias\": 1.0}]");
+  assert_null(mt_symbol_var_attr(sym, "lstm_l1_h2h_bias", "__init__"));
+  assert_null(mt_symbol_var_attr(sym, "no_such_variable", "__init__"));
+  mt_initializer *xav;
+  mt_ndarray *bias;
+  MT_ASSERT_OK(mt_initializer_create("xavier", 3, &xav));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(32), mt_cpu(0), &bias));
+  MT_ASSERT_OK(mt_initializer_init_attr(xav, "lstm_l1_i2h_bias", ia, bias));
+  for (int i = 0; i < 32; i++) assert_true(bias->data[i] == (i >= 8 && i < 16 ? 1.0f : 0.0f));
+  mt_ndarray_free(bias);
+  mt_initializer_free(xav);
+
   mt_data_desc dd = {"data", data->shape}, ld = {"softmax_label", label->shape};
   mt_module *m = NULL;
   MT_ASSERT_OK(mt_module_create(sym, 0, NULL, 0, NULL, 0, NULL, &m));
