@@ -375,6 +375,8 @@ typedef struct mt_initializer mt_initializer;
  *   zero | zeros, one | ones
  *   msra_prelu | msraprelu [factor_type=avg] [slope=0.25]
  *                                 xavier gaussian, magnitude 2/(1+slope^2)
+ *   lstmbias [forget_bias=1]      zeros, rows [H, 2H) of shape[0] = 4H
+ *                                 forget_bias (LSTM gates i, f, c, o)
  * Names are case-insensitive. An unknown name or key, or a bad value, is
  * MT_E_INVAL naming it. Random values come from Philox keyed by
  * (seed, hash of the parameter name), element i from counter i (docs/design.md §5):
@@ -388,6 +390,14 @@ MT_API int mt_initializer_create(const char *spec, uint64_t seed, mt_initializer
  * xavier/msra_prelu need a weight of at least 2 dims (MT_E_SHAPE otherwise):
  * fan_in = shape[1] * hw, fan_out = shape[0] * hw, hw = product of dims 2.. */
 MT_API int mt_initializer_init(const mt_initializer *init, const char *name, mt_ndarray *arr);
+/* mt_initializer_init for a variable with MXNet's __init__ attribute
+ * (init_attr; NULL or "" = none): as Initializer.__call__, the attribute's
+ * initializer replaces the suffix dispatch and init's rule. init_attr is
+ * what Initializer.dumps() writes, e.g. '["lstmbias", {"forget_bias": 1.0}]'
+ * (MXNet's LSTMCell puts it on its i2h_bias), or a spec as above. It draws
+ * with init's seed. A malformed attribute is MT_E_FORMAT naming it. */
+MT_API int mt_initializer_init_attr(const mt_initializer *init, const char *name,
+                                    const char *init_attr, mt_ndarray *arr);
 /* The spec with every default filled in ("xavier rnd_type=uniform
  * factor_type=avg magnitude=3"), owned by the initializer. */
 MT_API const char *mt_initializer_str(const mt_initializer *init);
@@ -465,6 +475,9 @@ typedef struct {
   mt_ndarray *label[MT_MAX_BATCH_INPUTS];
   int pad;
   const int64_t *index;
+  /* The bucket key (BucketingModule): the sequence length of a bucketed
+   * sentence iterator's batch; 0 for the other iterators. */
+  int64_t bucket_key;
 } mt_batch;
 
 /* The iterator interface (a vtable): custom iterators implement it. */
@@ -526,6 +539,42 @@ MT_API int mt_synthetic_iter_create(int num_classes, int dim, int64_t num_sample
  * iterator (same data, order and seed). Takes ownership of inner on
  * success; on error the caller still owns it. */
 MT_API int mt_data_iter_shard(mt_data_iter *inner, int rank, int world, mt_data_iter **out);
+
+/* MXNet's BucketSentenceIter (python/mxnet/rnn/io.py, layout NT) over a
+ * token-sequence file (docs/design.md §6 "Token sequences"). Each sentence
+ * goes to the smallest bucket (a length) that holds it, padded with
+ * invalid_label; longer ones are dropped (counted in info, logged once).
+ * The label is the sentence shifted left by one with invalid_label last.
+ * Only full batches: a bucket of n sentences gives n / batch_size of them.
+ * Each epoch e (reset), with shuffle, the sentences of every bucket and the
+ * order of the batches are shuffled (Philox keyed by (seed, e), §5), the
+ * same on every rank; rank r of `world` takes rows [r*B/W, (r+1)*B/W) of
+ * each global batch of B = batch_size (B % W must be 0). A batch's data and
+ * label are (B/W, key) with bucket_key = key; index holds the rows'
+ * sentence numbers in the file. provide_data / provide_label give the
+ * largest bucket (MXNet's default_bucket_key). */
+#define MT_MAX_BUCKETS 64
+typedef struct {
+  const int64_t *buckets; /* lengths, any order; NULL / 0: MXNet's automatic */
+  int nbuckets;           /* buckets: every length with >= batch_size sentences */
+  int64_t batch_size;     /* the global batch */
+  float invalid_label;    /* padding and the last label (lstm_bucketing.py: 0) */
+  int shuffle;
+  uint64_t seed;
+  int rank, world;                    /* world 0 is taken as 1 */
+  const char *data_name, *label_name; /* NULL: "data", "softmax_label" */
+} mt_bucket_iter_options;
+typedef struct {
+  int64_t nsentences, ndiscarded, nbatches; /* in the file, dropped, per epoch */
+  int nbuckets;
+  int64_t buckets[MT_MAX_BUCKETS];          /* sorted */
+  int64_t bucket_sentences[MT_MAX_BUCKETS]; /* sentences in each */
+  int64_t vocab_size;
+} mt_bucket_iter_info;
+/* info may be NULL. Errors: MT_E_INVAL (bad options, a batch that does not
+ * split over the ranks, no bucket with a full batch), the file's errors. */
+MT_API int mt_bucket_sentence_iter_create(const char *path, const mt_bucket_iter_options *opt,
+                                          mt_bucket_iter_info *info, mt_data_iter **out);
 
 /* ------------------------------------------------------------------ module */
 

@@ -24,6 +24,9 @@ PKGS=(
   python3-numpy python3-h5py valgrind
   # tests: real images (scikit-learn's digits.csv.gz, tests/test_digits.sh)
   python3-sklearn
+  # a real text corpus: the King James Bible (public domain) and its reader,
+  # `bible`, for the language model (jobs/data/text_to_h5.py --kjv)
+  bible-kjv
   # tests: two "nodes" on one machine (network namespaces, tests/mpi/two_nodes.sh)
   iproute2 util-linux
   # tests: a real one-node Slurm (tests/slurm/slurm_up.sh)

@@ -19,6 +19,7 @@
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/tensor_ops.h"
+#include "kernels/cpu/embedding.h"
 #include "kernels/cuda/cuda_kernels.h"
 
 #endif

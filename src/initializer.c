@@ -14,13 +14,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "attrs.h"
 #include "base/error.h"
 #include "base/philox.h"
 #include "ndarray.h"
 #include "symbol.h"
 
-typedef enum { INIT_XAVIER, INIT_UNIFORM, INIT_NORMAL, INIT_CONSTANT } init_kind;
+typedef enum { INIT_XAVIER, INIT_UNIFORM, INIT_NORMAL, INIT_CONSTANT, INIT_LSTMBIAS } init_kind;
 enum { RND_UNIFORM = 0, RND_GAUSSIAN = 1 };
 enum { FACTOR_AVG = 0, FACTOR_IN = 1, FACTOR_OUT = 2 };
 
@@ -31,7 +33,7 @@ struct mt_initializer {
   double magnitude;          /* xavier, msra_prelu (2 / (1 + slope^2)) */
   double scale;              /* uniform bound */
   double sigma;              /* normal standard deviation */
-  double value;              /* constant, zero, one */
+  double value;              /* constant, zero, one; lstmbias: forget_bias */
   char desc[160];            /* the spec with every default, for logs */
 };
 
@@ -107,10 +109,18 @@ static int parse(mt_initializer *in, const char *name, const mt_attrs *a) {
     in->kind = INIT_CONSTANT;
     in->value = lname[0] == 'o' ? 1.0 : 0.0;
     snprintf(in->desc, sizeof in->desc, "%s", lname[0] == 'o' ? "one" : "zero");
+  } else if (!strcmp(lname, "lstmbias")) {
+    /* mx.init.LSTMBias: zeros, the forget gate's quarter (gates i, f, c, o
+     * as MXNet's LSTMCell) forget_bias */
+    static const char *const known[] = {"forget_bias", NULL};
+    MT_TRY(mt_attr_check_known(a, "initializer", lname, known));
+    in->kind = INIT_LSTMBIAS;
+    MT_TRY(mt_attr_float(a, "initializer", lname, "forget_bias", 1.0, &in->value));
+    snprintf(in->desc, sizeof in->desc, "lstmbias forget_bias=%g", in->value);
   } else {
     return MT_ERR(MT_E_INVAL,
                   "unknown initializer '%s' (known: xavier, msra_prelu, uniform, normal, "
-                  "constant, zero, one)",
+                  "constant, zero, one, lstmbias)",
                   name);
   }
   return MT_OK;
@@ -167,6 +177,11 @@ static int draw_weight(const mt_initializer *in, const char *name, const mt_shap
   case INIT_CONSTANT:
     for (int64_t i = 0; i < n; i++) x[i] = (float)in->value;
     return MT_OK;
+  case INIT_LSTMBIAS: { /* arr[:] = 0; arr[H:2H] = forget_bias, H = shape[0] // 4 */
+    int64_t rows = s->ndim > 0 ? s->dim[0] : 0, row = rows > 0 ? n / rows : 0, H = rows / 4;
+    for (int64_t i = 0; i < n; i++) x[i] = i >= H * row && i < 2 * H * row ? (float)in->value : 0;
+    return MT_OK;
+  }
   case INIT_UNIFORM:
     lo = -in->scale;
     width = 2 * in->scale;
@@ -209,6 +224,8 @@ static int draw_weight(const mt_initializer *in, const char *name, const mt_shap
   return MT_OK;
 }
 
+static int apply_rule(const mt_initializer *init, const char *name, mt_ndarray *arr);
+
 int mt_initializer_init(const mt_initializer *init, const char *name, mt_ndarray *arr) {
   if (!init || !name || !arr) return MT_ERR(MT_E_INVAL, "initializer: NULL argument");
   /* Initializer.__call__ and _legacy_init's suffix table; no suffix ends
@@ -228,6 +245,11 @@ int mt_initializer_init(const mt_initializer *init, const char *name, mt_ndarray
                   "\"moving_avg\" (0); rename the variable or set the array yourself",
                   name);
 
+  return apply_rule(init, name, arr);
+}
+
+/* The initializer's own rule (MXNet's _init_weight), whatever the name. */
+static int apply_rule(const mt_initializer *init, const char *name, mt_ndarray *arr) {
   if (init->kind == INIT_CONSTANT) return mt_ndarray_fill(arr, (float)init->value);
   int64_t n = arr->size;
   float *host = mt_ndarray_data(arr);
@@ -240,5 +262,66 @@ int mt_initializer_init(const mt_initializer *init, const char *name, mt_ndarray
   int rc = draw_weight(init, name, &arr->shape, host, n);
   if (rc == MT_OK && tmp) rc = mt_ndarray_copy_from(arr, tmp, n);
   free(tmp);
+  return rc;
+}
+
+/* MXNet's Initializer.__call__ with desc.attrs['__init__']: the JSON that
+ * Initializer.dumps() writes, ["lstmbias", {"forget_bias": 1.0}], made into
+ * a spec ("lstmbias forget_bias=1") for mt_initializer_create. A plain
+ * name ("zero") is a spec already. */
+static int init_attr_spec(const char *attr, char *spec, size_t len) {
+  const char *p = attr;
+  while (isspace((unsigned char)*p)) p++;
+  if (*p != '[') {
+    snprintf(spec, len, "%s", p);
+    return MT_OK;
+  }
+  json_error_t jerr;
+  json_t *j = json_loads(p, 0, &jerr);
+  int rc = MT_OK;
+  if (!j || !json_is_array(j) || json_array_size(j) < 1 || json_array_size(j) > 2 ||
+      !json_is_string(json_array_get(j, 0)) ||
+      (json_array_size(j) == 2 && !json_is_object(json_array_get(j, 1)))) {
+    rc = MT_ERR(MT_E_FORMAT,
+                "__init__ '%s' is not an initializer as MXNet's Initializer.dumps() writes "
+                "one ([\"name\", {\"key\": value}])",
+                attr);
+    goto out;
+  }
+  size_t used = (size_t)snprintf(spec, len, "%s", json_string_value(json_array_get(j, 0)));
+  const char *k;
+  json_t *v;
+  json_object_foreach(json_array_get(j, 1), k, v) {
+    char val[64];
+    if (json_is_string(v)) snprintf(val, sizeof val, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+      snprintf(val, sizeof val, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) snprintf(val, sizeof val, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+      snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : "false");
+    else {
+      rc = MT_ERR(MT_E_FORMAT, "__init__ '%s': the value of '%s' is not a number, text or bool",
+                  attr, k);
+      goto out;
+    }
+    if (used < len) used += (size_t)snprintf(spec + used, len - used, " %s=%s", k, val);
+  }
+  if (used >= len) rc = MT_ERR(MT_E_INVAL, "__init__ '%s' is too long", attr);
+out:
+  json_decref(j);
+  return rc;
+}
+
+int mt_initializer_init_attr(const mt_initializer *init, const char *name, const char *init_attr,
+                             mt_ndarray *arr) {
+  if (!init_attr || !*init_attr) return mt_initializer_init(init, name, arr);
+  if (!init || !name || !arr) return MT_ERR(MT_E_INVAL, "initializer: NULL argument");
+  char spec[512];
+  mt_initializer *own = NULL;
+  MT_TRY(init_attr_spec(init_attr, spec, sizeof spec));
+  int rc = mt_initializer_create(spec, init->seed, &own);
+  if (rc < 0) return mt_error_prefix(rc, "parameter '%s': __init__", name);
+  rc = apply_rule(own, name, arr);
+  mt_initializer_free(own);
   return rc;
 }

@@ -20,6 +20,7 @@
 #include "module.h"
 #include "op.h"
 #include "optimizer.h"
+#include "symbol.h"
 
 /* Denormals flushed to zero while the module computes (restored after):
  * gradients and momenta of a converging net decay into subnormal floats,
@@ -339,7 +340,10 @@ static int mod_reshape(mt_module *m, int ndata, const mt_data_desc *data_shapes,
 
 /* ------------------------------------------------------------ parameters */
 
-static int init_one(const char *name, mt_ndarray *arr, const mt_arena *given,
+/* A variable's __init__ attribute (MXNet's LSTMCell gives i2h_bias
+ * '["lstmbias", ...]') wins over the initializer's rule for its name, as in
+ * MXNet's Initializer.__call__. */
+static int init_one(const mt_symbol *sym, const char *name, mt_ndarray *arr, const mt_arena *given,
                     const mt_initializer *init, int allow_missing) {
   mt_ndarray *src = given ? mt_arena_get(given, name) : NULL;
   if (src) {
@@ -348,7 +352,8 @@ static int init_one(const char *name, mt_ndarray *arr, const mt_arena *given,
     return mt_ndarray_copy(arr, src);
   }
   if (given && !allow_missing) return MT_ERR(MT_E_INVAL, "init_params: %s is not presented", name);
-  if (init) return mt_initializer_init(init, name, arr);
+  if (init)
+    return mt_initializer_init_attr(init, name, mt_symbol_var_attr(sym, name, "__init__"), arr);
   return MT_OK;
 }
 
@@ -377,11 +382,11 @@ static int mod_init_params(mt_module *m, const mt_initializer *init, const mt_ar
     MT_TRY(check_extra(aux_params, m->aux_names, m->naux, "auxiliary states"));
   }
   for (int i = 0; i < m->nparam; i++)
-    MT_TRY(init_one(m->param_names[i], mt_arena_at(m->arg_params, i), arg_params, init,
+    MT_TRY(init_one(m->sym, m->param_names[i], mt_arena_at(m->arg_params, i), arg_params, init,
                     allow_missing));
   for (int i = 0; i < m->naux; i++)
-    MT_TRY(
-        init_one(m->aux_names[i], mt_arena_at(m->aux_params, i), aux_params, init, allow_missing));
+    MT_TRY(init_one(m->sym, m->aux_names[i], mt_arena_at(m->aux_params, i), aux_params, init,
+                    allow_missing));
   MT_TRY(copy_params_to_devices(m));
   m->params_initialized = 1;
   m->params_dirty = 0;

@@ -120,6 +120,9 @@ typedef struct mt_op {
 #define MT_OP_LOSS 1u
 /* num_args depends on the attrs (Concat's num_args, ElementWiseSum). */
 #define MT_OP_VARIADIC 2u
+/* An output dim of 0 is unknown (MXNet's _zeros begin states, shape (0, H)):
+ * the graph's inference fills it (src/symbol.c, docs/design.md §10). */
+#define MT_OP_INFER_ZERO_DIMS 4u
 
 /* Variadic ops (Concat, ElementWiseSum) take at most this many inputs,
  * named "arg0".."arg255" as in MXNet. */

@@ -56,6 +56,7 @@ static int shard_next(void *self, mt_batch *b) {
   int64_t p = hi - (pad_lo > lo ? pad_lo : lo);
   b->pad = (int)(p > 0 ? p : 0);
   b->index = g.index ? g.index + lo : NULL;
+  b->bucket_key = g.bucket_key;
   return 1;
 }
 

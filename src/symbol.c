@@ -556,8 +556,10 @@ static const char *input_role(const mt_node *n, int k, int nargs) {
   return k < nargs ? n->op->arg_name(n->param, k) : "aux state";
 }
 
-int mt_graph_infer_shape_at(const mt_graph *g, int nknown, const char *const *names,
-                            const mt_shape *shapes, mt_shape *es, int *bad_node) {
+/* One forward pass of inference. `fill` > 0 replaces the 0 dims of the
+ * outputs of MT_OP_INFER_ZERO_DIMS ops (_zeros); fill 0 leaves them 0. */
+static int infer_pass(const mt_graph *g, int nknown, const char *const *names,
+                      const mt_shape *shapes, mt_shape *es, int *bad_node, int64_t fill) {
   if (bad_node) *bad_node = -1;
   memset(es, 0, sizeof *es * (size_t)g->nentries);
   /* the variables by name (open addressing on FNV-1a; a name may belong to
@@ -609,6 +611,10 @@ int mt_graph_infer_shape_at(const mt_graph *g, int nknown, const char *const *na
       else aux[k - nargs] = es[in_e[k]];
     }
     MT_TRY(n->op->infer_shape(n->param, n->name, in, out, aux));
+    if (fill > 0 && (n->op->flags & MT_OP_INFER_ZERO_DIMS))
+      for (int o = 0; o < nout; o++)
+        for (int d = 0; d < out[o].ndim; d++)
+          if (out[o].dim[d] == 0) out[o].dim[d] = fill;
     for (int k = 0; k < n->ninputs; k++) {
       mt_shape *got = k < nargs ? &in[k] : &aux[k - nargs];
       mt_node *src = n->inputs[k].node;
@@ -636,6 +642,56 @@ int mt_graph_infer_shape_at(const mt_graph *g, int nknown, const char *const *na
   return MT_OK;
 }
 
+/* A graph with _zeros of unknown (0) dims (RNN begin states) is inferred
+ * once per candidate value of those dims: the distinct nonzero dims of the
+ * given shapes, in order (the batch comes first: data's dim 0). All 0 dims
+ * are one unknown, the batch, as in every RNN cell's begin_state. Exactly
+ * one candidate must infer the whole graph; none is the first candidate's
+ * error, two are MT_E_SHAPE (MXNet cannot infer such a graph either). */
+int mt_graph_infer_shape_at(const mt_graph *g, int nknown, const char *const *names,
+                            const mt_shape *shapes, mt_shape *es, int *bad_node) {
+  const mt_node *z = NULL;
+  for (int i = 0; i < g->nnodes && !z; i++) {
+    const mt_node *n = g->nodes[i];
+    if (!n->op || !(n->op->flags & MT_OP_INFER_ZERO_DIMS)) continue;
+    mt_shape in[1] = {{0}}, out[8] = {{0}}, aux[1] = {{0}};
+    if (mt_node_num_args(n) != 0 || mt_node_num_outputs(n) > 8 ||
+        n->op->infer_shape(n->param, n->name, in, out, aux) < 0)
+      continue; /* the pass reports it */
+    for (int o = 0; o < mt_node_num_outputs(n); o++)
+      for (int d = 0; d < out[o].ndim; d++)
+        if (out[o].dim[d] == 0) z = n;
+  }
+  if (!z) return infer_pass(g, nknown, names, shapes, es, bad_node, 0);
+  int64_t cand[64], found = 0;
+  int ncand = 0;
+  for (int k = 0; k < nknown && ncand < 64; k++)
+    for (int d = 0; d < shapes[k].ndim && ncand < 64; d++) {
+      int64_t v = shapes[k].dim[d], seen = 0;
+      for (int c = 0; c < ncand; c++) seen |= cand[c] == v;
+      if (v > 0 && !seen) cand[ncand++] = v;
+    }
+  if (ncand == 0)
+    return MT_ERR(MT_E_SHAPE,
+                  "%s '%s': cannot infer the 0 dims of its shape without the data's shapes",
+                  z->op->name, z->name);
+  for (int c = 0; c < ncand; c++) {
+    if (infer_pass(g, nknown, names, shapes, es, bad_node, cand[c]) < 0) continue;
+    if (found)
+      return MT_ERR(MT_E_SHAPE,
+                    "%s '%s': cannot infer the 0 dims of its shape: both %lld and %lld fit the "
+                    "graph; give the shape without 0s",
+                    z->op->name, z->name, (long long)found, (long long)cand[c]);
+    found = cand[c];
+  }
+  if (!found) {
+    int rc = infer_pass(g, nknown, names, shapes, es, bad_node, cand[0]);
+    return mt_error_prefix(rc, "with the 0 dims of %s '%s' taken as %lld", z->op->name, z->name,
+                           (long long)cand[0]);
+  }
+  return infer_pass(g, nknown, names, shapes, es, bad_node, found);
+}
+
 int mt_graph_infer_shape(const mt_graph *g, int nknown, const char *const *names,
                          const mt_shape *shapes, mt_shape *es) {
   return mt_graph_infer_shape_at(g, nknown, names, shapes, es, NULL);
@@ -660,4 +716,15 @@ int mt_symbol_infer_shape(mt_symbol *sym, int nknown, const char *const *names,
   free(es);
   mt_graph_free(&g);
   return rc;
+}
+
+const char *mt_symbol_var_attr(const mt_symbol *sym, const char *name, const char *key) {
+  mt_graph g;
+  if (!sym || !name || !key || mt_graph_build(sym, &g) < 0) return NULL;
+  const char *v = NULL;
+  for (int i = 0; i < g.nnodes && !v; i++)
+    if (!g.nodes[i]->op && !strcmp(g.nodes[i]->name, name))
+      v = mt_attrs_get(&g.nodes[i]->attrs, key);
+  mt_graph_free(&g);
+  return v;
 }

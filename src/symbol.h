@@ -75,6 +75,12 @@ int mt_graph_build(const mt_symbol *sym, mt_graph *g);
 void mt_graph_free(mt_graph *g);
 int mt_graph_index(const mt_graph *g, const mt_node *n);
 
+/* The attribute `key` of the variable `name` ("__init__" of
+ * "lstm_l0_i2h_bias"), or NULL when the symbol has no such variable or the
+ * variable no such attribute. Valid as long as the symbol. For
+ * mt_initializer_init_attr (MXNet's Initializer.__call__ reads __init__). */
+const char *mt_symbol_var_attr(const mt_symbol *sym, const char *name, const char *key);
+
 /* Infers shapes of every entry and aux variable. known: shapes by argument
  * name. entry_shapes has g->nentries slots; shapes of variables are entries
  * too (a variable has one output). Every given and inferred shape must keep

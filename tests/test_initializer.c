@@ -306,6 +306,49 @@ static void test_bad_specs(void **state) {
   mt_initializer_free(NULL);
 }
 
+/* mx.init.LSTMBias (forget_bias default 1) on MXNet's LSTMCell's i2h_bias
+ * (4H,), through the variable's __init__ attribute as Initializer.dumps()
+ * writes it; MXNet 1.9.1 gives zeros with [H, 2H) = forget_bias. */
+static void test_lstm_bias(void **state) {
+  (void)state;
+  mt_initializer *x, *lb;
+  MT_ASSERT_OK(mt_initializer_create("xavier", 1, &x));
+  MT_ASSERT_OK(mt_initializer_create("lstmbias", 1, &lb));
+  assert_string_equal(mt_initializer_str(lb), "lstmbias forget_bias=1");
+  mt_ndarray *b;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(32), mt_cpu(0), &b));
+  const char *attrs[] = {"[\"lstmbias\", {\"forget_bias\": 1.0}]",
+                         "[\"lstmbias\", {\"forget_bias\": 2.5}]", "[\"lstmbias\", {}]",
+                         "lstmbias forget_bias=2.5"};
+  const float want[] = {1.0f, 2.5f, 1.0f, 2.5f};
+  for (int k = 0; k < 4; k++) {
+    MT_ASSERT_OK(mt_ndarray_fill(b, NAN));
+    /* the attribute wins over xavier and over the _bias suffix's zeros */
+    MT_ASSERT_OK(mt_initializer_init_attr(x, "lstm_l0_i2h_bias", attrs[k], b));
+    for (int i = 0; i < 32; i++) assert_true(b->data[i] == (i >= 8 && i < 16 ? want[k] : 0.0f));
+  }
+  /* without the attribute: the suffix rule (bias -> 0) */
+  MT_ASSERT_OK(mt_initializer_init_attr(x, "lstm_l0_h2h_bias", NULL, b));
+  expect_all(b, 0.0f);
+  /* lstmbias as the global initializer: a bias is 0, a weight's rows [H, 2H) set */
+  MT_ASSERT_OK(mt_initializer_init(lb, "lstm_l0_i2h_bias", b));
+  expect_all(b, 0.0f);
+  mt_ndarray *w;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(8, 3), mt_cpu(0), &w));
+  MT_ASSERT_OK(mt_initializer_init(lb, "w_weight", w));
+  for (int i = 0; i < 24; i++) assert_true(w->data[i] == (i >= 6 && i < 12 ? 1.0f : 0.0f));
+  /* malformed attributes and unknown keys */
+  assert_int_equal(mt_initializer_init_attr(x, "b_bias", "[\"lstmbias\", 3]", b), MT_E_FORMAT);
+  assert_int_equal(mt_initializer_init_attr(x, "b_bias", "[\"lstmbias\", {\"bias\": 1}]", b),
+                   MT_E_INVAL);
+  assert_non_null(strstr(mt_last_error(), "b_bias"));
+  assert_int_equal(mt_initializer_init_attr(x, "b_bias", "[\"nosuch\", {}]", b), MT_E_INVAL);
+  mt_ndarray_free(w);
+  mt_ndarray_free(b);
+  mt_initializer_free(x);
+  mt_initializer_free(lb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_xavier_uniform_factors),
@@ -316,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_values_follow_the_stream),
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_bad_specs),
+      cmocka_unit_test(test_lstm_bias),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,8 +138,9 @@ static double ce_loss(mt_ndarray *const *out, int nout, mt_ndarray *const *in, v
     int64_t o = j / u->inner, i = j % u->inner;
     s -= log(p[(o * u->C + k) * u->inner + i]);
   }
-  double norm = u->norm == 0   ? 1.0
-                : u->norm == 1 ? (double)u->outer
+  /* multi_output (inner > 1) also divides by inner unless valid, as MXNet */
+  double norm = u->norm == 0   ? (double)u->inner
+                : u->norm == 1 ? (double)u->outer * (double)u->inner
                                : (valid ? (double)valid : 1.0);
   return s * u->grad_scale / norm;
 }

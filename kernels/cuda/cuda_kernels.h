@@ -165,6 +165,14 @@ int mtk_cuda_fill_beta(int dev, float *out, int64_t n, float v, float beta);
 int mtk_cuda_make_loss_grad(int dev, float *out, int64_t n, float v, const float *thresh_x,
                             float thresh, float beta);
 
+/* embedding.cu (kernels/cpu/embedding.h): Embedding's row gather and its
+ * weight gradient, the CPU's bits (each row's sum in the order of the
+ * indices, no float atomics). */
+int mtk_cuda_embedding_forward(int dev, float *out, const float *idx, const float *weight,
+                               int64_t n, int64_t V, int64_t D);
+int mtk_cuda_embedding_backward(int dev, float *dweight, const float *dy, const float *idx,
+                                int64_t n, int64_t V, int64_t D, float beta);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,7 +10,10 @@
  * Backward: d data = (p - onehot(label)) * grad_scale / norm, norm = 1
  * (normalization=null), the batch (batch; in preserve_shape mode MXNet divides
  * by every label position, which we follow) or the number of labels that are
- * not ignore_label (valid, at least 1). With use_ignore, positions whose label
+ * not ignore_label (valid, at least 1). With multi_output, MXNet also divides
+ * by the positions per sample (d2 * d3 * ...) unless normalization=valid:
+ * null divides by them, batch by batch x them (checked against MXNet 1.9.1,
+ * tests/test_ops_seq.c). With use_ignore, positions whose label
  * is ignore_label get a zero gradient. The label gets a zero gradient. */
 #include "base/error.h"
 #include "../op.h"
@@ -124,9 +127,11 @@ static int so_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const
   so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
   const mt_ndarray *label = in[1];
   if (req[0]) {
-    double norm = 1.0;
+    /* MXNet's multi_output divides by the positions per sample (inner) too,
+     * unless normalization=valid */
+    double norm = p->multi_output ? (double)inner : 1.0;
     if (p->normalization == SO_NORM_BATCH) {
-      norm = p->multi_output ? (double)outer : (double)label->size;
+      norm = p->multi_output ? (double)(outer * inner) : (double)label->size;
     } else if (p->normalization == SO_NORM_VALID) {
       int64_t n = mtk_count_label_not(label->data, label->size, (float)p->ignore_label);
       norm = n > 0 ? (double)n : 1.0;
@@ -166,9 +171,9 @@ MT_GPU_FN int so_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *co
   so_dims(p, &in[0]->shape, &outer, &C, &inner, &l);
   const mt_ndarray *label = in[1];
   if (req[0]) {
-    double norm = 1.0;
+    double norm = p->multi_output ? (double)inner : 1.0;
     if (p->normalization == SO_NORM_BATCH)
-      norm = p->multi_output ? (double)outer : (double)label->size;
+      norm = p->multi_output ? (double)(outer * inner) : (double)label->size;
     else if (p->normalization == SO_NORM_VALID) norm = 0.0; /* counted on the device */
     int64_t bad;
     float bad_label = 0.0f;
