@@ -576,6 +576,29 @@ typedef struct {
 MT_API int mt_bucket_sentence_iter_create(const char *path, const mt_bucket_iter_options *opt,
                                           mt_bucket_iter_info *info, mt_data_iter **out);
 
+/* MXNet's example/rnn/bucketing/lstm_bucketing.py network for one bucket
+ * (its sym_gen(seq_len), src/rnn_lm.c): Embedding "embed" (vocab ->
+ * num_embed), num_layers mx.rnn.LSTMCell layers (prefix "lstm_l%d_", hidden
+ * num_hidden, begin states _zeros (0, H), i2h_bias with __init__ lstmbias
+ * forget_bias 1) in a SequentialRNNCell unrolled over seq_len steps with
+ * merge_outputs=True, Reshape (-1, num_hidden), FullyConnected "pred"
+ * (vocab), the label Reshape (-1,), SoftmaxOutput "softmax". Inputs "data"
+ * and "softmax_label", both (batch, seq_len). Node names, attributes and
+ * order are MXNet's (its JSON for a fresh name scope). seq_len in [1, 64];
+ * MT_E_INVAL for sizes out of range. The caller frees *out. */
+MT_API int mt_lstm_lm_symbol(int seq_len, int num_layers, int vocab, int num_embed, int num_hidden,
+                             mt_symbol **out);
+typedef struct {
+  int num_layers, vocab, num_embed, num_hidden;
+} mt_lstm_lm_config;
+/* The same as a BucketingModule symbol generator (mt_sym_gen_fn; user is
+ * an mt_lstm_lm_config that outlives the module): the bucket key is the
+ * sequence length; data names {"data"}, label names {"softmax_label"}
+ * (static). */
+MT_API int mt_lstm_lm_sym_gen(void *user, int bucket_key, mt_symbol **sym, int *ndata,
+                              const char *const **data_names, int *nlabel,
+                              const char *const **label_names);
+
 /* ------------------------------------------------------------------ module */
 
 typedef struct mt_module mt_module;

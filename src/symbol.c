@@ -599,11 +599,12 @@ static int infer_pass(const mt_graph *g, int nknown, const char *const *names,
     if (!n->op) continue;
     if (bad_node) *bad_node = i;
     int nargs = mt_node_num_args(n), naux = mt_node_num_aux(n), nout = mt_node_num_outputs(n);
-    mt_shape in[32], out[32], aux[32];
-    if (nargs > 32 || naux > 32 || nout > 32)
+    /* 64: SliceChannel's and Concat's most (an unrolled sequence of 64 steps) */
+    mt_shape in[64], out[64], aux[64];
+    if (nargs > 64 || naux > 64 || nout > 64)
       return MT_ERR(MT_E_INVAL, "%s '%s': too many inputs", n->op->name, n->name);
     memset(out, 0, sizeof out);
-    int in_e[64];
+    int in_e[128];
     for (int k = 0; k < n->ninputs; k++) {
       int idx = mt_graph_index(g, n->inputs[k].node);
       in_e[k] = g->entry_ptr[idx] + n->inputs[k].index;
