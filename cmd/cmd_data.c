@@ -9,6 +9,7 @@
 
 #include "cmd.h"
 #include "base/error.h"
+#include "io/h5_sequences.h"
 
 /* mt_synthetic_iter_create names its labels "softmax_label"; a network
  * whose loss layer has another name reads NAME_label. This wrapper gives
@@ -104,6 +105,9 @@ done:
 int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, const char *label,
                   int rank, int world, mt_data_iter **out) {
   *out = NULL;
+  /* the file's layout picks the iterator: token sequences are bucketed */
+  if (strcmp(src, "synthetic") && mtio_seq_probe(src))
+    return mt_config_seq_iter(cfg, src, shuffle, label, rank, world, NULL, out);
   if (strcmp(src, "synthetic"))
     return mt_h5_iter_create(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
                              world, "data", label, out);

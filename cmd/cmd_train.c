@@ -22,6 +22,7 @@
 #include "base/env.h"
 #include "cmd.h"
 #include "io/h5_container.h"
+#include "io/h5_sequences.h"
 #include "io/h5dataset.h"
 #include "base/error.h"
 #include "kernels/kernels.h"
@@ -149,6 +150,16 @@ static void describe_network(const mt_config *cfg, char *net, size_t n) {
     return;
   }
   size_t len = 0;
+  if (cfg->lstm_lm) {
+    len =
+        (size_t)snprintf(net, n, "lstm_lm (%d LSTM layers, embed %d, hidden %d, vocab %d; buckets",
+                         cfg->lm.num_layers, cfg->lm.num_embed, cfg->lm.num_hidden, cfg->lm.vocab);
+    for (int i = 0; i < cfg->nbuckets && len < n; i++)
+      len +=
+          (size_t)snprintf(net + len, n - len, "%s%lld", i ? "," : " ", (long long)cfg->buckets[i]);
+    if (len < n) snprintf(net + len, n - len, "%s)", cfg->nbuckets > 1 ? ": BucketingModule" : "");
+    return;
+  }
   for (int i = 0; i < cfg->nlayers && len < n; i++)
     len += (size_t)snprintf(net + len, n - len, "%s%s", i ? " > " : "", cfg->layers[i].name);
 }
@@ -289,12 +300,28 @@ static int add_checkpoints(train_job *j) {
   return MT_OK;
 }
 
+/* [model] lstm_lm with several buckets: a BucketingModule over
+ * mt_lstm_lm_sym_gen. */
+static int lm_bucketing_module(const mt_config *cfg, mt_module **out) {
+  (void)cfg;
+  *out = NULL;
+  return mt_error_set(MT_E_INVAL,
+                      "[data] buckets: several buckets need the BucketingModule, which this "
+                      "build lacks (give one bucket, e.g. buckets = 60)");
+}
+
 /* The Module of the config, its seed and bucket size set. */
 static int make_module(train_job *j) {
   const mt_config *cfg = j->cfg;
   const char *data_name = "data";
-  MT_TRY(mt_module_create(cfg->symbol, 1, &data_name, cfg->nlabels,
-                          (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &j->mod));
+  if (cfg->lstm_lm && cfg->nbuckets > 1) {
+    /* one symbol per bucket (lstm_bucketing.py's BucketingModule), the
+     * largest the default; cfg->lm outlives the module */
+    MT_TRY(lm_bucketing_module(cfg, &j->mod));
+  } else {
+    MT_TRY(mt_module_create(cfg->symbol, 1, &data_name, cfg->nlabels,
+                            (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &j->mod));
+  }
   mt_module_set_seed(j->mod, cfg->seed);
   return mt_module_set_bucket_bytes(j->mod, (int64_t)cfg->bucket_mb << 20);
 }
@@ -310,6 +337,16 @@ static int all_same(int v) {
 /* Batches in an epoch of the training data (the last one padded). */
 static int epoch_batches(const mt_config *cfg, int64_t *n) {
   int64_t rows = cfg->num_samples;
+  if (strcmp(cfg->train, "synthetic") && mtio_seq_probe(cfg->train)) {
+    /* token sequences: full batches only, per bucket */
+    mt_bucket_iter_info info;
+    mt_data_iter *it = NULL;
+    int rc = mt_config_seq_iter(cfg, cfg->train, 0, cfg->label_names[0], 0, 1, &info, &it);
+    mt_data_iter_free(it);
+    MT_TRY(rc);
+    *n = info.nbatches;
+    return MT_OK;
+  }
   if (strcmp(cfg->train, "synthetic")) {
     mtio_h5_reader *r;
     MT_TRY(mtio_h5_open(cfg->train, &r));

@@ -85,6 +85,19 @@ typedef struct {
   int period;   /* epochs between checkpoints (1) */
   int resume;   /* MT_RESUME_NONE, MT_RESUME_AUTO or an epoch */
 
+  /* [model] lstm_lm: MXNet's lstm_bucketing.py network (src/rnn_lm.c) on
+   * token-sequence files (docs/design.md §6), one symbol per bucket; then
+   * `symbol` is the default (largest) bucket's. [data] buckets and
+   * invalid_label go to the bucketed sentence iterator, which reads any
+   * token-sequence [data] file (cmd_make_iter picks it by the layout). */
+  int lstm_lm;                     /* 1: [model] lstm_lm given */
+  mt_lstm_lm_config lm;            /* vocab from the key or the train file */
+  int nbuckets;                    /* [data] buckets; 0: MXNet's automatic */
+  int64_t buckets[MT_MAX_BUCKETS]; /* as written */
+  int64_t default_bucket;          /* lstm_lm: the largest bucket (the symbol's length) */
+  int64_t nbuckets_used;           /* lstm_lm: the buckets the training file fills */
+  float invalid_label;             /* [data] invalid_label (0) */
+
   mt_config_priv *priv; /* what was written where (for errors and to_ini) */
 } mt_config;
 
@@ -119,6 +132,13 @@ int mt_config_check_world(const mt_config *cfg, int world_size);
  * [0, classes) for a SoftmaxOutput network or a file's num_classes. Errors
  * (MT_E_INVAL) name the key's place, the file, and the row of a bad label. */
 int mt_config_check_files(mt_config *cfg, int scan_labels);
+
+/* The bucketed sentence iterator (mt_bucket_sentence_iter_create) of a
+ * token-sequence file with the config's [data] buckets, invalid_label,
+ * batch_size and seed: rank's part of every global batch of `world`
+ * ranks, labels named `label`; info may be NULL. */
+int mt_config_seq_iter(const mt_config *c, const char *path, int shuffle, const char *label,
+                       int rank, int world, mt_bucket_iter_info *info, mt_data_iter **out);
 
 /* The shape of the synthetic data's batch of `batch` samples: (batch,
  * feature_dim), or (batch, d1, ...) with [data] synthetic_shape. */

@@ -17,6 +17,7 @@
 #include "config_keys.h"
 #include "base/device.h"
 #include "base/error.h"
+#include "io/h5_sequences.h"
 #include "io/h5dataset.h"
 #include "src/data_iter.h"
 #include "src/symbol.h"
@@ -365,6 +366,8 @@ static int apply_data_key(mt_config *c, int k, const char *v) {
   case K_NUM_SAMPLES: return check_int(c, k, 1, (int64_t)1 << 40, &c->num_samples);
   case K_BATCH_SIZE: return check_int(c, k, 1, (int64_t)1 << 30, &c->batch_size);
   case K_SHUFFLE: return check_bool(c, k, &c->shuffle);
+  case K_BUCKETS:
+  case K_INVALID_LABEL: return cfg_apply_lm_key(c, k, v);
   case K_SEED: {
     char *end;
     errno = 0;
@@ -386,6 +389,7 @@ static int apply_model_key(mt_config *c, int k, const char *v) {
     MT_TRY(check_readable(c, k, v));
     return set_str(&c->symbol_path, v);
   case K_LAYERS: return check_layers(c, k);
+  case K_LSTM_LM: return cfg_apply_lm_key(c, k, v);
   default: return MT_OK;
   }
 }
@@ -597,8 +601,13 @@ int cfg_cross_check(mt_config *c) {
       return cfg_key_err(c, MT_E_INVAL, k, "required key missing (%s = %s)", cfg_keys[k].name,
                          cfg_keys[k].hint);
     }
-  /* the model: symbol or layers, exactly one */
+  /* the model: symbol, layers or lstm_lm, exactly one */
   int has_sym = c->symbol_path != NULL, has_layers = c->nlayers > 0;
+  if (c->lstm_lm && (has_sym || has_layers))
+    return cfg_key_err(c, MT_E_INVAL, K_LSTM_LM,
+                       "give one of symbol, layers and lstm_lm (%s is also given; set it to "
+                       "none)",
+                       has_sym ? "symbol" : "layers");
   if (has_sym && has_layers) {
     const raw_val *s = &p->raw[K_SYMBOL], *l = &p->raw[K_LAYERS];
     int later = (s->origin && !l->origin) || (!s->origin && !l->origin && s->line > l->line)
@@ -612,7 +621,7 @@ int cfg_cross_check(mt_config *c) {
                        "given, at %s; set one to none)",
                        cfg_keys[other].name, where);
   }
-  if (!has_sym && !has_layers) {
+  if (!has_sym && !has_layers && !c->lstm_lm) {
     if (p->raw[K_LAYERS].given && !is_none(p->raw[K_LAYERS].value))
       return cfg_key_err(c, MT_E_INVAL, K_LAYERS, "no layers given (%s)", cfg_keys[K_LAYERS].hint);
     int s = SEC_MODEL;
@@ -861,11 +870,21 @@ int mt_config_check_files(mt_config *c, int scan_labels) {
   memset(&c->train_shape, 0, sizeof c->train_shape);
   memset(&c->val_shape, 0, sizeof c->val_shape);
   mtio_h5_meta val_meta = train_meta;
-  if (strcmp(c->train, "synthetic")) {
+  /* token-sequence files: the bucketed sentence iterator's checks */
+  int seq_train = strcmp(c->train, "synthetic") && mtio_seq_probe(c->train);
+  int seq_val = c->val && strcmp(c->val, "synthetic") && mtio_seq_probe(c->val);
+  if (c->val && strcmp(c->val, "synthetic") && seq_val != seq_train)
+    return cfg_key_err(c, MT_E_INVAL, K_VAL,
+                       "'%s' is %s but train '%s' is %s: give both in one layout", c->val,
+                       seq_val ? "a token-sequence file" : "not a token-sequence file", c->train,
+                       seq_train ? "one" : "not");
+  if (seq_train) MT_TRY(cfg_check_seq_file(c, K_TRAIN, c->train, &c->train_shape));
+  if (seq_val) MT_TRY(cfg_check_seq_file(c, K_VAL, c->val, &c->val_shape));
+  if (strcmp(c->train, "synthetic") && !seq_train) {
     MT_TRY(check_data_file(c, K_TRAIN, c->train, scan_labels, NULL, &train_meta));
     meta_shape(&train_meta, &c->train_shape);
   }
-  if (c->val && strcmp(c->val, "synthetic")) {
+  if (c->val && strcmp(c->val, "synthetic") && !seq_val) {
     MT_TRY(check_data_file(c, K_VAL, c->val, scan_labels, &train_meta, &val_meta));
     meta_shape(&val_meta, &c->val_shape);
   }

@@ -107,6 +107,15 @@ const key_def cfg_keys[NKEYS] = {
                   "epochs between checkpoints"},
     [K_RESUME] = {SEC_CHECKPOINT, "resume", "none", 0, "none, auto or an epoch number",
                   "none | auto (newest complete checkpoint) | EPOCH"},
+    [K_LSTM_LM] = {SEC_MODEL, "lstm_lm", NULL, 0,
+                   "num_layers=2 num_embed=200 num_hidden=200 [vocab=N], each optional",
+                   "MXNet's lstm_bucketing.py network: num_layers=2 num_embed=200 "
+                   "num_hidden=200 [vocab=N]"},
+    [K_BUCKETS] = {SEC_DATA, "buckets", "none", 0,
+                   "sequence lengths from 1 to 64, e.g. 10,20,30,40,50,60, or none",
+                   "token-sequence files: bucket lengths (none: every length with a full batch)"},
+    [K_INVALID_LABEL] = {SEC_DATA, "invalid_label", "0", 0, "a whole number >= -1, e.g. 0",
+                         "token-sequence files: the padding token and the last label"},
 };
 
 int mt_config_num_keys(void) { return NKEYS; }

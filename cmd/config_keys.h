@@ -59,6 +59,10 @@ typedef enum {
   K_PREFIX,
   K_PERIOD,
   K_RESUME,
+  /* the bucketed LSTM language model (docs/config.md) */
+  K_LSTM_LM,
+  K_BUCKETS,
+  K_INVALID_LABEL,
   NKEYS
 } key_id;
 
@@ -128,5 +132,13 @@ int cfg_cross_check(mt_config *c);
 /* config_net.c: builds (or loads) the network of [model] into c->symbol
  * and checks that modtrain can train it on the configured data. */
 int cfg_build_network(mt_config *c);
+
+/* config_lm.c: [model] lstm_lm, [data] buckets and invalid_label checked
+ * and stored; the lstm_lm network built (vocabulary and automatic buckets
+ * from the training file when the config leaves them out); a
+ * token-sequence [data] file checked (*shape: sentences, longest bucket). */
+int cfg_apply_lm_key(mt_config *c, int k, const char *v);
+int cfg_build_lm(mt_config *c);
+int cfg_check_seq_file(mt_config *c, int k, const char *path, mt_shape *shape);
 
 #endif

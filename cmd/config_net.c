@@ -13,7 +13,9 @@
 #include "base/error.h"
 
 /* The line of the model's last layer, or of the key that gave the model. */
-static int model_key(const mt_config *c) { return c->symbol_path ? K_SYMBOL : K_LAYERS; }
+static int model_key(const mt_config *c) {
+  return c->symbol_path ? K_SYMBOL : c->lstm_lm ? K_LSTM_LM : K_LAYERS;
+}
 
 static int model_err_last(mt_config *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -55,7 +57,9 @@ int cfg_build_network(mt_config *c) {
   char msg[1024], data_hint[160], sb[96];
   snprintf(data_hint, sizeof data_hint, " (the data is (batch_size, %s) = %s)",
            c->synth_ndim ? "synthetic_shape" : "feature_dim", mt_shape_str(&dshape, sb, sizeof sb));
-  if (c->nlayers > 0) {
+  if (c->lstm_lm) {
+    MT_TRY(cfg_build_lm(c));
+  } else if (c->nlayers > 0) {
     int bad = -1;
     int rc = mt_net_build(c->nlayers, c->layers, synthetic ? &dshape : NULL, &c->symbol, &bad);
     if (rc < 0) {

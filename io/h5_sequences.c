@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "base/error.h"
 #include "io/h5_check.h"
@@ -218,4 +219,24 @@ void mtio_seq_free(mtio_seq_data *d) {
   free(d->tokens);
   free(d->offsets);
   memset(d, 0, sizeof *d);
+}
+
+int mtio_seq_probe(const char *path) {
+  /* a regular file only: opening a FIFO or a device could block */
+  struct stat st;
+  if (!path || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, R_OK) != 0) return 0;
+  int yes = 0;
+  mtio_h5_lock();
+  H5E_auto2_t fn;
+  void *data;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f >= 0) {
+    yes = H5Lexists(f, "tokens", H5P_DEFAULT) > 0 && H5Lexists(f, "offsets", H5P_DEFAULT) > 0;
+    H5Fclose(f);
+  }
+  H5Eset_auto2(H5E_DEFAULT, fn, data);
+  mtio_h5_unlock();
+  return yes;
 }

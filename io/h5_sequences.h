@@ -37,4 +37,11 @@ typedef struct {
 int mtio_seq_read(const char *path, mtio_seq_data *out);
 void mtio_seq_free(mtio_seq_data *d);
 
+/* 1 when PATH is a regular HDF5 file holding /tokens and /offsets (a token-sequence
+ * file: the command then reads it with the bucketed sentence iterator), 0
+ * when it is not (not readable, not a regular file, not HDF5, another
+ * layout; a FIFO or device is never opened). Records no
+ * error; mtio_seq_read checks the rest. */
+int mtio_seq_probe(const char *path);
+
 #endif
