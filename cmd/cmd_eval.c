@@ -73,8 +73,11 @@ static int eval_prepare(eval_job *e) {
   MT_TRY(mt_load_checkpoint(cfg->prefix, e->epoch, &e->sym, &e->args, &e->aux, NULL));
   MT_TRY(cmd_make_iter(cfg, e->src, e->src == cfg->train ? 0 : 1, 0, cfg->label_names[0], 0, 1,
                        &e->it));
-  MT_TRY(mt_module_create(e->sym, 1, &data_name, cfg->nlabels,
-                          (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &e->mod));
+  if (cfg->lstm_lm) /* the buckets' symbols come from the config, as in training */
+    MT_TRY(mt_config_lm_module(cfg, &e->mod));
+  else
+    MT_TRY(mt_module_create(e->sym, 1, &data_name, cfg->nlabels,
+                            (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &e->mod));
   MT_TRY(mt_data_iter_provide_data(e->it, &nd, &dd));
   MT_TRY(mt_data_iter_provide_label(e->it, &nl, &ld));
   MT_TRY(mt_module_bind(e->mod, nd, dd, nl, ld, 0, 0, 0, MT_REQ_NULL));

@@ -300,24 +300,13 @@ static int add_checkpoints(train_job *j) {
   return MT_OK;
 }
 
-/* [model] lstm_lm with several buckets: a BucketingModule over
- * mt_lstm_lm_sym_gen. */
-static int lm_bucketing_module(const mt_config *cfg, mt_module **out) {
-  (void)cfg;
-  *out = NULL;
-  return mt_error_set(MT_E_INVAL,
-                      "[data] buckets: several buckets need the BucketingModule, which this "
-                      "build lacks (give one bucket, e.g. buckets = 60)");
-}
-
 /* The Module of the config, its seed and bucket size set. */
 static int make_module(train_job *j) {
   const mt_config *cfg = j->cfg;
   const char *data_name = "data";
-  if (cfg->lstm_lm && cfg->nbuckets > 1) {
-    /* one symbol per bucket (lstm_bucketing.py's BucketingModule), the
-     * largest the default; cfg->lm outlives the module */
-    MT_TRY(lm_bucketing_module(cfg, &j->mod));
+  if (cfg->lstm_lm) {
+    /* one symbol per bucket (lstm_bucketing.py's BucketingModule) */
+    MT_TRY(mt_config_lm_module(cfg, &j->mod));
   } else {
     MT_TRY(mt_module_create(cfg->symbol, 1, &data_name, cfg->nlabels,
                             (const char *const *)cfg->label_names, cfg->nctx, cfg->ctx, &j->mod));

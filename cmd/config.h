@@ -140,6 +140,11 @@ int mt_config_check_files(mt_config *cfg, int scan_labels);
 int mt_config_seq_iter(const mt_config *c, const char *path, int shuffle, const char *label,
                        int rank, int world, mt_bucket_iter_info *info, mt_data_iter **out);
 
+/* The module of an lstm_lm config: with several [data] buckets a
+ * BucketingModule over mt_lstm_lm_sym_gen (cfg->lm, which outlives it;
+ * the default bucket the largest), else a Module on cfg->symbol. */
+int mt_config_lm_module(const mt_config *c, mt_module **out);
+
 /* The shape of the synthetic data's batch of `batch` samples: (batch,
  * feature_dim), or (batch, d1, ...) with [data] synthetic_shape. */
 mt_shape mt_config_synthetic_shape(const mt_config *cfg, int64_t batch);
