@@ -24,30 +24,54 @@
  * scratch buffer and added. The bias gradient is one pass over dy here
  * (mtk_conv_bias_grad), with beta, for every path. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 #ifdef MT_HAVE_DNNL
 #include <dlfcn.h>
-#include <stdatomic.h>
 
 #include <dnnl_debug.h>
 #endif
 
 /* ------------------------------------------------------------ shared */
 
-void mtk_conv_bias_grad(const float *dy, int n, int k, int64_t hw, float *db, float beta) {
+static _Atomic int layout_setting = MTK_CONV_LAYOUT_AUTO;
+
+int mtk_conv_set_layout(int layout) { return atomic_exchange(&layout_setting, layout); }
+
+int mtk_conv_blocked(const mtk_conv_desc *d) {
+  int s = atomic_load(&layout_setting);
+  if (s != MTK_CONV_LAYOUT_AUTO) return s == MTK_CONV_LAYOUT_BLOCKED;
+  /* the rule (measured: the header comment): output channels fill
+   * oneDNN's 16-wide blocks, and so do the input channels, or they are few
+   * (a first layer: the source stays plain, no reorder) */
+  return d->groups == 1 && d->k % 16 == 0 && (d->c % 16 == 0 || d->c < 8);
+}
+
+/* The sum of p[0..n): 16 float lanes (lane l adds p[l], p[l + 16], ...,
+ * which the compiler keeps in one vector register), then the lanes and the
+ * tail added in double in a fixed order: the same bits on every run. */
+static inline double lanes_sum(const float *p, int64_t n) {
+  float acc[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) acc[l] += p[i + l];
+  double s = 0;
+  for (; i < n; i++) s += p[i];
+  for (int l = 0; l < 16; l++) s += acc[l];
+  return s;
+}
+
+MTK_CLONES void mtk_conv_bias_grad(const float *dy, int n, int k, int64_t hw, float *db,
+                                   float beta) {
   for (int j = 0; j < k; j++) {
     double s = 0;
-    for (int i = 0; i < n; i++) {
-      const float *p = dy + ((int64_t)i * k + j) * hw;
-      float t = 0;
-      for (int64_t q = 0; q < hw; q++) t += p[q];
-      s += t;
-    }
+    for (int i = 0; i < n; i++) s += lanes_sum(dy + ((int64_t)i * k + j) * hw, hw);
     db[j] = (beta != 0.0f ? db[j] : 0.0f) + (float)s;
   }
 }
@@ -224,8 +248,11 @@ int mtk_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md) {
 
 static void entry_free(mtk_dnnl_entry *e) {
   if (e->prim) dnnl_primitive_destroy(e->prim);
-  for (int i = 0; i < MTK_DNNL_MAX_ARGS; i++)
+  for (int i = 0; i < MTK_DNNL_MAX_ARGS; i++) {
     if (e->mem[i]) dnnl_memory_destroy(e->mem[i]);
+    if (e->inner[i]) dnnl_memory_destroy(e->inner[i]);
+    if (e->reorder[i]) dnnl_primitive_destroy(e->reorder[i]);
+  }
   free(e->scratch);
   pthread_mutex_destroy(&e->lock);
   free(e);
@@ -302,9 +329,19 @@ int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) {
   for (int i = 0; i < e->nargs; i++) {
     MTK_CHECK_DNNL(dnnl_memory_set_data_handle(e->mem[i], ptr[i]));
     args[i].arg = e->arg_id[i];
-    args[i].memory = e->mem[i];
+    args[i].memory = e->inner[i] ? e->inner[i] : e->mem[i];
   }
+  for (int i = 0; i < e->nargs; i++)
+    if (e->reorder[i] && !(e->out_mask & 1u << i)) {
+      dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->mem[i]}, {DNNL_ARG_TO, e->inner[i]}};
+      MTK_CHECK_DNNL(dnnl_primitive_execute(e->reorder[i], stream, 2, r));
+    }
   MTK_CHECK_DNNL(dnnl_primitive_execute(e->prim, stream, e->nargs, args));
+  for (int i = 0; i < e->nargs; i++)
+    if (e->reorder[i] && (e->out_mask & 1u << i)) {
+      dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->inner[i]}, {DNNL_ARG_TO, e->mem[i]}};
+      MTK_CHECK_DNNL(dnnl_primitive_execute(e->reorder[i], stream, 2, r));
+    }
   MTK_CHECK_DNNL(dnnl_stream_wait(stream));
   return 0;
 }
@@ -315,30 +352,46 @@ int64_t mtk_dnnl_primitives_created(void) { return (int64_t)atomic_load(&created
 /* ------------------------------------------------ convolution primitives */
 
 enum { KEY_CONV_FWD = 1, KEY_CONV_BWD_DATA, KEY_CONV_BWD_WEIGHTS, KEY_CONV_FWD_NOBIAS };
+enum { KEY_LAYOUT = 17 }; /* key[KEY_LAYOUT]: 1 blocked, 0 plain */
 
 static void conv_key(int kind, const mtk_conv_desc *d, int *key) {
   memset(key, 0, sizeof(int) * MTK_DNNL_KEY);
   int v[] = {kind,  d->n,  d->c,  d->h,  d->w,  d->k,      d->kh, d->kw, d->sh,
              d->sw, d->ph, d->pw, d->dh, d->dw, d->groups, d->oh, d->ow};
   memcpy(key, v, sizeof v);
+  key[KEY_LAYOUT] = mtk_conv_blocked(d);
 }
 
-/* The memory descriptors of the executor's plain arrays. */
+/* The memory descriptors of the executor's plain arrays (src_p, wei_p,
+ * dst_p) and those the primitive descriptors are asked for (src, wei, dst:
+ * the plain ones, or format_tag any where the geometry runs blocked). */
 typedef struct {
-  dnnl_memory_desc_t src, wei, bias, dst;
+  dnnl_memory_desc_t src, wei, bias, dst, src_p, wei_p, dst_p;
   dnnl_dims_t strides, dilates, pad_l, pad_r;
 } conv_mds;
 
-static int conv_mds_init(const mtk_conv_desc *d, conv_mds *m) {
+static int conv_mds_init(const mtk_conv_desc *d, int blocked, conv_mds *m) {
   dnnl_dims_t src = {d->n, d->c, d->h, d->w}, dst = {d->n, d->k, d->oh, d->ow};
-  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_nchw));
-  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_nchw));
+  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src_p, 4, src, dnnl_f32, dnnl_nchw));
+  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst_p, 4, dst, dnnl_f32, dnnl_nchw));
+  int wnd = 4;
+  dnnl_dims_t w = {d->k, d->c, d->kh, d->kw};
+  dnnl_format_tag_t wtag = dnnl_oihw;
   if (d->groups > 1) {
-    dnnl_dims_t w = {d->groups, d->k / d->groups, d->c / d->groups, d->kh, d->kw};
-    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei, 5, w, dnnl_f32, dnnl_goihw));
+    dnnl_dims_t gw = {d->groups, d->k / d->groups, d->c / d->groups, d->kh, d->kw};
+    memcpy(w, gw, sizeof gw);
+    wnd = 5;
+    wtag = dnnl_goihw;
+  }
+  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei_p, wnd, w, dnnl_f32, wtag));
+  if (blocked) {
+    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_format_tag_any));
+    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_format_tag_any));
+    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei, wnd, w, dnnl_f32, dnnl_format_tag_any));
   } else {
-    dnnl_dims_t w = {d->k, d->c, d->kh, d->kw};
-    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei, 4, w, dnnl_f32, dnnl_oihw));
+    m->src = m->src_p;
+    m->dst = m->dst_p;
+    m->wei = m->wei_p;
   }
   dnnl_dims_t b = {d->k};
   MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->bias, 1, b, dnnl_f32, dnnl_x));
@@ -367,25 +420,53 @@ static int conv_fwd_desc(const mtk_conv_desc *d, conv_mds *m, int bias,
   return 0;
 }
 
-/* Fills e from a primitive descriptor and the arguments' plain descriptors. */
-static int entry_fill(mtk_dnnl_entry *e, dnnl_primitive_desc_t pd, int nargs, const int *ids,
-                      const dnnl_memory_desc_t *const *mds) {
-  dnnl_status_t st = dnnl_primitive_create(&e->prim, pd);
-  dnnl_primitive_desc_destroy(pd);
-  if (st != dnnl_success) return mtk_dnnl_error(st, "dnnl_primitive_create", __FILE__, __LINE__);
-  e->nargs = nargs;
-  for (int i = 0; i < nargs; i++) {
-    e->arg_id[i] = ids[i];
-    MT_TRY(mtk_dnnl_memory(&e->mem[i], mds[i]));
-  }
+/* A reorder primitive from layout `from` to layout `to`. */
+static int make_reorder(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
+                        const dnnl_memory_desc_t *to) {
+  dnnl_primitive_desc_t rpd;
+  MTK_CHECK_DNNL(dnnl_reorder_primitive_desc_create(&rpd, from, mtk_dnnl_engine(), to,
+                                                    mtk_dnnl_engine(), NULL));
+  dnnl_status_t st = dnnl_primitive_create(r, rpd);
+  dnnl_primitive_desc_destroy(rpd);
+  if (st != dnnl_success) return mtk_dnnl_error(st, "reorder primitive", __FILE__, __LINE__);
   return 0;
 }
 
-/* Creates the primitive of kind e->key[0] for the geometry d. */
+/* Fills e from a primitive descriptor (destroyed here) and the arguments'
+ * plain descriptors; where the primitive wants argument i in another layout,
+ * a buffer in that layout and the reorder (out_mask bit i: an output). */
+static int entry_fill(mtk_dnnl_entry *e, dnnl_primitive_desc_t pd, int nargs, const int *ids,
+                      const dnnl_memory_desc_t *const *mds, unsigned out_mask) {
+  int rc = 0;
+  e->nargs = nargs;
+  e->out_mask = out_mask;
+  for (int i = 0; i < nargs && rc == 0; i++) {
+    e->arg_id[i] = ids[i];
+    rc = mtk_dnnl_memory(&e->mem[i], mds[i]);
+    const dnnl_memory_desc_t *want =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, ids[i]);
+    if (rc == 0 && want && !dnnl_memory_desc_equal(want, mds[i])) {
+      dnnl_status_t st =
+          dnnl_memory_create(&e->inner[i], want, mtk_dnnl_engine(), DNNL_MEMORY_ALLOCATE);
+      if (st != dnnl_success) rc = mtk_dnnl_error(st, "blocked buffer", __FILE__, __LINE__);
+      else if (out_mask & 1u << i) rc = make_reorder(&e->reorder[i], want, mds[i]);
+      else rc = make_reorder(&e->reorder[i], mds[i], want);
+    }
+  }
+  if (rc == 0) {
+    dnnl_status_t st = dnnl_primitive_create(&e->prim, pd);
+    if (st != dnnl_success) rc = mtk_dnnl_error(st, "dnnl_primitive_create", __FILE__, __LINE__);
+  }
+  dnnl_primitive_desc_destroy(pd);
+  return rc;
+}
+
+/* Creates the primitive of kind e->key[0] for the geometry d, on blocked
+ * layouts when e->key[KEY_LAYOUT] says so. */
 static int conv_build(mtk_dnnl_entry *e, const void *user) {
   const mtk_conv_desc *d = user;
   conv_mds m;
-  MT_TRY(conv_mds_init(d, &m));
+  MT_TRY(conv_mds_init(d, e->key[KEY_LAYOUT], &m));
   dnnl_convolution_desc_t cd;
   dnnl_primitive_desc_t pd;
   switch (e->key[0]) {
@@ -395,8 +476,8 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
     MT_TRY(conv_fwd_desc(d, &m, bias, &cd));
     MT_TRY(make_pd(&pd, &cd, NULL));
     int ids[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    const dnnl_memory_desc_t *mds[] = {&m.src, &m.wei, &m.dst, &m.bias};
-    return entry_fill(e, pd, bias ? 4 : 3, ids, mds);
+    const dnnl_memory_desc_t *mds[] = {&m.src_p, &m.wei_p, &m.dst_p, &m.bias};
+    return entry_fill(e, pd, bias ? 4 : 3, ids, mds, 1u << 2);
   }
   case KEY_CONV_BWD_DATA:
   case KEY_CONV_BWD_WEIGHTS: {
@@ -420,12 +501,12 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
     MT_TRY(rc);
     if (e->key[0] == KEY_CONV_BWD_DATA) {
       int ids[] = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
-      const dnnl_memory_desc_t *mds[] = {&m.dst, &m.wei, &m.src};
-      return entry_fill(e, pd, 3, ids, mds);
+      const dnnl_memory_desc_t *mds[] = {&m.dst_p, &m.wei_p, &m.src_p};
+      return entry_fill(e, pd, 3, ids, mds, 1u << 2);
     }
     int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS};
-    const dnnl_memory_desc_t *mds[] = {&m.src, &m.dst, &m.wei};
-    return entry_fill(e, pd, 3, ids, mds);
+    const dnnl_memory_desc_t *mds[] = {&m.src_p, &m.dst_p, &m.wei_p};
+    return entry_fill(e, pd, 3, ids, mds, 1u << 2);
   }
   }
   return MT_ERR(MT_E_INVAL, "conv.c: unknown primitive kind %d", e->key[0]);

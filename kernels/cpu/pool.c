@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 /* ------------------------------------------------------ reference path */
@@ -94,14 +95,83 @@ int mtk_pool_ref_backward(const mtk_pool_desc *d, const float *x, const float *y
   return 0;
 }
 
+/* -------------------------------------------- max 2x2, stride 2, no pad */
+
+/* The common max pooling (kernel 2x2, stride 2, no padding, every window
+ * inside the input): windows do not overlap, so backward writes each input
+ * cell once. Branch-free selects the compiler vectorises (MTK_CLONES), with
+ * the reference loops' rules exactly: forward starts from -FLT_MAX and
+ * keeps a strictly greater value; backward routes to the first maximum in
+ * row-major order (a, b on the upper row, c, e on the lower). */
+static int max2x2(const mtk_pool_desc *d) {
+  return d->type == MTK_POOL_MAX && d->kh == 2 && d->kw == 2 && d->sh == 2 && d->sw == 2 &&
+         d->ph == 0 && d->pw == 0 && 2 * d->oh <= d->h && 2 * d->ow <= d->w;
+}
+
+MTK_CLONES static void max2x2_forward(const mtk_pool_desc *d, const float *x, float *y) {
+  int64_t planes = (int64_t)d->n * d->c, hw = (int64_t)d->h * d->w;
+  int64_t ohw = (int64_t)d->oh * d->ow;
+  for (int64_t pl = 0; pl < planes; pl++)
+    for (int oy = 0; oy < d->oh; oy++) {
+      const float *r0 = x + pl * hw + (int64_t)2 * oy * d->w, *r1 = r0 + d->w;
+      float *yr = y + pl * ohw + (int64_t)oy * d->ow;
+      for (int ox = 0; ox < d->ow; ox++) {
+        float m = -FLT_MAX, a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1];
+        m = a > m ? a : m;
+        m = b > m ? b : m;
+        m = c > m ? c : m;
+        m = e > m ? e : m;
+        yr[ox] = m;
+      }
+    }
+}
+
+MTK_CLONES static void max2x2_backward(const mtk_pool_desc *d, const float *x, const float *dy,
+                                       float *dx, float beta) {
+  int64_t planes = (int64_t)d->n * d->c, hw = (int64_t)d->h * d->w;
+  int64_t ohw = (int64_t)d->oh * d->ow;
+  /* cells outside every window (an odd last row or column) get nothing */
+  if (beta == 0.0f && (2 * d->oh != d->h || 2 * d->ow != d->w))
+    memset(dx, 0, sizeof(float) * (size_t)(planes * hw));
+  for (int64_t pl = 0; pl < planes; pl++)
+    for (int oy = 0; oy < d->oh; oy++) {
+      int64_t at = pl * hw + (int64_t)2 * oy * d->w;
+      const float *r0 = x + at, *r1 = r0 + d->w, *gr = dy + pl * ohw + (int64_t)oy * d->ow;
+      float *d0 = dx + at, *d1 = d0 + d->w;
+      for (int ox = 0; ox < d->ow; ox++) {
+        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1], g = gr[ox];
+        int sb = b > a;
+        float m = sb ? b : a;
+        int sc = c > m;
+        m = sc ? c : m;
+        int se = e > m;
+        float ge = se ? g : 0.0f, gc = !se && sc ? g : 0.0f;
+        float gb = !se && !sc && sb ? g : 0.0f, ga = !se && !sc && !sb ? g : 0.0f;
+        if (beta == 0.0f) {
+          d0[2 * ox] = ga, d0[2 * ox + 1] = gb, d1[2 * ox] = gc, d1[2 * ox + 1] = ge;
+        } else {
+          d0[2 * ox] += ga, d0[2 * ox + 1] += gb, d1[2 * ox] += gc, d1[2 * ox + 1] += ge;
+        }
+      }
+    }
+}
+
 #ifndef MT_HAVE_DNNL
 
 int mtk_pool_forward(const mtk_pool_desc *d, const float *x, float *y) {
+  if (max2x2(d)) {
+    max2x2_forward(d, x, y);
+    return 0;
+  }
   return mtk_pool_ref_forward(d, x, y);
 }
 
 int mtk_pool_backward(const mtk_pool_desc *d, const float *x, const float *y, const float *dy,
                       float *dx, float beta) {
+  if (max2x2(d)) {
+    max2x2_backward(d, x, dy, dx, beta);
+    return 0;
+  }
   return mtk_pool_ref_backward(d, x, y, dy, dx, beta);
 }
 
@@ -185,6 +255,10 @@ static int pool_build(mtk_dnnl_entry *e, const void *user) {
 }
 
 int mtk_pool_forward(const mtk_pool_desc *d, const float *x, float *y) {
+  if (max2x2(d)) {
+    max2x2_forward(d, x, y);
+    return 0;
+  }
   if (!pool_dnnl_ok(d)) return mtk_pool_ref_forward(d, x, y);
   int key[MTK_DNNL_KEY];
   pool_key(KEY_POOL_FWD, d, key);
@@ -198,6 +272,10 @@ int mtk_pool_forward(const mtk_pool_desc *d, const float *x, float *y) {
 
 int mtk_pool_backward(const mtk_pool_desc *d, const float *x, const float *y, const float *dy,
                       float *dx, float beta) {
+  if (max2x2(d)) {
+    max2x2_backward(d, x, dy, dx, beta);
+    return 0;
+  }
   if (d->type != MTK_POOL_AVG || !pool_dnnl_ok(d))
     return mtk_pool_ref_backward(d, x, y, dy, dx, beta);
   int key[MTK_DNNL_KEY];
