@@ -53,14 +53,14 @@ int mtk_conv_blocked(const mtk_conv_desc *d) {
   return d->groups == 1 && d->k % 16 == 0 && (d->c % 16 == 0 || d->c < 8);
 }
 
-/* The sum of p[0..n): 16 float lanes (lane l adds p[l], p[l + 16], ...,
- * which the compiler keeps in one vector register), then the lanes and the
- * tail added in double in a fixed order: the same bits on every run. */
+/* The sum of p[0..n): 16 float lanes (lane l adds p[l], p[l + 16], ...: a
+ * GCC/Clang vector, one AVX-512 register), then the lanes and the tail
+ * added in double in a fixed order: the same bits on every run. */
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 static inline double lanes_sum(const float *p, int64_t n) {
-  float acc[16] = {0};
+  v16u acc = {0};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int l = 0; l < 16; l++) acc[l] += p[i + l];
+  for (; i + 16 <= n; i += 16) acc += *(const v16u *)(p + i);
   double s = 0;
   for (; i < n; i++) s += p[i];
   for (int l = 0; l < 16; l++) s += acc[l];
@@ -351,7 +351,13 @@ int64_t mtk_dnnl_primitives_created(void) { return (int64_t)atomic_load(&created
 
 /* ------------------------------------------------ convolution primitives */
 
-enum { KEY_CONV_FWD = 1, KEY_CONV_BWD_DATA, KEY_CONV_BWD_WEIGHTS, KEY_CONV_FWD_NOBIAS };
+enum {
+  KEY_CONV_FWD = 1,
+  KEY_CONV_BWD_DATA,
+  KEY_CONV_BWD_WEIGHTS,
+  KEY_CONV_FWD_NOBIAS,
+  KEY_CONV_BWD_WEIGHTS_BIAS
+};
 enum { KEY_LAYOUT = 17 }; /* key[KEY_LAYOUT]: 1 blocked, 0 plain */
 
 static void conv_key(int kind, const mtk_conv_desc *d, int *key) {
@@ -480,7 +486,8 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
     return entry_fill(e, pd, bias ? 4 : 3, ids, mds, 1u << 2);
   }
   case KEY_CONV_BWD_DATA:
-  case KEY_CONV_BWD_WEIGHTS: {
+  case KEY_CONV_BWD_WEIGHTS:
+  case KEY_CONV_BWD_WEIGHTS_BIAS: {
     dnnl_primitive_desc_t hint;
     MT_TRY(conv_fwd_desc(d, &m, 0, &cd));
     MT_TRY(make_pd(&hint, &cd, NULL));
@@ -491,9 +498,10 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
                                                             &m.wei, &m.dst, m.strides, m.dilates,
                                                             m.pad_l, m.pad_r);
     else
-      st = dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &m.src,
-                                                               &m.wei, NULL, &m.dst, m.strides,
-                                                               m.dilates, m.pad_l, m.pad_r);
+      st = dnnl_dilated_convolution_backward_weights_desc_init(
+          &bd, dnnl_convolution_direct, &m.src, &m.wei,
+          e->key[0] == KEY_CONV_BWD_WEIGHTS_BIAS ? &m.bias : NULL, &m.dst, m.strides, m.dilates,
+          m.pad_l, m.pad_r);
     int rc = st == dnnl_success
                  ? make_pd(&pd, &bd, hint)
                  : mtk_dnnl_error(st, "convolution backward desc", __FILE__, __LINE__);
@@ -504,9 +512,11 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
       const dnnl_memory_desc_t *mds[] = {&m.dst_p, &m.wei_p, &m.src_p};
       return entry_fill(e, pd, 3, ids, mds, 1u << 2);
     }
-    int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS};
-    const dnnl_memory_desc_t *mds[] = {&m.src_p, &m.dst_p, &m.wei_p};
-    return entry_fill(e, pd, 3, ids, mds, 1u << 2);
+    /* the bias gradient fused (one pass over dy less) */
+    int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS};
+    const dnnl_memory_desc_t *mds[] = {&m.src_p, &m.dst_p, &m.wei_p, &m.bias};
+    int bias = e->key[0] == KEY_CONV_BWD_WEIGHTS_BIAS;
+    return entry_fill(e, pd, bias ? 4 : 3, ids, mds, bias ? 3u << 2 : 1u << 2);
   }
   }
   return MT_ERR(MT_E_INVAL, "conv.c: unknown primitive kind %d", e->key[0]);
@@ -544,13 +554,42 @@ static int conv_bwd_run(int kind, const mtk_conv_desc *d, const float *a, const 
   return rc;
 }
 
+/* Backward weights with the bias gradient fused: dw and db, each written
+ * directly (beta 0) or through the entry's scratch and an add. */
+static int conv_bwd_wb_run(const mtk_conv_desc *d, const float *x, const float *dy, float *dw,
+                           float beta_dw, float *db, float beta_db) {
+  int64_t nw = (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw;
+  int key[MTK_DNNL_KEY];
+  conv_key(KEY_CONV_BWD_WEIGHTS_BIAS, d, key);
+  mtk_dnnl_entry *e = NULL;
+  MT_TRY(mtk_dnnl_acquire(key, conv_build, d, &e));
+  float *tw = dw, *tb = db, *s = NULL;
+  int rc = 0;
+  if ((beta_dw != 0.0f || beta_db != 0.0f) && !(s = mtk_dnnl_scratch(e, nw + d->k)))
+    rc = MT_E_NOMEM;
+  if (s && beta_dw != 0.0f) tw = s;
+  if (s && beta_db != 0.0f) tb = s + nw;
+  if (rc == 0) {
+    void *ptr[] = {(void *)x, (void *)dy, tw, tb};
+    rc = mtk_dnnl_run(e, ptr);
+  }
+  if (rc == 0 && tw != dw) add_into(dw, tw, nw);
+  if (rc == 0 && tb != db) add_into(db, tb, d->k);
+  mtk_dnnl_release(e);
+  return rc;
+}
+
 int mtk_conv_backward(const mtk_conv_desc *d, const float *x, const float *w, const float *dy,
                       float *dx, float beta_dx, float *dw, float beta_dw, float *db,
                       float beta_db) {
-  if (db) mtk_conv_bias_grad(dy, d->n, d->k, (int64_t)d->oh * d->ow, db, beta_db);
-  if (dw)
-    MT_TRY(conv_bwd_run(KEY_CONV_BWD_WEIGHTS, d, x, dy, dw, beta_dw,
-                        (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw));
+  if (dw && db) {
+    MT_TRY(conv_bwd_wb_run(d, x, dy, dw, beta_dw, db, beta_db));
+  } else {
+    if (db) mtk_conv_bias_grad(dy, d->n, d->k, (int64_t)d->oh * d->ow, db, beta_db);
+    if (dw)
+      MT_TRY(conv_bwd_run(KEY_CONV_BWD_WEIGHTS, d, x, dy, dw, beta_dw,
+                          (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw));
+  }
   if (dx)
     MT_TRY(
         conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx, (int64_t)d->n * d->c * d->h * d->w));
