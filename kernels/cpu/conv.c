@@ -320,7 +320,17 @@ float *mtk_dnnl_scratch(mtk_dnnl_entry *e, int64_t n) {
   return e->scratch;
 }
 
-int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) {
+/* mtk_dnnl_run, with argument gi (-1: none) read from `given`, a memory
+ * already holding it in the layout the primitive wants (its reorder is
+ * skipped); given NULL or of another layout: the usual reorder. */
+static int run_given(mtk_dnnl_entry *e, void *const *ptr, int gi, dnnl_memory_t given) {
+  if (gi >= 0) {
+    const dnnl_memory_desc_t *a = NULL, *b = NULL;
+    if (!given || !e->inner[gi] || dnnl_memory_get_memory_desc(given, &a) != dnnl_success ||
+        dnnl_memory_get_memory_desc(e->inner[gi], &b) != dnnl_success ||
+        !dnnl_memory_desc_equal(a, b))
+      gi = -1;
+  }
   /* oneDNN computes with OpenMP: the calling thread's thread count follows
    * mtk_blas_set_threads, as the GEMMs do (kernels/cpu/blas.c) */
   int t = mtk_blas_get_threads();
@@ -329,10 +339,10 @@ int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) {
   for (int i = 0; i < e->nargs; i++) {
     MTK_CHECK_DNNL(dnnl_memory_set_data_handle(e->mem[i], ptr[i]));
     args[i].arg = e->arg_id[i];
-    args[i].memory = e->inner[i] ? e->inner[i] : e->mem[i];
+    args[i].memory = i == gi ? given : e->inner[i] ? e->inner[i] : e->mem[i];
   }
   for (int i = 0; i < e->nargs; i++)
-    if (e->reorder[i] && !(e->out_mask & 1u << i)) {
+    if (e->reorder[i] && i != gi && !(e->out_mask & 1u << i)) {
       dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->mem[i]}, {DNNL_ARG_TO, e->inner[i]}};
       MTK_CHECK_DNNL(dnnl_primitive_execute(e->reorder[i], stream, 2, r));
     }
@@ -345,6 +355,8 @@ int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) {
   MTK_CHECK_DNNL(dnnl_stream_wait(stream));
   return 0;
 }
+
+int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) { return run_given(e, ptr, -1, NULL); }
 
 int mtk_conv_uses_dnnl(void) { return 1; }
 int64_t mtk_dnnl_primitives_created(void) { return (int64_t)atomic_load(&created); }
@@ -537,7 +549,7 @@ int mtk_conv_forward(const mtk_conv_desc *d, const float *x, const float *w, con
 /* Runs the backward primitive `kind` writing `out` (n floats), directly
  * (beta 0) or through the entry's scratch and an add (beta 1). */
 static int conv_bwd_run(int kind, const mtk_conv_desc *d, const float *a, const float *b,
-                        float *out, float beta, int64_t n) {
+                        float *out, float beta, int64_t n, dnnl_memory_t given_a) {
   int key[MTK_DNNL_KEY];
   conv_key(kind, d, key);
   mtk_dnnl_entry *e = NULL;
@@ -547,7 +559,7 @@ static int conv_bwd_run(int kind, const mtk_conv_desc *d, const float *a, const 
   if (beta != 0.0f && !(dst = mtk_dnnl_scratch(e, n))) rc = MT_E_NOMEM;
   if (rc == 0) {
     void *ptr[] = {(void *)a, (void *)b, dst};
-    rc = mtk_dnnl_run(e, ptr);
+    rc = run_given(e, ptr, 0, given_a);
   }
   if (rc == 0 && dst != out) add_into(out, dst, n);
   mtk_dnnl_release(e);
@@ -557,7 +569,7 @@ static int conv_bwd_run(int kind, const mtk_conv_desc *d, const float *a, const 
 /* Backward weights with the bias gradient fused: dw and db, each written
  * directly (beta 0) or through the entry's scratch and an add. */
 static int conv_bwd_wb_run(const mtk_conv_desc *d, const float *x, const float *dy, float *dw,
-                           float beta_dw, float *db, float beta_db) {
+                           float beta_dw, float *db, float beta_db, mtk_dnnl_entry **keep) {
   int64_t nw = (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw;
   int key[MTK_DNNL_KEY];
   conv_key(KEY_CONV_BWD_WEIGHTS_BIAS, d, key);
@@ -575,25 +587,32 @@ static int conv_bwd_wb_run(const mtk_conv_desc *d, const float *x, const float *
   }
   if (rc == 0 && tw != dw) add_into(dw, tw, nw);
   if (rc == 0 && tb != db) add_into(db, tb, d->k);
-  mtk_dnnl_release(e);
+  if (rc == 0 && keep) *keep = e; /* still locked: the caller releases */
+  else mtk_dnnl_release(e);
   return rc;
 }
 
 int mtk_conv_backward(const mtk_conv_desc *d, const float *x, const float *w, const float *dy,
                       float *dx, float beta_dx, float *dw, float beta_dw, float *db,
                       float beta_db) {
+  /* Backward weights first; on blocked layouts its entry stays locked so
+   * that backward data reads dy from its reordered copy (one reorder of dy,
+   * not two). Locks are taken weights-then-data only: no deadlock. */
+  mtk_dnnl_entry *ew = NULL;
   if (dw && db) {
-    MT_TRY(conv_bwd_wb_run(d, x, dy, dw, beta_dw, db, beta_db));
+    MT_TRY(conv_bwd_wb_run(d, x, dy, dw, beta_dw, db, beta_db, dx ? &ew : NULL));
   } else {
     if (db) mtk_conv_bias_grad(dy, d->n, d->k, (int64_t)d->oh * d->ow, db, beta_db);
     if (dw)
       MT_TRY(conv_bwd_run(KEY_CONV_BWD_WEIGHTS, d, x, dy, dw, beta_dw,
-                          (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw));
+                          (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw, NULL));
   }
+  int rc = 0;
   if (dx)
-    MT_TRY(
-        conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx, (int64_t)d->n * d->c * d->h * d->w));
-  return 0;
+    rc = conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx, (int64_t)d->n * d->c * d->h * d->w,
+                      ew ? ew->inner[1] : NULL);
+  if (ew) mtk_dnnl_release(ew);
+  return rc;
 }
 
 #endif /* MT_HAVE_DNNL */

@@ -3,9 +3,11 @@
  * mtk_conv_desc (the GPU kernels take the same one).
  *
  * With oneDNN (MT_HAVE_DNNL in kernels/cpu/conv.c): oneDNN's convolution
- * primitives (forward with bias, backward data, backward weights) on plain
- * NCHW / OIHW (GOIHW with groups) memory, created once per geometry and
- * kept in a small process-wide table (mtk_dnnl_primitives_created counts
+ * primitives (forward with bias, backward data, backward weights with the
+ * bias gradient) on the caller's plain NCHW / OIHW (GOIHW with groups)
+ * memory, or on oneDNN's blocked layouts with reorders in and out at each
+ * call (a fixed rule on the geometry, mtk_conv_blocked), created once per
+ * geometry and kept in a small process-wide table (mtk_dnnl_primitives_created counts
  * creations, for tests). Without oneDNN: the reference path, im2col + the
  * project's sgemm (kernels/cpu/blas.h). The reference path is exported in
  * every build (mtk_conv_ref_*) so that tests compare the two.
