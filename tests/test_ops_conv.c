@@ -374,10 +374,15 @@ static void test_conv_layouts(void **state) {
       free(x), free(w), free(b), free(dy), free(y[0]), free(y[1]);
       mtk_conv_set_layout(prev);
     }
-  /* the default rule: blocked where the channels fill 16-wide blocks */
+  /* the default rule: blocked where the channels fill 16-wide blocks, or
+   * for a first layer */
   mtk_conv_desc d = geos[0];
   assert_int_equal(mtk_conv_blocked(&d), 1);
   d.k = 20;
+  assert_int_equal(mtk_conv_blocked(&d), 0);
+  d.c = 1;
+  assert_int_equal(mtk_conv_blocked(&d), 1);
+  d.groups = 2;
   assert_int_equal(mtk_conv_blocked(&d), 0);
 }
 

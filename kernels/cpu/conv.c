@@ -3,26 +3,43 @@
  * which is also exported for tests. Holds the process's oneDNN engine,
  * stream and primitive cache, which pool.c uses too.
  *
- * Memory layouts: the executor's arrays are plain NCHW (data, output and
- * their gradients) and OIHW (weights; GOIHW with groups, the same bytes),
- * and the primitives are created on exactly those layouts, so no reorder
- * runs; oneDNN 2.6 then picks its GEMM-based convolution (x64:gemm:jit).
- * Measured on one AVX-512 core (best of 15, batch 64, forward with bias),
- * letting oneDNN pick blocked layouts (format_tag any: jit:avx512_core)
- * and reordering data and weights in and the output out at every call:
- *   LeNet 1->20 28x28 k5     plain 0.86 ms   blocked 1.01 ms
- *   LeNet 20->50 12x12 k5    plain 3.17 ms   blocked 3.73 ms
- *   3->32 32x32 k3 pad 1     plain 2.12 ms   blocked 1.82 ms
- *   32->64 16x16 k3 pad 1    plain 7.75 ms   blocked 5.52 ms
- *   64->128 8x8 k3 pad 1     plain 7.10 ms   blocked 4.69 ms
- * so plain layouts stay for LeNet's shapes; blocked layouts would pay about
- * 30% on the forward of layers with 32+ channels (backward not measured
- * yet), best kept across layers rather than reordered per call.
+ * Memory layouts. The executor's arrays are plain NCHW (data, output and
+ * their gradients) and OIHW (weights; GOIHW with groups, the same bytes).
+ * A geometry runs either on exactly those layouts (no reorder; oneDNN 2.6
+ * then picks its GEMM-based convolution, x64:gemm:jit) or "blocked":
+ * oneDNN picks the layouts (format_tag any: nChw16c data, OIhw16i16o-like
+ * weights; its direct jit:avx512_core kernels), and each call reorders the
+ * inputs in and the outputs out, into buffers the cache entry owns. The
+ * choice is a fixed rule on the geometry (mtk_conv_blocked): groups 1 and
+ * either a first layer (fewer than 8 input channels and at least 16
+ * outputs: the source stays plain, only the output is reordered) or input
+ * and output channels both multiples of 16. No timing decides it, so the
+ * same geometry computes the same bits on every run on a machine.
+ * Measured with bench/bench_cnn --conv --layout plain|blocked (one AMD EPYC
+ * AVX-512 core, modtrain's kernels, forward + backward, reorders included;
+ * the machine was shared, load ~3.5-4.4, so +-20%; bench/README.md):
+ *   layer (batch)                  plain       blocked
+ *   CIFAR 3->64 32x32 k3 (128)     30.7 ms     20.4 ms
+ *   CIFAR 64->128 16x16 (128)     220.2 ms    198.7 ms
+ *   CIFAR 128->128 8x8 (128)       90.8 ms     95.8 ms (noise; oneDNN's own
+ *                                              primitive: 73 ms plain, 86
+ *                                              ms blocked in those runs)
+ *   LeNet 1->20 28x28 k5 (64)      3.23 ms     1.88 ms
+ *   LeNet 20->50 12x12 k5 (64)    12.9 ms     14.3 ms (20, 50 pad the blocks)
+ * and, by DNNL verbose on the whole CIFAR step, blocked primitives of 41,
+ * 44, 41 ms (conv2 forward, backward weights, backward data) against 68,
+ * 68, 61 ms plain. Weights are never kept blocked between calls: the
+ * optimizer updates the plain OIHW array, and the reorder of the weights
+ * is small (at most 0.2 ms here). What the blocked path pays is the
+ * activations' reorders (memory-bound, 2-10 ms each on CIFAR): per step,
+ * x in for forward and for backward weights, y out, dy in once (backward
+ * data reads backward weights' copy), dx out.
  *
  * Accumulation (beta = 1): oneDNN's backward primitives overwrite their
- * outputs, so dx and dw with beta = 1 are computed into the cache entry's
- * scratch buffer and added. The bias gradient is one pass over dy here
- * (mtk_conv_bias_grad), with beta, for every path. */
+ * outputs, so dx, dw and db with beta = 1 are computed into the cache
+ * entry's scratch buffer and added. The bias gradient is fused into the
+ * backward-weights primitive when dw is wanted too, else one vectorised
+ * pass over dy here (mtk_conv_bias_grad). */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -47,10 +64,12 @@ int mtk_conv_set_layout(int layout) { return atomic_exchange(&layout_setting, la
 int mtk_conv_blocked(const mtk_conv_desc *d) {
   int s = atomic_load(&layout_setting);
   if (s != MTK_CONV_LAYOUT_AUTO) return s == MTK_CONV_LAYOUT_BLOCKED;
-  /* the rule (measured: the header comment): output channels fill
-   * oneDNN's 16-wide blocks, and so do the input channels, or they are few
-   * (a first layer: the source stays plain, no reorder) */
-  return d->groups == 1 && d->k % 16 == 0 && (d->c % 16 == 0 || d->c < 8);
+  /* the rule (measured: the header comment): a first layer (few input
+   * channels: the source stays plain, oneDNN's direct kernel for it beats
+   * im2col + GEMM), or input and output channels that fill oneDNN's
+   * 16-wide blocks (other counts pad the blocks: LeNet's 20 -> 50 runs
+   * slower blocked than plain) */
+  return d->groups == 1 && ((d->c < 8 && d->k >= 16) || (d->c % 16 == 0 && d->k % 16 == 0));
 }
 
 /* The sum of p[0..n): 16 float lanes (lane l adds p[l], p[l + 16], ...: a
