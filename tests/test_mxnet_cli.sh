@@ -193,6 +193,13 @@ sed 's/fc1 num_hidden=16/fc1 num_hidden=8/' "$T/chg.ini" >"$T/shape.ini"
 expect 1 "$M" "$T/shape.ini" --set model.allow_missing=true
 has "$T/err" "^modtrain: error: $T/shape.ini:10: \[model\] params: parameter 'fc1_weight' has shape (16, 12) in '$F/mlp-0000.params', but the network's is (8, 12)$"
 
+# the README's example: MXNet's LeNet with a new classifier, run from the
+# repository's root (its params path is relative), one short epoch
+(cd "$SRC" && "$M" jobs/configs/lenet-finetune.ini --set train.num_epoch=1 \
+  --set data.num_samples=100 >"$T/out" 2>"$T/err") || fail "lenet-finetune.ini: $(cat "$T/err")"
+has "$T/err" "^modtrain: initial parameters from tests/fixtures/mxnet/lenet-0000.params: 6 of 8 taken (the others: xavier magnitude=2)$"
+has "$T/out" "^Epoch\[0\] Validation-accuracy="
+
 # --------------------------------------------------------------- out
 # a committed modtrain checkpoint of the tutorial MLP, exported: the bytes
 # MXNet 1.9.1 wrote after loading modtrain's export, and MXNet's forward
