@@ -107,6 +107,15 @@ const key_def cfg_keys[NKEYS] = {
                   "epochs between checkpoints"},
     [K_RESUME] = {SEC_CHECKPOINT, "resume", "none", 0, "none, auto or an epoch number",
                   "none | auto (newest complete checkpoint) | EPOCH"},
+    [K_PARAMS] = {SEC_MODEL, "params", "none", 0,
+                  "the path of an MXNet PREFIX-EEEE.params or a modtrain PREFIX-EEEE.h5, or none",
+                  "initial parameters: an MXNet .params or a modtrain checkpoint .h5 (none: the "
+                  "initializer)"},
+    [K_ALLOW_MISSING] = {SEC_MODEL, "allow_missing", "false", 0, "true or false",
+                         "params: parameters the file lacks get the initializer, and names the "
+                         "network lacks are ignored (fine-tuning a changed network)"},
+    [K_ALSO_PARAMS] = {SEC_CHECKPOINT, "also_params", "false", 0, "true or false",
+                       "also write PREFIX-EEEE.params (MXNet's format) beside each checkpoint"},
 };
 
 int mt_config_num_keys(void) { return NKEYS; }

@@ -59,6 +59,9 @@ typedef enum {
   K_PREFIX,
   K_PERIOD,
   K_RESUME,
+  K_PARAMS,        /* [model] params: initial parameters from a file (issue 19) */
+  K_ALLOW_MISSING, /* [model] allow_missing */
+  K_ALSO_PARAMS,   /* [checkpoint] also_params */
   NKEYS
 } key_id;
 
