@@ -986,6 +986,12 @@ MT_API int mt_checkpoint_path(const char *prefix, int epoch, char *buf, size_t l
 MT_API int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
                               const mt_arena *arg_params, const mt_arena *aux_params,
                               const mt_checkpoint_extra *extra);
+/* The buckets a BucketingModule's checkpoint holds (docs/design.md §6):
+ * the default key, and each bucket's key and symbol, the default bucket
+ * first (new arrays and symbols: free each symbol, then both arrays).
+ * MT_E_NOTFOUND for a checkpoint of another kind of module. */
+MT_API int mt_load_checkpoint_buckets(const char *prefix, int epoch, int *default_key,
+                                      int *nbuckets, int **keys, mt_symbol ***syms);
 /* mx.model.load_checkpoint: new CPU arenas (caller frees with mt_arena_free)
  * in saved order, and the symbol (the file's own copy, else P-symbol.json).
  * Any output may be NULL (not loaded). extra (may be NULL) receives the
