@@ -316,6 +316,46 @@ static void test_equals_reshaping_module(void **state) {
   mt_module_free(bm);
 }
 
+/* two contexts: each slot's arrays and pool are the default bucket's, and
+ * training equals one context to float rounding */
+static void test_two_contexts(void **state) {
+  (void)state;
+  mt_context two[2] = {mt_cpu(0), mt_cpu(0)};
+  mt_module *m1 = bound_small(8, NULL), *m2;
+  MT_ASSERT_OK(mt_bucketing_module_create(small_gen, NULL, 8, 2, two, &m2));
+  mt_data_desc d = desc("data", B, 8), l = desc("softmax_label", B, 8);
+  MT_ASSERT_OK(mt_module_bind(m2, 1, &d, 1, &l, 1, 0, 0, MT_REQ_WRITE));
+  const mt_arena *args;
+  MT_ASSERT_OK(mt_module_get_params(m1, &args, NULL));
+  MT_ASSERT_OK(mt_module_set_params(m2, args, NULL, 0, 0, 0));
+  MT_ASSERT_OK(mt_module_init_optimizer(m2, "local", "sgd", "learning_rate=0.5 momentum=0.9", 0));
+  static const int keys[] = {3, 8, 5, 3};
+  for (int i = 0; i < 4; i++) {
+    tbatch t;
+    make_batch(&t, keys[i], 60 + i);
+    MT_ASSERT_OK(mt_module_forward_backward(m1, &t.b));
+    MT_ASSERT_OK(mt_module_update(m1));
+    MT_ASSERT_OK(mt_module_forward_backward(m2, &t.b));
+    MT_ASSERT_OK(mt_module_update(m2));
+    free_batch(&t);
+  }
+  mt_module *def = mt_bucketing_module_bucket(m2, 8), *b5 = mt_bucketing_module_bucket(m2, 5);
+  for (int s = 0; s < 2; s++) {
+    assert_ptr_equal(b5->group.slots[s].params, def->group.slots[s].params);
+    assert_ptr_equal(b5->group.slots[s].grads, def->group.slots[s].grads);
+    assert_ptr_equal(b5->group.slots[s].pool, def->group.slots[s].pool);
+  }
+  assert_ptr_not_equal(def->group.slots[0].params, def->group.slots[1].params);
+  const mt_arena *a1, *a2;
+  MT_ASSERT_OK(mt_module_get_params(m1, &a1, NULL));
+  MT_ASSERT_OK(mt_module_get_params(m2, &a2, NULL));
+  double diff = tu_max_abs_diff(mt_arena_data(a1), mt_arena_data(a2), mt_arena_size(a1));
+  printf("two contexts vs one: max abs diff %.3g\n", diff);
+  assert_true(diff < 1e-5);
+  mt_module_free(m1);
+  mt_module_free(m2);
+}
+
 /* ------------------------------------------- MXNet's BucketingModule, LSTM */
 
 static int lstm_gen(void *user, int key, mt_symbol **sym, int *nd, const char *const **dn, int *nl,
@@ -600,6 +640,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_sharing),
       cmocka_unit_test(test_equals_reshaping_module),
+      cmocka_unit_test(test_two_contexts),
       cmocka_unit_test(test_lstm_mxnet),
       cmocka_unit_test(test_fit_checkpoint_resume),
   };
