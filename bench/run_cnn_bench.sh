@@ -6,6 +6,9 @@
 #   lenet  MXNet's LeNet, 1x28x28, batch 64              target modtrain >= 1.2x PyTorch
 #   cifar  3x32x32, conv3x3 64/128/128 + BN + relu,      target modtrain >= 1.2x PyTorch
 #          batch 128
+# and, per Convolution layer (bench_cnn --conv), the conv layers' share of the
+# step and how close modtrain's kernels run to oneDNN's own primitives
+# (closeness = oneDNN's time / modtrain's, target >= 0.9).
 #
 # The peer as in bench/run_train_bench.sh: a venv at $BENCH_VENV (default
 # build/bench-venv) with `pip install torch` from PyPI (its CPU kernels are
@@ -64,7 +67,7 @@ for r in $(seq 1 "$ROUNDS"); do
     steps=$STEPS_LENET
     [ $net = cifar ] && steps=$STEPS_CIFAR
     echo "== round $r, net $net: modtrain"
-    run "mt-$net-$r" "$MT" --net $net --steps "$steps" --reps "$REPS" --phases
+    run "mt-$net-$r" "$MT" --net $net --steps "$steps" --reps "$REPS" --phases --conv
     echo "== round $r, net $net: PyTorch"
     run "pt-$net-$r" "$PY" bench/peer_pytorch_cnn.py --net $net --steps "$steps" --reps "$REPS" \
       --source "$SOURCE"
@@ -93,5 +96,22 @@ for net in lenet cifar; do
   ratio=$(awk -v a="$m" -v b="$p" 'BEGIN {printf "%.2f", a / b}')
   ok=$(awk -v x="$ratio" 'BEGIN {print (x >= 1.2) ? "met" : "MISSED"}')
   printf '%-6s %5s %16.1f %16.1f %7sx  >= 1.2x: %s\n' $net $b "$m" "$p" "$ratio" "$ok"
+done
+echo
+echo "== convolution layers (bench_cnn --conv; medians over rounds): share of the modtrain step,"
+echo "   closeness = oneDNN's own primitives' time / modtrain's kernels' time (target >= 0.9)"
+printf '%-6s %-6s %12s %12s %10s\n' net layer "modtrain us" "oneDNN us" closeness
+for net in lenet cifar; do
+  for layer in $(field "$OUT"/mt-$net-1.out conv $net layer); do
+    m=$(awk -v l="$layer" '$0 ~ "layer=" l " " {print}' "$OUT"/mt-$net-*.out | grep 'what=conv ' |
+      sed 's/.* us=\([^ ]*\).*/\1/' | med)
+    d=$(awk -v l="$layer" '$0 ~ "layer=" l " " {print}' "$OUT"/mt-$net-*.out | grep 'what=conv ' |
+      sed 's/.* dnnl_us=\([^ ]*\).*/\1/' | med)
+    printf '%-6s %-6s %12.1f %12.1f %10.3f\n' $net "$layer" "$m" "$d" "$(awk -v a="$d" -v b="$m" 'BEGIN {print a / b}')"
+  done
+  share=$(field "$OUT"/mt-$net-*.out convsum $net share | med)
+  close=$(field "$OUT"/mt-$net-*.out convsum $net closeness | med)
+  ok=$(awk -v x="$close" 'BEGIN {print (x >= 0.9) ? "met" : "MISSED"}')
+  printf '%-6s %-6s conv share of the step %.3f, closeness %.3f (>= 0.9: %s)\n' $net all "$share" "$close" "$ok"
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

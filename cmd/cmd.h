@@ -10,6 +10,8 @@
  *   cmd_synth.c   the synthetic dataset written to HDF5
  *   cmd_data.c    the data iterators of a job config
  *   progress.c    the progress bar shown on a terminal
+ *   cmd_export.c  a checkpoint as MXNet's P-symbol.json and P-EEEE.params
+ *   cmd_mxnet.c   parameters files in (MXNet .params or .h5) and out
  *   config*.{c,h} the job config (config.h) */
 #ifndef MT_CMD_CMD_H
 #define MT_CMD_CMD_H
@@ -55,5 +57,31 @@ int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, 
  * what `modtrain` shows instead of Speedometer lines on a terminal. Free
  * with mt_batch_callback_free. */
 int cmd_progress_create(int64_t batch_size, int num_epoch, mt_batch_callback *out);
+
+/* modtrain export: argv[0] is the subcommand. Returns the exit code. */
+int cmd_export(int argc, char **argv, void (*usage)(FILE *));
+
+/* "P-0003.params" for (P, 3) into buf: MXNet's save_checkpoint name. */
+int cmd_params_path(const char *prefix, int epoch, char *buf, size_t len);
+/* A parameters file: a modtrain checkpoint named P-EEEE.h5 (its /arg and
+ * /aux), else an MXNet .params (mt_params_load). New CPU arenas. */
+int cmd_params_read(const char *path, mt_arena **args, mt_arena **aux);
+/* [model] params: the bound module's parameters from the file at path,
+ * each name and shape checked against the network first (a differing shape
+ * is an error naming the parameter and the file; with allow_missing a
+ * parameter the file lacks gets init and a name the network lacks is
+ * ignored, without it both are errors); every parameter is listed at debug
+ * level, taken or initialized. `where` ("FILE:LINE: [model] params") starts
+ * each message. *taken of *total parameters came from the file. */
+int cmd_params_init(mt_module *mod, const char *path, const char *where, int allow_missing,
+                    const mt_initializer *init, const char *init_spec, int *taken, int *total);
+/* predict / score --params: the same checks without allow_missing, then
+ * set_params. */
+int cmd_params_set(mt_module *mod, const char *path, const char *where);
+/* [checkpoint] also_params: an epoch callback writing P-EEEE.params (rank 0,
+ * every period epochs, atomically) as the checkpoint callback writes
+ * P-EEEE.h5. Free with cmd_also_params_free. */
+int cmd_also_params_create(const char *prefix, int period, mt_epoch_callback *out);
+void cmd_also_params_free(mt_epoch_callback *cb);
 
 #endif

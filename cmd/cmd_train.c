@@ -38,6 +38,7 @@ typedef struct {
   mt_initializer *init;
   mt_batch_callback speedo; /* Speedometer or progress bar (fn NULL: none) */
   mt_epoch_callback ckpt;   /* a checkpoint every period epochs (fn NULL: none) */
+  mt_epoch_callback also;   /* [checkpoint] also_params: P-EEEE.params beside it (fn NULL: none) */
   char *cfg_text;           /* the effective config, recorded in checkpoints */
   mt_fit_options o;
 } train_job;
@@ -295,6 +296,10 @@ static int add_checkpoints(train_job *j) {
   MT_TRY(make_prefix_dir(cfg->prefix));
   MT_TRY(mt_module_checkpoint(j->mod, cfg->prefix, cfg->period, 1, j->cfg_text, &j->ckpt));
   j->o.epoch_end_callback[j->o.n_epoch_end_callback++] = j->ckpt;
+  if (cfg->also_params) {
+    MT_TRY(cmd_also_params_create(cfg->prefix, cfg->period, &j->also));
+    j->o.epoch_end_callback[j->o.n_epoch_end_callback++] = j->also;
+  }
   j->o.stop_checkpoint_prefix = cfg->prefix;
   j->o.stop_checkpoint_config = j->cfg_text;
   return MT_OK;
@@ -437,6 +442,28 @@ static int resume(train_job *j) {
   return MT_OK;
 }
 
+/* [model] params (a fresh start, not a resume): the Module bound as fit
+ * would, then initialised from the file, the parameters it lacks from the
+ * initializer under allow_missing (cmd_mxnet.c). */
+static int init_from_params(train_job *j) {
+  const mt_config *cfg = j->cfg;
+  char where[4300], loc[4200];
+  snprintf(where, sizeof where, "%s: [model] params",
+           mt_config_where(cfg, "model", "params", loc, sizeof loc));
+  int nd, nl, taken, total;
+  const mt_data_desc *dd, *ld;
+  MT_TRY(mt_data_iter_provide_data(j->train_it, &nd, &dd));
+  MT_TRY(mt_data_iter_provide_label(j->train_it, &nl, &ld));
+  MT_TRY(mt_module_bind(j->mod, nd, dd, nl, ld, 1, 0, 0, MT_REQ_WRITE));
+  MT_TRY(cmd_params_init(j->mod, cfg->params_path, where, cfg->allow_missing, j->init,
+                         cfg->initializer, &taken, &total));
+  if (j->rank == 0)
+    fprintf(stderr, "modtrain: initial parameters from %s: %d of %d taken%s%s%s\n",
+            cfg->params_path, taken, total, taken < total ? " (the others: " : "",
+            taken < total ? cfg->initializer : "", taken < total ? ")" : "");
+  return MT_OK;
+}
+
 /* Everything fit needs, owned by j (freed by job_end whatever happens).
  * The resume comes before the checkpoint callback, which holds the Module
  * that a fallback may replace. */
@@ -452,6 +479,7 @@ static int job_prepare(train_job *j) {
   MT_TRY(mt_config_to_ini(cfg, &j->cfg_text));
   j->o.stop_requested = j->stop;
   if (cfg->resume != MT_RESUME_NONE) MT_TRY(resume(j));
+  if (cfg->params_path && !mt_module_params_initialized(j->mod)) MT_TRY(init_from_params(j));
   if (cfg->prefix) MT_TRY(add_checkpoints(j));
   return MT_OK;
 }
@@ -478,6 +506,7 @@ static int exit_code(const train_job *j, int rc) {
 /* The exit code of the run, then j's resources freed. */
 static int job_end(train_job *j, int rc) {
   if (j->ckpt.fn) mt_epoch_callback_free(&j->ckpt);
+  cmd_also_params_free(&j->also);
   free(j->cfg_text);
   int code = exit_code(j, rc);
   if (j->speedo.fn) mt_batch_callback_free(&j->speedo);

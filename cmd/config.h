@@ -99,6 +99,11 @@ typedef struct {
   float invalid_label;             /* [data] invalid_label (0) */
 
   mt_config_priv *priv; /* what was written where (for errors and to_ini) */
+
+  /* issue 19: MXNet models in and out */
+  char *params_path; /* [model] params: .params or .h5 to start from, or NULL */
+  int allow_missing; /* [model] allow_missing (0) */
+  int also_params;   /* [checkpoint] also_params: P-EEEE.params beside each P-EEEE.h5 (0) */
 } mt_config;
 
 /* Reads `path`, applies the overrides ("section.key=value", in order, as

@@ -390,6 +390,11 @@ static int apply_model_key(mt_config *c, int k, const char *v) {
     return set_str(&c->symbol_path, v);
   case K_LAYERS: return check_layers(c, k);
   case K_LSTM_LM: return cfg_apply_lm_key(c, k, v);
+  case K_PARAMS:
+    if (is_none(v)) return set_str(&c->params_path, NULL);
+    MT_TRY(check_readable(c, k, v));
+    return set_str(&c->params_path, v);
+  case K_ALLOW_MISSING: return check_bool(c, k, &c->allow_missing);
   default: return MT_OK;
   }
 }
@@ -484,6 +489,7 @@ static int apply_checkpoint_key(mt_config *c, int k, const char *v) {
       return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not none, auto or an epoch number >= 0", v);
     c->resume = (int)i64;
     return MT_OK;
+  case K_ALSO_PARAMS: return check_bool(c, k, &c->also_params);
   default: return MT_OK;
   }
 }
@@ -666,6 +672,13 @@ int cfg_cross_check(mt_config *c) {
     return cfg_key_err(c, MT_E_INVAL, K_RESUME,
                        "resuming needs [checkpoint] prefix (where the "
                        "checkpoints are)");
+  if (c->also_params && !c->prefix)
+    return cfg_key_err(c, MT_E_INVAL, K_ALSO_PARAMS,
+                       "also_params writes PREFIX-EEEE.params beside each checkpoint: set "
+                       "[checkpoint] prefix");
+  if (c->allow_missing && !c->params_path && c->priv->raw[K_ALLOW_MISSING].given)
+    return cfg_key_err(c, MT_E_INVAL, K_ALLOW_MISSING,
+                       "allow_missing applies to [model] params, which is not set");
   return MT_OK;
 }
 

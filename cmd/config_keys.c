@@ -116,6 +116,15 @@ const key_def cfg_keys[NKEYS] = {
                    "token-sequence files: bucket lengths (none: every length with a full batch)"},
     [K_INVALID_LABEL] = {SEC_DATA, "invalid_label", "0", 0, "a whole number >= -1, e.g. 0",
                          "token-sequence files: the padding token and the last label"},
+    [K_PARAMS] = {SEC_MODEL, "params", "none", 0,
+                  "the path of an MXNet PREFIX-EEEE.params or a modtrain PREFIX-EEEE.h5, or none",
+                  "initial parameters: an MXNet .params or a modtrain checkpoint .h5 (none: the "
+                  "initializer)"},
+    [K_ALLOW_MISSING] = {SEC_MODEL, "allow_missing", "false", 0, "true or false",
+                         "params: parameters the file lacks get the initializer, and names the "
+                         "network lacks are ignored (fine-tuning a changed network)"},
+    [K_ALSO_PARAMS] = {SEC_CHECKPOINT, "also_params", "false", 0, "true or false",
+                       "also write PREFIX-EEEE.params (MXNet's format) beside each checkpoint"},
 };
 
 int mt_config_num_keys(void) { return NKEYS; }

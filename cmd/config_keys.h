@@ -63,6 +63,9 @@ typedef enum {
   K_LSTM_LM,
   K_BUCKETS,
   K_INVALID_LABEL,
+  K_PARAMS,        /* [model] params: initial parameters from a file (issue 19) */
+  K_ALLOW_MISSING, /* [model] allow_missing */
+  K_ALSO_PARAMS,   /* [checkpoint] also_params */
   NKEYS
 } key_id;
 

@@ -223,9 +223,8 @@ int cfg_check_seq_file(mt_config *c, int k, const char *path, mt_shape *shape) {
 int mt_config_lm_module(const mt_config *c, mt_module **out) {
   *out = NULL;
   if (c->nbuckets > 1)
-    return mt_error_set(MT_E_INVAL,
-                        "[data] buckets: several buckets need the BucketingModule, which this "
-                        "build lacks (give one bucket, e.g. buckets = 60)");
+    return mt_bucketing_module_create(mt_lstm_lm_sym_gen, (void *)&c->lm, (int)c->default_bucket,
+                                      c->nctx, c->ctx, out);
   const char *data_name = "data";
   return mt_module_create(c->symbol, 1, &data_name, c->nlabels, (const char *const *)c->label_names,
                           c->nctx, c->ctx, out);

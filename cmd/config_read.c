@@ -378,6 +378,7 @@ void mt_config_free(mt_config *c) {
   free(c->kvstore);
   free(c->metrics_file);
   free(c->prefix);
+  free(c->params_path);
   if (c->priv)
     for (int k = 0; k < NKEYS; k++) raw_clear(&c->priv->raw[k]);
   free(c->priv);

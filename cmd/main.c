@@ -1,5 +1,5 @@
 /* main.c — the `modtrain` command (docs/design.md §7): the subcommands (viz,
- * synth, predict, score) dispatched to their files, the training command's
+ * synth, predict, score, export) dispatched to their files, the training command's
  * options (--set, --resume, --check, --help, --version) read here and the
  * job trained by cmd_train.c; the stop signals taken by one thread; MPI
  * started first under mpirun/srun. Exit codes: 0 success, 1 runtime error,
@@ -62,6 +62,8 @@ static void usage(FILE *f) {
       "       modtrain synth --classes C --dim D --samples N [--seed S] [--part K] OUT.h5\n"
       "       modtrain predict CONFIG --epoch E [--out PREDS.h5] [--data val|train] [--set ...]\n"
       "       modtrain score CONFIG --epoch E [--data val|train] [--set ...]\n"
+      "       modtrain predict|score CONFIG [--symbol P-symbol.json] --params P-EEEE.params ...\n"
+      "       modtrain export CONFIG --epoch E [--out PREFIX] [--set ...]\n"
       "       modtrain --help | --version\n"
       "\n"
       "Trains the network a job config describes with MXNet's Module API in C\n"
@@ -89,6 +91,13 @@ static void usage(FILE *f) {
       "                           data (--data train: the training data) into an HDF5 file:\n"
       "                           /pred/<output> [N, ...]; default PREFIX-EEEE-pred.h5\n"
       "  score CONFIG --epoch E    the config's eval_metric of checkpoint E on that data\n"
+      "  predict|score ... --params FILE [--symbol P-symbol.json]\n"
+      "                           the same with the parameters of an MXNet checkpoint\n"
+      "                           (P-EEEE.params) or a modtrain one (P-EEEE.h5) instead of\n"
+      "                           --epoch; the network is --symbol's, else the config's\n"
+      "  export CONFIG --epoch E  checkpoint E as MXNet's PREFIX-symbol.json and\n"
+      "                           PREFIX-EEEE.params (mx.model.load_checkpoint reads them);\n"
+      "                           --out PREFIX: written there (default: the config's prefix)\n"
       "\n"
       "signals: SIGUSR1 or SIGTERM make every rank stop at the next batch boundary; with\n"
       "[checkpoint] prefix set, the position is checkpointed and the exit status is 3.\n");
@@ -203,6 +212,7 @@ int main(int argc, char **argv) {
     if (!strcmp(sub, "synth")) return mt_cmd_synth(argc - 1, argv + 1);
     if (!strcmp(sub, "predict")) return cmd_eval(argc - 1, argv + 1, 0, usage);
     if (!strcmp(sub, "score")) return cmd_eval(argc - 1, argv + 1, 1, usage);
+    if (!strcmp(sub, "export")) return cmd_export(argc - 1, argv + 1, usage);
   }
   take_stop_signals(); /* training: before MPI starts its threads */
   /* under mpirun/srun: MPI up before anything else, so every rank can agree */

@@ -720,6 +720,54 @@ MT_API int mt_sequential_module_add_meta(mt_module *seq, mt_module *child, const
 MT_API int mt_sequential_module_num_children(const mt_module *seq);
 MT_API mt_module *mt_sequential_module_child(mt_module *seq, int i);
 
+/* MXNet's BucketingModule: one Module per bucket key (e.g. a sequence
+ * length), all sharing the default bucket's parameters.
+ *
+ * A bucket's network, called once for each new bucket key: *sym is a new
+ * symbol the module takes over; the name arrays stay the caller's (static
+ * storage is typical). 0 or MT_E_* with a message. */
+typedef int (*mt_sym_gen_fn)(void *user, int bucket_key, mt_symbol **sym, int *ndata,
+                             const char *const **data_names, int *nlabel,
+                             const char *const **label_names);
+/* BucketingModule(sym_gen, default_bucket_key, context): calls
+ * gen(default_bucket_key) now (the names are known before bind; a failing
+ * generator fails here). user stays the caller's and must outlive the
+ * module. The default bucket should be the largest (MXNet's advice).
+ *   bind: binds the default bucket (the shapes given are its shapes).
+ *   forward / forward_backward: switch to batch->bucket_key (0: the default
+ *     bucket) with the shapes of the batch's arrays, making the bucket's
+ *     Module on first use, bound against the default bucket's: the same
+ *     parameter, gradient and aux arrays (no second copy), the same
+ *     optimizer, kvstore and gradient buckets, and the same intermediate
+ *     memory pool on each context (as large as the largest bucket so far).
+ *     A bucket whose symbol needs a parameter the default lacks is
+ *     MT_E_INVAL naming both keys and the parameter. A default-bucket
+ *     parameter a bucket does not use gets a zero gradient there.
+ *   backward, update, update_metric, get_outputs, get_input_grads, the
+ *     names, shapes and mt_module_symbol: the current bucket's.
+ *   init_params, set_params, get_params, init_optimizer: the shared arrays
+ *     (through the default bucket). fit, score, predict, checkpoints (a
+ *     symbol per bucket, docs/design.md §6) work unchanged. */
+MT_API int mt_bucketing_module_create(mt_sym_gen_fn gen, void *user, int default_bucket_key,
+                                      int ncontexts, const mt_context *contexts, mt_module **out);
+/* BucketingModule.switch_bucket: makes bucket_key current, binding its
+ * Module with these shapes if it is new (MT_E_STATE before bind). */
+MT_API int mt_bucketing_module_switch_bucket(mt_module *mod, int bucket_key, int ndata,
+                                             const mt_data_desc *data_shapes, int nlabel,
+                                             const mt_data_desc *label_shapes);
+/* The current bucket key; MT_E_INVAL for another kind of module. */
+MT_API int mt_bucketing_module_current_key(const mt_module *mod, int *key);
+/* Buckets made so far (the default one included); 0 for another kind. */
+MT_API int mt_bucketing_module_num_buckets(const mt_module *mod);
+/* The Module of a bucket (owned by the BucketingModule), or NULL. */
+MT_API mt_module *mt_bucketing_module_bucket(mt_module *mod, int bucket_key);
+/* Memory of all buckets together, each array counted once: parameters,
+ * gradients, aux states on the contexts and their CPU copies
+ * (param_bytes), and the executors' intermediate memory (pool_bytes).
+ * Either pointer may be NULL. */
+MT_API int mt_bucketing_module_memory(const mt_module *mod, int64_t *param_bytes,
+                                      int64_t *pool_bytes);
+
 /* A module written in C (MXNet's PythonModule): user callbacks do the work.
  * user is the callbacks' first argument. Arrays the callbacks hand out stay
  * owned by the user and must stay valid until the next forward. */
@@ -961,6 +1009,12 @@ MT_API int mt_checkpoint_path(const char *prefix, int epoch, char *buf, size_t l
 MT_API int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
                               const mt_arena *arg_params, const mt_arena *aux_params,
                               const mt_checkpoint_extra *extra);
+/* The buckets a BucketingModule's checkpoint holds (docs/design.md §6):
+ * the default key, and each bucket's key and symbol, the default bucket
+ * first (new arrays and symbols: free each symbol, then both arrays).
+ * MT_E_NOTFOUND for a checkpoint of another kind of module. */
+MT_API int mt_load_checkpoint_buckets(const char *prefix, int epoch, int *default_key,
+                                      int *nbuckets, int **keys, mt_symbol ***syms);
 /* mx.model.load_checkpoint: new CPU arenas (caller frees with mt_arena_free)
  * in saved order, and the symbol (the file's own copy, else P-symbol.json).
  * Any output may be NULL (not loaded). extra (may be NULL) receives the

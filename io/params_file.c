@@ -223,6 +223,12 @@ int mtio_params_read(const char *path, int *n, mtio_named_array **arrays) {
   *n = 0;
   *arrays = NULL;
   preader r = {NULL, path, 0, 0};
+  /* a FIFO would block fopen until a writer came: refused before opening */
+  struct stat st0;
+  if (stat(path, &st0) < 0)
+    return mt_error_set(MT_E_IO, "cannot open '%s': %s", path, strerror(errno));
+  if (!S_ISREG(st0.st_mode))
+    return mt_error_set(MT_E_IO, "cannot read '%s': not a regular file", path);
   r.f = fopen(path, "rb");
   if (!r.f) return mt_error_set(MT_E_IO, "cannot open '%s': %s", path, strerror(errno));
   struct stat st;

@@ -16,6 +16,12 @@
  *                    present when the optimizer state was saved
  *   /optimizer/<param>            attributes: index, count, has_state
  *   /optimizer/<param>/<state>    float32, the parameter's shape
+ *   /buckets         a BucketingModule's: attributes default_key, count,
+ *                    keys (text "5,3,..."); /buckets/<key> attributes key
+ *                    and symbol (the bucket's JSON); the root's symbol and
+ *                    P-symbol.json are the default bucket's, and each
+ *                    bucket's symbol is also P-<key>-symbol.json (MXNet's
+ *                    BucketingModule.save_checkpoint names)
  *
  * Names are link names after mtio_h5_escape ('/' and '%' escaped), so an
  * ordinary name reads as itself in h5dump and h5py. Nothing depends on the
@@ -43,6 +49,7 @@
 
 #define MT_CKPT_FORMAT_VERSION 3 /* 3: XXH3 digests; 2 (XXH64) and 1 (none) still load */
 #define MT_CKPT_NAME_MAX 1024    /* escaped link names */
+#define MT_CKPT_MAX_BUCKETS 256  /* a BucketingModule's buckets in one checkpoint */
 
 void mt_checkpoint_extra_init(mt_checkpoint_extra *e) {
   if (!e) return;
@@ -190,10 +197,39 @@ static int64_t estimate_meta_bytes(const mt_arena *args, const mt_arena *aux, in
 /* mt_save_checkpoint with the states of nopt optimizers (a composite
  * module's children: their parameter names are distinct) under /optimizer;
  * /optimizer's attributes are the first one's, num_update extra's. */
+typedef struct {
+  int n, default_key;
+  int keys[MT_CKPT_MAX_BUCKETS];
+  mt_symbol *syms[MT_CKPT_MAX_BUCKETS];
+} ckpt_buckets;
+
+static int write_buckets(mtio_h5w *w, const char *prefix, const ckpt_buckets *bk) {
+  char keys[MT_CKPT_MAX_BUCKETS * 12] = "", grp[64], spath[4096];
+  MT_TRY(mtio_h5w_attr_i64(w, "/buckets", "default_key", bk->default_key));
+  MT_TRY(mtio_h5w_attr_i64(w, "/buckets", "count", bk->n));
+  for (int i = 0; i < bk->n; i++) {
+    size_t len = strlen(keys);
+    snprintf(keys + len, sizeof keys - len, "%s%d", i ? "," : "", bk->keys[i]);
+  }
+  MT_TRY(mtio_h5w_attr_str(w, "/buckets", "keys", keys));
+  for (int i = 0; i < bk->n; i++) {
+    char *json = NULL;
+    snprintf(grp, sizeof grp, "/buckets/%d", bk->keys[i]);
+    MT_TRY(mt_symbol_tojson(bk->syms[i], &json));
+    int rc = mtio_h5w_attr_i64(w, grp, "key", bk->keys[i]);
+    if (rc == MT_OK) rc = mtio_h5w_attr_str(w, grp, "symbol", json);
+    free(json);
+    MT_TRY(rc);
+    snprintf(spath, sizeof spath, "%s-%d-symbol.json", prefix, bk->keys[i]);
+    MT_TRY(mt_symbol_save(bk->syms[i], spath));
+  }
+  return MT_OK;
+}
+
 static int save_checkpoint_opts(const char *prefix, int epoch, const mt_symbol *sym,
                                 const mt_arena *arg_params, const mt_arena *aux_params,
                                 const mt_checkpoint_extra *extra, int nopt,
-                                mt_optimizer *const *opts) {
+                                mt_optimizer *const *opts, const ckpt_buckets *bk) {
   char path[4096];
   MT_TRY(mt_checkpoint_path(prefix, epoch, path, sizeof path));
   mt_checkpoint_extra none;
@@ -225,6 +261,7 @@ static int save_checkpoint_opts(const char *prefix, int epoch, const mt_symbol *
   MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "symbol", json ? json : ""), rc, fail);
   MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "config", extra->config ? extra->config : ""), rc, fail);
   MT_TRY_GOTO(mtio_h5w_attr_str(w, "/", "writer", "modtrain"), rc, fail);
+  if (bk && bk->n > 0) MT_TRY_GOTO(write_buckets(w, prefix, bk), rc, fail);
   if (nopt > 0) MT_TRY_GOTO(write_optimizer_attrs(w, opts[0], num_update), rc, fail);
   MT_TRY_GOTO(write_group(w, "/arg", arg_params, &keep), rc, fail);
   MT_TRY_GOTO(write_group(w, "/aux", aux_params, &keep), rc, fail);
@@ -243,7 +280,8 @@ int mt_save_checkpoint(const char *prefix, int epoch, const mt_symbol *sym,
                        const mt_arena *arg_params, const mt_arena *aux_params,
                        const mt_checkpoint_extra *extra) {
   mt_optimizer *opt = extra ? extra->optimizer : NULL;
-  return save_checkpoint_opts(prefix, epoch, sym, arg_params, aux_params, extra, opt ? 1 : 0, &opt);
+  return save_checkpoint_opts(prefix, epoch, sym, arg_params, aux_params, extra, opt ? 1 : 0, &opt,
+                              NULL);
 }
 
 /* ------------------------------------------------------------------ load */
@@ -670,8 +708,14 @@ static int module_save_at(mt_module *m, const char *prefix, int epoch, int64_t d
   }
   x.optimizer = save_optimizer_states && ng > 0 ? opts[0] : NULL;
   x.config = config;
-  return save_checkpoint_opts(prefix, epoch, mt_module_symbol(m), args, aux, &x,
-                              save_optimizer_states ? ng : 0, opts);
+  /* a BucketingModule: a symbol per bucket, the default bucket's as the symbol */
+  ckpt_buckets bk;
+  bk.n = mt_module_buckets(m, &bk.default_key, MT_CKPT_MAX_BUCKETS, bk.keys, bk.syms);
+  if (bk.n > MT_CKPT_MAX_BUCKETS)
+    return MT_ERR(MT_E_UNSUPPORTED, "save_checkpoint: %d buckets (at most %d)", bk.n,
+                  MT_CKPT_MAX_BUCKETS);
+  return save_checkpoint_opts(prefix, epoch, bk.n > 0 ? bk.syms[0] : mt_module_symbol(m), args, aux,
+                              &x, save_optimizer_states ? ng : 0, opts, &bk);
 }
 
 static int module_save(mt_module *m, const char *prefix, int epoch, int save_optimizer_states,
@@ -739,6 +783,77 @@ int mt_module_restore_checkpoint(mt_module *m, const char *prefix, int epoch) {
   MT_TRY(mt_module_load_optimizer_states(m, prefix, epoch));
   mt_module_set_rng(m, x.rng_seed, x.rng_step);
   return MT_OK;
+}
+
+/* ---------------------------------------------------------------- buckets */
+
+int mt_load_checkpoint_buckets(const char *prefix, int epoch, int *default_key, int *nbuckets,
+                               int **keys, mt_symbol ***syms) {
+  if (!default_key || !nbuckets || !keys || !syms)
+    return MT_ERR(MT_E_INVAL, "load_checkpoint_buckets: NULL output");
+  *nbuckets = 0;
+  *keys = NULL;
+  *syms = NULL;
+  mtio_h5r *r;
+  MT_TRY(open_checked(prefix, epoch, &r));
+  int rc = mtio_h5r_exists(r, "/buckets");
+  if (rc <= 0) {
+    if (rc == 0)
+      rc = MT_ERR(MT_E_NOTFOUND, "'%s' holds no buckets (not a BucketingModule's checkpoint)",
+                  mtio_h5r_path(r));
+    mtio_h5r_close(r);
+    return rc;
+  }
+  int64_t dk = 0, count = 0;
+  char *list = NULL;
+  int *k = NULL;
+  mt_symbol **s = NULL;
+  MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/buckets", "default_key", &dk), rc, fail);
+  MT_TRY_GOTO(mtio_h5r_attr_i64(r, "/buckets", "count", &count), rc, fail);
+  MT_TRY_GOTO(in_range(mtio_h5r_path(r), "/buckets count", count, 1, MT_CKPT_MAX_BUCKETS), rc,
+              fail);
+  MT_TRY_GOTO(mtio_h5r_attr_str(r, "/buckets", "keys", &list), rc, fail);
+  k = calloc((size_t)count, sizeof *k);
+  s = calloc((size_t)count, sizeof *s);
+  if (!k || !s) {
+    rc = MT_NOMEM();
+    goto fail;
+  }
+  char *p = list;
+  for (int i = 0; i < count; i++) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || (*end && *end != ',')) {
+      rc = MT_ERR(MT_E_FORMAT, "'%s': /buckets keys '%s' is not %lld integers", mtio_h5r_path(r),
+                  list, (long long)count);
+      goto fail;
+    }
+    k[i] = (int)v;
+    p = *end ? end + 1 : end;
+    char grp[64], *json = NULL;
+    snprintf(grp, sizeof grp, "/buckets/%d", k[i]);
+    MT_TRY_GOTO(mtio_h5r_attr_str(r, grp, "symbol", &json), rc, fail);
+    rc = mt_symbol_load_json(json, &s[i]);
+    free(json);
+    if (rc < 0) {
+      mt_error_prefix(rc, "bucket %d's symbol in '%s'", k[i], mtio_h5r_path(r));
+      goto fail;
+    }
+  }
+  free(list);
+  mtio_h5r_close(r);
+  *default_key = (int)dk;
+  *nbuckets = (int)count;
+  *keys = k;
+  *syms = s;
+  return MT_OK;
+fail:
+  for (int i = 0; s && i < count; i++) mt_symbol_free(s[i]);
+  free(s);
+  free(k);
+  free(list);
+  mtio_h5r_close(r);
+  return rc;
 }
 
 /* ------------------------------------------------------------- callbacks */

@@ -58,15 +58,53 @@ void mt_exec_group_free(mt_exec_group *g) {
   if (!g->slots) return;
   for (int i = 0; i < g->nslots; i++) {
     slot_free_inputs(&g->slots[i], g->ninputs);
-    mt_arena_free(g->slots[i].params);
-    mt_arena_free(g->slots[i].grads);
-    mt_arena_free(g->slots[i].aux);
+    if (!g->borrowed) {
+      mt_arena_free(g->slots[i].params);
+      mt_arena_free(g->slots[i].grads);
+      mt_arena_free(g->slots[i].aux);
+    }
+    mt_mem_pool_release(g->slots[i].pool);
 #ifdef MT_HAVE_CUDA
     mtk_cuda_stream_destroy(g->slots[i].stream); /* after its executor */
 #endif
   }
   free(g->slots);
+  free(g->param_unused);
   memset(g, 0, sizeof *g);
+}
+
+int mt_exec_group_borrow(mt_exec_group *g, const mt_exec_group *from) {
+  if (g->slots) return MT_ERR(MT_E_STATE, "executor group: borrow before the first bind");
+  if (!from->slots || !from->pooled)
+    return MT_ERR(MT_E_STATE, "executor group: the group to borrow from is not bound and pooled");
+  g->slots = calloc((size_t)from->nslots, sizeof *g->slots);
+  if (!g->slots) return MT_NOMEM();
+  g->nslots = from->nslots;
+  for (int i = 0; i < g->nslots; i++) {
+    const mt_exec_slot *f = &from->slots[i];
+    g->slots[i].ctx = f->ctx;
+    g->slots[i].params = f->params;
+    g->slots[i].grads = f->grads;
+    g->slots[i].aux = f->aux;
+    g->slots[i].pool = mt_mem_pool_ref(f->pool);
+  }
+  g->pooled = g->borrowed = 1;
+  return MT_OK;
+}
+
+int64_t mt_exec_group_pool_bytes(const mt_exec_group *g) {
+  int64_t total = 0;
+  for (int i = 0; i < g->nslots; i++) {
+    const mt_exec_slot *s = &g->slots[i];
+    if (s->pool) {
+      int seen = 0; /* a pool listed twice (the same GPU twice) counts once */
+      for (int j = 0; j < i; j++) seen |= g->slots[j].pool == s->pool;
+      if (!seen) total += mt_mem_pool_bytes(s->pool);
+    } else if (s->exec) {
+      total += mt_executor_planned_bytes(s->exec, NULL);
+    }
+  }
+  return total;
 }
 
 /* Index of name in names[n], searched from *from on (wrapping around), and
@@ -86,18 +124,21 @@ static int find(const char *const *names, int n, const char *name, int *from) {
 static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
                      const mt_shape *input_shapes, int for_training, int inputs_need_grad,
                      mt_grad_req grad_req) {
-  int nargs, nout;
-  const char *const *args, *const *outs;
+  int nargs, nout, nsaux;
+  const char *const *args, *const *outs, *const *saux;
   MT_TRY(mt_symbol_list_arguments(sym, &nargs, &args));
   MT_TRY(mt_symbol_list_outputs(sym, &nout, &outs));
+  MT_TRY(mt_symbol_list_auxiliary_states(sym, &nsaux, &saux));
+  if (nsaux != g->naux && !g->borrowed)
+    return MT_ERR(MT_E_INVAL, "bind: the symbol has %d aux states, %d names given", nsaux, g->naux);
   int rc = MT_OK;
   mt_shape *as = calloc((size_t)nargs + 1, sizeof *as), *os = calloc((size_t)nout + 1, sizeof *os),
-           *xs = calloc((size_t)g->naux + 1, sizeof *xs),
+           *xs = calloc((size_t)nsaux + (size_t)g->naux + 1, sizeof *xs),
            *known = calloc((size_t)g->ninputs + 1, sizeof *known);
   const char **knames = calloc((size_t)g->ninputs + 1, sizeof *knames);
   mt_ndarray **argv = calloc((size_t)nargs + 1, sizeof *argv),
              **gradv = calloc((size_t)nargs + 1, sizeof *gradv),
-             **auxv = calloc((size_t)g->naux + 1, sizeof *auxv);
+             **auxv = calloc((size_t)nsaux + 1, sizeof *auxv);
   mt_grad_req *reqs = calloc((size_t)nargs + 1, sizeof *reqs);
   if (!as || !os || !xs || !known || !knames || !argv || !gradv || !auxv || !reqs) {
     rc = MT_NOMEM();
@@ -148,6 +189,8 @@ static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
   int pfrom = 0;
   for (int i = 0; i < g->nparam; i++) {
     int a = find(args, nargs, g->param_names[i], &pfrom);
+    if (g->borrowed && g->param_unused) g->param_unused[i] = a < 0;
+    if (a < 0 && g->borrowed) continue; /* the default bucket's, not used here */
     argv[a] = mt_arena_at(s->params, i);
     if (!mt_shape_equal(&argv[a]->shape, &as[a])) {
       rc = mt_shape_mismatch("bind", g->param_names[i], "parameter", &argv[a]->shape, &as[a]);
@@ -158,9 +201,23 @@ static int bind_slot(mt_exec_group *g, mt_exec_slot *s, mt_symbol *sym,
       reqs[a] = grad_req;
     }
   }
-  for (int i = 0; i < g->naux; i++) auxv[i] = mt_arena_at(s->aux, i);
-  MT_TRY_GOTO(mt_executor_bind(sym, s->ctx, nargs, argv, gradv, reqs, g->naux, auxv, &s->exec), rc,
-              done);
+  for (int i = 0; i < nsaux; i++) {
+    int afrom = 0, k = g->borrowed ? find(g->aux_names, g->naux, saux[i], &afrom) : i;
+    if (k < 0) {
+      rc = MT_ERR(MT_E_INVAL, "bind: aux state '%s' is not one of the shared module's", saux[i]);
+      goto done;
+    }
+    auxv[i] = mt_arena_at(s->aux, k);
+  }
+  for (int a = 0; a < nargs; a++)
+    if (!argv[a]) {
+      rc = MT_ERR(MT_E_INVAL, "bind: argument '%s' is neither an input nor a parameter", args[a]);
+      goto done;
+    }
+  if (g->pooled && !s->pool) MT_TRY_GOTO(mt_mem_pool_create(s->ctx, &s->pool), rc, done);
+  MT_TRY_GOTO(mt_executor_bind_pooled(sym, s->ctx, nargs, argv, gradv, reqs, nsaux, auxv, s->pool,
+                                      &s->exec),
+              rc, done);
 done:
   free(as);
   free(os);
@@ -197,6 +254,9 @@ int mt_exec_group_bind(mt_exec_group *g, mt_symbol *sym, int nctx, const mt_cont
   g->naux = naux;
   g->aux_names = aux_names;
   g->batch_size = input_shapes[0].dim[0];
+  if (g->borrowed && !g->param_unused &&
+      !(g->param_unused = calloc((size_t)nparam + 1, sizeof *g->param_unused)))
+    return MT_NOMEM();
   int64_t *b = calloc((size_t)nctx, sizeof *b), *e = calloc((size_t)nctx, sizeof *e);
   int rc = (b && e) ? mt_split_batch(g->batch_size, nctx, b, e) : MT_NOMEM();
   for (int i = 0; rc == MT_OK && i < nctx; i++) {

@@ -43,10 +43,13 @@ struct mt_executor {
   mt_ndarray **ev;                              /* value of each entry */
   mt_ndarray **eg;                              /* gradient of each entry (NULL: none) */
   mt_ndarray *views;                            /* storage for pool views: 2 * nentries */
-  float *pool;
+  float *pool;                                  /* own pool (NULL with a shared one) */
   int64_t pool_elems, unplanned_elems;
-  int *node_bwd;     /* node needs backward */
-  int *arg_of_entry; /* entry -> arg index or -1 */
+  mt_mem_pool *shared; /* a pool shared with other executors (BucketingModule), or NULL */
+  uint64_t shared_gen; /* the shared pool's generation the views point into */
+  int64_t *view_off;   /* with a shared pool: each view's offset in it (-1: unused) */
+  int *node_bwd;       /* node needs backward */
+  int *arg_of_entry;   /* entry -> arg index or -1 */
   unsigned char *touched;
   uint64_t seed, step;
   int64_t sample_offset;
@@ -60,6 +63,72 @@ struct mt_executor {
   mtk_cuda_stream *stream; /* borrowed (the caller owns it); NULL: the legacy default stream */
 #endif
 };
+
+/* ------------------------------------------------------------ shared pool
+ *
+ * MXNet's shared data pool (BucketingModule, docs/design.md §2): executors
+ * bound against one pool (one at a time runs) keep their intermediate
+ * buffers in it. The pool is as large as the largest plan bound to it so
+ * far: a plan that needs more grows it (the old block is freed and a new
+ * one allocated), and every executor on it re-points its views at the new
+ * block before its next forward, backward or output read (a generation
+ * count says when). Contents do not survive a bind of another executor on
+ * the pool, nor another executor's forward: as in MXNet, the outputs of a
+ * bucket are valid until another bucket runs. */
+struct mt_mem_pool {
+  mt_context ctx;
+  float *data;
+  int64_t elems;
+  uint64_t gen;
+  int refs;
+};
+
+int mt_mem_pool_create(mt_context ctx, mt_mem_pool **out) {
+  *out = calloc(1, sizeof **out);
+  if (!*out) return MT_NOMEM();
+  (*out)->ctx = ctx;
+  (*out)->refs = 1;
+  (*out)->gen = 1;
+  return MT_OK;
+}
+
+mt_mem_pool *mt_mem_pool_ref(mt_mem_pool *p) {
+  if (p) p->refs++;
+  return p;
+}
+
+void mt_mem_pool_release(mt_mem_pool *p) {
+  if (!p || --p->refs > 0) return;
+  mt_device_free(p->ctx, p->data);
+  free(p);
+}
+
+int64_t mt_mem_pool_bytes(const mt_mem_pool *p) {
+  return p ? p->elems * (int64_t)sizeof(float) : 0;
+}
+
+static int pool_reserve(mt_mem_pool *p, int64_t elems) {
+  if (elems <= p->elems) return MT_OK;
+  float *d = mt_device_alloc(p->ctx, elems);
+  if (!d)
+    return MT_ERR(MT_E_NOMEM,
+                  "executor: cannot grow the shared intermediate memory to %lld bytes on %s(%d)",
+                  (long long)elems * 4, p->ctx.type == MT_GPU ? "gpu" : "cpu", p->ctx.id);
+  mt_device_free(p->ctx, p->data);
+  p->data = d;
+  p->elems = elems;
+  p->gen++;
+  return MT_OK;
+}
+
+/* Views back onto the shared pool's current block. */
+static void rebase(const mt_executor *cex) {
+  mt_executor *ex = (mt_executor *)cex;
+  if (!ex->shared || ex->shared_gen == ex->shared->gen) return;
+  for (int i = 0; i < 2 * ex->g.nentries; i++)
+    if (ex->view_off[i] >= 0) ex->views[i].data = ex->shared->data + ex->view_off[i];
+  ex->shared_gen = ex->shared->gen;
+}
 
 void mt_executor_set_grad_hook(mt_executor *ex, mt_grad_ready_fn fn, void *user) {
   ex->hook = fn;
@@ -125,16 +194,27 @@ static int plan_and_alloc(mt_executor *ex, plan_buf *bufs, int nbufs) {
     total += slot_size[s];
   }
   ex->pool_elems = total;
-  ex->pool = mt_device_alloc(ex->ctx, total);
-  if (!ex->pool) {
-    free(slot_off);
-    rc = MT_ERR(MT_E_NOMEM, "executor: cannot allocate %lld bytes of intermediate storage",
-                (long long)total * 4);
-    goto done;
+  float *base;
+  if (ex->shared) {
+    if ((rc = pool_reserve(ex->shared, total)) < 0) {
+      free(slot_off);
+      goto done;
+    }
+    base = ex->shared->data;
+    ex->shared_gen = ex->shared->gen;
+  } else {
+    base = ex->pool = mt_device_alloc(ex->ctx, total);
+    if (!ex->pool) {
+      free(slot_off);
+      rc = MT_ERR(MT_E_NOMEM, "executor: cannot allocate %lld bytes of intermediate storage",
+                  (long long)total * 4);
+      goto done;
+    }
   }
   for (int i = 0; i < nbufs; i++) {
     mt_ndarray *v = &ex->views[i];
-    mt_ndarray_init_view(v, ex->pool + slot_off[bufs[i].slot], bufs[i].shape, ex->ctx);
+    mt_ndarray_init_view(v, base + slot_off[bufs[i].slot], bufs[i].shape, ex->ctx);
+    if (ex->view_off) ex->view_off[i] = slot_off[bufs[i].slot];
     *bufs[i].target = v;
   }
   free(slot_off);
@@ -166,6 +246,8 @@ void mt_executor_free(mt_executor *ex) {
   free(ex->eg);
   free(ex->views);
   mt_device_free(ex->ctx, ex->pool);
+  mt_mem_pool_release(ex->shared);
+  free(ex->view_off);
   free(ex->node_bwd);
   free(ex->arg_of_entry);
   free(ex->touched);
@@ -224,6 +306,14 @@ static int bind_common(mt_executor *ex) {
   ex->ev = calloc((size_t)ne + 1, sizeof *ex->ev);
   ex->eg = calloc((size_t)ne + 1, sizeof *ex->eg);
   ex->views = calloc((size_t)2 * ne + 1, sizeof *ex->views);
+  if (ex->shared && ex->views) {
+    ex->view_off = malloc(((size_t)2 * ne + 1) * sizeof *ex->view_off);
+    if (!ex->view_off) {
+      rc = MT_NOMEM();
+      goto done;
+    }
+    for (int i = 0; i < 2 * ne + 1; i++) ex->view_off[i] = -1;
+  }
   ex->node_bwd = calloc((size_t)n + 1, sizeof *ex->node_bwd);
   ex->arg_of_entry = calloc((size_t)ne + 1, sizeof *ex->arg_of_entry);
   ex->touched = calloc((size_t)ne + 1, 1);
@@ -384,10 +474,17 @@ fail:
 int mt_executor_bind(mt_symbol *sym, mt_context ctx, int nargs, mt_ndarray *const *args,
                      mt_ndarray *const *arg_grads, const mt_grad_req *reqs, int naux,
                      mt_ndarray *const *aux, mt_executor **out) {
+  return mt_executor_bind_pooled(sym, ctx, nargs, args, arg_grads, reqs, naux, aux, NULL, out);
+}
+
+int mt_executor_bind_pooled(mt_symbol *sym, mt_context ctx, int nargs, mt_ndarray *const *args,
+                            mt_ndarray *const *arg_grads, const mt_grad_req *reqs, int naux,
+                            mt_ndarray *const *aux, mt_mem_pool *pool, mt_executor **out) {
   *out = NULL;
   mt_executor *ex;
   MT_TRY(exec_alloc(sym, ctx, &ex));
   int rc = MT_OK;
+  ex->shared = mt_mem_pool_ref(pool);
   if (nargs != ex->nargs || naux != ex->naux) {
     rc = MT_ERR(MT_E_INVAL, "bind: the symbol has %d arguments and %d aux states; %d and %d given",
                 ex->nargs, ex->naux, nargs, naux);
@@ -562,6 +659,7 @@ static int executor_forward(mt_executor *ex, int is_train) {
 }
 
 int mt_executor_forward(mt_executor *ex, int is_train) {
+  rebase(ex);
   void *prev = mt_executor_stream_enter(ex);
   int rc = executor_forward(ex, is_train);
   mt_executor_stream_leave(prev);
@@ -657,6 +755,7 @@ static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const 
 }
 
 int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out_grads) {
+  rebase(ex);
   void *prev = mt_executor_stream_enter(ex);
   int rc = executor_backward(ex, nout_grads, out_grads);
   mt_executor_stream_leave(prev);
@@ -674,6 +773,7 @@ int mt_executor_num_fused(const mt_executor *ex) {
 }
 
 mt_ndarray *mt_executor_output(const mt_executor *ex, int i) {
+  rebase(ex);
   return i >= 0 && i < ex->g.nheads ? ex->ev[ex->g.heads[i]] : NULL;
 }
 
@@ -705,3 +805,5 @@ int64_t mt_executor_planned_bytes(const mt_executor *ex, int64_t *unplanned_byte
   if (unplanned_bytes) *unplanned_bytes = ex->unplanned_elems * (int64_t)sizeof(float);
   return ex->pool_elems * (int64_t)sizeof(float);
 }
+
+mt_mem_pool *mt_executor_pool(const mt_executor *ex) { return ex->shared; }

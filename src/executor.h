@@ -33,4 +33,23 @@ void mt_executor_stream_leave(void *prev);
 /* Blocks until the executor's queued GPU work is done (no stream: nothing). */
 int mt_executor_wait(const mt_executor *ex);
 
+/* A pool of intermediate memory shared by executors of which one runs at a
+ * time (MXNet's shared data pool; the BucketingModule's buckets on one
+ * context): as large as the largest plan bound to it, grown when a larger
+ * one is bound (executors on it re-point their views before their next
+ * forward, backward or output read). Reference counted: each executor
+ * bound on it holds a reference; release drops the creator's. */
+typedef struct mt_mem_pool mt_mem_pool;
+int mt_mem_pool_create(mt_context ctx, mt_mem_pool **out);
+mt_mem_pool *mt_mem_pool_ref(mt_mem_pool *p);
+void mt_mem_pool_release(mt_mem_pool *p);
+int64_t mt_mem_pool_bytes(const mt_mem_pool *p);
+/* mt_executor_bind with the intermediate buffers in pool (NULL: a pool of
+ * the executor's own, as mt_executor_bind). */
+int mt_executor_bind_pooled(mt_symbol *sym, mt_context ctx, int nargs, mt_ndarray *const *args,
+                            mt_ndarray *const *arg_grads, const mt_grad_req *reqs, int naux,
+                            mt_ndarray *const *aux, mt_mem_pool *pool, mt_executor **out);
+/* The shared pool the executor was bound on, or NULL. */
+mt_mem_pool *mt_executor_pool(const mt_executor *ex);
+
 #endif

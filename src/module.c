@@ -83,10 +83,12 @@ static void mod_destroy(mt_module *m) {
   free(m->data_shapes);
   free(m->label_shapes);
   free(m->output_shapes);
-  mt_arena_free(m->arg_params);
-  mt_arena_free(m->aux_params);
-  mt_optimizer_free(m->opt);
-  mt_kvstore_free(m->kv);
+  if (!m->owner) { /* a borrowing bucket's are its owner's */
+    mt_arena_free(m->arg_params);
+    mt_arena_free(m->aux_params);
+    mt_optimizer_free(m->opt);
+    mt_kvstore_free(m->kv);
+  }
   if (m->merged_out)
     for (int i = 0; i < m->nout; i++) mt_ndarray_free(m->merged_out[i]);
   if (m->merged_igrad)
@@ -250,6 +252,7 @@ static int set_descs(mt_data_desc **dst, int n, char *const *names, const mt_sha
 
 /* (Re)binds the executor group for input shapes; records the module's shapes. */
 static int bind_group(mt_module *m, const mt_shape *in_shapes, int have_labels) {
+  m->group.pooled |= m->pooled;
   MT_TRY(mt_exec_group_bind(&m->group, m->sym, m->nctx, m->ctxs, m->ninputs, m->ndata,
                             (const char *const *)m->input_names, in_shapes, m->nparam,
                             (const char *const *)m->param_names, m->naux,
@@ -282,6 +285,8 @@ static int mod_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, in
   }
   if (!for_training && inputs_need_grad)
     return MT_ERR(MT_E_INVAL, "bind: inputs_need_grad requires for_training");
+  if (m->owner)
+    return MT_ERR(MT_E_STATE, "bind: a bucket's module is bound through its BucketingModule");
   if (force_rebind && m->binded) {
     if (m->params_initialized) MT_TRY(mt_module_sync_params(m));
     MT_TRY(mt_module_share_undo(m)); /* the new executors get parameters of their own */
@@ -323,6 +328,94 @@ static int mod_bind(mt_module *m, int ndata, const mt_data_desc *data_shapes, in
     MT_TRY(copy_params_to_devices(m));
   }
   m->binded = 1;
+  return MT_OK;
+}
+
+/* ---------------------------------------------- BucketingModule support */
+
+int mt_module_set_pooled(mt_module *m) {
+  if (m->binded) return MT_ERR(MT_E_STATE, "set_pooled: the module is bound already");
+  m->pooled = 1;
+  m->buckets_in_order = 1;
+  return MT_OK;
+}
+
+int64_t mt_module_pool_bytes(const mt_module *m) { return mt_exec_group_pool_bytes(&m->group); }
+
+int mt_module_borrow_optimizer(mt_module *m) {
+  mt_module *o = m->owner;
+  if (!o || !o->optimizer_initialized)
+    return MT_ERR(MT_E_STATE, "borrow_optimizer: the default bucket has no optimizer yet");
+  m->opt = o->opt;
+  m->kv = o->kv;
+  m->bucket_bytes = o->bucket_bytes;
+  MT_TRY(mt_module_build_buckets(m)); /* the same arenas and names: the owner's layout */
+  if (m->nbuckets != o->nbuckets)
+    return MT_ERR(MT_E_STATE, "borrow_optimizer: %d gradient buckets against the default's %d",
+                  m->nbuckets, o->nbuckets);
+  m->shared_update = o->shared_update;
+  m->optimizer_initialized = 1;
+  return MT_OK;
+}
+
+int mt_module_bind_shared(mt_module *m, mt_module *owner, int ndata,
+                          const mt_data_desc *data_shapes, int nlabel,
+                          const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
+                          mt_grad_req grad_req) {
+  if (m->binded || m->owner || m->group.slots)
+    return MT_ERR(MT_E_STATE, "bind_shared: the module is bound already");
+  if (!owner->binded || !owner->pooled || owner->owner)
+    return MT_ERR(MT_E_STATE, "bind_shared: the shared module is not a bound default bucket");
+  if (!for_training && inputs_need_grad)
+    return MT_ERR(MT_E_INVAL, "bind: inputs_need_grad requires for_training");
+  if (m->nctx != owner->nctx)
+    return MT_ERR(MT_E_INVAL, "bind_shared: %d contexts against the shared module's %d", m->nctx,
+                  owner->nctx);
+  for (int i = 0; i < m->nparam; i++)
+    if (mt_module_find_name(owner->param_names, owner->nparam, m->param_names[i]) < 0)
+      return MT_ERR(MT_E_INVAL, "bind: parameter '%s' is not one of the shared module's",
+                    m->param_names[i]);
+  for (int i = 0; i < m->naux; i++)
+    if (mt_module_find_name(owner->aux_names, owner->naux, m->aux_names[i]) < 0)
+      return MT_ERR(MT_E_INVAL, "bind: aux state '%s' is not one of the shared module's",
+                    m->aux_names[i]);
+  mt_shape in[2 * MT_MAX_BATCH_INPUTS];
+  memset(in, 0, sizeof in);
+  MT_TRY(match_descs("data", m->ndata, m->data_names, ndata, data_shapes, in));
+  int have_labels = label_shapes && nlabel > 0;
+  if (have_labels)
+    MT_TRY(match_descs("label", m->nlabel, m->label_names, nlabel, label_shapes, in + m->ndata));
+  char **pn = dup_names(owner->nparam, (const char *const *)owner->param_names),
+       **an = dup_names(owner->naux, (const char *const *)owner->aux_names);
+  if (!pn || !an) {
+    free_names(pn, owner->nparam);
+    free_names(an, owner->naux);
+    return MT_NOMEM();
+  }
+  free_names(m->param_names, m->nparam);
+  free_names(m->aux_names, m->naux);
+  m->param_names = pn;
+  m->nparam = owner->nparam;
+  m->aux_names = an;
+  m->naux = owner->naux;
+  MT_TRY(mt_exec_group_borrow(&m->group, &owner->group));
+  m->owner = owner;
+  m->pooled = m->buckets_in_order = 1;
+  m->arg_params = owner->arg_params;
+  m->aux_params = owner->aux_params;
+  m->for_training = for_training;
+  m->inputs_need_grad = inputs_need_grad;
+  m->grad_req = grad_req;
+  int rc = bind_group(m, in, have_labels);
+  if (rc < 0) {
+    mt_exec_group_free(&m->group);
+    return rc;
+  }
+  m->binded = 1;
+  m->params_initialized = owner->params_initialized;
+  m->seed = owner->seed;
+  m->step = owner->step;
+  if (owner->optimizer_initialized) MT_TRY(mt_module_borrow_optimizer(m));
   return MT_OK;
 }
 
@@ -439,6 +532,9 @@ static int mod_init_optimizer(mt_module *m, const char *kvstore, const char *opt
     mt_log(MT_LOG_WARN, "module", "optimizer already initialized, ignoring...");
     return MT_OK;
   }
+  if (m->owner)
+    return MT_ERR(MT_E_STATE,
+                  "init_optimizer: a bucket's module borrows the default bucket's optimizer");
   mt_kvstore *kv = NULL;
   MT_TRY(mt_kvstore_create(kvstore, &kv));
   char params[2048];
@@ -567,11 +663,20 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
     MT_TRY(mt_kvstore_wait(m->kv));
     m->reduce_in_flight = 0;
   }
+  if (m->group.param_unused && m->grad_req == MT_REQ_WRITE) {
+    /* the default bucket's parameters this bucket's symbol does not use:
+     * a zero gradient (every rank sums and updates the whole set) */
+    for (int s = 0; s < m->group.nslots; s++)
+      for (int i = 0; i < m->nparam; i++)
+        if (m->group.param_unused[i] && m->group.slots[s].grads)
+          MT_TRY(mt_ndarray_fill(mt_arena_at(m->group.slots[s].grads, i), 0.0f));
+  }
   if (overlap) {
     memset(m->param_done, 0, (size_t)m->nparam);
     for (int k = 0; k < m->nbuckets; k++)
       m->buckets[k].pending = m->buckets[k].last - m->buckets[k].first + 1;
     m->buckets_started = 0;
+    m->next_bucket = 0;
   }
   for (int s = 0; s < m->group.nslots; s++) {
     mt_exec_slot *sl = &m->group.slots[s];
@@ -598,11 +703,12 @@ static int mt_module_backward_impl(mt_module *m, int nout_grads, mt_ndarray *con
     /* parameters no backward wrote (none in a connected net) go now, in
      * bucket order, once the slots' streams are done */
     MT_TRY(mt_exec_group_wait(&m->group));
-    for (int k = 0; k < m->nbuckets; k++)
-      if (m->buckets[k].pending > 0) {
+    for (int k = m->buckets_in_order ? m->next_bucket : 0; k < m->nbuckets; k++)
+      if (m->buckets_in_order || m->buckets[k].pending > 0) {
         m->buckets[k].pending = 0;
         MT_TRY(mt_module_start_bucket(m, k));
       }
+    m->next_bucket = m->nbuckets;
     m->reduce_in_flight = 1;
   }
   return MT_OK;

@@ -22,10 +22,10 @@ typedef struct {
 
 #define MT_MODULE_MAX_OPT_GROUPS 64
 
-/* The slots of a module kind. Every slot is filled (module_iface.c checks
+/* The slots of a module kind. Every slot but `buckets` is filled (module_iface.c checks
  * the module's state flags only where all kinds share the rule). */
 typedef struct mt_module_vt {
-  const char *kind;              /* "Module", "SequentialModule", "CustomModule" */
+  const char *kind; /* "Module", "SequentialModule", "CustomModule", "BucketingModule" */
   void (*destroy)(mt_module *m); /* the kind's own state; the interface frees m */
   int (*bind)(mt_module *m, int ndata, const mt_data_desc *data_shapes, int nlabel,
               const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
@@ -58,6 +58,10 @@ typedef struct mt_module_vt {
   void (*set_rng)(mt_module *m, uint64_t seed, uint64_t step);
   int (*set_bucket_bytes)(mt_module *m, int64_t bytes);
   int (*num_contexts)(const mt_module *m); /* the most contexts of any Module inside */
+  /* Optional (NULL: no buckets): a BucketingModule's default key and up to
+   * max (key, symbol) pairs, the default bucket first; returns how many
+   * buckets there are (checkpoints write a symbol per bucket, §6). */
+  int (*buckets)(const mt_module *m, int *default_key, int max, int *keys, mt_symbol **syms);
 } mt_module_vt;
 
 /* Every module kind: vt, impl (the kind's own state) and the state flags
@@ -109,6 +113,15 @@ struct mt_module {
   int shared_update;
   int in_forward_backward; /* backward runs inside forward_backward: update follows */
   int handed_over;         /* backward gave the gradients to the other ranks; update next */
+  /* BucketingModule (bucketing_module.c, docs/design.md §2): the default
+   * bucket's Module is pooled (its executors' intermediate memory is a
+   * shared pool); another bucket's Module has owner = the default's and
+   * borrows its parameters, gradients, aux states, CPU copies, pools,
+   * optimizer and kvstore (never freeing them). Both start gradient buckets
+   * strictly in index order (next_bucket), so ranks running different
+   * buckets' symbols start the same reductions in the same order. */
+  int pooled, buckets_in_order, next_bucket;
+  mt_module *owner;
 };
 
 /* A new module of kind vt (zeroed, flags clear) holding impl. */
@@ -121,8 +134,31 @@ int mt_module_opt_groups(mt_module *m, int max, mt_module_opt_group *out);
 void mt_module_get_rng(const mt_module *m, uint64_t *seed, uint64_t *step);
 void mt_module_set_rng(mt_module *m, uint64_t seed, uint64_t step);
 int mt_module_num_contexts(const mt_module *m);
+/* The buckets of m (0 and nothing filled for a kind without them). */
+int mt_module_buckets(const mt_module *m, int *default_key, int max, int *keys, mt_symbol **syms);
 /* "SequentialModule" etc. */
 const char *mt_module_kind(const mt_module *m);
+
+/* BucketingModule support (module.c). Before m's first bind: its executors'
+ * intermediate memory goes to shared pools, and gradient buckets start in
+ * index order. */
+int mt_module_set_pooled(mt_module *m);
+/* Binds m (a new Module, never bound) against owner (a bound, pooled
+ * Module): m's parameter and aux names become owner's (a parameter of m's
+ * symbol that owner lacks is MT_E_INVAL naming it), and m uses owner's
+ * parameters, gradients, aux states, CPU copies and pools; its state flags
+ * follow owner's, and with owner's optimizer installed m borrows it
+ * (mt_module_borrow_optimizer). Owner must outlive m. */
+int mt_module_bind_shared(mt_module *m, mt_module *owner, int ndata,
+                          const mt_data_desc *data_shapes, int nlabel,
+                          const mt_data_desc *label_shapes, int for_training, int inputs_need_grad,
+                          mt_grad_req grad_req);
+/* m uses its owner's optimizer and kvstore (after the owner's
+ * init_optimizer): the same gradient bucket layout, the owner's state
+ * flags. */
+int mt_module_borrow_optimizer(mt_module *m);
+/* Bytes of m's intermediate memory (shared pools counted once). */
+int64_t mt_module_pool_bytes(const mt_module *m);
 
 /* Index of `name` in names[0..n), or -1. */
 int mt_module_find_name(char *const *names, int n, const char *name);

@@ -274,7 +274,10 @@ int mt_module_grad_ready(void *user, int arg) {
   if (--m->buckets[k].pending == 0) {
     /* the other slots' streams may still be writing their gradients */
     MT_TRY(mt_exec_group_wait(&m->group));
-    MT_TRY(mt_module_start_bucket(m, k));
+    if (!m->buckets_in_order) MT_TRY(mt_module_start_bucket(m, k));
+    else /* BucketingModule: in index order, whatever order this bucket's symbol ends them */
+      while (m->next_bucket < m->nbuckets && m->buckets[m->next_bucket].pending == 0)
+        MT_TRY(mt_module_start_bucket(m, m->next_bucket++));
   }
   return mt_kvstore_progress(m->kv);
 }

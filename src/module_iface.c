@@ -174,3 +174,6 @@ void mt_module_set_rng(mt_module *m, uint64_t seed, uint64_t step) {
   m->vt->set_rng(m, seed, step);
 }
 int mt_module_num_contexts(const mt_module *m) { return m->vt->num_contexts(m); }
+int mt_module_buckets(const mt_module *m, int *default_key, int max, int *keys, mt_symbol **syms) {
+  return m->vt->buckets ? m->vt->buckets(m, default_key, max, keys, syms) : 0;
+}

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -783,6 +784,12 @@ int mt_symbol_load_json(const char *json, mt_symbol **out) {
 int mt_symbol_load(const char *path, mt_symbol **out) {
   if (out) *out = NULL;
   if (!path || !out) return MT_ERR(MT_E_INVAL, "mt_symbol_load: NULL path or output");
+  /* a FIFO or device would block fopen or never end: refused before opening */
+  struct stat st;
+  if (stat(path, &st) < 0)
+    return MT_ERR(MT_E_IO, "cannot open symbol file '%s': %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return MT_ERR(MT_E_IO, "cannot open symbol file '%s': not a regular file", path);
   FILE *f = fopen(path, "rb");
   if (!f) return MT_ERR(MT_E_IO, "cannot open symbol file '%s': %s", path, strerror(errno));
   char *buf = NULL;

@@ -35,7 +35,7 @@ has() { grep -q -- "$2" "$1" || fail "no '$2' in $1: $(head -c 400 "$1")"; }
 
 # --help: every option and subcommand, the exit codes; --version
 expect 0 "$M" --help
-for w in --set --resume --check --help --version viz synth predict score "exit codes" \
+for w in --set --resume --check --help --version viz synth predict score export --params --symbol "exit codes" \
   "0  success" "1  runtime error" "2  usage or config error" default; do
   has "$T/out" "$w"
 done
@@ -134,11 +134,22 @@ expect 0 "$M" "$JOB" --set checkpoint.prefix="$T/ck/m" --set train.num_epoch=2
 has "$T/out" "Saved checkpoint to \"$T/ck/m-0002.h5\""
 expect 0 "$M" score "$JOB" --epoch 2 --set checkpoint.prefix="$T/ck/m"
 has "$T/out" "accuracy="
+score_h5=$(cat "$T/out")
 expect 0 "$M" predict "$JOB" --epoch 2 --set checkpoint.prefix="$T/ck/m" --out "$T/p.h5"
 h5ls "$T/p.h5/pred/softmax_output" 2>/dev/null | grep -q "{320, 10}" || fail "predict: no (320, 10) /pred/softmax_output"
 expect 1 "$M" score "$JOB" --epoch 7 --set checkpoint.prefix="$T/ck/m"
 has "$T/err" "m-0007.h5"
 expect 2 "$M" score "$JOB"
+# export (issue 19): the checkpoint as MXNet's P-symbol.json and P-EEEE.params,
+# which score reads back to the same metric (tests/test_mxnet_cli.sh: against MXNet)
+expect 0 "$M" export "$JOB" --epoch 2 --set checkpoint.prefix="$T/ck/m"
+has "$T/err" "wrote $T/ck/m-symbol.json and $T/ck/m-0002.params (4 arg, 0 aux arrays)"
+expect 0 "$M" score "$JOB" --symbol "$T/ck/m-symbol.json" --params "$T/ck/m-0002.params"
+[ "$(cat "$T/out")" = "$score_h5" ] || fail "score of the export: $(cat "$T/out"), of the checkpoint: $score_h5"
+expect 2 "$M" export "$JOB" --epoch 2
+has "$T/err" "\[checkpoint\] prefix is not set: no checkpoints to export"
+expect 2 "$M" export "$JOB"
+has "$T/err" "usage: modtrain export"
 
 # issue 14: hostile data files and output locations. --check opens what it
 # cheaply can (data files as datasets, every label once, output locations);

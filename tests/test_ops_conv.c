@@ -281,6 +281,147 @@ static void test_conv_backward_kernels(void **state) {
   }
 }
 
+/* Both layouts of the oneDNN path (kernels/cpu/conv.c: plain NCHW, and
+ * oneDNN's blocked layouts with reorders) against the reference path, at
+ * geometries whose channels fill 16-wide blocks and at ones that do not,
+ * forward and every backward gradient with beta 0 and 1. */
+static void test_conv_layouts(void **state) {
+  static const mtk_conv_desc geos[] = {
+      {.n = 3,
+       .c = 16,
+       .h = 6,
+       .w = 5,
+       .k = 32,
+       .kh = 3,
+       .kw = 3,
+       .sh = 1,
+       .sw = 1,
+       .ph = 1,
+       .pw = 1,
+       .dh = 1,
+       .dw = 1,
+       .groups = 1},
+      {.n = 2,
+       .c = 3,
+       .h = 8,
+       .w = 8,
+       .k = 16,
+       .kh = 3,
+       .kw = 3,
+       .sh = 1,
+       .sw = 1,
+       .ph = 1,
+       .pw = 1,
+       .dh = 1,
+       .dw = 1,
+       .groups = 1},
+      {.n = 2,
+       .c = 20,
+       .h = 7,
+       .w = 7,
+       .k = 18,
+       .kh = 5,
+       .kw = 5,
+       .sh = 2,
+       .sw = 1,
+       .ph = 0,
+       .pw = 2,
+       .dh = 1,
+       .dw = 1,
+       .groups = 1},
+  };
+  static const int layouts[] = {MTK_CONV_LAYOUT_PLAIN, MTK_CONV_LAYOUT_BLOCKED};
+  for (size_t gi = 0; gi < sizeof geos / sizeof geos[0]; gi++)
+    for (int li = 0; li < 2; li++) {
+      mtk_conv_desc d = geos[gi];
+      d.oh = (d.h + 2 * d.ph - d.dh * (d.kh - 1) - 1) / d.sh + 1;
+      d.ow = (d.w + 2 * d.pw - d.dw * (d.kw - 1) - 1) / d.sw + 1;
+      int prev = mtk_conv_set_layout(layouts[li]);
+      assert_int_equal(mtk_conv_blocked(&d), li == 1);
+      int64_t nx = (int64_t)d.n * d.c * d.h * d.w, nw = (int64_t)d.k * d.c * d.kh * d.kw;
+      int64_t ny = (int64_t)d.n * d.k * d.oh * d.ow;
+      float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(d.k), *dy = fmalloc(ny);
+      float *y[2] = {fmalloc(ny), fmalloc(ny)};
+      tu_fill_uniform(x, nx, -1, 1, 51 + gi);
+      tu_fill_uniform(w, nw, -1, 1, 52 + gi);
+      tu_fill_uniform(b, d.k, -1, 1, 53 + gi);
+      tu_fill_uniform(dy, ny, -1, 1, 54 + gi);
+      char what[128];
+      snprintf(what, sizeof what, "layout %s, geometry %zu: forward", li ? "blocked" : "plain", gi);
+      MT_ASSERT_OK(mtk_conv_forward(&d, x, w, b, y[0]));
+      MT_ASSERT_OK(mtk_conv_ref_forward(&d, x, w, b, y[1]));
+      expect_close(y[0], y[1], ny, KERN_TOL, what);
+      for (int beta = 0; beta < 2; beta++) {
+        float *g[2][3];
+        int64_t sizes[3] = {nx, nw, d.k};
+        for (int v = 0; v < 2; v++)
+          for (int k = 0; k < 3; k++) {
+            g[v][k] = fmalloc(sizes[k]);
+            tu_fill_uniform(g[v][k], sizes[k], -1, 1, 60 + (uint64_t)k);
+          }
+        MT_ASSERT_OK(mtk_conv_backward(&d, x, w, dy, g[0][0], (float)beta, g[0][1], (float)beta,
+                                       g[0][2], (float)beta));
+        MT_ASSERT_OK(mtk_conv_ref_backward(&d, x, w, dy, g[1][0], (float)beta, g[1][1], (float)beta,
+                                           g[1][2], (float)beta));
+        for (int k = 0; k < 3; k++) {
+          snprintf(what, sizeof what, "layout %s, geometry %zu: beta %d grad %d",
+                   li ? "blocked" : "plain", gi, beta, k);
+          expect_close(g[0][k], g[1][k], sizes[k], KERN_TOL, what);
+          free(g[0][k]);
+          free(g[1][k]);
+        }
+      }
+      free(x), free(w), free(b), free(dy), free(y[0]), free(y[1]);
+      mtk_conv_set_layout(prev);
+    }
+  /* the default rule: blocked where the channels fill 16-wide blocks, or
+   * for a first layer */
+  mtk_conv_desc d = geos[0];
+  assert_int_equal(mtk_conv_blocked(&d), 1);
+  d.k = 20;
+  assert_int_equal(mtk_conv_blocked(&d), 0);
+  d.c = 1;
+  assert_int_equal(mtk_conv_blocked(&d), 1);
+  d.groups = 2;
+  assert_int_equal(mtk_conv_blocked(&d), 0);
+}
+
+/* Max pooling 2x2 stride 2 (its own kernels, kernels/cpu/pool.c) on ties
+ * and on an odd size (a last row and column in no window): against the
+ * reference loops, beta 0 and 1. */
+static void test_max_pool_2x2(void **state) {
+  mtk_pool_desc d = {.n = 2,
+                     .c = 3,
+                     .h = 7,
+                     .w = 9,
+                     .kh = 2,
+                     .kw = 2,
+                     .sh = 2,
+                     .sw = 2,
+                     .oh = 3,
+                     .ow = 4,
+                     .type = MTK_POOL_MAX,
+                     .count_include_pad = 1};
+  int64_t nx = (int64_t)d.n * d.c * d.h * d.w, ny = (int64_t)d.n * d.c * d.oh * d.ow;
+  float *x = fmalloc(nx), *y = fmalloc(ny), *yr = fmalloc(ny), *dy = fmalloc(ny);
+  for (int64_t i = 0; i < nx; i++) x[i] = (float)((i * 7) % 5) - 2.0f; /* many ties */
+  tu_fill_uniform(dy, ny, -1, 1, 71);
+  MT_ASSERT_OK(mtk_pool_forward(&d, x, y));
+  MT_ASSERT_OK(mtk_pool_ref_forward(&d, x, yr));
+  expect_close(y, yr, ny, 0.0, "max 2x2 forward");
+  for (int beta = 0; beta < 2; beta++) {
+    float *a = fmalloc(nx), *b = fmalloc(nx);
+    tu_fill_uniform(a, nx, -1, 1, 72);
+    memcpy(b, a, sizeof(float) * (size_t)nx);
+    MT_ASSERT_OK(mtk_pool_backward(&d, x, y, dy, a, (float)beta));
+    MT_ASSERT_OK(mtk_pool_ref_backward(&d, x, y, dy, b, (float)beta));
+    expect_close(a, b, nx, 0.0, beta ? "max 2x2 backward, add" : "max 2x2 backward");
+    free(a);
+    free(b);
+  }
+  free(x), free(y), free(yr), free(dy);
+}
+
 /* ------------------------------------------------------------- Pooling */
 
 typedef struct {
@@ -716,7 +857,8 @@ int main(void) {
       cmocka_unit_test(test_max_pool_ties),         cmocka_unit_test(test_conv_shapes),
       cmocka_unit_test(test_conv_errors),           cmocka_unit_test(test_pool_shapes),
       cmocka_unit_test(test_pool_errors),           cmocka_unit_test(test_primitive_cache),
-      cmocka_unit_test(test_module_trains_cnn),
+      cmocka_unit_test(test_module_trains_cnn),     cmocka_unit_test(test_conv_layouts),
+      cmocka_unit_test(test_max_pool_2x2),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

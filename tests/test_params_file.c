@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/params_file.h"
@@ -430,6 +431,24 @@ static void test_save_error_names_path(void **state) {
   mt_arena_free(aux);
 }
 
+/* Issue 14: a FIFO as a .params file is refused at once, never a hang. */
+static void test_fifo_params_file(void **state) {
+  (void)state;
+  char dir[] = "/tmp/mt_parfifo.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/net-0001.params", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  int n = -1;
+  mtio_named_array *a = NULL;
+  assert_int_equal(mtio_params_read(path, &n, &a), MT_E_IO);
+  assert_int_equal(n, 0);
+  assert_non_null(strstr(mt_last_error(), "not a regular file"));
+  assert_non_null(strstr(mt_last_error(), path));
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_reference),
@@ -443,6 +462,7 @@ int main(void) {
       cmocka_unit_test(test_save_error_names_path),
       cmocka_unit_test(test_huge_dims),
       cmocka_unit_test(test_empty_names),
+      cmocka_unit_test(test_fifo_params_file),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -854,6 +854,25 @@ static void test_malformed_inputs(void **state) {
   assert_null(j);
 }
 
+/* Issue 14: a FIFO (or any non-regular file) as a symbol file is refused at
+ * once; fopen would block until a writer came. */
+static void test_fifo_symbol_file(void **state) {
+  (void)state;
+  char dir[] = "/tmp/mt_symfifo.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/net-symbol.json", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  mt_symbol *s = (mt_symbol *)1;
+  assert_int_equal(mt_symbol_load(path, &s), MT_E_IO);
+  assert_null(s);
+  assert_non_null(strstr(mt_last_error(), path));
+  assert_non_null(strstr(mt_last_error(), "not a regular file"));
+  assert_int_equal(mt_symbol_load(dir, &s), MT_E_IO); /* a directory too */
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mlp_tojson_is_mxnet_text),
@@ -868,6 +887,7 @@ int main(void) {
       cmocka_unit_test(test_save_and_load_file),
       cmocka_unit_test(test_malformed_inputs),
       cmocka_unit_test(test_argument_also_aux_state),
+      cmocka_unit_test(test_fifo_symbol_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,7 +68,7 @@ int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
   mt_shape in[8], out[8], aux[8];
   memset(out, 0, sizeof out);
   memset(aux, 0, sizeof aux);
-  memcpy(in, shapes, sizeof(mt_shape) * (size_t)nargs);
+  if (nargs > 0) memcpy(in, shapes, sizeof(mt_shape) * (size_t)nargs);
   rc = t->op->infer_shape(t->param, "t", in, out, aux);
   if (rc < 0) return rc;
   for (int i = 0; i < t->nargs; i++)

@@ -3,51 +3,94 @@
  * which is also exported for tests. Holds the process's oneDNN engine,
  * stream and primitive cache, which pool.c uses too.
  *
- * Memory layouts: the executor's arrays are plain NCHW (data, output and
- * their gradients) and OIHW (weights; GOIHW with groups, the same bytes),
- * and the primitives are created on exactly those layouts, so no reorder
- * runs; oneDNN 2.6 then picks its GEMM-based convolution (x64:gemm:jit).
- * Measured on one AVX-512 core (best of 15, batch 64, forward with bias),
- * letting oneDNN pick blocked layouts (format_tag any: jit:avx512_core)
- * and reordering data and weights in and the output out at every call:
- *   LeNet 1->20 28x28 k5     plain 0.86 ms   blocked 1.01 ms
- *   LeNet 20->50 12x12 k5    plain 3.17 ms   blocked 3.73 ms
- *   3->32 32x32 k3 pad 1     plain 2.12 ms   blocked 1.82 ms
- *   32->64 16x16 k3 pad 1    plain 7.75 ms   blocked 5.52 ms
- *   64->128 8x8 k3 pad 1     plain 7.10 ms   blocked 4.69 ms
- * so plain layouts stay for LeNet's shapes; blocked layouts would pay about
- * 30% on the forward of layers with 32+ channels (backward not measured
- * yet), best kept across layers rather than reordered per call.
+ * Memory layouts. The executor's arrays are plain NCHW (data, output and
+ * their gradients) and OIHW (weights; GOIHW with groups, the same bytes).
+ * A geometry runs either on exactly those layouts (no reorder; oneDNN 2.6
+ * then picks its GEMM-based convolution, x64:gemm:jit) or "blocked":
+ * oneDNN picks the layouts (format_tag any: nChw16c data, OIhw16i16o-like
+ * weights; its direct jit:avx512_core kernels), and each call reorders the
+ * inputs in and the outputs out, into buffers the cache entry owns. The
+ * choice is a fixed rule on the geometry (mtk_conv_blocked): groups 1 and
+ * either a first layer (fewer than 8 input channels and at least 16
+ * outputs: the source stays plain, only the output is reordered) or input
+ * and output channels both multiples of 16. No timing decides it, so the
+ * same geometry computes the same bits on every run on a machine.
+ * Measured with bench/bench_cnn --conv --layout plain|blocked (one AMD EPYC
+ * AVX-512 core, modtrain's kernels, forward + backward, reorders included;
+ * the machine was shared, load ~3.5-4.4, so +-20%; bench/README.md):
+ *   layer (batch)                  plain       blocked
+ *   CIFAR 3->64 32x32 k3 (128)     30.7 ms     20.4 ms
+ *   CIFAR 64->128 16x16 (128)     220.2 ms    198.7 ms
+ *   CIFAR 128->128 8x8 (128)       90.8 ms     95.8 ms (noise; oneDNN's own
+ *                                              primitive: 73 ms plain, 86
+ *                                              ms blocked in those runs)
+ *   LeNet 1->20 28x28 k5 (64)      3.23 ms     1.88 ms
+ *   LeNet 20->50 12x12 k5 (64)    12.9 ms     14.3 ms (20, 50 pad the blocks)
+ * and, by DNNL verbose on the whole CIFAR step, blocked primitives of 41,
+ * 44, 41 ms (conv2 forward, backward weights, backward data) against 68,
+ * 68, 61 ms plain. Weights are never kept blocked between calls: the
+ * optimizer updates the plain OIHW array, and the reorder of the weights
+ * is small (at most 0.2 ms here). What the blocked path pays is the
+ * activations' reorders (memory-bound, 2-10 ms each on CIFAR): per step,
+ * x in for forward and for backward weights, y out, dy in once (backward
+ * data reads backward weights' copy), dx out.
  *
  * Accumulation (beta = 1): oneDNN's backward primitives overwrite their
- * outputs, so dx and dw with beta = 1 are computed into the cache entry's
- * scratch buffer and added. The bias gradient is one pass over dy here
- * (mtk_conv_bias_grad), with beta, for every path. */
+ * outputs, so dx, dw and db with beta = 1 are computed into the cache
+ * entry's scratch buffer and added. The bias gradient is fused into the
+ * backward-weights primitive when dw is wanted too, else one vectorised
+ * pass over dy here (mtk_conv_bias_grad). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 #ifdef MT_HAVE_DNNL
 #include <dlfcn.h>
-#include <stdatomic.h>
 
 #include <dnnl_debug.h>
 #endif
 
 /* ------------------------------------------------------------ shared */
 
-void mtk_conv_bias_grad(const float *dy, int n, int k, int64_t hw, float *db, float beta) {
+static _Atomic int layout_setting = MTK_CONV_LAYOUT_AUTO;
+
+int mtk_conv_set_layout(int layout) { return atomic_exchange(&layout_setting, layout); }
+
+int mtk_conv_blocked(const mtk_conv_desc *d) {
+  int s = atomic_load(&layout_setting);
+  if (s != MTK_CONV_LAYOUT_AUTO) return s == MTK_CONV_LAYOUT_BLOCKED;
+  /* the rule (measured: the header comment): a first layer (few input
+   * channels: the source stays plain, oneDNN's direct kernel for it beats
+   * im2col + GEMM), or input and output channels that fill oneDNN's
+   * 16-wide blocks (other counts pad the blocks: LeNet's 20 -> 50 runs
+   * slower blocked than plain) */
+  return d->groups == 1 && ((d->c < 8 && d->k >= 16) || (d->c % 16 == 0 && d->k % 16 == 0));
+}
+
+/* The sum of p[0..n): 16 float lanes (lane l adds p[l], p[l + 16], ...: a
+ * GCC/Clang vector, one AVX-512 register), then the lanes and the tail
+ * added in double in a fixed order: the same bits on every run. */
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
+static inline double lanes_sum(const float *p, int64_t n) {
+  v16u acc = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc += *(const v16u *)(p + i);
+  double s = 0;
+  for (; i < n; i++) s += p[i];
+  for (int l = 0; l < 16; l++) s += acc[l];
+  return s;
+}
+
+MTK_CLONES void mtk_conv_bias_grad(const float *dy, int n, int k, int64_t hw, float *db,
+                                   float beta) {
   for (int j = 0; j < k; j++) {
     double s = 0;
-    for (int i = 0; i < n; i++) {
-      const float *p = dy + ((int64_t)i * k + j) * hw;
-      float t = 0;
-      for (int64_t q = 0; q < hw; q++) t += p[q];
-      s += t;
-    }
+    for (int i = 0; i < n; i++) s += lanes_sum(dy + ((int64_t)i * k + j) * hw, hw);
     db[j] = (beta != 0.0f ? db[j] : 0.0f) + (float)s;
   }
 }
@@ -224,8 +267,11 @@ int mtk_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md) {
 
 static void entry_free(mtk_dnnl_entry *e) {
   if (e->prim) dnnl_primitive_destroy(e->prim);
-  for (int i = 0; i < MTK_DNNL_MAX_ARGS; i++)
+  for (int i = 0; i < MTK_DNNL_MAX_ARGS; i++) {
     if (e->mem[i]) dnnl_memory_destroy(e->mem[i]);
+    if (e->inner[i]) dnnl_memory_destroy(e->inner[i]);
+    if (e->reorder[i]) dnnl_primitive_destroy(e->reorder[i]);
+  }
   free(e->scratch);
   pthread_mutex_destroy(&e->lock);
   free(e);
@@ -293,7 +339,17 @@ float *mtk_dnnl_scratch(mtk_dnnl_entry *e, int64_t n) {
   return e->scratch;
 }
 
-int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) {
+/* mtk_dnnl_run, with argument gi (-1: none) read from `given`, a memory
+ * already holding it in the layout the primitive wants (its reorder is
+ * skipped); given NULL or of another layout: the usual reorder. */
+static int run_given(mtk_dnnl_entry *e, void *const *ptr, int gi, dnnl_memory_t given) {
+  if (gi >= 0) {
+    const dnnl_memory_desc_t *a = NULL, *b = NULL;
+    if (!given || !e->inner[gi] || dnnl_memory_get_memory_desc(given, &a) != dnnl_success ||
+        dnnl_memory_get_memory_desc(e->inner[gi], &b) != dnnl_success ||
+        !dnnl_memory_desc_equal(a, b))
+      gi = -1;
+  }
   /* oneDNN computes with OpenMP: the calling thread's thread count follows
    * mtk_blas_set_threads, as the GEMMs do (kernels/cpu/blas.c) */
   int t = mtk_blas_get_threads();
@@ -302,43 +358,77 @@ int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) {
   for (int i = 0; i < e->nargs; i++) {
     MTK_CHECK_DNNL(dnnl_memory_set_data_handle(e->mem[i], ptr[i]));
     args[i].arg = e->arg_id[i];
-    args[i].memory = e->mem[i];
+    args[i].memory = i == gi ? given : e->inner[i] ? e->inner[i] : e->mem[i];
   }
+  for (int i = 0; i < e->nargs; i++)
+    if (e->reorder[i] && i != gi && !(e->out_mask & 1u << i)) {
+      dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->mem[i]}, {DNNL_ARG_TO, e->inner[i]}};
+      MTK_CHECK_DNNL(dnnl_primitive_execute(e->reorder[i], stream, 2, r));
+    }
   MTK_CHECK_DNNL(dnnl_primitive_execute(e->prim, stream, e->nargs, args));
+  for (int i = 0; i < e->nargs; i++)
+    if (e->reorder[i] && (e->out_mask & 1u << i)) {
+      dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->inner[i]}, {DNNL_ARG_TO, e->mem[i]}};
+      MTK_CHECK_DNNL(dnnl_primitive_execute(e->reorder[i], stream, 2, r));
+    }
   MTK_CHECK_DNNL(dnnl_stream_wait(stream));
   return 0;
 }
+
+int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr) { return run_given(e, ptr, -1, NULL); }
 
 int mtk_conv_uses_dnnl(void) { return 1; }
 int64_t mtk_dnnl_primitives_created(void) { return (int64_t)atomic_load(&created); }
 
 /* ------------------------------------------------ convolution primitives */
 
-enum { KEY_CONV_FWD = 1, KEY_CONV_BWD_DATA, KEY_CONV_BWD_WEIGHTS, KEY_CONV_FWD_NOBIAS };
+enum {
+  KEY_CONV_FWD = 1,
+  KEY_CONV_BWD_DATA,
+  KEY_CONV_BWD_WEIGHTS,
+  KEY_CONV_FWD_NOBIAS,
+  KEY_CONV_BWD_WEIGHTS_BIAS
+};
+enum { KEY_LAYOUT = 17 }; /* key[KEY_LAYOUT]: 1 blocked, 0 plain */
 
 static void conv_key(int kind, const mtk_conv_desc *d, int *key) {
   memset(key, 0, sizeof(int) * MTK_DNNL_KEY);
   int v[] = {kind,  d->n,  d->c,  d->h,  d->w,  d->k,      d->kh, d->kw, d->sh,
              d->sw, d->ph, d->pw, d->dh, d->dw, d->groups, d->oh, d->ow};
   memcpy(key, v, sizeof v);
+  key[KEY_LAYOUT] = mtk_conv_blocked(d);
 }
 
-/* The memory descriptors of the executor's plain arrays. */
+/* The memory descriptors of the executor's plain arrays (src_p, wei_p,
+ * dst_p) and those the primitive descriptors are asked for (src, wei, dst:
+ * the plain ones, or format_tag any where the geometry runs blocked). */
 typedef struct {
-  dnnl_memory_desc_t src, wei, bias, dst;
+  dnnl_memory_desc_t src, wei, bias, dst, src_p, wei_p, dst_p;
   dnnl_dims_t strides, dilates, pad_l, pad_r;
 } conv_mds;
 
-static int conv_mds_init(const mtk_conv_desc *d, conv_mds *m) {
+static int conv_mds_init(const mtk_conv_desc *d, int blocked, conv_mds *m) {
   dnnl_dims_t src = {d->n, d->c, d->h, d->w}, dst = {d->n, d->k, d->oh, d->ow};
-  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_nchw));
-  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_nchw));
+  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src_p, 4, src, dnnl_f32, dnnl_nchw));
+  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst_p, 4, dst, dnnl_f32, dnnl_nchw));
+  int wnd = 4;
+  dnnl_dims_t w = {d->k, d->c, d->kh, d->kw};
+  dnnl_format_tag_t wtag = dnnl_oihw;
   if (d->groups > 1) {
-    dnnl_dims_t w = {d->groups, d->k / d->groups, d->c / d->groups, d->kh, d->kw};
-    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei, 5, w, dnnl_f32, dnnl_goihw));
+    dnnl_dims_t gw = {d->groups, d->k / d->groups, d->c / d->groups, d->kh, d->kw};
+    memcpy(w, gw, sizeof gw);
+    wnd = 5;
+    wtag = dnnl_goihw;
+  }
+  MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei_p, wnd, w, dnnl_f32, wtag));
+  if (blocked) {
+    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_format_tag_any));
+    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_format_tag_any));
+    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei, wnd, w, dnnl_f32, dnnl_format_tag_any));
   } else {
-    dnnl_dims_t w = {d->k, d->c, d->kh, d->kw};
-    MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->wei, 4, w, dnnl_f32, dnnl_oihw));
+    m->src = m->src_p;
+    m->dst = m->dst_p;
+    m->wei = m->wei_p;
   }
   dnnl_dims_t b = {d->k};
   MTK_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->bias, 1, b, dnnl_f32, dnnl_x));
@@ -367,25 +457,53 @@ static int conv_fwd_desc(const mtk_conv_desc *d, conv_mds *m, int bias,
   return 0;
 }
 
-/* Fills e from a primitive descriptor and the arguments' plain descriptors. */
-static int entry_fill(mtk_dnnl_entry *e, dnnl_primitive_desc_t pd, int nargs, const int *ids,
-                      const dnnl_memory_desc_t *const *mds) {
-  dnnl_status_t st = dnnl_primitive_create(&e->prim, pd);
-  dnnl_primitive_desc_destroy(pd);
-  if (st != dnnl_success) return mtk_dnnl_error(st, "dnnl_primitive_create", __FILE__, __LINE__);
-  e->nargs = nargs;
-  for (int i = 0; i < nargs; i++) {
-    e->arg_id[i] = ids[i];
-    MT_TRY(mtk_dnnl_memory(&e->mem[i], mds[i]));
-  }
+/* A reorder primitive from layout `from` to layout `to`. */
+static int make_reorder(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
+                        const dnnl_memory_desc_t *to) {
+  dnnl_primitive_desc_t rpd;
+  MTK_CHECK_DNNL(dnnl_reorder_primitive_desc_create(&rpd, from, mtk_dnnl_engine(), to,
+                                                    mtk_dnnl_engine(), NULL));
+  dnnl_status_t st = dnnl_primitive_create(r, rpd);
+  dnnl_primitive_desc_destroy(rpd);
+  if (st != dnnl_success) return mtk_dnnl_error(st, "reorder primitive", __FILE__, __LINE__);
   return 0;
 }
 
-/* Creates the primitive of kind e->key[0] for the geometry d. */
+/* Fills e from a primitive descriptor (destroyed here) and the arguments'
+ * plain descriptors; where the primitive wants argument i in another layout,
+ * a buffer in that layout and the reorder (out_mask bit i: an output). */
+static int entry_fill(mtk_dnnl_entry *e, dnnl_primitive_desc_t pd, int nargs, const int *ids,
+                      const dnnl_memory_desc_t *const *mds, unsigned out_mask) {
+  int rc = 0;
+  e->nargs = nargs;
+  e->out_mask = out_mask;
+  for (int i = 0; i < nargs && rc == 0; i++) {
+    e->arg_id[i] = ids[i];
+    rc = mtk_dnnl_memory(&e->mem[i], mds[i]);
+    const dnnl_memory_desc_t *want =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, ids[i]);
+    if (rc == 0 && want && !dnnl_memory_desc_equal(want, mds[i])) {
+      dnnl_status_t st =
+          dnnl_memory_create(&e->inner[i], want, mtk_dnnl_engine(), DNNL_MEMORY_ALLOCATE);
+      if (st != dnnl_success) rc = mtk_dnnl_error(st, "blocked buffer", __FILE__, __LINE__);
+      else if (out_mask & 1u << i) rc = make_reorder(&e->reorder[i], want, mds[i]);
+      else rc = make_reorder(&e->reorder[i], mds[i], want);
+    }
+  }
+  if (rc == 0) {
+    dnnl_status_t st = dnnl_primitive_create(&e->prim, pd);
+    if (st != dnnl_success) rc = mtk_dnnl_error(st, "dnnl_primitive_create", __FILE__, __LINE__);
+  }
+  dnnl_primitive_desc_destroy(pd);
+  return rc;
+}
+
+/* Creates the primitive of kind e->key[0] for the geometry d, on blocked
+ * layouts when e->key[KEY_LAYOUT] says so. */
 static int conv_build(mtk_dnnl_entry *e, const void *user) {
   const mtk_conv_desc *d = user;
   conv_mds m;
-  MT_TRY(conv_mds_init(d, &m));
+  MT_TRY(conv_mds_init(d, e->key[KEY_LAYOUT], &m));
   dnnl_convolution_desc_t cd;
   dnnl_primitive_desc_t pd;
   switch (e->key[0]) {
@@ -395,11 +513,12 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
     MT_TRY(conv_fwd_desc(d, &m, bias, &cd));
     MT_TRY(make_pd(&pd, &cd, NULL));
     int ids[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    const dnnl_memory_desc_t *mds[] = {&m.src, &m.wei, &m.dst, &m.bias};
-    return entry_fill(e, pd, bias ? 4 : 3, ids, mds);
+    const dnnl_memory_desc_t *mds[] = {&m.src_p, &m.wei_p, &m.dst_p, &m.bias};
+    return entry_fill(e, pd, bias ? 4 : 3, ids, mds, 1u << 2);
   }
   case KEY_CONV_BWD_DATA:
-  case KEY_CONV_BWD_WEIGHTS: {
+  case KEY_CONV_BWD_WEIGHTS:
+  case KEY_CONV_BWD_WEIGHTS_BIAS: {
     dnnl_primitive_desc_t hint;
     MT_TRY(conv_fwd_desc(d, &m, 0, &cd));
     MT_TRY(make_pd(&hint, &cd, NULL));
@@ -410,9 +529,10 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
                                                             &m.wei, &m.dst, m.strides, m.dilates,
                                                             m.pad_l, m.pad_r);
     else
-      st = dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &m.src,
-                                                               &m.wei, NULL, &m.dst, m.strides,
-                                                               m.dilates, m.pad_l, m.pad_r);
+      st = dnnl_dilated_convolution_backward_weights_desc_init(
+          &bd, dnnl_convolution_direct, &m.src, &m.wei,
+          e->key[0] == KEY_CONV_BWD_WEIGHTS_BIAS ? &m.bias : NULL, &m.dst, m.strides, m.dilates,
+          m.pad_l, m.pad_r);
     int rc = st == dnnl_success
                  ? make_pd(&pd, &bd, hint)
                  : mtk_dnnl_error(st, "convolution backward desc", __FILE__, __LINE__);
@@ -420,12 +540,14 @@ static int conv_build(mtk_dnnl_entry *e, const void *user) {
     MT_TRY(rc);
     if (e->key[0] == KEY_CONV_BWD_DATA) {
       int ids[] = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
-      const dnnl_memory_desc_t *mds[] = {&m.dst, &m.wei, &m.src};
-      return entry_fill(e, pd, 3, ids, mds);
+      const dnnl_memory_desc_t *mds[] = {&m.dst_p, &m.wei_p, &m.src_p};
+      return entry_fill(e, pd, 3, ids, mds, 1u << 2);
     }
-    int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS};
-    const dnnl_memory_desc_t *mds[] = {&m.src, &m.dst, &m.wei};
-    return entry_fill(e, pd, 3, ids, mds);
+    /* the bias gradient fused (one pass over dy less) */
+    int ids[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS};
+    const dnnl_memory_desc_t *mds[] = {&m.src_p, &m.dst_p, &m.wei_p, &m.bias};
+    int bias = e->key[0] == KEY_CONV_BWD_WEIGHTS_BIAS;
+    return entry_fill(e, pd, bias ? 4 : 3, ids, mds, bias ? 3u << 2 : 1u << 2);
   }
   }
   return MT_ERR(MT_E_INVAL, "conv.c: unknown primitive kind %d", e->key[0]);
@@ -446,7 +568,7 @@ int mtk_conv_forward(const mtk_conv_desc *d, const float *x, const float *w, con
 /* Runs the backward primitive `kind` writing `out` (n floats), directly
  * (beta 0) or through the entry's scratch and an add (beta 1). */
 static int conv_bwd_run(int kind, const mtk_conv_desc *d, const float *a, const float *b,
-                        float *out, float beta, int64_t n) {
+                        float *out, float beta, int64_t n, dnnl_memory_t given_a) {
   int key[MTK_DNNL_KEY];
   conv_key(kind, d, key);
   mtk_dnnl_entry *e = NULL;
@@ -456,24 +578,60 @@ static int conv_bwd_run(int kind, const mtk_conv_desc *d, const float *a, const 
   if (beta != 0.0f && !(dst = mtk_dnnl_scratch(e, n))) rc = MT_E_NOMEM;
   if (rc == 0) {
     void *ptr[] = {(void *)a, (void *)b, dst};
-    rc = mtk_dnnl_run(e, ptr);
+    rc = run_given(e, ptr, 0, given_a);
   }
   if (rc == 0 && dst != out) add_into(out, dst, n);
   mtk_dnnl_release(e);
   return rc;
 }
 
+/* Backward weights with the bias gradient fused: dw and db, each written
+ * directly (beta 0) or through the entry's scratch and an add. */
+static int conv_bwd_wb_run(const mtk_conv_desc *d, const float *x, const float *dy, float *dw,
+                           float beta_dw, float *db, float beta_db, mtk_dnnl_entry **keep) {
+  int64_t nw = (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw;
+  int key[MTK_DNNL_KEY];
+  conv_key(KEY_CONV_BWD_WEIGHTS_BIAS, d, key);
+  mtk_dnnl_entry *e = NULL;
+  MT_TRY(mtk_dnnl_acquire(key, conv_build, d, &e));
+  float *tw = dw, *tb = db, *s = NULL;
+  int rc = 0;
+  if ((beta_dw != 0.0f || beta_db != 0.0f) && !(s = mtk_dnnl_scratch(e, nw + d->k)))
+    rc = MT_E_NOMEM;
+  if (s && beta_dw != 0.0f) tw = s;
+  if (s && beta_db != 0.0f) tb = s + nw;
+  if (rc == 0) {
+    void *ptr[] = {(void *)x, (void *)dy, tw, tb};
+    rc = mtk_dnnl_run(e, ptr);
+  }
+  if (rc == 0 && tw != dw) add_into(dw, tw, nw);
+  if (rc == 0 && tb != db) add_into(db, tb, d->k);
+  if (rc == 0 && keep) *keep = e; /* still locked: the caller releases */
+  else mtk_dnnl_release(e);
+  return rc;
+}
+
 int mtk_conv_backward(const mtk_conv_desc *d, const float *x, const float *w, const float *dy,
                       float *dx, float beta_dx, float *dw, float beta_dw, float *db,
                       float beta_db) {
-  if (db) mtk_conv_bias_grad(dy, d->n, d->k, (int64_t)d->oh * d->ow, db, beta_db);
-  if (dw)
-    MT_TRY(conv_bwd_run(KEY_CONV_BWD_WEIGHTS, d, x, dy, dw, beta_dw,
-                        (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw));
+  /* Backward weights first; on blocked layouts its entry stays locked so
+   * that backward data reads dy from its reordered copy (one reorder of dy,
+   * not two). Locks are taken weights-then-data only: no deadlock. */
+  mtk_dnnl_entry *ew = NULL;
+  if (dw && db) {
+    MT_TRY(conv_bwd_wb_run(d, x, dy, dw, beta_dw, db, beta_db, dx ? &ew : NULL));
+  } else {
+    if (db) mtk_conv_bias_grad(dy, d->n, d->k, (int64_t)d->oh * d->ow, db, beta_db);
+    if (dw)
+      MT_TRY(conv_bwd_run(KEY_CONV_BWD_WEIGHTS, d, x, dy, dw, beta_dw,
+                          (int64_t)d->k * (d->c / d->groups) * d->kh * d->kw, NULL));
+  }
+  int rc = 0;
   if (dx)
-    MT_TRY(
-        conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx, (int64_t)d->n * d->c * d->h * d->w));
-  return 0;
+    rc = conv_bwd_run(KEY_CONV_BWD_DATA, d, dy, w, dx, beta_dx, (int64_t)d->n * d->c * d->h * d->w,
+                      ew ? ew->inner[1] : NULL);
+  if (ew) mtk_dnnl_release(ew);
+  return rc;
 }
 
 #endif /* MT_HAVE_DNNL */

@@ -3,9 +3,11 @@
  * mtk_conv_desc (the GPU kernels take the same one).
  *
  * With oneDNN (MT_HAVE_DNNL in kernels/cpu/conv.c): oneDNN's convolution
- * primitives (forward with bias, backward data, backward weights) on plain
- * NCHW / OIHW (GOIHW with groups) memory, created once per geometry and
- * kept in a small process-wide table (mtk_dnnl_primitives_created counts
+ * primitives (forward with bias, backward data, backward weights with the
+ * bias gradient) on the caller's plain NCHW / OIHW (GOIHW with groups)
+ * memory, or on oneDNN's blocked layouts with reorders in and out at each
+ * call (a fixed rule on the geometry, mtk_conv_blocked), created once per
+ * geometry and kept in a small process-wide table (mtk_dnnl_primitives_created counts
  * creations, for tests). Without oneDNN: the reference path, im2col + the
  * project's sgemm (kernels/cpu/blas.h). The reference path is exported in
  * every build (mtk_conv_ref_*) so that tests compare the two.
@@ -43,6 +45,18 @@ int mtk_conv_uses_dnnl(void);
  * a second call on a cached geometry leaves it unchanged. */
 int64_t mtk_dnnl_primitives_created(void);
 
+/* The layouts the oneDNN primitives compute in (no effect without oneDNN):
+ * MTK_CONV_LAYOUT_AUTO, the rule of kernels/cpu/conv.c's header comment
+ * (the default); _PLAIN, the executor's NCHW / OIHW arrays directly;
+ * _BLOCKED, oneDNN's preferred layouts with reorders in and out at every
+ * call. For tests and benchmarks, set before the geometries' first use (the
+ * layout is part of the cache key, so switching is safe, not free). Returns
+ * the previous setting. */
+enum { MTK_CONV_LAYOUT_AUTO = 0, MTK_CONV_LAYOUT_PLAIN = 1, MTK_CONV_LAYOUT_BLOCKED = 2 };
+int mtk_conv_set_layout(int layout);
+/* 1 when geometry d runs on blocked layouts under the current setting. */
+int mtk_conv_blocked(const mtk_conv_desc *d);
+
 /* db[k] = beta * db[k] + sum over n, pixels of dy[n, k, :] (dy is
  * (n, k, hw)); shared by both paths. */
 void mtk_conv_bias_grad(const float *dy, int n, int k, int64_t hw, float *db, float beta);
@@ -62,8 +76,15 @@ typedef struct mtk_dnnl_entry {
   int key[MTK_DNNL_KEY];
   dnnl_primitive_t prim;
   int nargs;
-  int arg_id[MTK_DNNL_MAX_ARGS]; /* DNNL_ARG_* */
-  dnnl_memory_t mem[MTK_DNNL_MAX_ARGS];
+  int arg_id[MTK_DNNL_MAX_ARGS];        /* DNNL_ARG_* */
+  dnnl_memory_t mem[MTK_DNNL_MAX_ARGS]; /* the caller's plain arrays (handles set per run) */
+  /* Where the primitive wants argument i in another layout (oneDNN's blocked
+   * ones): inner[i] (its own buffer) and the reorder between mem[i] and
+   * inner[i], run before the primitive for an input, after it for an output
+   * (bit i of out_mask). NULL: the primitive reads mem[i] itself. */
+  dnnl_memory_t inner[MTK_DNNL_MAX_ARGS];
+  dnnl_primitive_t reorder[MTK_DNNL_MAX_ARGS];
+  unsigned out_mask;
   float *scratch; /* the op's own scratch (beta = 1 paths), scratch_elems floats */
   int64_t scratch_elems;
   pthread_mutex_t lock;
@@ -82,7 +103,7 @@ int mtk_dnnl_acquire(const int *key, mtk_dnnl_build_fn *build, const void *user,
                      mtk_dnnl_entry **out);
 void mtk_dnnl_release(mtk_dnnl_entry *e);
 /* Runs e with the data pointers ptr[0..e->nargs) (in arg_id order) on the
- * process's stream and waits. */
+ * process's stream, with the reorders in and out, and waits. */
 int mtk_dnnl_run(mtk_dnnl_entry *e, void *const *ptr);
 /* e->scratch of at least n floats (kept for the next call). */
 float *mtk_dnnl_scratch(mtk_dnnl_entry *e, int64_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 
 /* ------------------------------------------------------ reference path */
@@ -94,14 +95,136 @@ int mtk_pool_ref_backward(const mtk_pool_desc *d, const float *x, const float *y
   return 0;
 }
 
+/* -------------------------------------------- max 2x2, stride 2, no pad */
+
+/* The common max pooling (kernel 2x2, stride 2, no padding, every window
+ * inside the input): windows do not overlap, so backward writes each input
+ * cell once. Branch-free selects the compiler vectorises (MTK_CLONES), with
+ * the reference loops' rules exactly: forward starts from -FLT_MAX and
+ * keeps a strictly greater value; backward routes to the first maximum in
+ * row-major order (a, b on the upper row, c, e on the lower). */
+static int max2x2(const mtk_pool_desc *d) {
+  return d->type == MTK_POOL_MAX && d->kh == 2 && d->kw == 2 && d->sh == 2 && d->sw == 2 &&
+         d->ph == 0 && d->pw == 0 && 2 * d->oh <= d->h && 2 * d->ow <= d->w;
+}
+
+MTK_CLONES static void max2x2_forward(const mtk_pool_desc *d, const float *x, float *y) {
+  int64_t planes = (int64_t)d->n * d->c, hw = (int64_t)d->h * d->w;
+  int64_t ohw = (int64_t)d->oh * d->ow;
+  for (int64_t pl = 0; pl < planes; pl++)
+    for (int oy = 0; oy < d->oh; oy++) {
+      const float *r0 = x + pl * hw + (int64_t)2 * oy * d->w, *r1 = r0 + d->w;
+      float *yr = y + pl * ohw + (int64_t)oy * d->ow;
+      for (int ox = 0; ox < d->ow; ox++) {
+        float m = -FLT_MAX, a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1];
+        m = a > m ? a : m;
+        m = b > m ? b : m;
+        m = c > m ? c : m;
+        m = e > m ? e : m;
+        yr[ox] = m;
+      }
+    }
+}
+
+/* One row of windows: rows r0, r1 of x, gradients g (ow of them), into rows
+ * d0, d1 of dx (written, or added to when add). */
+static void max2x2_bwd_row(const float *r0, const float *r1, const float *g, float *d0, float *d1,
+                           int ow, int add) {
+  for (int ox = 0; ox < ow; ox++) {
+    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1];
+    int sb = b > a;
+    float m = sb ? b : a;
+    int sc = c > m;
+    m = sc ? c : m;
+    int se = e > m;
+    int at = se ? 3 : sc ? 2 : sb ? 1 : 0;
+    float *cell[4] = {d0 + 2 * ox, d0 + 2 * ox + 1, d1 + 2 * ox, d1 + 2 * ox + 1};
+    if (!add) *cell[0] = *cell[1] = *cell[2] = *cell[3] = 0.0f;
+    *cell[at] += g[ox];
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MT_NO_CLONES)
+#include <immintrin.h>
+#define MAX2X2_AVX512 1
+
+/* The same with AVX-512F, 8 windows a step: the rows' (a, b) pairs sit in
+ * even/odd lanes; the comparisons run in the even lanes (ordered '>', as
+ * the C loop's), the gradient goes to the selected lane of each pair. Rows
+ * of a few windows (ow 4, 8) are the case that matters, which the
+ * compiler's vectoriser leaves to branchy scalar code. */
+__attribute__((target("avx512f"))) static void max2x2_bwd_row_avx512(const float *r0,
+                                                                     const float *r1,
+                                                                     const float *g, float *d0,
+                                                                     float *d1, int ow, int add) {
+  const __m512i pairs = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const unsigned ev = 0x5555;
+  for (int ox = 0; ox < ow; ox += 8) {
+    int n = ow - ox < 8 ? ow - ox : 8;
+    __mmask16 m16 = (__mmask16)((1u << 2 * n) - 1), m8 = (__mmask16)((1u << n) - 1);
+    __m512 u = _mm512_maskz_loadu_ps(m16, r0 + 2 * ox), v = _mm512_maskz_loadu_ps(m16, r1 + 2 * ox);
+    __m512 us = _mm512_permute_ps(u, 0xB1), vs = _mm512_permute_ps(v, 0xB1); /* pairs swapped */
+    __m512 gg = _mm512_permutexvar_ps(pairs, _mm512_maskz_loadu_ps(m8, g + ox));
+    unsigned sb = _mm512_mask_cmp_ps_mask((__mmask16)ev, us, u, _CMP_GT_OQ);
+    __m512 m = _mm512_mask_blend_ps((__mmask16)sb, u, us);
+    unsigned sc = _mm512_mask_cmp_ps_mask((__mmask16)ev, v, m, _CMP_GT_OQ);
+    m = _mm512_mask_blend_ps((__mmask16)sc, m, v);
+    unsigned se = _mm512_mask_cmp_ps_mask((__mmask16)ev, vs, m, _CMP_GT_OQ);
+    __mmask16 k0 = (__mmask16)((ev & ~se & ~sc & ~sb) | (ev & ~se & ~sc & sb) << 1);
+    __mmask16 k1 = (__mmask16)((ev & ~se & sc) | se << 1);
+    __m512 o0, o1;
+    if (add) {
+      o0 = _mm512_maskz_loadu_ps(m16, d0 + 2 * ox);
+      o1 = _mm512_maskz_loadu_ps(m16, d1 + 2 * ox);
+      o0 = _mm512_mask_add_ps(o0, k0, o0, gg);
+      o1 = _mm512_mask_add_ps(o1, k1, o1, gg);
+    } else {
+      o0 = _mm512_maskz_mov_ps(k0, gg);
+      o1 = _mm512_maskz_mov_ps(k1, gg);
+    }
+    _mm512_mask_storeu_ps(d0 + 2 * ox, m16, o0);
+    _mm512_mask_storeu_ps(d1 + 2 * ox, m16, o1);
+  }
+}
+#endif
+
+static void max2x2_backward(const mtk_pool_desc *d, const float *x, const float *dy, float *dx,
+                            float beta) {
+  int64_t planes = (int64_t)d->n * d->c, hw = (int64_t)d->h * d->w;
+  int64_t ohw = (int64_t)d->oh * d->ow;
+  int add = beta != 0.0f;
+  /* cells outside every window (an odd last row or column) get nothing */
+  if (!add && (2 * d->oh != d->h || 2 * d->ow != d->w))
+    memset(dx, 0, sizeof(float) * (size_t)(planes * hw));
+  void (*row)(const float *, const float *, const float *, float *, float *, int, int) =
+      max2x2_bwd_row;
+#ifdef MAX2X2_AVX512
+  if (__builtin_cpu_supports("avx512f")) row = max2x2_bwd_row_avx512;
+#endif
+  for (int64_t pl = 0; pl < planes; pl++)
+    for (int oy = 0; oy < d->oh; oy++) {
+      int64_t at = pl * hw + (int64_t)2 * oy * d->w;
+      row(x + at, x + at + d->w, dy + pl * ohw + (int64_t)oy * d->ow, dx + at, dx + at + d->w,
+          d->ow, add);
+    }
+}
+
 #ifndef MT_HAVE_DNNL
 
 int mtk_pool_forward(const mtk_pool_desc *d, const float *x, float *y) {
+  if (max2x2(d)) {
+    max2x2_forward(d, x, y);
+    return 0;
+  }
   return mtk_pool_ref_forward(d, x, y);
 }
 
 int mtk_pool_backward(const mtk_pool_desc *d, const float *x, const float *y, const float *dy,
                       float *dx, float beta) {
+  if (max2x2(d)) {
+    max2x2_backward(d, x, dy, dx, beta);
+    return 0;
+  }
   return mtk_pool_ref_backward(d, x, y, dy, dx, beta);
 }
 
@@ -185,6 +308,10 @@ static int pool_build(mtk_dnnl_entry *e, const void *user) {
 }
 
 int mtk_pool_forward(const mtk_pool_desc *d, const float *x, float *y) {
+  if (max2x2(d)) {
+    max2x2_forward(d, x, y);
+    return 0;
+  }
   if (!pool_dnnl_ok(d)) return mtk_pool_ref_forward(d, x, y);
   int key[MTK_DNNL_KEY];
   pool_key(KEY_POOL_FWD, d, key);
@@ -198,6 +325,10 @@ int mtk_pool_forward(const mtk_pool_desc *d, const float *x, float *y) {
 
 int mtk_pool_backward(const mtk_pool_desc *d, const float *x, const float *y, const float *dy,
                       float *dx, float beta) {
+  if (max2x2(d)) {
+    max2x2_backward(d, x, dy, dx, beta);
+    return 0;
+  }
   if (d->type != MTK_POOL_AVG || !pool_dnnl_ok(d))
     return mtk_pool_ref_backward(d, x, y, dy, dx, beta);
   int key[MTK_DNNL_KEY];

@@ -18,7 +18,12 @@
  * is the GPU's): one pass over x, small next to the convolutions around a
  * pooling layer.
  *
- * With oneDNN (MT_HAVE_DNNL): forward of max and avg, and backward of avg,
+ * Max pooling 2x2, stride 2, no padding (windows inside the input) has its
+ * own loops in every build: branch-free selects the compiler vectorises
+ * (forward) and AVX-512 rows where the CPU has it (backward), the reference
+ * loops' values exactly (tests/test_ops_conv.c compares them bit for bit).
+ *
+ * Otherwise, with oneDNN (MT_HAVE_DNNL): forward of max and avg, and backward of avg,
  * through oneDNN's pooling primitives (cached as in conv.h); sum, max
  * backward and the geometries oneDNN does not take (padding not less than
  * the kernel; avg with count_include_pad where a `full` window runs past
