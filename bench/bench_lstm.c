@@ -16,20 +16,23 @@
  * peer. A training step is mt_module_forward(is_train=1) +
  * mt_module_backward + mt_module_update; a repetition runs every batch once
  * after --warmup steps; tokens/s counts the padded tokens (batch x key) of
- * a pass over its time, the median over --reps.
+ * a pass over its time, the median over --reps; tokens per CPU second the
+ * same over the process's CPU time (one thread: on a shared, loaded
+ * machine the work done, where wall time also counts the waits).
  *
  * --phases: the share of a step's time in the recurrent GEMMs: the h2h
  * FullyConnected (batch, hidden) -> 4 hidden of every step and layer,
  * forward (one GEMM) and backward (two: the weight's and the state's
  * gradients), timed through the same op on the same shapes, summed over
- * the pass's keys, over the pass's time; the same for every GEMM of the
- * network (i2h, h2h and the vocabulary projection).
+ * the pass's keys, over the pass's time (CPU seconds both); the same for
+ * every GEMM of the network (i2h, h2h and the vocabulary projection).
  *
  * Output: human-readable lines and one "RESULT key=value ..." line per
  * figure. One thread (--threads): mt_blas_set_threads, and the caller sets
  * OMP_NUM_THREADS=1 for oneDNN. Exit 1 on any error. */
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +111,14 @@ static void load_batches(const options *o, batch_set *bs) {
     for (int i = 0; i < bs->n; i++) fprintf(f, "%lld\n", (long long)bs->key[i]);
     fclose(f);
   }
+}
+
+/* Seconds of CPU time this process has used (one thread: the work done,
+ * whatever else the machine runs). */
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ----------------------------------------------------------------- module */
@@ -193,8 +204,8 @@ static void fc_free(fc_op *f) {
   free(f->param);
 }
 
-/* Seconds of one forward + backward of the op (the median of 15 timings of
- * loops of >= 2 ms). */
+/* CPU seconds of one forward + backward of the op (the median of 15
+ * timings of loops of >= 2 ms). */
 static double fc_time(fc_op *f) {
   mt_op_ctx c = {.ctx = mt_cpu(0), .is_train = 1};
   mt_ndarray *out[1] = {f->y}, *og[1] = {f->dy};
@@ -212,12 +223,12 @@ static double fc_time(fc_op *f) {
     loops *= 2;
   }
   for (int r = 0; r < 15; r++) {
-    double t0 = bench_now();
+    double t0 = cpu_now();
     for (int i = 0; i < loops; i++) {
       CHECK(mt_op_forward(f->op, f->param, &c, f->in, out, NULL));
       CHECK(mt_op_backward(f->op, f->param, &c, og, f->in, out, req, f->grad, NULL));
     }
-    t[r] = (bench_now() - t0) / loops;
+    t[r] = (cpu_now() - t0) / loops;
   }
   return bench_median(t, 15);
 }
@@ -349,29 +360,34 @@ int main(int argc, char **argv) {
     mt_batch b = batch_at(&bs, i);
     CHECK(mt_module_forward(mod, &b, 1));
   }
-  double rate[MAX_REPS], secs[MAX_REPS];
+  double rate[MAX_REPS], crate[MAX_REPS], csecs[MAX_REPS];
   for (int r = 0; r < o.reps; r++) {
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = cpu_now();
     for (int i = 0; i < bs.n; i++) step(mod, &bs, i);
-    secs[r] = bench_now() - t0;
-    rate[r] = (double)bs.tokens / secs[r];
+    csecs[r] = cpu_now() - c0;
+    rate[r] = (double)bs.tokens / (bench_now() - t0);
+    crate[r] = (double)bs.tokens / csecs[r];
   }
-  double med = bench_median(rate, o.reps);
-  printf("train: median %.0f tokens/s (min %.0f, max %.0f) over %d reps\n", med,
-         bench_min(rate, o.reps), bench_max(rate, o.reps), o.reps);
+  double med = bench_median(rate, o.reps), cmed = bench_median(crate, o.reps);
   printf(
-      "RESULT impl=modtrain what=train tokens_per_s=%.3f min=%.3f max=%.3f batches=%d "
-      "threads=%d\n",
-      med, bench_min(rate, o.reps), bench_max(rate, o.reps), bs.n, o.threads);
+      "train: median %.0f tokens/s (min %.0f, max %.0f) over %d reps; %.0f tokens per CPU "
+      "second\n",
+      med, bench_min(rate, o.reps), bench_max(rate, o.reps), o.reps, cmed);
+  printf(
+      "RESULT impl=modtrain what=train tokens_per_s=%.3f min=%.3f max=%.3f "
+      "tokens_per_cpu_s=%.3f batches=%d threads=%d\n",
+      med, bench_min(rate, o.reps), bench_max(rate, o.reps), cmed, bs.n, o.threads);
   if (o.phases) {
-    double rec, all, pass = bench_median(secs, o.reps);
+    /* CPU seconds on both sides: the shares hold on a loaded machine */
+    double rec, all, pass = bench_median(csecs, o.reps);
     gemm_seconds(&o, &bs, &rec, &all);
     printf(
-        "phases: a pass %.3f s; recurrent (h2h) GEMMs %.3f s = %.1f%%; all GEMMs (i2h, h2h, "
-        "pred) %.3f s = %.1f%% (each FullyConnected timed alone on the pass's shapes)\n",
+        "phases (CPU time): a pass %.3f s; recurrent (h2h) GEMMs %.3f s = %.1f%%; all GEMMs "
+        "(i2h, h2h, pred) %.3f s = %.1f%% (each FullyConnected timed alone on the pass's "
+        "shapes)\n",
         pass, rec, 100 * rec / pass, all, 100 * all / pass);
     printf(
-        "RESULT impl=modtrain what=phases pass_s=%.6f recurrent_gemm_s=%.6f "
+        "RESULT impl=modtrain what=phases pass_cpu_s=%.6f recurrent_gemm_s=%.6f "
         "recurrent_share=%.4f all_gemm_s=%.6f gemm_share=%.4f\n",
         pass, rec, rec / pass, all, all / pass);
   }

@@ -15,7 +15,9 @@ LSTMCell.unroll builds it. torch.optim.SGD(lr=0.01, momentum=0, weight decay
 1e-5 on the weights, lstm_bucketing.py's defaults). A training step =
 zero_grad + forward + loss + backward + step on the batch of that key's
 length (random tokens, made before timing). Each repetition runs every key of
-the file once after --warmup batches; the figure is the median over --reps.
+the file once after --warmup batches; the figure is the median over --reps,
+of wall-clock tokens/s and of tokens per CPU second of the process (one
+thread: the work done, whatever else a shared machine runs).
 
 Threads: torch.set_num_threads(--threads); the caller sets OMP_NUM_THREADS.
 Prints one "RESULT key=value ..." line per figure."""
@@ -103,13 +105,14 @@ def main():
     for i in range(a.warmup):
         step(keys[i % len(keys)])
     tokens = B * sum(keys)
-    rates = []
+    rates, crates = [], []
     for _ in range(a.reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for k in keys:
             step(k)
         rates.append(tokens / (time.perf_counter() - t0))
-    med = statistics.median(rates)
+        crates.append(tokens / (time.process_time() - c0))
+    med, cmed = statistics.median(rates), statistics.median(crates)
     try:
         cap = torch.backends.cpu.get_cpu_capability()
     except AttributeError:
@@ -117,9 +120,10 @@ def main():
     print(f"PyTorch {torch.__version__} ({a.source or 'torch'}, CPU capability {cap}), "
           f"{a.threads} thread(s), impl {a.impl}: {len(keys)} batches of {B}, "
           f"{tokens} tokens per pass: median {med:.0f} tokens/s "
-          f"(min {min(rates):.0f}, max {max(rates):.0f})")
+          f"(min {min(rates):.0f}, max {max(rates):.0f}); {cmed:.0f} tokens per CPU second")
     print(f"RESULT impl=pytorch-{a.impl} what=train tokens_per_s={med:.3f} "
-          f"min={min(rates):.3f} max={max(rates):.3f} batches={len(keys)} threads={a.threads}")
+          f"min={min(rates):.3f} max={max(rates):.3f} tokens_per_cpu_s={cmed:.3f} "
+          f"batches={len(keys)} threads={a.threads}")
 
 
 if __name__ == "__main__":

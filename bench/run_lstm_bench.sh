@@ -6,8 +6,10 @@
 # MXNet unrolls) on the same batches — the first NBATCHES batches of the King
 # James Bible's bucketed training epoch (their keys written by bench_lstm,
 # read by the peer) — same optimizer, one thread, in the same run.
-# Target: modtrain >= 1.0x PyTorch. bench_lstm --phases also reports the share
-# of a pass in the recurrent (h2h) GEMMs and in all GEMMs.
+# Target: modtrain >= 1.0x PyTorch. Both sides also report tokens per CPU
+# second of their one thread, the steadier figure on a shared machine.
+# bench_lstm --phases also reports the share of a pass in the recurrent (h2h)
+# GEMMs and in all GEMMs (CPU time).
 #
 # The data: data/kjv/train.h5 (made here with jobs/data/text_to_h5.py --kjv
 # when missing; needs Debian's bible-kjv). The peer: a venv at $BENCH_VENV
@@ -91,15 +93,19 @@ med() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR %
 echo
 echo "== summary ($ROUNDS round(s) x $REPS reps; $NBATCHES batches of 32; 1 thread)"
 m=$(field "$OUT"/mt-*.out modtrain train tokens_per_s | med)
+mc=$(field "$OUT"/mt-*.out modtrain train tokens_per_cpu_s | med)
 rec=$(field "$OUT"/mt-*.out modtrain phases recurrent_share | med)
 gemm=$(field "$OUT"/mt-*.out modtrain phases gemm_share | med)
-printf '%-24s %12s %8s  %s\n' impl tokens/s ratio target
-printf '%-24s %12.0f\n' "modtrain BucketingModule" "$m"
+printf '%-24s %12s %8s %14s %8s  %s\n' impl tokens/s ratio "tokens/CPU-s" ratio target
+printf '%-24s %12.0f %8s %14.0f\n' "modtrain BucketingModule" "$m" "" "$mc"
 for impl in lstm cells; do
   p=$(field "$OUT"/pt-$impl-*.out pytorch-$impl train tokens_per_s | med)
+  pc=$(field "$OUT"/pt-$impl-*.out pytorch-$impl train tokens_per_cpu_s | med)
   ratio=$(awk -v a="$m" -v b="$p" 'BEGIN {printf "%.2f", a / b}')
+  cratio=$(awk -v a="$mc" -v b="$pc" 'BEGIN {printf "%.2f", a / b}')
   ok=$(awk -v x="$ratio" 'BEGIN {print (x >= 1.0) ? "met" : "MISSED"}')
-  printf '%-24s %12.0f %7sx  modtrain >= 1.0x: %s\n' "PyTorch $impl" "$p" "$ratio" "$ok"
+  printf '%-24s %12.0f %7sx %14.0f %7sx  modtrain >= 1.0x (wall): %s\n' "PyTorch $impl" "$p" \
+    "$ratio" "$pc" "$cratio" "$ok"
 done
 echo "modtrain's pass: $(awk -v x="$rec" 'BEGIN {printf "%.1f", 100 * x}')% in the recurrent (h2h) GEMMs," \
   "$(awk -v x="$gemm" 'BEGIN {printf "%.1f", 100 * x}')% in all GEMMs"
