@@ -160,6 +160,12 @@ expect 2 timeout -s KILL 20 "$M" "$JOB" --check --set data.train="$T/fifo.h5" --
 has "$T/err" "\[data\] train: $T/fifo.h5: is a FIFO (named pipe), not a regular file"
 expect 2 timeout -s KILL 20 "$M" "$JOB" --set data.train="$T/train.h5" --set data.val="$T/fifo.h5"
 has "$T/err" "\[data\] val: $T/fifo.h5: is a FIFO"
+# a FIFO as [model] symbol or [model] params: refused, never a hang
+mkfifo "$T/fifo-symbol.json"
+expect 2 timeout -s KILL 20 "$M" "$JOB" --check --set model.symbol="$T/fifo-symbol.json" --set model.layers=none
+has "$T/err" "symbol file '$T/fifo-symbol.json': not a regular file"
+expect 1 timeout -s KILL 20 "$M" "$JOB" --set model.params="$T/fifo-symbol.json" --set train.num_epoch=1
+has "$T/err" "not a regular file"
 printf 'time,value\n1,2\n' >"$T/text.h5"
 expect 2 "$M" "$JOB" --check --set data.train="$T/text.h5" --set data.val=none
 has "$T/err" "\[data\] train: $T/text.h5: not an HDF5 file"
