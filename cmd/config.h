@@ -46,6 +46,10 @@ typedef struct {
   int64_t batch_size;  /* global batch over all ranks and contexts (32) */
   int shuffle;         /* training set reshuffled each epoch (1) */
   uint64_t seed;       /* data, initializer and dropout seed (0) */
+  int data_cache;      /* HDF5 files: mt_h5_cache (auto) */
+  float data_scale;    /* HDF5 files: x -> (x - mean[c]) * (scale / std[c]) (1) */
+  int nmean, nstd;     /* 0 (none), 1 or one per channel */
+  float mean[MT_H5_MAX_CHANNELS], std[MT_H5_MAX_CHANNELS];
 
   /* [model]: exactly one of symbol_path / layers was given; `symbol` is
    * built (or loaded) and checked at load time, owned by the config. */

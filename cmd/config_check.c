@@ -283,6 +283,36 @@ static int check_metrics_file(mt_config *c, int k, const char *v) {
   return set_str(&c->metrics_file, v);
 }
 
+/* mean / std: none, or 1 to MT_H5_MAX_CHANNELS numbers separated by
+ * commas, optionally in ( ) or [ ]; std values nonzero. */
+static int check_float_list(mt_config *c, int k, const char *v, float *out, int *n) {
+  *n = 0;
+  if (is_none(v)) return MT_OK;
+  const char *p = v;
+  while (isspace((unsigned char)*p) || *p == '(' || *p == '[') p++;
+  for (;;) {
+    char *end;
+    errno = 0;
+    double d = strtod(p, &end);
+    if (end == p || errno || !isfinite(d) || (k == K_STD && d == 0))
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a list of numbers (%s)", v,
+                         cfg_keys[k].hint);
+    if (*n == MT_H5_MAX_CHANNELS)
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' has more than %d values", v, MT_H5_MAX_CHANNELS);
+    out[(*n)++] = (float)d;
+    p = end;
+    while (isspace((unsigned char)*p) || *p == ')' || *p == ']') p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p)
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a list of numbers (%s)", v,
+                         cfg_keys[k].hint);
+    return MT_OK;
+  }
+}
+
 /* synthetic_shape: none, or 1 to MT_MAX_DIM - 1 whole numbers >= 1
  * separated by commas, optionally in ( ) or [ ] ("1,28,28", "(1, 28, 28)"),
  * of at most 2^26 floats in all (feature_dim's limit). */
@@ -365,6 +395,22 @@ static int apply_data_key(mt_config *c, int k, const char *v) {
   case K_NUM_SAMPLES: return check_int(c, k, 1, (int64_t)1 << 40, &c->num_samples);
   case K_BATCH_SIZE: return check_int(c, k, 1, (int64_t)1 << 30, &c->batch_size);
   case K_SHUFFLE: return check_bool(c, k, &c->shuffle);
+  case K_CACHE:
+    if (!strcasecmp(v, "auto")) c->data_cache = MT_H5_CACHE_AUTO;
+    else if (!strcasecmp(v, "memory")) c->data_cache = MT_H5_CACHE_MEMORY;
+    else if (!strcasecmp(v, "none")) c->data_cache = MT_H5_CACHE_NONE;
+    else return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not %s", v, cfg_keys[k].hint);
+    return MT_OK;
+  case K_SCALE: {
+    double d;
+    MT_TRY(check_float(c, k, -1e30, 0, 1e30, 0, &d));
+    if (d == 0)
+      return cfg_key_err(c, MT_E_INVAL, k, "0 would make every value 0 (%s)", cfg_keys[k].hint);
+    c->data_scale = (float)d;
+    return MT_OK;
+  }
+  case K_MEAN: return check_float_list(c, k, v, c->mean, &c->nmean);
+  case K_STD: return check_float_list(c, k, v, c->std, &c->nstd);
   case K_SEED: {
     char *end;
     errno = 0;

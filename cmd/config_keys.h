@@ -27,6 +27,10 @@ typedef enum {
   K_BATCH_SIZE,
   K_SHUFFLE,
   K_SEED,
+  K_CACHE, /* [data] cache, scale, mean, std: the HDF5 reader (issue 18) */
+  K_SCALE,
+  K_MEAN,
+  K_STD,
   K_SYMBOL,
   K_LAYERS,
   K_NUM_EPOCH,

@@ -21,4 +21,9 @@ void mt_data_iter_order(int64_t *order, int64_t n, int shuffle, uint64_t seed, u
 int mt_h5_iter_check_memory(const char *path, int64_t n, int64_t batch_size, int world, int64_t row,
                             int64_t lrow);
 
+/* The implementation of `it` when its next function is `next` (an iterator
+ * of that kind), else NULL. */
+#include "modtrain.h"
+void *mt_data_iter_self_if(const mt_data_iter *it, int (*next)(void *, mt_batch *));
+
 #endif
