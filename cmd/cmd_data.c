@@ -113,6 +113,14 @@ int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, 
     o.nstd = cfg->nstd;
     memcpy(o.mean, cfg->mean, sizeof o.mean);
     memcpy(o.std, cfg->std, sizeof o.std);
+    /* [data] data_shape for every set; pad, rand_crop, rand_mirror for the
+     * training set only (part 0): the others get the center (MXNet's val). */
+    memcpy(o.data_shape, cfg->data_shape, sizeof o.data_shape);
+    if (part == 0) {
+      o.pad = cfg->pad;
+      o.rand_crop = cfg->rand_crop;
+      o.rand_mirror = cfg->rand_mirror;
+    }
     return mt_h5_iter_create_opts(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
                                   world, "data", label, &o, out);
   }

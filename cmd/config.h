@@ -50,6 +50,8 @@ typedef struct {
   float data_scale;    /* HDF5 files: x -> (x - mean[c]) * (scale / std[c]) (1) */
   int nmean, nstd;     /* 0 (none), 1 or one per channel */
   float mean[MT_H5_MAX_CHANNELS], std[MT_H5_MAX_CHANNELS];
+  int64_t data_shape[3];           /* HDF5 images: C,H,W after the crop (0,0,0: none) */
+  int pad, rand_crop, rand_mirror; /* HDF5 images, training (0, false, false) */
 
   /* [model]: exactly one of symbol_path / layers was given; `symbol` is
    * built (or loaded) and checked at load time, owned by the config. */

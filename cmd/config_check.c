@@ -313,6 +313,21 @@ static int check_float_list(mt_config *c, int k, const char *v, float *out, int 
   }
 }
 
+/* data_shape: none, or 3 whole numbers >= 1 (C,H,W), as mean's list. */
+static int check_data_shape(mt_config *c, int k, const char *v) {
+  float f[MT_H5_MAX_CHANNELS];
+  int n;
+  memset(c->data_shape, 0, sizeof c->data_shape);
+  MT_TRY(check_float_list(c, k, v, f, &n));
+  if (n == 0) return MT_OK;
+  for (int i = 0; i < n; i++)
+    if (n != 3 || !(f[i] >= 1.0f && f[i] <= (float)(1 << 20)) || f[i] != (float)(int64_t)f[i])
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not 3 whole numbers >= 1 (%s)", v,
+                         cfg_keys[k].hint);
+  for (int i = 0; i < 3; i++) c->data_shape[i] = (int64_t)f[i];
+  return MT_OK;
+}
+
 /* synthetic_shape: none, or 1 to MT_MAX_DIM - 1 whole numbers >= 1
  * separated by commas, optionally in ( ) or [ ] ("1,28,28", "(1, 28, 28)"),
  * of at most 2^26 floats in all (feature_dim's limit). */
@@ -411,6 +426,13 @@ static int apply_data_key(mt_config *c, int k, const char *v) {
   }
   case K_MEAN: return check_float_list(c, k, v, c->mean, &c->nmean);
   case K_STD: return check_float_list(c, k, v, c->std, &c->nstd);
+  case K_DATA_SHAPE: return check_data_shape(c, k, v);
+  case K_PAD:
+    MT_TRY(check_int(c, k, 0, 1 << 20, &i64));
+    c->pad = (int)i64;
+    return MT_OK;
+  case K_RAND_CROP: return check_bool(c, k, &c->rand_crop);
+  case K_RAND_MIRROR: return check_bool(c, k, &c->rand_mirror);
   case K_SEED: {
     char *end;
     errno = 0;
@@ -802,6 +824,8 @@ static int network_label_rule(mt_config *c, int k, const mtio_h5_meta *m, mtio_h
   if (b < 1) b = 1;
   mt_shape in[2] = {{.ndim = m->ndim}, {.ndim = m->label_ndim}};
   for (int i = 0; i < m->ndim; i++) in[0].dim[i] = i ? m->dim[i] : b;
+  if (c->data_shape[0] && m->ndim == 4) /* images cut to [data] data_shape */
+    for (int i = 1; i < 4; i++) in[0].dim[i] = c->data_shape[i - 1];
   for (int i = 0; i < m->label_ndim; i++) in[1].dim[i] = i ? m->label_dim[i] : b;
   const char *names[2] = {"data", c->label_names[0]};
   int narg, nout, naux;

@@ -1125,6 +1125,17 @@ typedef struct {
   float scale;
   int nmean, nstd;
   float mean[MT_H5_MAX_CHANNELS], std[MT_H5_MAX_CHANNELS];
+  /* Augmentation of [N, C, H, W] data (MXNet ImageRecordIter's data_shape,
+   * pad, rand_crop, rand_mirror), applied to the float32 values after
+   * scale / mean / std. data_shape {C, h, w} (all 0: the file's C, H, W)
+   * is the shape of a sample handed out: each image gets a border of `pad`
+   * zeros (0 after normalisation) on every side, then the h x w window at a
+   * random position (rand_crop) or at the center is cut out, then flipped
+   * left-right with probability 1/2 (rand_mirror). The draws are Philox
+   * values keyed by (seed, epoch, sample index in the file): the same
+   * whatever the rank count, prefetch, cache, or a resume. */
+  int64_t data_shape[3];
+  int pad, rand_crop, rand_mirror;
 } mt_h5_iter_opts;
 /* Defaults: cache NONE (mt_h5_iter_create's), budget 0, scale 1, no mean/std. */
 MT_API void mt_h5_iter_opts_init(mt_h5_iter_opts *o);

@@ -13,6 +13,13 @@
  * alone, so every rank computes the same order. */
 void mt_data_iter_order(int64_t *order, int64_t n, int shuffle, uint64_t seed, uint64_t epoch);
 
+/* The HDF5 iterator's augmentation draw for one sample of one epoch
+ * (src/h5_iter.c): Philox at key mtk_philox_key(seed, 0x6175676d656e7400)
+ * ("augment"), counter (epoch, sample) = v; *y0 = v[0] % span_y, *x0 =
+ * v[1] % span_x (0 for a span <= 1), *mirror = v[2] & 1. */
+void mt_h5_augment_draw(uint64_t seed, uint64_t epoch, int64_t sample, int64_t span_y,
+                        int64_t span_x, int64_t *y0, int64_t *x0, int *mirror);
+
 /* What mt_h5_iter_create will hold for a file of n samples of row floats
  * (labels lrow floats), a global batch of batch_size over world ranks,
  * against this machine's physical memory: MT_E_NOMEM naming path and the

@@ -40,6 +40,7 @@
 
 #include "data_iter.h"
 #include "base/error.h"
+#include "base/philox.h"
 #include "io/h5dataset.h"
 #include "ndarray.h"
 
@@ -90,6 +91,12 @@ typedef struct {
   int mtype;        /* mtio_dtype */
   int plain;        /* float32, no scale/mean/std: rows are copied */
   float *sub, *mul; /* (row,) x -> (x - sub) * mul */
+
+  /* Augmentation ([N, C, H, W]; opts.data_shape, pad, rand_crop,
+   * rand_mirror): rows converted into astage, then cut to orow floats. */
+  int aug;
+  int64_t C, H, W0, oh, ow, orow;
+  float *astage; /* (row,) */
 
   /* Labels: all of them, read once by the thread (first batch). */
   float *ylab; /* (n, lrow) */
@@ -179,6 +186,47 @@ static void convert_row(const h5_iter *it, const void *src, float *dst) {
   }
 }
 
+/* The Philox stream of the augmentation draws: key (seed, this constant),
+ * counter (epoch, sample index). Shuffling keys (seed, epoch): apart. */
+#define AUG_STREAM 0x6175676d656e7400ull /* "augment" */
+
+void mt_h5_augment_draw(uint64_t seed, uint64_t epoch, int64_t sample, int64_t span_y,
+                        int64_t span_x, int64_t *y0, int64_t *x0, int *mirror) {
+  mtk_philox4 v = mtk_philox(mtk_philox_key(seed, AUG_STREAM), epoch, (uint64_t)sample);
+  *y0 = span_y > 1 ? (int64_t)(v.v[0] % (uint64_t)span_y) : 0;
+  *x0 = span_x > 1 ? (int64_t)(v.v[1] % (uint64_t)span_x) : 0;
+  *mirror = (int)(v.v[2] & 1u);
+}
+
+/* One converted sample src (C, H, W) into dst (C, oh, ow): padded with
+ * zeros, the window at (y0, x0) of the padded image (random, or the
+ * center), mirrored left-right when drawn so (docs/config.md [data]). */
+static void augment_row(const h5_iter *it, const float *src, float *dst, int64_t sample) {
+  int64_t p = it->opts.pad, H = it->H, W = it->W0, oh = it->oh, ow = it->ow;
+  int64_t sy = H + 2 * p - oh + 1, sx = W + 2 * p - ow + 1, y0, x0;
+  int mirror;
+  mt_h5_augment_draw(it->seed, it->epoch, sample, sy, sx, &y0, &x0, &mirror);
+  if (!it->opts.rand_crop) {
+    y0 = (sy - 1) / 2;
+    x0 = (sx - 1) / 2;
+  }
+  if (!it->opts.rand_mirror) mirror = 0;
+  for (int64_t c = 0; c < it->C; c++)
+    for (int64_t i = 0; i < oh; i++) {
+      int64_t y = y0 + i - p;
+      float *d = dst + (c * oh + i) * ow;
+      if (y < 0 || y >= H) {
+        memset(d, 0, (size_t)ow * sizeof *d);
+        continue;
+      }
+      const float *s = src + (c * H + y) * W;
+      for (int64_t j = 0; j < ow; j++) {
+        int64_t x = x0 + (mirror ? ow - 1 - j : j) - p;
+        d[j] = x < 0 || x >= W ? 0.0f : s[x];
+      }
+    }
+}
+
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return (x > y) - (x < y);
@@ -249,7 +297,12 @@ static int fill_slot(h5_iter *it, slot *s, int64_t k) {
       const int64_t *f = bsearch(&r, it->wrows, (size_t)it->nw, sizeof *it->wrows, cmp_i64);
       src = (const char *)it->wbuf + (f - it->wrows) * it->rb;
     }
-    convert_row(it, src, x + j * it->row);
+    if (it->aug) {
+      convert_row(it, src, it->astage);
+      augment_row(it, it->astage, x + j * it->orow, r);
+    } else {
+      convert_row(it, src, x + j * it->row);
+    }
     memcpy(y + j * it->lrow, it->ylab + r * it->lrow, (size_t)it->lrow * sizeof(float));
   }
   return MT_OK;
@@ -443,6 +496,7 @@ static void h5_destroy(void *self) {
   free(it->ystage);
   free(it->sub);
   free(it->mul);
+  free(it->astage);
   free(it->ylab);
   free(it->mem);
   free(it->wplan);
@@ -565,6 +619,42 @@ static int setup_norm(h5_iter *it, const mtio_h5_meta *m, const char *path) {
   return MT_OK;
 }
 
+/* data_shape / pad / rand_crop / rand_mirror: [N, C, H, W] data only;
+ * provide_data becomes (bs, C, h, w). */
+static int setup_augment(h5_iter *it, const mtio_h5_meta *m, const char *path) {
+  const mt_h5_iter_opts *o = &it->opts;
+  const int64_t *ds = o->data_shape;
+  int crop = ds[0] || ds[1] || ds[2];
+  if (!crop && o->pad == 0 && !o->rand_crop && !o->rand_mirror) return MT_OK;
+  if (m->ndim != 4)
+    return MT_ERR(MT_E_INVAL,
+                  "%s: data_shape, pad, rand_crop and rand_mirror need images: /data must be "
+                  "[N, C, H, W], it has %d dimensions",
+                  path, m->ndim);
+  it->C = m->dim[1];
+  it->H = m->dim[2];
+  it->W0 = m->dim[3];
+  it->oh = crop ? ds[1] : it->H;
+  it->ow = crop ? ds[2] : it->W0;
+  if (o->pad < 0 || o->pad > 1 << 20)
+    return MT_ERR(MT_E_INVAL, "%s: pad %d must be in [0, 2^20]", path, o->pad);
+  if (crop && (ds[0] != it->C || ds[1] < 1 || ds[2] < 1 || ds[1] > it->H + 2 * o->pad ||
+               ds[2] > it->W0 + 2 * o->pad))
+    return MT_ERR(MT_E_INVAL,
+                  "%s: data_shape %lld,%lld,%lld does not fit /data's samples %lld,%lld,%lld "
+                  "with pad %d: the channels must match and the height and width be 1 to "
+                  "H + 2 * pad, W + 2 * pad",
+                  path, (long long)ds[0], (long long)ds[1], (long long)ds[2], (long long)it->C,
+                  (long long)it->H, (long long)it->W0, o->pad);
+  it->aug = 1;
+  it->orow = it->C * it->oh * it->ow;
+  it->astage = malloc((size_t)it->row * sizeof *it->astage);
+  if (!it->astage) return MT_NOMEM();
+  it->ddesc.shape.dim[2] = it->oh;
+  it->ddesc.shape.dim[3] = it->ow;
+  return MT_OK;
+}
+
 /* cache = memory: /data whole (raw) and the labels, read at create. */
 static int load_memory(h5_iter *it, const char *path) {
   double bytes = (double)it->n * (double)it->rb, avail = mem_available();
@@ -613,6 +703,7 @@ static int h5_iter_setup(h5_iter *it, const char *path, int64_t batch_size, int 
   for (int i = 0; i < m->label_ndim; i++) it->ldesc.shape.dim[i] = m->label_dim[i];
   it->ldesc.shape.dim[0] = it->bs;
   MT_TRY(setup_norm(it, m, path));
+  MT_TRY(setup_augment(it, m, path));
 
   MT_TRY(mt_h5_iter_check_memory(path, it->n, it->gbs, world, it->row, it->lrow));
   size_t nb = (size_t)it->bs;
@@ -699,10 +790,16 @@ int mt_h5_iter_info(const mt_data_iter *dit, char *buf, size_t len, int *warn) {
              (long long)it->W, (double)(it->W * it->bs) * (double)it->rb / 1048576.0);
   int64_t rd, used;
   mtio_h5_io_counters(it->rd, &rd, &used);
+  char aug[160] = "";
+  if (it->aug)
+    snprintf(aug, sizeof aug, "; samples cut to %lldx%lldx%lld (pad %d, %s crop%s)",
+             (long long)it->C, (long long)it->oh, (long long)it->ow, it->opts.pad,
+             it->opts.rand_crop ? "random" : "center",
+             it->opts.rand_mirror ? ", random mirror" : "");
   size_t k =
-      (size_t)snprintf(buf, len, "%s: /data %s %s, %s; %s; %.3g bytes read per byte used%s", path,
+      (size_t)snprintf(buf, len, "%s: /data %s %s, %s; %s; %.3g bytes read per byte used%s%s", path,
                        mtio_dtype_name(m->dtype), lay, m->direct ? "read by pread" : "via HDF5",
-                       cache, it->expect_amp, it->shuffle ? " (shuffled, expected)" : "");
+                       cache, it->expect_amp, it->shuffle ? " (shuffled, expected)" : "", aug);
   if (it->expect_amp > 2.0) {
     if (warn) *warn = 1;
     char chrk[96] = "1";

@@ -345,6 +345,20 @@ has "$T/err" "tuple.ini:[0-9]*: \[model\] layers: Dropout 'drop1': axes='(0,1)' 
 expect 0 "$M" "$SRC/jobs/configs/lenet.ini" --check
 has "$T/err" "synthetic data (10 classes x samples of (1, 28, 28), 1000 samples per set)"
 
+# ---- issue 18 item 4: augmentation keys. Random 7x7 crops of the 8x8
+# images padded by 1 (the validation set: the center 7x7), then mirrored.
+AUG="--set data.data_shape=1,7,7 --set data.pad=1 --set data.rand_crop=true --set data.rand_mirror=true --set train.num_epoch=2"
+expect 0 "$M" "$T/img.ini" $AUG
+has "$T/err" "samples cut to 1x7x7 (pad 1, random crop, random mirror)"
+grep -q '^Epoch\[1\] Validation-accuracy=' "$T/out" || fail "augmented run: no validation line"
+expect 0 "$M" "$T/img.ini" $AUG --check
+has "$T/out" "data_shape = 1,7,7"
+has "$T/out" "rand_mirror = true"
+expect 2 "$M" "$T/img.ini" --check --set data.data_shape=1,7
+has "$T/err" "\[data\] data_shape: '1,7' is not 3 whole numbers >= 1"
+expect 1 "$M" "$T/img.ini" --set data.data_shape=3,7,7
+has "$T/err" "data_shape 3,7,7 does not fit /data's samples 1,8,8"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
