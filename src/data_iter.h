@@ -28,6 +28,13 @@ void mt_h5_augment_draw(uint64_t seed, uint64_t epoch, int64_t sample, int64_t s
 int mt_h5_iter_check_memory(const char *path, int64_t n, int64_t batch_size, int world, int64_t row,
                             int64_t lrow);
 
+/* The HDF5 iterator's in-memory cache (for tests): *ptr its first byte
+ * (NULL when streaming), *bytes its size, *shared_by the ranks of the
+ * node mapping that same block (0: this rank's own copy). MT_E_INVAL for
+ * another kind of iterator. */
+#include "modtrain.h"
+int mt_h5_iter_mem(const mt_data_iter *it, const void **ptr, int64_t *bytes, int *shared_by);
+
 /* The implementation of `it` when its next function is `next` (an iterator
  * of that kind), else NULL. */
 #include "modtrain.h"

@@ -42,6 +42,7 @@
 #include "base/error.h"
 #include "base/philox.h"
 #include "io/h5dataset.h"
+#include "kvstore/node_mem.h"
 #include "ndarray.h"
 
 typedef enum { SLOT_FREE = 0, SLOT_BUSY, SLOT_FULL, SLOT_END, SLOT_ERR } slot_state;
@@ -105,6 +106,9 @@ typedef struct {
   /* The in-memory cache (cache = memory): /data whole, raw. */
   void *mem;
   int use_mem;
+  int share;        /* MPI world = (rank, world): the cache may be node-shared */
+  mt_node_mem nmem; /* the node-shared block when mem is it */
+  int mem_shared;   /* ranks of the node sharing mem (0: this rank's own copy) */
 
   /* Streaming: a window of up to W planned batches whose rows are read
    * together, each chunk band once (mtio_h5_read_rows_raw). */
@@ -498,7 +502,8 @@ static void h5_destroy(void *self) {
   free(it->mul);
   free(it->astage);
   free(it->ylab);
-  free(it->mem);
+  if (it->mem_shared) mt_node_mem_free(&it->nmem);
+  else free(it->mem);
   free(it->wplan);
   free(it->widx);
   free(it->wrows);
@@ -655,10 +660,30 @@ static int setup_augment(h5_iter *it, const mtio_h5_meta *m, const char *path) {
   return MT_OK;
 }
 
-/* cache = memory: /data whole (raw) and the labels, read at create. */
+/* cache = memory: /data whole (raw) and the labels, read at create.
+ * Under MPI (it->share) the ranks of a node share one copy: node rank k of
+ * K reads rows [n k / K, n (k + 1) / K) into the node's block, then they
+ * wait for each other (kvstore/node_mem.h); collective over the world. */
 static int load_memory(h5_iter *it, const char *path) {
   double bytes = (double)it->n * (double)it->rb, avail = mem_available();
-  if (avail > 0 && bytes > avail)
+  int fits = !(avail > 0 && bytes > avail);
+  if (it->share) MT_TRY(mt_node_mem_world_min(fits, &fits)); /* all ranks, or none, go on */
+  if (it->share && fits) {
+    int rc = mt_node_mem_create((int64_t)bytes, &it->nmem);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+      int64_t k = it->nmem.node_rank, K = it->nmem.node_size;
+      int64_t b = it->n * k / K, e = it->n * (k + 1) / K;
+      it->mem = it->nmem.ptr;
+      it->mem_shared = (int)K;
+      rc = b < e ? mtio_h5_read_range_raw(it->rd, b, e, (char *)it->mem + b * it->rb) : MT_OK;
+      MT_TRY(mt_node_mem_done(&it->nmem, rc));
+      MT_TRY(load_labels(it));
+      it->use_mem = 1;
+      return MT_OK;
+    }
+  }
+  if (!fits)
     return MT_ERR(MT_E_NOMEM,
                   "%s: /data's %.3g GiB do not fit the %.3g GiB of memory available for [data] "
                   "cache = memory; use cache = none or auto",
@@ -719,8 +744,12 @@ static int h5_iter_setup(h5_iter *it, const char *path, int64_t batch_size, int 
   /* The cache: memory when asked, or (auto) when /data fits the budget. */
   double data_bytes = (double)it->n * (double)it->rb;
   double budget = it->opts.cache_bytes > 0 ? (double)it->opts.cache_bytes : mem_available() / 4;
-  if (it->opts.cache == MT_H5_CACHE_MEMORY ||
-      (it->opts.cache == MT_H5_CACHE_AUTO && data_bytes <= budget)) {
+  int use = it->opts.cache == MT_H5_CACHE_MEMORY ||
+            (it->opts.cache == MT_H5_CACHE_AUTO && data_bytes <= budget);
+  it->share = mt_node_mem_possible(rank, world);
+  if (it->share && it->opts.cache == MT_H5_CACHE_AUTO) /* every rank chooses the same */
+    MT_TRY(mt_node_mem_world_min(use, &use));
+  if (use) {
     MT_TRY(load_memory(it, path));
   } else {
     /* The streaming window: W batches whose rows fit the window budget
@@ -771,6 +800,15 @@ int mt_h5_iter_create(const char *path, int64_t batch_size, int shuffle, uint64_
                                 data_name, label_name, &o, out);
 }
 
+int mt_h5_iter_mem(const mt_data_iter *dit, const void **ptr, int64_t *bytes, int *shared_by) {
+  h5_iter *it = mt_data_iter_self_if(dit, h5_next);
+  if (!it) return MT_ERR(MT_E_INVAL, "h5_iter_mem: not an HDF5 iterator");
+  *ptr = it->use_mem ? it->mem : NULL;
+  *bytes = it->use_mem ? it->n * it->rb : 0;
+  *shared_by = it->mem_shared;
+  return MT_OK;
+}
+
 int mt_h5_iter_info(const mt_data_iter *dit, char *buf, size_t len, int *warn) {
   h5_iter *it = mt_data_iter_self_if(dit, h5_next);
   if (warn) *warn = 0;
@@ -780,7 +818,11 @@ int mt_h5_iter_info(const mt_data_iter *dit, char *buf, size_t len, int *warn) {
   char lay[128], cache[160];
   mtio_h5_layout_str(it->rd, lay, sizeof lay);
   double mib = (double)it->n * (double)it->rb / 1048576.0;
-  if (it->use_mem)
+  if (it->use_mem && it->mem_shared)
+    snprintf(cache, sizeof cache,
+             "cache memory (%.4g MiB, read once; one copy shared by %d ranks of the node)", mib,
+             it->mem_shared);
+  else if (it->use_mem)
     snprintf(cache, sizeof cache, "cache memory (%.4g MiB, read once; each rank its own copy)",
              mib);
   else if (m->direct || m->layout != MTIO_CHUNKED || m->chunk_rows <= 1)
