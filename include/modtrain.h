@@ -1113,7 +1113,11 @@ MT_API int mt_h5_iter_create(const char *path, int64_t batch_size, int shuffle, 
  * about cache_bytes, each chunk read once per window); AUTO is MEMORY when
  * /data's bytes fit the budget, else NONE. cache_bytes: the budget (0: a
  * quarter of the memory available at create for AUTO, 64 MiB for the
- * streaming window). Each rank keeps its own copy. Every value x of /data
+ * streaming window). When MPI is up and (rank, world) are the MPI world's
+ * (world > 1), the ranks of a node share one copy in POSIX shared memory,
+ * each reading a slice of it, and create is then collective over the
+ * world (every rank creates the iterator, as the command does); otherwise,
+ * or with MODTRAIN_SHM=0, each rank keeps its own copy. Every value x of /data
  * becomes (x - mean[c]) * (scale / std[c]) in float32, c its index along
  * axis 1 (the channel of [N, C, H, W]); nmean / nstd are 0 (mean 0, std 1),
  * 1 (every channel) or d1 values (MXNet's scale, mean_r/g/b, std_r/g/b). */
