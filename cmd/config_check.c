@@ -824,8 +824,29 @@ static int network_label_rule(mt_config *c, int k, const mtio_h5_meta *m, mtio_h
   if (b < 1) b = 1;
   mt_shape in[2] = {{.ndim = m->ndim}, {.ndim = m->label_ndim}};
   for (int i = 0; i < m->ndim; i++) in[0].dim[i] = i ? m->dim[i] : b;
-  if (c->data_shape[0] && m->ndim == 4) /* images cut to [data] data_shape */
-    for (int i = 1; i < 4; i++) in[0].dim[i] = c->data_shape[i - 1];
+  const int64_t *ds = c->data_shape;
+  int augment = ds[0] || c->pad || c->rand_crop || c->rand_mirror;
+  if (augment && m->ndim != 4)
+    return cfg_key_err(c, MT_E_INVAL,
+                       ds[0]          ? K_DATA_SHAPE
+                       : c->pad       ? K_PAD
+                       : c->rand_crop ? K_RAND_CROP
+                                      : K_RAND_MIRROR,
+                       "needs images: /data of '%s' must be [N, C, H, W], it has %d dimensions",
+                       k == K_TRAIN ? c->train : c->val, m->ndim);
+  if (ds[0]) { /* images cut to data_shape: the training set padded, the others not */
+    int64_t p = k == K_TRAIN ? c->pad : 0;
+    if (ds[0] != m->dim[1] || ds[1] > m->dim[2] + 2 * p || ds[2] > m->dim[3] + 2 * p)
+      return cfg_key_err(
+          c, MT_E_INVAL, K_DATA_SHAPE,
+          "%lld,%lld,%lld does not fit the samples (%lld, %lld, %lld) of '%s'%s: "
+          "the channels must match, the height and width be at most the "
+          "image's%s",
+          (long long)ds[0], (long long)ds[1], (long long)ds[2], (long long)m->dim[1],
+          (long long)m->dim[2], (long long)m->dim[3], k == K_TRAIN ? c->train : c->val,
+          k == K_TRAIN ? "" : " (validation: no pad)", k == K_TRAIN ? " plus 2 * pad" : "");
+    for (int i = 1; i < 4; i++) in[0].dim[i] = ds[i - 1];
+  }
   for (int i = 0; i < m->label_ndim; i++) in[1].dim[i] = i ? m->label_dim[i] : b;
   const char *names[2] = {"data", c->label_names[0]};
   int narg, nout, naux;

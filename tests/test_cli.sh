@@ -356,8 +356,15 @@ has "$T/out" "data_shape = 1,7,7"
 has "$T/out" "rand_mirror = true"
 expect 2 "$M" "$T/img.ini" --check --set data.data_shape=1,7
 has "$T/err" "\[data\] data_shape: '1,7' is not 3 whole numbers >= 1"
-expect 1 "$M" "$T/img.ini" --set data.data_shape=3,7,7
-has "$T/err" "data_shape 3,7,7 does not fit /data's samples 1,8,8"
+expect 2 "$M" "$T/img.ini" --check --set data.data_shape=3,7,7
+has "$T/err" "\\[data\\] data_shape: 3,7,7 does not fit the samples (1, 8, 8) of '$T/img.h5'"
+expect 2 "$M" "$T/img.ini" --check --set data.data_shape=1,9,9 --set data.pad=1
+has "$T/err" "(1, 8, 8) of '$T/img.h5' (validation: no pad)"
+/usr/bin/python3 -c "import h5py, numpy as np
+with h5py.File('$T/flat.h5', 'w') as f:
+    f['data'] = np.ones((40, 16), 'f4'); f['label'] = (np.arange(40) % 10).astype('f4')" || fail "h5py: flat.h5"
+expect 2 "$M" "$JOB" --check --set data.train=$T/flat.h5 --set data.val=none --set data.rand_mirror=true
+has "$T/err" "\\[data\\] rand_mirror: needs images: /data of '$T/flat.h5' must be \\[N, C, H, W\\], it has 2 dimensions"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
