@@ -18,7 +18,8 @@
     "GEMM threads per rank (oneDNN and OpenBLAS); wins over OMP_NUM_THREADS")                      \
   X(OMP_NUM_THREADS, "OMP_NUM_THREADS", "cores per node / ranks per node",                         \
     "GEMM threads per rank when OPENBLAS_NUM_THREADS is unset")                                    \
-  X(SHM, "MODTRAIN_SHM", "on", "0: ranks of a node reduce through MPI, not shared memory")         \
+  X(SHM, "MODTRAIN_SHM", "on",                                                                     \
+    "0: ranks of a node reduce through MPI, not shared memory, and each caches its own data")      \
   X(SHARED_UPDATE, "MODTRAIN_SHARED_UPDATE", "on where it applies",                                \
     "0: every rank keeps and updates all parameters (no node-shared update)")                      \
   X(FUSE, "MODTRAIN_FUSE", "GPU contexts only",                                                    \

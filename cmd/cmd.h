@@ -53,6 +53,11 @@ int mt_cmd_synth(int argc, char **argv);
 int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, const char *label,
                   int rank, int world, mt_data_iter **out);
 
+/* Rank 0: the HDF5 iterator's line (layout, cache chosen, bytes read per
+ * byte used) on stderr, as a warning with the fix when reading costs a lot;
+ * nothing for other iterators. */
+void cmd_data_banner(const mt_data_iter *it, int rank);
+
 /* A progress bar on stderr (rank 0): epoch, bar, samples/s, time left;
  * what `modtrain` shows instead of Speedometer lines on a terminal. Free
  * with mt_batch_callback_free. */

@@ -108,9 +108,26 @@ int cmd_make_iter(const mt_config *cfg, const char *src, int part, int shuffle, 
   /* the file's layout picks the iterator: token sequences are bucketed */
   if (strcmp(src, "synthetic") && mtio_seq_probe(src))
     return mt_config_seq_iter(cfg, src, shuffle, label, rank, world, NULL, out);
-  if (strcmp(src, "synthetic"))
-    return mt_h5_iter_create(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
-                             world, "data", label, out);
+  if (strcmp(src, "synthetic")) {
+    mt_h5_iter_opts o; /* [data] cache, scale, mean, std */
+    mt_h5_iter_opts_init(&o);
+    o.cache = (mt_h5_cache)cfg->data_cache;
+    o.scale = cfg->data_scale;
+    o.nmean = cfg->nmean;
+    o.nstd = cfg->nstd;
+    memcpy(o.mean, cfg->mean, sizeof o.mean);
+    memcpy(o.std, cfg->std, sizeof o.std);
+    /* [data] data_shape for every set; pad, rand_crop, rand_mirror for the
+     * training set only (part 0): the others get the center (MXNet's val). */
+    memcpy(o.data_shape, cfg->data_shape, sizeof o.data_shape);
+    if (part == 0) {
+      o.pad = cfg->pad;
+      o.rand_crop = cfg->rand_crop;
+      o.rand_mirror = cfg->rand_mirror;
+    }
+    return mt_h5_iter_create_opts(src, cfg->batch_size, shuffle, cfg->seed, MT_LAST_BATCH_PAD, rank,
+                                  world, "data", label, &o, out);
+  }
   int rc;
   if (cfg->synth_ndim > 0) {
     MT_TRY_GOTO(shaped_synthetic(cfg, part, shuffle, label, out), rc, fail);
@@ -126,4 +143,14 @@ fail:
   mt_data_iter_free(*out);
   *out = NULL;
   return rc;
+}
+
+void cmd_data_banner(const mt_data_iter *it, int rank) {
+  char line[1024];
+  int warn;
+  if (rank != 0 || mt_h5_iter_info(it, line, sizeof line, &warn) < 0) {
+    mt_error_clear();
+    return;
+  }
+  fprintf(stderr, "modtrain: %sdata %s\n", warn ? "warning: " : "", line);
 }

@@ -472,6 +472,7 @@ static int job_prepare(train_job *j) {
   const char *label = cfg->label_names[0];
   MT_TRY(cmd_make_iter(cfg, cfg->train, 0, cfg->shuffle, label, j->rank, j->world, &j->train_it));
   if (cfg->val) MT_TRY(cmd_make_iter(cfg, cfg->val, 1, 0, label, j->rank, j->world, &j->val_it));
+  cmd_data_banner(j->train_it, j->rank); /* HDF5: layout, cache, read amplification */
   MT_TRY(make_module(j));
   MT_TRY(mt_initializer_create(cfg->initializer, cfg->seed, &j->init));
   fit_options(j);

@@ -46,6 +46,12 @@ typedef struct {
   int64_t batch_size;  /* global batch over all ranks and contexts (32) */
   int shuffle;         /* training set reshuffled each epoch (1) */
   uint64_t seed;       /* data, initializer and dropout seed (0) */
+  int data_cache;      /* HDF5 files: mt_h5_cache (auto) */
+  float data_scale;    /* HDF5 files: x -> (x - mean[c]) * (scale / std[c]) (1) */
+  int nmean, nstd;     /* 0 (none), 1 or one per channel */
+  float mean[MT_H5_MAX_CHANNELS], std[MT_H5_MAX_CHANNELS];
+  int64_t data_shape[3];           /* HDF5 images: C,H,W after the crop (0,0,0: none) */
+  int pad, rand_crop, rand_mirror; /* HDF5 images, training (0, false, false) */
 
   /* [model]: exactly one of symbol_path / layers was given; `symbol` is
    * built (or loaded) and checked at load time, owned by the config. */

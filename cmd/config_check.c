@@ -284,6 +284,51 @@ static int check_metrics_file(mt_config *c, int k, const char *v) {
   return set_str(&c->metrics_file, v);
 }
 
+/* mean / std: none, or 1 to MT_H5_MAX_CHANNELS numbers separated by
+ * commas, optionally in ( ) or [ ]; std values nonzero. */
+static int check_float_list(mt_config *c, int k, const char *v, float *out, int *n) {
+  *n = 0;
+  if (is_none(v)) return MT_OK;
+  const char *p = v;
+  while (isspace((unsigned char)*p) || *p == '(' || *p == '[') p++;
+  for (;;) {
+    char *end;
+    errno = 0;
+    double d = strtod(p, &end);
+    if (end == p || errno || !isfinite(d) || (k == K_STD && d == 0))
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a list of numbers (%s)", v,
+                         cfg_keys[k].hint);
+    if (*n == MT_H5_MAX_CHANNELS)
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' has more than %d values", v, MT_H5_MAX_CHANNELS);
+    out[(*n)++] = (float)d;
+    p = end;
+    while (isspace((unsigned char)*p) || *p == ')' || *p == ']') p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p)
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not a list of numbers (%s)", v,
+                         cfg_keys[k].hint);
+    return MT_OK;
+  }
+}
+
+/* data_shape: none, or 3 whole numbers >= 1 (C,H,W), as mean's list. */
+static int check_data_shape(mt_config *c, int k, const char *v) {
+  float f[MT_H5_MAX_CHANNELS];
+  int n;
+  memset(c->data_shape, 0, sizeof c->data_shape);
+  MT_TRY(check_float_list(c, k, v, f, &n));
+  if (n == 0) return MT_OK;
+  for (int i = 0; i < n; i++)
+    if (n != 3 || !(f[i] >= 1.0f && f[i] <= (float)(1 << 20)) || f[i] != (float)(int64_t)f[i])
+      return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not 3 whole numbers >= 1 (%s)", v,
+                         cfg_keys[k].hint);
+  for (int i = 0; i < 3; i++) c->data_shape[i] = (int64_t)f[i];
+  return MT_OK;
+}
+
 /* synthetic_shape: none, or 1 to MT_MAX_DIM - 1 whole numbers >= 1
  * separated by commas, optionally in ( ) or [ ] ("1,28,28", "(1, 28, 28)"),
  * of at most 2^26 floats in all (feature_dim's limit). */
@@ -368,6 +413,29 @@ static int apply_data_key(mt_config *c, int k, const char *v) {
   case K_SHUFFLE: return check_bool(c, k, &c->shuffle);
   case K_BUCKETS:
   case K_INVALID_LABEL: return cfg_apply_lm_key(c, k, v);
+  case K_CACHE:
+    if (!strcasecmp(v, "auto")) c->data_cache = MT_H5_CACHE_AUTO;
+    else if (!strcasecmp(v, "memory")) c->data_cache = MT_H5_CACHE_MEMORY;
+    else if (!strcasecmp(v, "none")) c->data_cache = MT_H5_CACHE_NONE;
+    else return cfg_key_err(c, MT_E_INVAL, k, "'%s' is not %s", v, cfg_keys[k].hint);
+    return MT_OK;
+  case K_SCALE: {
+    double d;
+    MT_TRY(check_float(c, k, -1e30, 0, 1e30, 0, &d));
+    if (d == 0)
+      return cfg_key_err(c, MT_E_INVAL, k, "0 would make every value 0 (%s)", cfg_keys[k].hint);
+    c->data_scale = (float)d;
+    return MT_OK;
+  }
+  case K_MEAN: return check_float_list(c, k, v, c->mean, &c->nmean);
+  case K_STD: return check_float_list(c, k, v, c->std, &c->nstd);
+  case K_DATA_SHAPE: return check_data_shape(c, k, v);
+  case K_PAD:
+    MT_TRY(check_int(c, k, 0, 1 << 20, &i64));
+    c->pad = (int)i64;
+    return MT_OK;
+  case K_RAND_CROP: return check_bool(c, k, &c->rand_crop);
+  case K_RAND_MIRROR: return check_bool(c, k, &c->rand_mirror);
   case K_SEED: {
     char *end;
     errno = 0;
@@ -765,6 +833,29 @@ static int network_label_rule(mt_config *c, int k, const mtio_h5_meta *m, mtio_h
   if (b < 1) b = 1;
   mt_shape in[2] = {{.ndim = m->ndim}, {.ndim = m->label_ndim}};
   for (int i = 0; i < m->ndim; i++) in[0].dim[i] = i ? m->dim[i] : b;
+  const int64_t *ds = c->data_shape;
+  int augment = ds[0] || c->pad || c->rand_crop || c->rand_mirror;
+  if (augment && m->ndim != 4)
+    return cfg_key_err(c, MT_E_INVAL,
+                       ds[0]          ? K_DATA_SHAPE
+                       : c->pad       ? K_PAD
+                       : c->rand_crop ? K_RAND_CROP
+                                      : K_RAND_MIRROR,
+                       "needs images: /data of '%s' must be [N, C, H, W], it has %d dimensions",
+                       k == K_TRAIN ? c->train : c->val, m->ndim);
+  if (ds[0]) { /* images cut to data_shape: the training set padded, the others not */
+    int64_t p = k == K_TRAIN ? c->pad : 0;
+    if (ds[0] != m->dim[1] || ds[1] > m->dim[2] + 2 * p || ds[2] > m->dim[3] + 2 * p)
+      return cfg_key_err(
+          c, MT_E_INVAL, K_DATA_SHAPE,
+          "%lld,%lld,%lld does not fit the samples (%lld, %lld, %lld) of '%s'%s: "
+          "the channels must match, the height and width be at most the "
+          "image's%s",
+          (long long)ds[0], (long long)ds[1], (long long)ds[2], (long long)m->dim[1],
+          (long long)m->dim[2], (long long)m->dim[3], k == K_TRAIN ? c->train : c->val,
+          k == K_TRAIN ? "" : " (validation: no pad)", k == K_TRAIN ? " plus 2 * pad" : "");
+    for (int i = 1; i < 4; i++) in[0].dim[i] = ds[i - 1];
+  }
   for (int i = 0; i < m->label_ndim; i++) in[1].dim[i] = i ? m->label_dim[i] : b;
   const char *names[2] = {"data", c->label_names[0]};
   int narg, nout, naux;

@@ -27,6 +27,14 @@ typedef enum {
   K_BATCH_SIZE,
   K_SHUFFLE,
   K_SEED,
+  K_CACHE, /* [data] cache, scale, mean, std: the HDF5 reader (issue 18) */
+  K_SCALE,
+  K_MEAN,
+  K_STD,
+  K_DATA_SHAPE, /* [data] data_shape, pad, rand_crop, rand_mirror: augmentation (issue 18) */
+  K_PAD,
+  K_RAND_CROP,
+  K_RAND_MIRROR,
   K_SYMBOL,
   K_LAYERS,
   K_NUM_EPOCH,

@@ -1128,6 +1128,54 @@ MT_API int mt_h5_iter_create(const char *path, int64_t batch_size, int shuffle, 
                              mt_last_batch last_batch_handle, int rank, int world,
                              const char *data_name, const char *label_name, mt_data_iter **out);
 
+/* The HDF5 iterator with options: the in-memory cache, and /data's
+ * conversion to float32 (docs/design.md §6, docs/config.md [data]).
+ * cache: MEMORY reads /data whole at create (in its file type: uint8 stays
+ * 1 byte a value) with large sequential reads, and serves every epoch from
+ * memory; NONE streams (whole chunks, grouped over a window of batches of
+ * about cache_bytes, each chunk read once per window); AUTO is MEMORY when
+ * /data's bytes fit the budget, else NONE. cache_bytes: the budget (0: a
+ * quarter of the memory available at create for AUTO, 64 MiB for the
+ * streaming window). When MPI is up and (rank, world) are the MPI world's
+ * (world > 1), the ranks of a node share one copy in POSIX shared memory,
+ * each reading a slice of it, and create is then collective over the
+ * world (every rank creates the iterator, as the command does); otherwise,
+ * or with MODTRAIN_SHM=0, each rank keeps its own copy. Every value x of /data
+ * becomes (x - mean[c]) * (scale / std[c]) in float32, c its index along
+ * axis 1 (the channel of [N, C, H, W]); nmean / nstd are 0 (mean 0, std 1),
+ * 1 (every channel) or d1 values (MXNet's scale, mean_r/g/b, std_r/g/b). */
+typedef enum { MT_H5_CACHE_AUTO = 0, MT_H5_CACHE_MEMORY, MT_H5_CACHE_NONE } mt_h5_cache;
+#define MT_H5_MAX_CHANNELS 16
+typedef struct {
+  mt_h5_cache cache;
+  int64_t cache_bytes;
+  float scale;
+  int nmean, nstd;
+  float mean[MT_H5_MAX_CHANNELS], std[MT_H5_MAX_CHANNELS];
+  /* Augmentation of [N, C, H, W] data (MXNet ImageRecordIter's data_shape,
+   * pad, rand_crop, rand_mirror), applied to the float32 values after
+   * scale / mean / std. data_shape {C, h, w} (all 0: the file's C, H, W)
+   * is the shape of a sample handed out: each image gets a border of `pad`
+   * zeros (0 after normalisation) on every side, then the h x w window at a
+   * random position (rand_crop) or at the center is cut out, then flipped
+   * left-right with probability 1/2 (rand_mirror). The draws are Philox
+   * values keyed by (seed, epoch, sample index in the file): the same
+   * whatever the rank count, prefetch, cache, or a resume. */
+  int64_t data_shape[3];
+  int pad, rand_crop, rand_mirror;
+} mt_h5_iter_opts;
+/* Defaults: cache NONE (mt_h5_iter_create's), budget 0, scale 1, no mean/std. */
+MT_API void mt_h5_iter_opts_init(mt_h5_iter_opts *o);
+MT_API int mt_h5_iter_create_opts(const char *path, int64_t batch_size, int shuffle, uint64_t seed,
+                                  mt_last_batch last_batch_handle, int rank, int world,
+                                  const char *data_name, const char *label_name,
+                                  const mt_h5_iter_opts *opts, mt_data_iter **out);
+/* One line on an HDF5 iterator: layout, type, cache chosen, bytes read per
+ * byte used (expected, and measured so far); *warn (if not NULL) is 1 when
+ * a shuffled epoch reads more than 2 bytes per byte used, and the line then
+ * ends with the fix. MT_E_INVAL for another kind of iterator. */
+MT_API int mt_h5_iter_info(const mt_data_iter *it, char *buf, size_t len, int *warn);
+
 /* ------------------------------------------------------------------- BLAS */
 
 /* Chooses OpenBLAS's best kernel for this CPU (AVX-512 -> SkylakeX,

@@ -430,8 +430,52 @@ struct mtio_h5_reader {
   int64_t file_size; /* bytes, at open */
   hid_t file, data, label;
   hid_t dspace, lspace; /* file dataspaces, reused for the selections */
+  hid_t dmem;           /* /data's native memory type (meta.dtype) */
   mtio_h5_meta meta;
+  int fd;               /* meta.direct: the file, for pread */
+  int64_t offset;       /* meta.direct: /data's address in the file */
+  void *band;           /* chunked: one band of chunk_rows rows (raw) */
+  int64_t nread, nused; /* raw reads: bytes from storage, bytes returned */
 };
+
+const char *mtio_dtype_name(mtio_dtype t) {
+  static const char *n[] = {"float32", "float64", "uint8", "int8", "uint16", "int16", "int32"};
+  return (unsigned)t < 7 ? n[t] : "?";
+}
+
+int mtio_dtype_size(mtio_dtype t) {
+  static const int z[] = {4, 8, 1, 1, 2, 2, 4};
+  return (unsigned)t < 7 ? z[t] : 0;
+}
+
+static hid_t dtype_native(mtio_dtype t) {
+  switch (t) {
+  case MTIO_F64: return H5T_NATIVE_DOUBLE;
+  case MTIO_U8: return H5T_NATIVE_UINT8;
+  case MTIO_I8: return H5T_NATIVE_INT8;
+  case MTIO_U16: return H5T_NATIVE_UINT16;
+  case MTIO_I16: return H5T_NATIVE_INT16;
+  case MTIO_I32: return H5T_NATIVE_INT32;
+  default: return H5T_NATIVE_FLOAT;
+  }
+}
+
+/* /data's element types: 0 and *out set, or -1. */
+static int data_dtype(hid_t t, mtio_dtype *out) {
+  size_t z = H5Tget_size(t);
+  H5T_class_t c = H5Tget_class(t);
+  int u = c == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE;
+  if (c == H5T_FLOAT && (z == 4 || z == 8)) {
+    *out = z == 4 ? MTIO_F32 : MTIO_F64;
+    return 0;
+  }
+  if (c != H5T_INTEGER) return -1;
+  if (z == 1) *out = u ? MTIO_U8 : MTIO_I8;
+  else if (z == 2) *out = u ? MTIO_U16 : MTIO_I16;
+  else if (z == 4 && !u) *out = MTIO_I32;
+  else return -1;
+  return 0;
+}
 
 static const char *file_kind(mode_t m) {
   return S_ISFIFO(m)   ? "a FIFO (named pipe)"
@@ -562,12 +606,25 @@ static int open_dataset(mtio_h5_reader *r, const char *name, int min_rank, int m
   hid_t t = -1, sp = -1;
   char tb[64], db[160];
   MT_CHECK_H5_GOTO(t = H5Dget_type(*out), rc, done);
-  if (H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != 4) {
+  int is_label = strcmp(name, "label") == 0;
+  size_t tz = H5Tget_size(t);
+  H5T_class_t tc = H5Tget_class(t);
+  mtio_dtype dt;
+  int ok = is_label ? (tc == H5T_FLOAT && (tz == 4 || tz == 8)) ||
+                          (tc == H5T_INTEGER && (tz == 1 || tz == 2 || tz == 4 || tz == 8))
+                    : data_dtype(t, &dt) == 0;
+  if (!ok) {
     rc = mt_error_set(MT_E_FORMAT,
-                      "%s: /%s is %s, expected float32 (convert it, e.g. with numpy's "
+                      "%s: /%s is %s, expected float32 (or %s; convert it, e.g. with numpy's "
                       ".astype('float32'))",
-                      path, name, type_name(t, tb, sizeof tb));
+                      path, name, type_name(t, tb, sizeof tb),
+                      is_label ? "float64 or an integer type"
+                               : "float64, uint8, int8, uint16, int16, int32");
     goto done;
+  }
+  if (!is_label) {
+    r->meta.dtype = dt;
+    r->meta.elem = mtio_dtype_size(dt);
   }
   MT_CHECK_H5_GOTO(sp = H5Dget_space(*out), rc, done);
   int nd = H5Sget_simple_extent_ndims(sp);
@@ -612,8 +669,73 @@ static void reader_release(mtio_h5_reader *r) {
   close_id(r->data, H5Dclose);
   close_id(r->label, H5Dclose);
   close_id(r->file, H5Fclose);
+  if (r->fd >= 0) close(r->fd);
+  free(r->band);
   free(r->path);
   free(r);
+}
+
+/* /data's storage: layout, chunk shape, filters, stored size; contiguous
+ * storage in native byte order is read with pread (meta.direct). Caller
+ * holds the lock. */
+static int read_layout(mtio_h5_reader *r) {
+  mtio_h5_meta *m = &r->meta;
+  r->dmem = dtype_native(m->dtype);
+  m->stored_bytes = (int64_t)H5Dget_storage_size(r->data);
+  hid_t dcpl = H5Dget_create_plist(r->data);
+  if (dcpl < 0) return mtio_h5_fail("H5Dget_create_plist", __FILE__, __LINE__);
+  H5D_layout_t lay = H5Pget_layout(dcpl);
+  m->layout = lay == H5D_CHUNKED      ? MTIO_CHUNKED
+              : lay == H5D_CONTIGUOUS ? MTIO_CONTIGUOUS
+                                      : MTIO_OTHER_LAYOUT;
+  if (m->layout == MTIO_CHUNKED) {
+    hsize_t c[H5S_MAX_RANK];
+    int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, c);
+    if (nd > 0) {
+      m->chunk_rows = (int64_t)c[0];
+      m->chunk_bytes = m->elem;
+      m->band_chunks = 1;
+      for (int i = 0; i < nd; i++) {
+        m->chunk_bytes *= (int64_t)c[i];
+        if (i > 0 && i < m->ndim && c[i] > 0)
+          m->band_chunks *= (m->dim[i] + (int64_t)c[i] - 1) / (int64_t)c[i];
+      }
+    }
+  }
+  int nf = H5Pget_nfilters(dcpl);
+  size_t k = 0;
+  m->filters[0] = '\0';
+  for (int i = 0; i < nf && k < sizeof m->filters; i++) {
+    unsigned flags, cd[8];
+    size_t ncd = 8;
+    char fname[64] = "";
+    H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof fname, fname, NULL);
+    const char *nm = f == H5Z_FILTER_DEFLATE       ? "gzip"
+                     : f == H5Z_FILTER_SHUFFLE     ? "shuffle"
+                     : f == H5Z_FILTER_FLETCHER32  ? "fletcher32"
+                     : f == H5Z_FILTER_SZIP        ? "szip"
+                     : f == H5Z_FILTER_NBIT        ? "nbit"
+                     : f == H5Z_FILTER_SCALEOFFSET ? "scaleoffset"
+                                                   : "filter";
+    k += (size_t)snprintf(m->filters + k, sizeof m->filters - k, "%s%s", k ? "+" : "", nm);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  if (m->layout == MTIO_CONTIGUOUS && H5Pget_external_count(dcpl) == 0) {
+    hid_t ft = H5Dget_type(r->data);
+    htri_t same = ft >= 0 ? H5Tequal(ft, r->dmem) : 0;
+    if (ft >= 0) H5Tclose(ft);
+    haddr_t off = H5Dget_offset(r->data);
+    H5Eclear2(H5E_DEFAULT);
+    if (same > 0 && off != HADDR_UNDEF && m->stored_bytes > 0) {
+      r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+      if (r->fd >= 0) {
+        r->offset = (int64_t)off;
+        m->direct = 1;
+      }
+    }
+  }
+  H5Pclose(dcpl);
+  return MT_OK;
 }
 
 static int reader_validate(mtio_h5_reader *r, hid_t dapl_data, hid_t dapl_label) {
@@ -654,19 +776,25 @@ static int reader_validate(mtio_h5_reader *r, hid_t dapl_data, hid_t dapl_label)
   MT_TRY(read_attr_int(r->file, path, "part", 0, &m->part));
   MT_TRY(read_attr_str(r->file, path, "generator", m->generator, sizeof m->generator));
 
-  hid_t dcpl = H5Dget_create_plist(r->data);
-  if (dcpl < 0) return mtio_h5_fail("H5Dget_create_plist", __FILE__, __LINE__);
-  if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
-    hsize_t c[H5S_MAX_RANK];
-    if (H5Pget_chunk(dcpl, H5S_MAX_RANK, c) > 0) m->chunk_rows = (int64_t)c[0];
-  }
-  H5Pclose(dcpl);
-  if (m->chunk_rows == 1) {
-    /* One row per chunk: no chunk is read twice in an epoch, so caching
-     * them only costs (8% of a shuffled epoch): reopen without a cache. */
+  MT_TRY(read_layout(r));
+  /* The chunk cache of /data, sized from the layout: one row per chunk is
+   * never read twice in an epoch, so no cache (caching cost 8% of a
+   * shuffled epoch); otherwise room for one band of chunk_rows rows (the
+   * unit of mtio_h5_read_rows_raw), at least 4 MiB, at most 64 MiB. */
+  if (m->layout == MTIO_CHUNKED) {
+    size_t bytes = 0, slots = 0;
+    if (m->chunk_rows > 1) {
+      int64_t band = m->chunk_bytes * m->band_chunks;
+      bytes = band < ((int64_t)4 << 20)    ? (size_t)4 << 20
+              : band > ((int64_t)64 << 20) ? (size_t)64 << 20
+                                           : (size_t)band;
+      slots =
+          (size_t)(100 * (m->band_chunks + bytes / (size_t)(m->chunk_bytes ? m->chunk_bytes : 1)) +
+                   1);
+    }
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     if (dapl < 0) return mtio_h5_fail("H5Pcreate", __FILE__, __LINE__);
-    H5Pset_chunk_cache(dapl, 0, 0, 0.75);
+    H5Pset_chunk_cache(dapl, slots, bytes, 1.0);
     hid_t d = H5Dopen2(r->file, "data", dapl);
     H5Pclose(dapl);
     if (d < 0) return mtio_h5_fail("H5Dopen2(data)", __FILE__, __LINE__);
@@ -701,6 +829,7 @@ int mtio_h5_open(const char *path, mtio_h5_reader **out) {
     return mt_error_set(MT_E_NOMEM, "%s: out of memory", path);
   }
   r->file = r->data = r->label = r->dspace = r->lspace = -1;
+  r->fd = -1;
   r->file_size = (int64_t)st.st_size;
   int rc = MT_OK;
   hid_t dapl_d = -1, dapl_l = -1, fapl = -1;
@@ -761,8 +890,8 @@ const char *mtio_h5_reader_path(const mtio_h5_reader *r) { return r->path; }
  * buf. The memory space has the hyperslab's own shape: HDF5 then maps
  * chunks to memory block-wise, where a flat memory space costs it a walk
  * over every element (10x slower on 784-float rows). Caller holds the lock. */
-static int read_run(hid_t d, hid_t fs, int ndim, const int64_t *dim, int64_t a, int64_t n,
-                    float *buf) {
+static int read_run_t(hid_t d, hid_t fs, int ndim, const int64_t *dim, int64_t a, int64_t n,
+                      hid_t mtype, void *buf) {
   hsize_t start[MT_MAX_DIM] = {0}, count[MT_MAX_DIM];
   start[0] = (hsize_t)a;
   count[0] = (hsize_t)n;
@@ -771,10 +900,15 @@ static int read_run(hid_t d, hid_t fs, int ndim, const int64_t *dim, int64_t a, 
   hid_t ms = -1;
   MT_CHECK_H5_GOTO(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), rc, done);
   MT_CHECK_H5_GOTO(ms = H5Screate_simple(ndim, count, NULL), rc, done);
-  MT_CHECK_H5_GOTO(H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf), rc, done);
+  MT_CHECK_H5_GOTO(H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf), rc, done);
 done:
   close_id(ms, H5Sclose);
   return rc;
+}
+
+static int read_run(hid_t d, hid_t fs, int ndim, const int64_t *dim, int64_t a, int64_t n,
+                    float *buf) {
+  return read_run_t(d, fs, ndim, dim, a, n, H5T_NATIVE_FLOAT, buf);
 }
 
 /* Reads runs of rows for one dataset (is_label picks /label). */
@@ -932,4 +1066,136 @@ int mtio_h5_read_rows(mtio_h5_reader *r, int64_t n, const int64_t *rows, float *
                           r->path, (long long)i, (long long)rows[i], (long long)r->meta.dim[0]);
   if (n == 0) return MT_OK;
   return read_common(r, n, rows, 0, x, y);
+}
+
+/* ------------------------------------------------------------ raw reads */
+
+int mtio_h5_check_labels(const mtio_h5_reader *r, int64_t n, const float *y, int64_t first,
+                         const int64_t *rows) {
+  if (r->meta.num_classes <= 0 || r->meta.label_ndim != 1) return MT_OK;
+  return check_labels(r->path, r->meta.num_classes, n, y, first, rows);
+}
+
+void mtio_h5_io_counters(const mtio_h5_reader *r, int64_t *bytes_read, int64_t *bytes_used) {
+  if (bytes_read) *bytes_read = r->nread;
+  if (bytes_used) *bytes_used = r->nused;
+}
+
+const char *mtio_h5_layout_str(const mtio_h5_reader *r, char *buf, size_t len) {
+  const mtio_h5_meta *m = &r->meta;
+  if (m->layout == MTIO_CHUNKED)
+    snprintf(buf, len, "chunked, %lld rows a chunk (%.3g MiB)%s%s", (long long)m->chunk_rows,
+             (double)m->chunk_bytes / 1048576.0, m->filters[0] ? ", " : "", m->filters);
+  else snprintf(buf, len, "%s", m->layout == MTIO_CONTIGUOUS ? "contiguous" : "compact/virtual");
+  return buf;
+}
+
+/* pread of exactly len bytes at off. */
+static int pread_all(const mtio_h5_reader *r, void *buf, size_t len, int64_t off) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t k = pread(r->fd, p, len, (off_t)off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0)
+      return mt_error_set(MT_E_IO, "%s: reading /data at byte %lld: %s", r->path, (long long)off,
+                          k < 0 ? strerror(errno) : "unexpected end of file");
+    p += k;
+    len -= (size_t)k;
+    off += k;
+  }
+  return MT_OK;
+}
+
+/* Rows [a, a + n) of /data, raw, by pread or one hyperslab read. */
+static int raw_run(mtio_h5_reader *r, int64_t a, int64_t n, void *buf) {
+  const mtio_h5_meta *m = &r->meta;
+  int64_t rb = m->row * m->elem;
+  r->nread += n * rb;
+  if (m->direct) return pread_all(r, buf, (size_t)(n * rb), r->offset + a * rb);
+  mtio_h5_lock();
+  int rc = read_run_t(r->data, r->dspace, m->ndim, m->dim, a, n, r->dmem, buf);
+  mtio_h5_unlock();
+  if (rc < 0)
+    rc = mt_error_prefix(rc, "%s: reading /data rows [%lld, %lld)", r->path, (long long)a,
+                         (long long)(a + n));
+  return rc;
+}
+
+int mtio_h5_read_range_raw(mtio_h5_reader *r, int64_t begin, int64_t end, void *x) {
+  if (!r) return mt_error_set(MT_E_INVAL, "dataset reader: NULL reader");
+  const mtio_h5_meta *m = &r->meta;
+  if (begin < 0 || end < begin || end > m->dim[0])
+    return mt_error_set(MT_E_INVAL, "%s: rows [%lld, %lld) are not inside the %lld samples",
+                        r->path, (long long)begin, (long long)end, (long long)m->dim[0]);
+  int64_t rb = m->row * m->elem;
+  /* blocks of about 64 MiB, whole bands of chunks */
+  int64_t step = ((int64_t)64 << 20) / (rb ? rb : 1);
+  if (m->chunk_rows > 1) step = (step / m->chunk_rows + 1) * m->chunk_rows;
+  if (step < 1) step = 1;
+  char *p = x;
+  for (int64_t a = begin; a < end; a += step) {
+    int64_t n = end - a < step ? end - a : step;
+    MT_TRY(raw_run(r, a, n, p + (a - begin) * rb));
+  }
+  r->nused += (end - begin) * rb;
+  return MT_OK;
+}
+
+int mtio_h5_read_rows_raw(mtio_h5_reader *r, int64_t n, const int64_t *rows, void *x) {
+  if (!r) return mt_error_set(MT_E_INVAL, "dataset reader: NULL reader");
+  const mtio_h5_meta *m = &r->meta;
+  for (int64_t i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= m->dim[0] || (i > 0 && rows[i] <= rows[i - 1]))
+      return mt_error_set(MT_E_INVAL,
+                          "%s: row list entry %lld is %lld: rows must be strictly increasing "
+                          "and inside [0, %lld)",
+                          r->path, (long long)i, (long long)rows[i], (long long)m->dim[0]);
+  int64_t rb = m->row * m->elem, cr = m->chunk_rows;
+  char *out = x;
+  if (m->layout != MTIO_CHUNKED || cr <= 1) {
+    for (int64_t i = 0; i < n;) { /* runs of consecutive rows */
+      int64_t j = i + 1;
+      while (j < n && rows[j] == rows[j - 1] + 1) j++;
+      MT_TRY(raw_run(r, rows[i], j - i, out + i * rb));
+      i = j;
+    }
+    r->nused += n * rb;
+    return MT_OK;
+  }
+  /* Chunked: each band of cr rows that holds wanted rows is read once,
+   * whole (every chunk of it read and decoded once), then its rows copied. */
+  for (int64_t i = 0; i < n;) {
+    int64_t b0 = rows[i] / cr * cr, b1 = b0 + cr < m->dim[0] ? b0 + cr : m->dim[0];
+    int64_t j = i;
+    while (j < n && rows[j] < b1) j++;
+    if (j - i == b1 - b0) { /* the whole band is wanted: straight into x */
+      MT_TRY(raw_run(r, b0, b1 - b0, out + i * rb));
+    } else {
+      if (!r->band && !(r->band = malloc((size_t)(cr * rb))))
+        return mt_error_set(MT_E_NOMEM, "%s: out of memory for a band of %lld rows of /data",
+                            r->path, (long long)cr);
+      MT_TRY(raw_run(r, b0, b1 - b0, r->band));
+      for (int64_t k = i; k < j; k++)
+        memcpy(out + k * rb, (char *)r->band + (rows[k] - b0) * rb, (size_t)rb);
+    }
+    i = j;
+  }
+  r->nused += n * rb;
+  return MT_OK;
+}
+
+int mtio_h5_read_labels(mtio_h5_reader *r, int64_t begin, int64_t end, float *y) {
+  if (!r) return mt_error_set(MT_E_INVAL, "dataset reader: NULL reader");
+  const mtio_h5_meta *m = &r->meta;
+  if (begin < 0 || end < begin || end > m->dim[0])
+    return mt_error_set(MT_E_INVAL, "%s: rows [%lld, %lld) are not inside the %lld samples",
+                        r->path, (long long)begin, (long long)end, (long long)m->dim[0]);
+  if (end == begin) return MT_OK;
+  mtio_h5_lock();
+  int rc = read_run(r->label, r->lspace, m->label_ndim, m->label_dim, begin, end - begin, y);
+  mtio_h5_unlock();
+  if (rc < 0)
+    rc = mt_error_prefix(rc, "%s: reading /label rows [%lld, %lld)", r->path, (long long)begin,
+                         (long long)end);
+  return rc;
 }

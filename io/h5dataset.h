@@ -20,9 +20,14 @@
  * samples. Small chunks keep a shuffled read cheap: a random row costs one
  * chunk of ~4 KiB (one row for rows of 4 KiB or more), read and verified.
  *
- * Files written elsewhere are read if they hold float32 /data and /label of
- * those ranks (any layout, byte order or chunking); format_version and
- * num_classes may be absent (no label range check then).
+ * Files written elsewhere are read if they hold /data of float32, float64,
+ * uint8, int8, uint16, int16 or int32 and /label of any integer or float
+ * type, of those ranks (any layout, filters, byte order or chunking);
+ * format_version and num_classes may be absent (no label range check then).
+ * The float reads convert (HDF5's conversions, exact for these types but
+ * int32 beyond 2^24 and float64's rounding); mtio_h5_read_rows_raw reads
+ * /data in its own type, whole chunks at a time (read amplification:
+ * bytes_read / bytes_used).
  *
  * Thread safety: libhdf5-openmpi is not thread-safe. Every function here
  * holds the process-wide HDF5 lock (mtio_h5_lock) while it calls HDF5;
@@ -41,6 +46,16 @@
 void mtio_h5_lock(void);
 void mtio_h5_unlock(void);
 
+/* The element type of /data, as read into memory (native byte order). */
+typedef enum { MTIO_F32 = 0, MTIO_F64, MTIO_U8, MTIO_I8, MTIO_U16, MTIO_I16, MTIO_I32 } mtio_dtype;
+
+/* numpy's name of a dtype ("uint8") and its size in bytes. */
+const char *mtio_dtype_name(mtio_dtype t);
+int mtio_dtype_size(mtio_dtype t);
+
+/* Storage of /data. */
+typedef enum { MTIO_CONTIGUOUS = 0, MTIO_CHUNKED, MTIO_OTHER_LAYOUT } mtio_layout;
+
 /* What a dataset file holds. */
 typedef struct {
   int ndim;                /* rank of /data, 2..MT_MAX_DIM */
@@ -54,6 +69,14 @@ typedef struct {
   int64_t part;        /* -1 when absent */
   char generator[256]; /* "" when absent */
   int64_t chunk_rows;  /* rows per chunk of /data; 0 when not chunked */
+  mtio_dtype dtype;    /* /data's element type */
+  int elem;            /* its bytes */
+  mtio_layout layout;
+  int64_t chunk_bytes;  /* bytes of one /data chunk in memory (0: not chunked) */
+  int64_t band_chunks;  /* chunks across one band of chunk_rows rows (chunked) */
+  int64_t stored_bytes; /* /data's bytes in the file (compressed size) */
+  char filters[64];     /* "gzip+shuffle+fletcher32", "" when none */
+  int direct;           /* contiguous, native byte order: rows read with pread */
 } mtio_h5_meta;
 
 /* ------------------------------------------------------------------ writer */
@@ -110,6 +133,26 @@ int mtio_h5_read_range(mtio_h5_reader *r, int64_t begin, int64_t end, float *x, 
  * [0, N)) into x (n, row) and y (n, label_row), in that order. Each run of
  * consecutive rows is one hyperslab read. */
 int mtio_h5_read_rows(mtio_h5_reader *r, int64_t n, const int64_t *rows, float *x, float *y);
+/* Reads the n rows rows[0] < ... < rows[n-1] of /data in its own type
+ * (meta.dtype, meta.elem bytes an element) into x (n, row): contiguous
+ * storage by pread of each run of consecutive rows, chunked storage by
+ * whole bands of chunk_rows rows, each band read once whatever number of
+ * its rows is wanted. No label check. Adds to the counters below. */
+int mtio_h5_read_rows_raw(mtio_h5_reader *r, int64_t n, const int64_t *rows, void *x);
+/* Rows [begin, end) of /data in its own type, in large reads. */
+int mtio_h5_read_range_raw(mtio_h5_reader *r, int64_t begin, int64_t end, void *x);
+/* Rows [begin, end) of /label as float32, unchecked. */
+int mtio_h5_read_labels(mtio_h5_reader *r, int64_t begin, int64_t end, float *y);
+/* The class-index check of the reads on n labels y[i] of file rows rows[i]
+ * (rows NULL: first + i); MT_OK when the file has no num_classes. */
+int mtio_h5_check_labels(const mtio_h5_reader *r, int64_t n, const float *y, int64_t first,
+                         const int64_t *rows);
+/* Bytes of /data the raw reads took from storage (uncompressed: whole
+ * chunks or runs) and bytes of rows they returned, since open. */
+void mtio_h5_io_counters(const mtio_h5_reader *r, int64_t *bytes_read, int64_t *bytes_used);
+/* "contiguous" / "chunked 1000x784 gzip+shuffle" into buf. */
+const char *mtio_h5_layout_str(const mtio_h5_reader *r, char *buf, size_t len);
+
 /* Both reads check [N] labels of a class set (num_classes > 0) and fail
  * with MT_E_FORMAT naming the path and the first bad row if a label is not
  * an integer in [0, num_classes). */

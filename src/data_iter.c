@@ -64,6 +64,10 @@ int mt_data_iter_create(const mt_data_iter_vtable *vt, void *self, mt_data_iter 
   return MT_OK;
 }
 
+void *mt_data_iter_self_if(const mt_data_iter *it, int (*next)(void *, mt_batch *)) {
+  return it && it->vt.next == next ? it->self : NULL;
+}
+
 void mt_data_iter_free(mt_data_iter *it) {
   if (!it) return;
   if (it->vt.destroy) it->vt.destroy(it->self);

@@ -342,7 +342,11 @@ static void test_h5py_utf8_text_attr(void **state) {
 
 static void test_error_table(void **state) {
   (void)state;
-  const hid_t F32 = H5T_IEEE_F32LE, F64 = H5T_IEEE_F64LE, I32 = H5T_STD_I32LE;
+  /* float64, uint8 ... int32 /data and integer /label are read (issue 18,
+   * test_dtypes); int64 /data and a 6-byte float /label are not. */
+  const hid_t F32 = H5T_IEEE_F32LE, I64 = H5T_STD_I64LE;
+  hid_t F6 = H5Tcopy(H5T_IEEE_F32LE);
+  assert_true(H5Tset_size(F6, 6) >= 0);
   struct {
     const char *name;
     raw_spec s;
@@ -364,15 +368,15 @@ static void test_error_table(void **state) {
        MT_E_FORMAT,
        "no dataset /data",
        NULL},
-      {"f64.h5",
-       {F64, 2, {10, 3}, F32, 1, {10}, NO_ATTR, 0, NULL},
+      {"i64.h5",
+       {I64, 2, {10, 3}, F32, 1, {10}, NO_ATTR, 0, NULL},
        MT_E_FORMAT,
-       "/data is float64",
+       "/data is int64",
        "expected float32"},
-      {"int_label.h5",
-       {F32, 2, {10, 3}, I32, 1, {10}, NO_ATTR, 0, NULL},
+      {"f6_label.h5",
+       {F32, 2, {10, 3}, F6, 1, {10}, NO_ATTR, 0, NULL},
        MT_E_FORMAT,
-       "/label is int32",
+       "/label is a float type of 6 bytes",
        "expected float32"},
       {"rank1.h5",
        {F32, 1, {10}, F32, 1, {10}, NO_ATTR, 0, NULL},
@@ -432,6 +436,7 @@ static void test_error_table(void **state) {
   const char *empty = tpath("empty.h5");
   fclose(fopen(empty, "w"));
   expect_open_error(empty, MT_E_FORMAT, "not an HDF5 file", NULL);
+  H5Tclose(F6);
 }
 
 static int64_t file_size(const char *p) {
@@ -1281,8 +1286,8 @@ static void test_dtype_names(void **state) {
   struct {
     hid_t t;
     const char *want;
-  } cases[] = {{H5T_STD_I64LE, "/data is int64,"},        {H5T_IEEE_F64BE, "/data is float64,"},
-               {H5T_STD_I8LE, "/data is int8,"},          {H5T_STD_U16LE, "/data is uint16,"},
+  } cases[] = {{H5T_STD_I64LE, "/data is int64,"},        {H5T_STD_U32BE, "/data is uint32,"},
+               {H5T_STD_U64LE, "/data is uint64,"},       {H5T_STD_I64BE, "/data is int64,"},
                {f6, "/data is a float type of 6 bytes,"}, {i3, "/data is a uint type of 3 bytes,"}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     raw_spec s = {cases[i].t, 2, {4, 3}, H5T_IEEE_F32LE, 1, {4}, NO_ATTR, 0, NULL};
@@ -1380,6 +1385,196 @@ static void test_iter_memory_bound(void **state) {
   MT_ASSERT_OK(mt_h5_iter_check_memory("small.h5", 1000000, 256, 4, 784, 1));
 }
 
+/* ------------------------------------------------- users' files (issue 18) */
+
+/* One h5py file per /data dtype x layout (contiguous; chunks of 7 rows;
+ * gzip + shuffle + Fletcher32 chunks of 7 rows), labels int64 / uint8 /
+ * float64: x[i, c, h, w] = (7 i + 3 (c H + h) W + w) % 100 (fits every
+ * dtype), y = i % 10. Each read back as float32 exactly; through the
+ * iterator (cache none with windows of 1 and of several batches, memory,
+ * auto) with scale and per-channel mean/std, the same batches as the
+ * in-memory NDArrayIter of the converted arrays, for 3 shuffled epochs, on
+ * 1 rank and as 2 ranks' shards; an iterator that skips to epoch 2 (as a
+ * resume does) gives epoch 2's batches. */
+static void test_dtypes_layouts(void **state) {
+  (void)state;
+  const int64_t n = 53, C = 3, H = 2, W = 2, row = C * H * W;
+  const char *dtypes[] = {"f4", "f8", "u1", "i1", "u2", "i2", "i4"};
+  const mtio_dtype want[] = {MTIO_F32, MTIO_F64, MTIO_U8, MTIO_I8, MTIO_U16, MTIO_I16, MTIO_I32};
+  const char *layouts[] = {"{}", "{\"chunks\": (7, 3, 2, 2)}",
+                           "{\"chunks\": (7, 3, 2, 2), \"compression\": \"gzip\", \"shuffle\": "
+                           "True, \"fletcher32\": True}"};
+  const char *ltypes[] = {"i8", "u1", "f8"};
+  float *x = malloc((size_t)(n * row) * sizeof *x), y[53];
+  for (int64_t i = 0; i < n; i++) {
+    y[i] = (float)(i % 10);
+    for (int64_t e = 0; e < row; e++) x[i * row + e] = (float)((7 * i + 3 * e) % 100);
+  }
+  mt_h5_iter_opts o;
+  mt_h5_iter_opts_init(&o);
+  o.scale = 0.5f;
+  o.nmean = 3;
+  o.mean[0] = 10, o.mean[1] = 20, o.mean[2] = 30;
+  o.nstd = 1;
+  o.std[0] = 4;
+  float *xn = malloc((size_t)(n * row) * sizeof *xn);
+  for (int64_t i = 0; i < n * row; i++) {
+    int64_t c = (i % row) / (H * W);
+    xn[i] = (x[i] - o.mean[c]) * (o.scale / o.std[0]);
+  }
+  mt_ndarray *xa, *ya;
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n, C, H, W), mt_cpu(0), &xa));
+  MT_ASSERT_OK(mt_ndarray_create(MT_SHAPE(n), mt_cpu(0), &ya));
+  MT_ASSERT_OK(mt_ndarray_copy_from(xa, xn, n * row));
+  MT_ASSERT_OK(mt_ndarray_copy_from(ya, y, n));
+  float *xr = malloc((size_t)(n * row) * sizeof *xr), yr[53];
+  for (int di = 0; di < 7; di++)
+    for (int li = 0; li < 3; li++) {
+      const char *p = tpath("dl.h5");
+      char cmd[2048];
+      snprintf(cmd, sizeof cmd,
+               "/usr/bin/python3 -c 'import h5py, numpy as np\n"
+               "n, C, H, W = %lld, 3, 2, 2\n"
+               "i = np.arange(n)[:, None]; e = np.arange(C * H * W)[None, :]\n"
+               "x = ((7 * i + 3 * e) %% 100).astype(\"%s\").reshape(n, C, H, W)\n"
+               "with h5py.File(\"%s\", \"w\") as f:\n"
+               "    f.create_dataset(\"data\", data=x, **%s)\n"
+               "    f.create_dataset(\"label\", data=(np.arange(n) %% 10).astype(\"%s\"))'",
+               (long long)n, dtypes[di], p, layouts[li], ltypes[li]);
+      if (system(cmd) != 0) fail_msg("/usr/bin/python3 with h5py could not write %s", p);
+      mtio_h5_reader *r;
+      MT_ASSERT_OK(mtio_h5_open(p, &r));
+      const mtio_h5_meta *m = mtio_h5_reader_meta(r);
+      assert_int_equal(m->dtype, want[di]);
+      assert_int_equal(m->layout, li == 0 ? MTIO_CONTIGUOUS : MTIO_CHUNKED);
+      assert_int_equal(m->chunk_rows, li == 0 ? 0 : 7);
+      if (li == 2) assert_non_null(strstr(m->filters, "gzip"));
+      MT_ASSERT_OK(mtio_h5_read_range(r, 0, n, xr, yr));
+      assert_memory_equal(xr, x, (size_t)(n * row) * sizeof(float));
+      assert_memory_equal(yr, y, (size_t)n * sizeof(float));
+      mtio_h5_close(r);
+
+      const struct {
+        mt_h5_cache cache;
+        int64_t bytes;
+      } modes[] = {{MT_H5_CACHE_NONE, 1}, /* windows of one batch */
+                   {MT_H5_CACHE_NONE, 8 * 3 * row * 8},
+                   {MT_H5_CACHE_MEMORY, 0},
+                   {MT_H5_CACHE_AUTO, 0}};
+      for (int mi = 0; mi < 4; mi++) {
+        o.cache = modes[mi].cache;
+        o.cache_bytes = modes[mi].bytes;
+        const int64_t B = 8;
+        mt_data_iter *h, *mem, *rk[2], *sh;
+        MT_ASSERT_OK(
+            mt_h5_iter_create_opts(p, B, 1, 11, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &o, &h));
+        MT_ASSERT_OK(mt_ndarray_iter_create(xa, ya, B, 1, 11, MT_LAST_BATCH_PAD, NULL, NULL, &mem));
+        assert_true(compare_iters(h, mem, B, row, 3, 0) >= 3 * (n / B));
+        mt_data_iter_free(h);
+        /* 2 ranks: each the in-memory iterator's shard */
+        MT_ASSERT_OK(mt_data_iter_reset(mem));
+        for (int k = 0; k < 2; k++)
+          MT_ASSERT_OK(
+              mt_h5_iter_create_opts(p, B, 1, 11, MT_LAST_BATCH_PAD, k, 2, NULL, NULL, &o, &rk[k]));
+        mt_data_iter_free(mem);
+        MT_ASSERT_OK(mt_ndarray_iter_create(xa, ya, B, 1, 11, MT_LAST_BATCH_PAD, NULL, NULL, &mem));
+        for (int k = 0; k < 2; k++) {
+          mt_data_iter *m2;
+          MT_ASSERT_OK(
+              mt_ndarray_iter_create(xa, ya, B, 1, 11, MT_LAST_BATCH_PAD, NULL, NULL, &m2));
+          MT_ASSERT_OK(mt_data_iter_shard(m2, k, 2, &sh));
+          assert_true(compare_iters(rk[k], sh, B / 2, row, 2, 0) >= 2 * (n / B));
+          mt_data_iter_free(sh);
+          mt_data_iter_free(rk[k]);
+        }
+        /* resume: a fresh iterator moved to epoch 2 by resets */
+        MT_ASSERT_OK(
+            mt_h5_iter_create_opts(p, B, 1, 11, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &o, &h));
+        for (int e = 0; e < 2; e++) {
+          MT_ASSERT_OK(mt_data_iter_reset(h));
+          MT_ASSERT_OK(mt_data_iter_reset(mem));
+        }
+        assert_true(compare_iters(h, mem, B, row, 1, 0) >= n / B);
+        char info[1024];
+        MT_ASSERT_OK(mt_h5_iter_info(h, info, sizeof info, NULL));
+        assert_non_null(strstr(info, mtio_dtype_name(want[di])));
+        assert_non_null(strstr(info, modes[mi].cache == MT_H5_CACHE_NONE ? "streamed" : "memory"));
+        mt_data_iter_free(h);
+        mt_data_iter_free(mem);
+      }
+    }
+  /* mean / std that do not fit axis 1 */
+  o.cache = MT_H5_CACHE_NONE;
+  o.nmean = 2;
+  mt_data_iter *h = NULL;
+  assert_int_equal(
+      mt_h5_iter_create_opts(tpath("dl.h5"), 8, 1, 1, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &o, &h),
+      MT_E_INVAL);
+  assert_msg("mean has 2 values", "axis 1 has 3", NULL);
+  assert_null(h);
+  mt_ndarray_free(xa);
+  mt_ndarray_free(ya);
+  free(x);
+  free(xn);
+  free(xr);
+}
+
+/* A chunked file read in windows: each band of chunks is read once per
+ * window, never more (bytes read / bytes used at most what whole bands
+ * give), and the warning with the fix appears when the expected cost is
+ * high. */
+static void test_window_amplification(void **state) {
+  (void)state;
+  const char *p = tpath("amp.h5");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c 'import h5py, numpy as np\n"
+           "x = np.arange(4000 * 16, dtype=\"f4\").reshape(4000, 16)\n"
+           "with h5py.File(\"%s\", \"w\") as f:\n"
+           "    f.create_dataset(\"data\", data=x, chunks=(500, 16), compression=\"gzip\")\n"
+           "    f[\"label\"] = (np.arange(4000) %% 10).astype(\"f4\")'",
+           p);
+  if (system(cmd) != 0) fail_msg("/usr/bin/python3 with h5py could not write %s", p);
+  mt_h5_iter_opts o;
+  mt_h5_iter_opts_init(&o);
+  o.cache_bytes = 40 * 16 * 4 * 20; /* windows of 20 batches of 40 */
+  mt_data_iter *h;
+  MT_ASSERT_OK(mt_h5_iter_create_opts(p, 40, 1, 3, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &o, &h));
+  mt_batch b;
+  int rc, nb = 0;
+  while ((rc = mt_data_iter_next(h, &b)) == 1) nb++;
+  MT_ASSERT_OK(rc);
+  assert_int_equal(nb, 100);
+  char info[2048];
+  int warn;
+  MT_ASSERT_OK(mt_h5_iter_info(h, info, sizeof info, &warn));
+  print_message("%s\n", info);
+  assert_true(warn); /* 800-row windows over 500-row chunks: about 5x */
+  assert_non_null(strstr(info, "h5repack -l data:CHRK=1x16"));
+  assert_non_null(strstr(info, "cache = memory"));
+  mt_data_iter_free(h);
+  /* 5 windows of 8 bands read at most once each: 5 * 4000 rows at most */
+  mtio_h5_reader *r;
+  MT_ASSERT_OK(mtio_h5_open(p, &r));
+  int64_t rows[800];
+  for (int i = 0; i < 800; i++) rows[i] = i * 5; /* every band */
+  float *xr = malloc(800 * 16 * sizeof *xr);
+  MT_ASSERT_OK(mtio_h5_read_rows_raw(r, 800, rows, xr));
+  for (int i = 0; i < 800; i++) assert_true(xr[i * 16 + 3] == (float)(rows[i] * 16 + 3));
+  int64_t rd, used;
+  mtio_h5_io_counters(r, &rd, &used);
+  assert_int_equal(rd, 4000 * 16 * 4); /* each band once */
+  assert_int_equal(used, 800 * 16 * 4);
+  free(xr);
+  mtio_h5_close(r);
+  /* in memory: no warning */
+  o.cache = MT_H5_CACHE_MEMORY;
+  MT_ASSERT_OK(mt_h5_iter_create_opts(p, 40, 1, 3, MT_LAST_BATCH_PAD, 0, 1, NULL, NULL, &o, &h));
+  MT_ASSERT_OK(mt_h5_iter_info(h, info, sizeof info, &warn));
+  assert_false(warn);
+  mt_data_iter_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_2d),
@@ -1403,6 +1598,8 @@ int main(void) {
       cmocka_unit_test(test_dtype_names),
       cmocka_unit_test(test_scan_labels),
       cmocka_unit_test(test_iter_memory_bound),
+      cmocka_unit_test(test_dtypes_layouts),
+      cmocka_unit_test(test_window_amplification),
   };
   return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }

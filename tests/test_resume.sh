@@ -19,6 +19,8 @@
 #   6. a format 2 checkpoint (XXH64 digests, tests/data/ckpt_v2-0002.h5)
 #      resumes, writing format 3 (XXH3); that one damaged, the format 2 one
 #      is resumed again, to the same parameters.
+#   7. (issue 18) augmented uint8 images, the cache shared by a node's 2
+#      ranks: 4 epochs == 2 + resume 2, bit for bit.
 set -u
 BIN=$1
 CFG=$2/jobs/configs/tutorial.ini
@@ -192,6 +194,26 @@ if v2run v2 v2b.log && grep "skipping" v2b.log | grep "'v2/m-0003.h5'" \
   ok "a damaged format 3 checkpoint falls back to the format 2 one, == the first resume"
 else
   bad "damaged format 3 after a format 2 checkpoint"; cat v2b.log
+fi
+
+# 7. issue 18: augmented uint8 images (random crops and mirrors drawn per
+# seed, epoch and sample), the file cached once for the node's 2 ranks:
+# 4 epochs == 2 + resume 2, bit for bit.
+/usr/bin/python3 -c "import h5py, numpy as np
+r = np.random.default_rng(1)
+with h5py.File('img.h5', 'w') as f:
+    f['data'] = r.integers(0, 256, (160, 1, 8, 8)).astype('u1'); f['label'] = (np.arange(160) % 10).astype('f4')" \
+  || bad "h5py could not write img.h5"
+G="$A --set data.train=img.h5 --set data.val=none --set data.cache=memory --set data.scale=0.0039 \
+  --set data.data_shape=1,7,7 --set data.pad=1 --set data.rand_crop=true --set data.rand_mirror=true"
+mpirun -n 2 "$BIN" "$CFG" $G --set checkpoint.prefix=ga/m >ga.log 2>&1 || bad "augmented straight run"
+mpirun -n 2 "$BIN" "$CFG" $G --set train.num_epoch=2 --set checkpoint.prefix=gb/m >/dev/null 2>&1
+mpirun -n 2 "$BIN" "$CFG" $G --set checkpoint.prefix=gb/m --resume >gb.log 2>&1 || bad "augmented resume"
+grep -q "one copy shared by 2 ranks of the node" ga.log || bad "no shared cache line: $(grep 'data img' ga.log)"
+if grep -q "resuming from gb/m-0002.h5: epoch 2, batch 0" gb.log && same ga/m-0004.h5 gb/m-0004.h5; then
+  ok "augmented images, node-shared cache: 4 epochs == 2 + resume 2, bit for bit"
+else
+  bad "augmented images: resumed parameters differ from the straight run"
 fi
 
 echo "test_resume: $passed passed, $failed failed"
