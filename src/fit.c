@@ -561,7 +561,9 @@ static int fit_timeline_start(mt_module *m, const mt_fit_options *opt, int *on) 
   if (!path || !*path || mt_tl_on()) return MT_OK; /* off, or an enclosing fit records */
   mt_kvstore *kv = mt_module_kvstore(m);
   int dist = kv && mt_kvstore_is_dist(kv) && kv->num_workers > 1;
-  int rc = mt_tl_start(path, kv ? kv->rank : 0, kv ? kv->num_workers : 1);
+  /* named by the MPI rank (ranks with a local kvstore do not share a file) */
+  int up = mt_dist_mpi_up();
+  int rc = mt_tl_start(path, up ? mt_dist_rank() : 0, up ? mt_dist_world_size() : 1);
   if (dist) { /* every rank started, or none goes on */
     double bad = rc < 0;
     MT_TRY(mt_kvstore_allreduce_f64(kv, &bad, 1));
