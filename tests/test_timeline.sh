@@ -148,6 +148,15 @@ MODTRAIN_LOG=info "$M" "$JOB" --set train.num_epoch=1 --set checkpoint.prefix="$
   >/dev/null 2>"$T/off.err" || fail "run without timeline: $(cat "$T/off.err")"
 grep -q "timeline written" "$T/off.err" && fail "a timeline written when off"
 [ "$(find "$T/off" -name '*.json' ! -name 'm-symbol.json')" = "" ] || fail "a JSON file when off"
+# a run that fails in epoch 1 still writes the timeline up to there
+MODTRAIN_FAULT="rank=0,epoch=1,batch=3,kind=error" "$M" "$JOB" --set train.num_epoch=2 \
+  --set train.timeline="$T/err.json" >/dev/null 2>"$T/err.err" && fail "the fault did not fail the run"
+$PY -c "
+import json, sys
+t = json.load(open(sys.argv[1]))
+n = sum(1 for e in t['traceEvents'] if e.get('cat') == 'batch')
+assert n == 14, n  # epoch 0: 10 batches; epoch 1: 0-2 and 3, the one that failed
+" "$T/err.json" || fail "timeline of a failed run: $(cat "$T/err.err")"
 # a directory that does not exist: a config error naming the key
 "$M" "$JOB" --set train.timeline=/nonexistent/dir/t.json >/dev/null 2>"$T/bad.err" &&
   fail "timeline in a missing directory accepted"
