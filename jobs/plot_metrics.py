@@ -3,6 +3,8 @@
 
     jobs/plot_metrics.py METRICS.jsonl -o curves.png [--title TEXT] [--dpi N]
 
+(docs/img/curves.png in the README was made this way.)
+
 Reads the JSON lines modtrain appends to `metrics_file` (docs/config.md:
 "train_batch", "train_epoch" and "validation" events) and draws one PNG
 (or SVG/PDF, by the -o suffix) with matplotlib (Debian: python3-matplotlib):
@@ -13,7 +15,7 @@ Reads the JSON lines modtrain appends to `metrics_file` (docs/config.md:
     MXNet's logs count from 0: epoch 0 is drawn at 1);
   * bottom panel: samples/s against seconds since the start of the run:
     every `train_batch` line (thin line, the Speedometer interval's speed)
-    and every epoch's mean (large dots).
+    (a line per epoch) and every epoch's mean (large dots).
 
 A file that several runs appended to (a resume) is drawn as one run: a later
 line for the same epoch replaces the earlier one, and the time axis goes on
@@ -44,7 +46,8 @@ def read_events(path):
 
 def curves(events):
     """(train, val, speed_batch, speed_epoch): train/val: {metric: {epoch: value}};
-    speed_*: lists of (time, samples_per_sec), time continued across runs."""
+    speed_batch: (time, samples_per_sec, epoch); speed_epoch: (time, samples_per_sec);
+    time continued across runs."""
     train, val = {}, {}
     sb, se = [], []
     offset, last = 0.0, None
@@ -67,7 +70,7 @@ def curves(events):
                 if v is not None:
                     val.setdefault(k, {})[epoch] = float(v)
         elif kind == "train_batch":
-            sb.append((t, float(ev.get("samples_per_sec", 0.0))))
+            sb.append((t, float(ev.get("samples_per_sec", 0.0)), epoch))
     return train, val, sb, se
 
 
@@ -104,9 +107,15 @@ def plot(events, out, title=None, dpi=100):
     if not names:
         axes[0].text(0.5, 0.5, "no epoch metrics", ha="center", va="center")
     ax = axes[-1]
-    if sb:
-        ax.plot([p[0] for p in sb], [p[1] for p in sb], "-", lw=1, color="tab:gray",
-                label="per Speedometer interval")
+    # one line per epoch (validation and checkpoints lie between them)
+    segs = []
+    for p in sb:
+        if not segs or segs[-1][-1][2] != p[2]:
+            segs.append([])
+        segs[-1].append(p)
+    for i, seg in enumerate(segs):
+        ax.plot([p[0] for p in seg], [p[1] for p in seg], "-", lw=1, color="tab:gray",
+                label="per Speedometer interval" if i == 0 else None)
     if se:
         ax.plot([p[0] for p in se], [p[1] for p in se], "o", ms=7, color="tab:red",
                 label="epoch mean")
