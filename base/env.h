@@ -30,6 +30,8 @@
   X(CUDA_AWARE_MPI, "MODTRAIN_CUDA_AWARE_MPI", "on where MPI is CUDA-aware",                       \
     "0: GPU buckets always staged through pinned host memory")                                     \
   X(NO_PROGRESS, "MODTRAIN_NO_PROGRESS", "unset", "set: no progress bar even on a terminal")       \
+  X(TIMELINE, "MODTRAIN_TIMELINE", "unset",                                                        \
+    "a Trace Event JSON timeline of fit to this file, when [train] timeline is unset")             \
   X(FAULT, "MODTRAIN_FAULT", "unset",                                                              \
     "failure injection for tests: rank=R,epoch=E,batch=B,kind=error|exit|hang|nan")
 

@@ -274,6 +274,7 @@ static void fit_options(train_job *j) {
   o->begin_epoch = 0;
   o->num_epoch = cfg->num_epoch;
   o->metrics_file = cfg->metrics_file;
+  o->timeline = cfg->timeline;
   o->metrics_every = cfg->speedometer;
 }
 

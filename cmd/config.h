@@ -83,6 +83,7 @@ typedef struct {
   char *kvstore;      /* local | device | nccl | dist_sync | hier */
   int speedometer;    /* log every N batches, 0 = off */
   char *metrics_file; /* JSON lines path, or NULL */
+  char *timeline;     /* Trace Event JSON path, or NULL */
   int watchdog;       /* seconds without progress before the job is ended, 0 = off */
   int bucket_mb;      /* gradient bucket size in MiB (25), 0 = one bucket */
 

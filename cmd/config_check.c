@@ -268,9 +268,10 @@ static int check_kvstore(mt_config *c, int k, const char *v) {
                      cfg_keys[k].hint);
 }
 
-/* metrics_file: none, or a file in a writable directory (the file is created). */
-static int check_metrics_file(mt_config *c, int k, const char *v) {
-  if (is_none(v)) return set_str(&c->metrics_file, NULL);
+/* metrics_file, timeline: none, or a file in a writable directory (the file
+ * is created). */
+static int check_out_file(mt_config *c, int k, const char *v, char **dst) {
+  if (is_none(v)) return set_str(dst, NULL);
   /* the directory must exist and be writable; the file is created */
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", v);
@@ -281,7 +282,7 @@ static int check_metrics_file(mt_config *c, int k, const char *v) {
   if (access(dir, W_OK) != 0)
     return cfg_key_err(c, MT_E_INVAL, k, "cannot write in directory '%s': %s (create it first)",
                        dir, strerror(errno));
-  return set_str(&c->metrics_file, v);
+  return set_str(dst, v);
 }
 
 /* mean / std: none, or 1 to MT_H5_MAX_CHANNELS numbers separated by
@@ -511,7 +512,8 @@ static int apply_train_key(mt_config *c, int k, const char *v) {
     MT_TRY(check_int(c, k, 0, 1 << 20, &i64));
     c->bucket_mb = (int)i64;
     return MT_OK;
-  case K_METRICS_FILE: return check_metrics_file(c, k, v);
+  case K_METRICS_FILE: return check_out_file(c, k, v, &c->metrics_file);
+  case K_TIMELINE: return check_out_file(c, k, v, &c->timeline);
   case K_BEGIN_NUM_UPDATE:
     /* the update count is an int64 the optimizer adds to and the lr
      * schedules turn into a double: 2^53 keeps every count exact */

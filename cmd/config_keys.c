@@ -114,6 +114,8 @@ const key_def cfg_keys[NKEYS] = {
                        "log speed and metrics every N batches, 0 = off"},
     [K_METRICS_FILE] = {SEC_TRAIN, "metrics_file", "none", 0, "a file path, or none",
                         "JSON lines file of metrics, or none"},
+    [K_TIMELINE] = {SEC_TRAIN, "timeline", "none", 0, "a file path (e.g. trace.json), or none",
+                    "Chrome/Perfetto trace of the run (per rank: PATH.rankN.json), or none"},
     [K_WATCHDOG] = {SEC_TRAIN, "watchdog", "0", 0, "seconds >= 0, e.g. 300; 0 = off",
                     "end the whole job when a rank makes no progress for this many seconds "
                     "(0 = off)"},

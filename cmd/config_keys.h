@@ -74,6 +74,7 @@ typedef enum {
   K_PARAMS,        /* [model] params: initial parameters from a file (issue 19) */
   K_ALLOW_MISSING, /* [model] allow_missing */
   K_ALSO_PARAMS,   /* [checkpoint] also_params */
+  K_TIMELINE,      /* [train] timeline (issue 19 item 3) */
   NKEYS
 } key_id;
 

@@ -377,6 +377,7 @@ void mt_config_free(mt_config *c) {
   free(c->eval_metric);
   free(c->kvstore);
   free(c->metrics_file);
+  free(c->timeline);
   free(c->prefix);
   free(c->params_path);
   if (c->priv)

@@ -892,6 +892,13 @@ typedef struct {
   const char *stop_checkpoint_config;
   /* Resume inside begin_epoch: skip this many batches of it first. */
   int64_t begin_batch;
+  /* A timeline of the run (Chrome/Perfetto Trace Event Format JSON: every
+   * operator's forward and backward, gradient buckets, waits, the
+   * optimizer, data waits, checkpoints, batches and epochs), written when
+   * fit ends; with several ranks each writes PATH.rank<N>.json (a trailing
+   * .json replaced). NULL: MODTRAIN_TIMELINE, else none. Every rank must
+   * have it (the clocks are aligned collectively). */
+  const char *timeline;
 } mt_fit_options;
 
 MT_API void mt_fit_options_init(mt_fit_options *o);

@@ -22,6 +22,8 @@ PKGS=(
   clang libclang-rt-14-dev
   # tests: reference computations, HDF5 file checks, memory checks
   python3-numpy python3-h5py valgrind
+  # tests: training curves as pictures (jobs/plot_metrics.py, tests/test_plot.sh)
+  python3-matplotlib
   # tests: real images (scikit-learn's digits.csv.gz, tests/test_digits.sh)
   python3-sklearn
   # a real text corpus: the King James Bible (public domain) and its reader,

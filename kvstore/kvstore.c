@@ -6,14 +6,51 @@
 const char *mt_kvstore_type(const mt_kvstore *kv) { return kv->backend->name; }
 int mt_kvstore_is_dist(const mt_kvstore *kv) { return kv->backend->across_ranks; }
 
+/* The timeline: bucket k's start time (its lane: MT_TL_LANE_BUCKET + k, the
+ * last lane shared by the later ones, which then nest: same end). */
+static void tl_bucket_open(mt_kvstore *kv, int k, int64_t t0, int64_t len) {
+  if (k >= MT_TL_BUCKET_LANES) k = MT_TL_BUCKET_LANES - 1;
+  if (k >= kv->tl_nb) {
+    for (int i = kv->tl_nb; i < k; i++) kv->tl_t0[i] = 0;
+    kv->tl_nb = k + 1;
+  } else if (kv->tl_t0[k]) {
+    return; /* the earliest start of a shared lane */
+  }
+  kv->tl_t0[k] = t0;
+  kv->tl_len[k] = len;
+}
+
+/* Every open bucket ends at t1: one span each, from start to completion. */
+static void tl_buckets_close(mt_kvstore *kv, int64_t t1) {
+  for (int k = 0; k < kv->tl_nb; k++)
+    if (kv->tl_t0[k])
+      mt_tl_span_lane(MT_TL_LANE_BUCKET + k, "bucket", "bucket", NULL, kv->tl_t0[k], t1,
+                      kv->tl_len[k]);
+  kv->tl_nb = 0;
+}
+
 int mt_kvstore_start(mt_kvstore *kv, int ndev, float *const *bufs, const mt_context *ctxs,
                      int64_t n) {
-  return kv->backend->start(kv, ndev, bufs, ctxs, n);
+  int64_t t = MT_TL_BEGIN();
+  int rc = kv->backend->start(kv, ndev, bufs, ctxs, n);
+  if (t) {
+    mt_tl_span("kvstore", "bucket start", NULL, t, n);
+    tl_bucket_open(kv, kv->tl_nb, t, n);
+  }
+  return rc;
 }
 int mt_kvstore_progress(mt_kvstore *kv) {
   return kv->backend->progress ? kv->backend->progress(kv) : 0;
 }
-int mt_kvstore_wait(mt_kvstore *kv) { return kv->backend->wait ? kv->backend->wait(kv) : 0; }
+int mt_kvstore_wait(mt_kvstore *kv) {
+  int64_t t = MT_TL_BEGIN();
+  int rc = kv->backend->wait ? kv->backend->wait(kv) : 0;
+  if (t) {
+    mt_tl_span("wait", "kvstore wait", NULL, t, -1);
+    tl_buckets_close(kv, mt_tl_now());
+  }
+  return rc;
+}
 
 int mt_kvstore_set_blocking(mt_kvstore *kv, int blocking) {
   return kv->backend->set_blocking ? kv->backend->set_blocking(kv, blocking) : 0;
@@ -74,11 +111,18 @@ int mt_kvstore_apply_plan(mt_kvstore *kv, int nchunk, const int64_t *off, const 
 }
 
 void mt_kvstore_chunk_ready(mt_kvstore *kv, int k) {
+  if (mt_tl_on()) tl_bucket_open(kv, k, mt_tl_now(), -1);
   if (kv->backend->chunk_ready) kv->backend->chunk_ready(kv, k);
 }
 
 int mt_kvstore_reduce_apply(mt_kvstore *kv, float *buf, int64_t n, mt_kvstore_range_fn fn,
                             void *user, int *code) {
   *code = 0;
-  return kv->backend->reduce_apply ? kv->backend->reduce_apply(kv, buf, n, fn, user, code) : 0;
+  int64_t t = MT_TL_BEGIN();
+  int rc = kv->backend->reduce_apply ? kv->backend->reduce_apply(kv, buf, n, fn, user, code) : 0;
+  if (t) {
+    mt_tl_span("update", "reduce and apply", NULL, t, n);
+    tl_buckets_close(kv, mt_tl_now());
+  }
+  return rc;
 }

@@ -24,6 +24,7 @@
  * internals. */
 #ifndef MT_KVSTORE_H
 #define MT_KVSTORE_H
+#include "base/timeline.h"
 #include "kvstore/device_stage.h"
 #include "modtrain.h"
 
@@ -82,6 +83,9 @@ struct mt_kvstore {
   int rank, num_workers;
   int agree_flag, agree_pending; /* one-process agreement */
   void *impl;                    /* backend state */
+  /* the timeline (base/timeline.h): buckets started since the last wait */
+  int tl_nb;
+  int64_t tl_t0[MT_TL_BUCKET_LANES], tl_len[MT_TL_BUCKET_LANES];
 };
 
 /* By MXNet's type name: "local" / "device" (one process), "dist_sync" /

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/env.h"
+#include "base/timeline.h"
 #include "kvstore/mpi_check.h"
 #include "kvstore/world.h"
 #include "modtrain.h"
@@ -113,4 +114,53 @@ int mt_mpi_cuda_aware(void) {
 #else
   return 0; /* an MPI built without CUDA support (Debian's Open MPI) */
 #endif
+}
+
+/* The timeline's clocks (base/timeline.h): after a barrier, rank 0 and each
+ * other rank r in turn exchange 8 ping-pongs; rank 0 keeps the one with the
+ * shortest round trip and estimates r's offset as the midpoint of its send
+ * and receive times minus r's reply time (Cristian's method), sent back to
+ * r with the bound (half that round trip). Rank 0's clock at the end is
+ * every rank's ts 0. Collective over MPI_COMM_WORLD: every rank with the
+ * timeline on calls it. */
+int mt_dist_timeline_align(void) {
+  if (!mt_dist_mpi_up()) return MT_OK;
+  MPI_Comm c;
+  MT_CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c));
+  int rank, size, rc = MT_OK;
+  MPI_Comm_rank(c, &rank);
+  MPI_Comm_size(c, &size);
+  int64_t mine[2] = {0, 0}; /* offset, error bound */
+  if (MPI_Barrier(c) != MPI_SUCCESS) rc = mt_error_set(MT_E_MPI, "timeline: clock barrier failed");
+  for (int r = 1; r < size && rc == MT_OK; r++) {
+    if (rank == 0) {
+      int64_t best_rtt = INT64_MAX, best_off = 0;
+      for (int i = 0; i < 8; i++) {
+        int64_t t1 = mt_tl_now(), tr;
+        MPI_Send(&t1, 1, MPI_INT64_T, r, 71, c);
+        MPI_Recv(&tr, 1, MPI_INT64_T, r, 72, c, MPI_STATUS_IGNORE);
+        int64_t t2 = mt_tl_now();
+        if (t2 - t1 < best_rtt) {
+          best_rtt = t2 - t1;
+          best_off = t1 + (t2 - t1) / 2 - tr;
+        }
+      }
+      int64_t res[2] = {best_off, best_rtt / 2};
+      MPI_Send(res, 2, MPI_INT64_T, r, 73, c);
+    } else if (rank == r) {
+      for (int i = 0; i < 8; i++) {
+        int64_t t1;
+        MPI_Recv(&t1, 1, MPI_INT64_T, 0, 71, c, MPI_STATUS_IGNORE);
+        int64_t tr = mt_tl_now();
+        MPI_Send(&tr, 1, MPI_INT64_T, 0, 72, c);
+      }
+      MPI_Recv(mine, 2, MPI_INT64_T, 0, 73, c, MPI_STATUS_IGNORE);
+    }
+  }
+  int64_t origin = mt_tl_now();
+  if (rc == MT_OK && MPI_Bcast(&origin, 1, MPI_INT64_T, 0, c) != MPI_SUCCESS)
+    rc = mt_error_set(MT_E_MPI, "timeline: clock broadcast failed");
+  if (rc == MT_OK) mt_tl_set_clock(mine[0], origin, mine[1]);
+  MPI_Comm_free(&c);
+  return rc;
 }

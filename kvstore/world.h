@@ -12,4 +12,8 @@ int mt_dist_mpi_up(void);
  * when every rank says 1. */
 int mt_mpi_cuda_aware(void);
 
+/* Aligns the timeline's clocks across ranks (base/timeline.h; the method
+ * in world.c). Collective over the world; MT_OK without MPI. */
+int mt_dist_timeline_align(void);
+
 #endif

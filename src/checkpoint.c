@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/timeline.h"
 #include "io/h5_container.h"
 #include "module.h"
 
@@ -226,7 +227,7 @@ static int write_buckets(mtio_h5w *w, const char *prefix, const ckpt_buckets *bk
   return MT_OK;
 }
 
-static int save_checkpoint_opts(const char *prefix, int epoch, const mt_symbol *sym,
+static int save_checkpoint_body(const char *prefix, int epoch, const mt_symbol *sym,
                                 const mt_arena *arg_params, const mt_arena *aux_params,
                                 const mt_checkpoint_extra *extra, int nopt,
                                 mt_optimizer *const *opts, const ckpt_buckets *bk) {
@@ -273,6 +274,17 @@ fail:
 done:
   staging_free(&keep);
   free(json);
+  return rc;
+}
+
+/* The checkpoint write as one timeline span (base/timeline.h). */
+static int save_checkpoint_opts(const char *prefix, int epoch, const mt_symbol *sym,
+                                const mt_arena *arg_params, const mt_arena *aux_params,
+                                const mt_checkpoint_extra *extra, int nopt,
+                                mt_optimizer *const *opts, const ckpt_buckets *bk) {
+  int64_t tl = MT_TL_BEGIN();
+  int rc = save_checkpoint_body(prefix, epoch, sym, arg_params, aux_params, extra, nopt, opts, bk);
+  MT_TL_END(tl, "checkpoint", "checkpoint write", NULL, epoch);
   return rc;
 }
 

@@ -27,6 +27,7 @@
 
 #include "base/env.h"
 #include "base/error.h"
+#include "base/timeline.h"
 #include "executor.h"
 #include "kernels/kernels.h"
 #include "symbol.h"
@@ -651,7 +652,9 @@ static int executor_forward(mt_executor *ex, int is_train) {
       out[0] = ex->ev[g->entry_ptr[ex->partner[i]]];
       c.fused_act = ex->fuse_act[i];
     }
+    int64_t tl = MT_TL_BEGIN();
     int rc = mt_op_forward(n->op, n->param, &c, in, out, aux);
+    MT_TL_END(tl, "forward", n->name, n->op->name, -1);
     if (rc < 0) return mt_error_prefix(rc, "forward of %s '%s'", n->op->name, n->name);
   }
   ex->forward_train_done = is_train;
@@ -661,7 +664,9 @@ static int executor_forward(mt_executor *ex, int is_train) {
 int mt_executor_forward(mt_executor *ex, int is_train) {
   rebase(ex);
   void *prev = mt_executor_stream_enter(ex);
+  int64_t tl = MT_TL_BEGIN();
   int rc = executor_forward(ex, is_train);
+  MT_TL_END(tl, "executor", is_train ? "forward (train)" : "forward", NULL, -1);
   mt_executor_stream_leave(prev);
   return rc;
 }
@@ -735,7 +740,9 @@ static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const 
       c.fused_act = ex->fuse_act[i];
       c.fused_grad = ex->eg[g->entry_ptr[i]];
     }
+    int64_t tl = MT_TL_BEGIN();
     int rc = mt_op_backward(n->op, n->param, &c, og, in, out, req, ig, aux);
+    MT_TL_END(tl, "backward", n->name, n->op->name, -1);
     if (rc < 0) return mt_error_prefix(rc, "backward of %s '%s'", n->op->name, n->name);
     if (ex->hook)
       for (int k = 0; k < nargs; k++) {
@@ -757,7 +764,9 @@ static int executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const 
 int mt_executor_backward(mt_executor *ex, int nout_grads, mt_ndarray *const *out_grads) {
   rebase(ex);
   void *prev = mt_executor_stream_enter(ex);
+  int64_t tl = MT_TL_BEGIN();
   int rc = executor_backward(ex, nout_grads, out_grads);
+  MT_TL_END(tl, "executor", "backward", NULL, -1);
   mt_executor_stream_leave(prev);
   return rc;
 }

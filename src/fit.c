@@ -11,6 +11,8 @@
 
 #include "base/env.h"
 #include "base/error.h"
+#include "base/timeline.h"
+#include "kvstore/world.h"
 #include "module.h"
 
 /* Failure injection for the failure tests (docs/failures.md):
@@ -409,7 +411,9 @@ static int fit_batch(fit_state *s, int epoch, int nbatch, mt_batch *b) {
   mt_watchdog_progress("training", epoch, nbatch);
   MT_TRY(fault_hit(&s->fault, epoch, nbatch, b));
   MT_TRY(mt_module_forward_backward(s->m, b));
+  int64_t tl = MT_TL_BEGIN();
   MT_TRY(mt_module_update(s->m));
+  MT_TL_END(tl, "update", "update", NULL, -1);
   MT_TRY(mt_module_update_metric(s->m, s->train_metric, b->nlabel, b->label));
   int reduced, metrics_now = opt->metrics_every > 0 && (nbatch + 1) % opt->metrics_every == 0;
   MT_TRY(fit_reduce_for_readers(s, nbatch, metrics_now, &reduced));
@@ -453,8 +457,15 @@ static int fit_batches(fit_state *s, int epoch, int *nbatch, int *stop) {
          (*nbatch)++) {}
     if (*nbatch < opt->begin_batch && got < 0) return got;
   }
-  while ((got = mt_data_iter_next(s->train, &b)) == 1) {
-    MT_TRY(fit_batch(s, epoch, *nbatch, &b));
+  for (;;) {
+    int64_t tl = MT_TL_BEGIN();
+    got = mt_data_iter_next(s->train, &b);
+    MT_TL_END(tl, "data", "data wait", NULL, *nbatch);
+    if (got != 1) break;
+    tl = MT_TL_BEGIN();
+    int rc = fit_batch(s, epoch, *nbatch, &b);
+    MT_TL_END(tl, "batch", "batch", NULL, *nbatch);
+    MT_TRY(rc);
     (*nbatch)++;
     if (opt->stop_requested) {
       MT_TRY(fit_agree_stop(s, stop));
@@ -484,8 +495,11 @@ static int fit_epoch_callbacks(fit_state *s, int epoch) {
 static int fit_validate(fit_state *s, int epoch) {
   const mt_fit_options *opt = s->opt;
   mt_watchdog_progress("validation", epoch, 0);
-  MT_TRY(mt_module_score(s->m, opt->eval_data, s->val_metric, -1, 1, epoch,
-                         opt->n_eval_batch_end_callback, opt->eval_batch_end_callback));
+  int64_t tl = MT_TL_BEGIN();
+  int rc = mt_module_score(s->m, opt->eval_data, s->val_metric, -1, 1, epoch,
+                           opt->n_eval_batch_end_callback, opt->eval_batch_end_callback);
+  MT_TL_END(tl, "validation", "validation", NULL, epoch);
+  MT_TRY(rc);
   MT_TRY(call_batch_cbs(opt->n_eval_end_callback, opt->eval_end_callback, epoch, -1, s->val_metric,
                         s->batch_size));
   log_metric("Validation", epoch, s->val_metric, 0);
@@ -520,7 +534,7 @@ static int fit_epoch_end(fit_state *s, int epoch, int nbatch, double tic) {
 
 /* One epoch: its batches (an error in them names the epoch and batch), then
  * its end; or, stopped on request, the checkpoint of the position. */
-static int fit_epoch(fit_state *s, int epoch) {
+static int fit_epoch_body(fit_state *s, int epoch) {
   double tic = now_s();
   mt_metric_reset(s->train_metric);
   int nbatch = 0, stop = 0;
@@ -528,6 +542,40 @@ static int fit_epoch(fit_state *s, int epoch) {
   if (rc < 0) return mt_error_prefix(rc, "Epoch[%d] Batch[%d]", epoch, nbatch);
   if (stop) return stop_here(s->m, s->opt, epoch, nbatch);
   return fit_epoch_end(s, epoch, nbatch, tic);
+}
+
+/* The epoch as one timeline span, after an instant marker. */
+static int fit_epoch(fit_state *s, int epoch) {
+  if (mt_tl_on()) mt_tl_instant("epoch", "epoch start", epoch);
+  int64_t tl = MT_TL_BEGIN();
+  int rc = fit_epoch_body(s, epoch);
+  MT_TL_END(tl, "epoch", "epoch", NULL, epoch);
+  return rc;
+}
+
+/* The timeline (opt->timeline, else MODTRAIN_TIMELINE) started on every
+ * rank, the clocks aligned across ranks; *on: whether it records. */
+static int fit_timeline_start(mt_module *m, const mt_fit_options *opt, int *on) {
+  const char *path = opt->timeline && *opt->timeline ? opt->timeline : mt_env(MT_ENV_TIMELINE);
+  *on = 0;
+  if (!path || !*path || mt_tl_on()) return MT_OK; /* off, or an enclosing fit records */
+  mt_kvstore *kv = mt_module_kvstore(m);
+  int dist = kv && mt_kvstore_is_dist(kv) && kv->num_workers > 1;
+  /* named by the MPI rank (ranks with a local kvstore do not share a file) */
+  int up = mt_dist_mpi_up();
+  int rc = mt_tl_start(path, up ? mt_dist_rank() : 0, up ? mt_dist_world_size() : 1);
+  if (dist) { /* every rank started, or none goes on */
+    double bad = rc < 0;
+    MT_TRY(mt_kvstore_allreduce_f64(kv, &bad, 1));
+    if (bad > 0 && rc >= 0) {
+      mt_tl_write();
+      return MT_ERR(MT_E_IO, "timeline %s: another rank could not start its timeline", path);
+    }
+  }
+  MT_TRY(rc);
+  if (dist) MT_TRY(mt_dist_timeline_align());
+  *on = 1;
+  return MT_OK;
 }
 
 int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) {
@@ -539,8 +587,9 @@ int mt_module_fit(mt_module *m, mt_data_iter *train, const mt_fit_options *opt) 
   if (opt->num_epoch < 0) return MT_ERR(MT_E_INVAL, "fit: please specify number of epochs");
   MT_TRY(fit_prepare_module(m, train, opt));
   fit_state s = {.m = m, .train = train, .opt = opt};
-  int rc;
+  int rc, tl_on = 0;
   MT_TRY_GOTO(fit_prepare(&s), rc, done);
+  MT_TRY_GOTO(fit_timeline_start(m, opt, &tl_on), rc, done);
   for (int epoch = opt->begin_epoch; epoch < opt->num_epoch; epoch++)
     MT_TRY_GOTO(fit_epoch(&s, epoch), rc, done);
 done:
@@ -552,6 +601,11 @@ done:
     s.mfile = NULL;
   }
   fit_free(&s);
+  if (tl_on) { /* also after an error or a stop: the timeline up to there */
+    int trc = mt_tl_write();
+    if (trc < 0 && rc >= 0) rc = trc;
+    if (trc >= 0) mt_log(MT_LOG_INFO, "fit", "timeline written to %s", mt_tl_path());
+  }
   return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/timeline.h"
 #include "executor.h"
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -747,6 +748,7 @@ static int mt_module_update_impl(mt_module *m) {
     MT_TRY(mt_kvstore_wait(m->kv));
   }
   mt_exec_slot *s0 = &g->slots[0];
+  int64_t tl = MT_TL_BEGIN();
   if (s0->ctx.type == MT_CPU) {
     /* the NaN/Inf check rides along the update, block by block */
     for (int i = 0; i < m->nparam; i++) {
@@ -768,6 +770,7 @@ static int mt_module_update_impl(mt_module *m) {
                                  mt_arena_at(s0->grads, i)));
   }
 #endif
+  MT_TL_END(tl, "optimizer", "optimizer", NULL, m->nparam);
   if (n > 1) {
     for (int s = 0; s < n; s++) {
       bufs[s] = mt_arena_data(g->slots[s].params);

@@ -10,6 +10,7 @@
 
 #include "base/env.h"
 #include "base/error.h"
+#include "base/timeline.h"
 #include "executor.h"
 #include "module.h"
 #include "optimizer.h"
@@ -101,6 +102,7 @@ static int shard_apply(void *user, int64_t lo, int64_t hi) {
     else b = mid;
   }
   int bad = 0;
+  int64_t tl = MT_TL_BEGIN();
   for (int i = a; i < m->nparam; i++) {
     mt_ndarray *wt = mt_arena_at(s0->params, i);
     int64_t off = mt_arena_offset(s0->grads, i), end = off + wt->size;
@@ -112,6 +114,7 @@ static int shard_apply(void *user, int64_t lo, int64_t hi) {
                                     &finite));
     if (!finite && !bad) bad = i + 1;
   }
+  MT_TL_END(tl, "optimizer", "optimizer", NULL, hi - lo);
   return bad;
 }
 
