@@ -63,12 +63,13 @@ for t in $(seq 1 "$TRIALS"); do
   fi
   if [ $((t % 2)) = 0 ]; then
     # mid-write: wait for this process's temporary file, then a little more
+    # (a 105 MB checkpoint is written in 40-100 ms now: kill within 10 ms)
     for _ in $(seq 1 1000); do
       ls "$WORK/run" | grep -q "\.tmp\.$PID\$" && break
       kill -0 "$PID" 2>/dev/null || break
       sleep 0.01
     done
-    sleep "$(rand_delay 0 0.08)"
+    sleep "$(rand_delay 0 0.01)"
   else
     sleep "$(rand_delay 0.3 4.0)"
   fi
