@@ -17,8 +17,9 @@ BUNDLE=${BUNDLE:-bench/gpu-bundle-runtime.sh}
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DMT_BUILD_TESTS=ON
 grep -q 'MT_HAVE_CUDA=1' "$B/CMakeFiles/mt_core.dir/flags.make" ||
   { echo "gpu-prepare: this build has no CUDA (nvcc or NCCL missing)" >&2; exit 2; }
-tests=(test_gpu_ops test_gpu_memory test_gpu_module test_gpu_kvstore test_gpu_cudnn test_gpu_conv_ops
-  test_gpu_tensor_ops test_checkpoint)
+# every tests/test_gpu_*.c, and test_checkpoint
+mapfile -t tests < <(cd tests && ls test_gpu_*.c | sed 's/\.c$//')
+tests+=(test_checkpoint)
 cmake --build "$B" -j"$(nproc)" --target modtrain_cmd bench_gpu_train bench_cnn "${tests[@]}"
 rm -rf gpu-pack
 mkdir -p gpu-pack/build/tests
