@@ -48,8 +48,10 @@ double tu_max_rel_diff(const float *a, const float *b, int64_t n, double floor) 
   return m;
 }
 
-int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
-                const mt_shape *shapes) {
+/* On failure everything it took is released (*t zeroed), so a test that
+ * expects an error needs no tu_op_free. */
+static int tu_op_setup_(tu_op *t, const char *opname, const char *attrs, int nargs,
+                        const mt_shape *shapes) {
   memset(t, 0, sizeof *t);
   t->op = mt_op_find(opname);
   if (!t->op) return mt_error_set(MT_E_NOTFOUND, "no op %s", opname);
@@ -57,6 +59,10 @@ int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
   int rc = mt_attrs_parse(attrs, &a);
   if (rc < 0) return rc;
   t->param = calloc(1, t->op->param_size ? t->op->param_size : 1);
+  if (!t->param) {
+    mt_attrs_free(&a);
+    return mt_error_set(MT_E_NOMEM, "tu_op_setup: out of memory");
+  }
   rc = t->op->parse(&a, "t", t->param);
   mt_attrs_free(&a);
   if (rc < 0) return rc;
@@ -78,6 +84,13 @@ int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
   for (int i = 0; i < t->naux; i++)
     if ((rc = mt_ndarray_create(aux[i], mt_cpu(0), &t->aux[i])) < 0) return rc;
   return 0;
+}
+
+int tu_op_setup(tu_op *t, const char *opname, const char *attrs, int nargs,
+                const mt_shape *shapes) {
+  int rc = tu_op_setup_(t, opname, attrs, nargs, shapes);
+  if (rc < 0) tu_op_free(t);
+  return rc;
 }
 
 int tu_op_forward(tu_op *t, int is_train) {
