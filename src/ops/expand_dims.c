@@ -6,6 +6,7 @@
  * The elements keep their order: forward and backward are copies. */
 #include "base/error.h"
 #include "../op.h"
+#include "copy_kernels.h"
 #include "kernels/kernels.h"
 
 typedef struct {
@@ -43,38 +44,7 @@ static int expand_dims_infer_shape(const void *pp, const char *node, mt_shape *i
   return MT_OK;
 }
 
-/* CPU, float32 */
-
-static int expand_dims_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                                   mt_ndarray *const *out, mt_ndarray *const *aux) {
-  mtk_copy_beta(out[0]->data, in[0]->data, in[0]->size, 0.0f);
-  return MT_OK;
-}
-
-static int expand_dims_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                                    mt_ndarray *const *in, mt_ndarray *const *out,
-                                    const mt_grad_req *req, mt_ndarray *const *ig,
-                                    mt_ndarray *const *aux) {
-  if (!req[0]) return MT_OK;
-  mtk_copy_beta(ig[0]->data, og[0]->data, in[0]->size, req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
-  return MT_OK;
-}
-
-/* GPU, float32: kernels/cuda/elementwise.cu */
-
-MT_GPU_FN int expand_dims_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                                      mt_ndarray *const *out, mt_ndarray *const *aux) {
-  return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, in[0]->size, 0.0f);
-}
-
-MT_GPU_FN int expand_dims_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                                       mt_ndarray *const *in, mt_ndarray *const *out,
-                                       const mt_grad_req *req, mt_ndarray *const *ig,
-                                       mt_ndarray *const *aux) {
-  if (!req[0]) return MT_OK;
-  return mtk_cuda_copy_beta(c->ctx.id, ig[0]->data, og[0]->data, in[0]->size,
-                            req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
-}
+/* Kernels: copies (copy_kernels.h). */
 
 const mt_op mt_op_expand_dims = {
     .name = "expand_dims",
@@ -83,6 +53,6 @@ const mt_op mt_op_expand_dims = {
     .num_args = expand_dims_num_args,
     .arg_name = expand_dims_arg_name,
     .infer_shape = expand_dims_infer_shape,
-    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, expand_dims_forward_cpu, expand_dims_backward_cpu),
-                MT_GPU_KERNEL(MT_FLOAT32, expand_dims_forward_gpu, expand_dims_backward_gpu)},
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, copy_op_forward_cpu, copy_op_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, copy_op_forward_gpu, copy_op_backward_gpu)},
 };

@@ -6,6 +6,7 @@
  * nothing). */
 #include "base/error.h"
 #include "../op.h"
+#include "copy_kernels.h"
 #include "kernels/kernels.h"
 
 typedef struct {
@@ -32,39 +33,7 @@ static int flatten_infer_shape(const void *pp, const char *node, mt_shape *in, m
   return MT_OK;
 }
 
-/* CPU, float32 */
-
-static int flatten_forward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                               mt_ndarray *const *out, mt_ndarray *const *aux) {
-  mtk_copy_beta(out[0]->data, in[0]->data, in[0]->size, 0.0f);
-  return MT_OK;
-}
-
-static int flatten_backward_cpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                                mt_ndarray *const *in, mt_ndarray *const *out,
-                                const mt_grad_req *req, mt_ndarray *const *ig,
-                                mt_ndarray *const *aux) {
-  if (!req[0]) return MT_OK;
-  /* d data (N, d1, ...) = d out (N, d1 * ...) reshaped */
-  mtk_copy_beta(ig[0]->data, og[0]->data, in[0]->size, req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
-  return MT_OK;
-}
-
-/* GPU, float32: kernels/cuda/elementwise.cu */
-
-MT_GPU_FN int flatten_forward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *in,
-                                  mt_ndarray *const *out, mt_ndarray *const *aux) {
-  return mtk_cuda_copy_beta(c->ctx.id, out[0]->data, in[0]->data, in[0]->size, 0.0f);
-}
-
-MT_GPU_FN int flatten_backward_gpu(const void *pp, const mt_op_ctx *c, mt_ndarray *const *og,
-                                   mt_ndarray *const *in, mt_ndarray *const *out,
-                                   const mt_grad_req *req, mt_ndarray *const *ig,
-                                   mt_ndarray *const *aux) {
-  if (!req[0]) return MT_OK;
-  return mtk_cuda_copy_beta(c->ctx.id, ig[0]->data, og[0]->data, in[0]->size,
-                            req[0] == MT_REQ_ADD ? 1.0f : 0.0f);
-}
+/* Kernels: copies (copy_kernels.h). */
 
 const mt_op mt_op_flatten = {
     .name = "Flatten",
@@ -73,6 +42,6 @@ const mt_op mt_op_flatten = {
     .num_args = flatten_num_args,
     .arg_name = flatten_arg_name,
     .infer_shape = flatten_infer_shape,
-    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, flatten_forward_cpu, flatten_backward_cpu),
-                MT_GPU_KERNEL(MT_FLOAT32, flatten_forward_gpu, flatten_backward_gpu)},
+    .kernels = {MT_CPU_KERNEL(MT_FLOAT32, copy_op_forward_cpu, copy_op_backward_cpu),
+                MT_GPU_KERNEL(MT_FLOAT32, copy_op_forward_gpu, copy_op_backward_gpu)},
 };
