@@ -61,7 +61,7 @@ step "2 ranks gpu(0) hier" mpirun -n 2 "$B"/modtrain jobs/configs/tutorial.ini $
 H5DIFF=$([ -x "$B/h5diff" ] && echo "$B/h5diff" || command -v h5diff || true)
 for run in two hier; do
   if [ -n "$H5DIFF" ]; then
-    # the parameters' xxh64 digests differ whenever their elements do: not compared
+    # the parameters' digests (xxh3) differ whenever their elements do: not compared
     X=""
     for a in fc1_weight fc1_bias fc2_weight fc2_bias; do X="$X --exclude-attribute /arg/$a"; done
     if "$H5DIFF" -d 1e-5 $X "$T/one/m-0003.h5" "$T/$run/m-0003.h5" /arg /arg >"$T/$run.diff" 2>&1; then

@@ -16,7 +16,7 @@
 #   - a NaN injected into rank 0's gradients (MODTRAIN_FAULT kind=nan): the
 #     error names epoch and batch and "NaN or Inf";
 #   - rank 1 failing with an error (kind=error): the job ends, no hang.
-# h5diff options leaving out each parameter's attributes (its xxh64 digest
+# h5diff options leaving out each parameter's attributes (its xxh3 digest
 # differs whenever its elements do, within the tolerance or not)
 noattrs() { h5ls "$1/arg" | awk '{printf " --exclude-attribute /arg/%s", $1}'; }
 set -u
